@@ -1,0 +1,1 @@
+"""Run the Linux kernel's MPTCP BPF selftests (test_progs -t mptcp) in vng guests."""

@@ -1,0 +1,195 @@
+"""One vng guest: the KVM probe, vng's command line, the console log, and never a leftover qemu.
+
+This is the only module that knows vng's options. A one-shot guest boots, runs one
+script (results go to a shared directory, not through vng's exit code) and powers off.
+"""
+from __future__ import annotations
+
+import atexit
+import ctypes
+import hashlib
+import json
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import BadInput
+from harness.kernel import Kernel
+
+KVM_PROBE_TIMEOUT_S = 20.0
+_PR_SET_PDEATHSIG = 1
+_live: set[subprocess.Popen[bytes]] = set()
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: the kernel kills it if the harness dies (even by SIGKILL)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """Stop vng and everything it started (qemu, 9p/virtiofs helpers): they share its group."""
+    for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=grace)
+            # the leader is gone; make sure its group is too
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    _live.discard(proc)
+
+
+@atexit.register
+def stop_all_guests() -> None:
+    for proc in list(_live):
+        _kill_group(proc)
+
+
+def _spawn(argv: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
+            start_new_session=True, preexec_fn=_die_with_parent,
+        )
+    _live.add(proc)
+    return proc
+
+
+def qemu_binary() -> str:
+    path = shutil.which("qemu-system-x86_64")
+    if not path:
+        raise BadInput("qemu-system-x86_64 not found: install Debian's qemu-system-x86 (./run does)")
+    return path
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return "unknown"
+
+
+def probe_kvm(kernel: Kernel, cache_dir: Path) -> tuple[bool, str]:
+    """Can this kernel start under KVM here? Boot it for real and wait for its banner.
+
+    /dev/kvm existing is not enough: on some hosts (seen: kvm_pvm) qemu aborts or the
+    vCPU stops on the first instruction it cannot emulate. The answer is cached per
+    host boot, qemu and kernel.
+    """
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return False, "/dev/kvm is absent or not accessible"
+    qemu = qemu_binary()
+    key = hashlib.sha256(f"{_boot_id()}|{os.stat(qemu).st_mtime}|{kernel.identity}".encode()).hexdigest()[:16]
+    cache = cache_dir / "kvm-probe.json"
+    try:
+        known = json.loads(cache.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if key in known:
+        return bool(known[key]["usable"]), str(known[key]["why"])
+    argv = [
+        qemu, "-accel", "kvm", "-cpu", "host", "-machine", "q35", "-nodefaults", "-display", "none",
+        "-no-reboot", "-m", "256", "-serial", "stdio", "-kernel", str(kernel.image),
+        "-append", "console=ttyS0 panic=-1",
+    ]
+    proc = subprocess.Popen(
+        argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        start_new_session=True, preexec_fn=_die_with_parent,
+    )
+    assert proc.stdout is not None
+    seen = b""
+    usable, why = False, f"no kernel banner within {KVM_PROBE_TIMEOUT_S:.0f} s under KVM"
+    deadline = time.monotonic() + KVM_PROBE_TIMEOUT_S
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        while time.monotonic() < deadline:
+            if not sel.select(timeout=0.5):
+                continue
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            seen += chunk
+            if b"Linux version" in seen:
+                usable, why = True, "KVM works"
+                break
+            if b"KVM internal error" in seen or b"failed to set MSR" in seen:
+                line = next(ln for ln in seen.decode(errors="replace").splitlines() if "KVM" in ln or "MSR" in ln)
+                why = f"qemu+KVM fails here: {line.strip()}"
+                break
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+    if not usable and proc.returncode not in (None, -signal.SIGKILL) and why.startswith("no kernel banner"):
+        why = f"qemu+KVM exited with {proc.returncode}: {seen.decode(errors='replace').strip()[-200:]}"
+    known[key] = {"usable": usable, "why": why}
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(known, indent=1))
+    return usable, why
+
+
+@dataclass(frozen=True)
+class GuestConfig:
+    kernel: Kernel
+    cpus: int
+    memory: str
+    use_kvm: bool
+
+
+@dataclass(frozen=True)
+class GuestExit:
+    returncode: int | None  # vng's; None when we killed it
+    timed_out: bool
+    elapsed_s: float
+    console_log: Path
+
+
+def vng_argv(config: GuestConfig, shared_dir: Path, command: str) -> list[str]:
+    argv = [
+        "vng", "--run", str(config.kernel.image),
+        "--cpus", str(config.cpus), "--memory", config.memory,
+        "--rwdir", str(shared_dir),
+        "--exec", command,
+    ]
+    if config.kernel.modules_dir is not None:
+        argv += ["--rodir", f"/lib/modules/{config.kernel.release}={config.kernel.modules_dir}"]
+    if not config.use_kvm:
+        argv.append("--disable-kvm")
+    return argv
+
+
+def vng_environment() -> dict[str, str]:
+    """vng calls its helper programs by name: they sit beside our interpreter."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '/usr/bin:/bin')}"
+    return env
+
+
+def run_once(config: GuestConfig, shared_dir: Path, script: Path, timeout_s: float) -> GuestExit:
+    """Boot, run `script` (which must sit in shared_dir), power off. The guest never outlives this call."""
+    if not shutil.which("vng", path=vng_environment()["PATH"]):
+        raise BadInput("vng not found: install the harness's Python dependencies (./run does)")
+    console = shared_dir / "console.log"
+    start = time.monotonic()
+    proc = _spawn(vng_argv(config, shared_dir, f"sh {script}"), console, env=vng_environment())
+    timed_out = False
+    try:
+        returncode: int | None = proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        timed_out, returncode = True, None
+    finally:
+        _kill_group(proc)
+    return GuestExit(returncode, timed_out, time.monotonic() - start, console)

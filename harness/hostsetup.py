@@ -1,0 +1,51 @@
+"""Install the host packages the harness needs (images/toolchain.toml), by name, idempotently.
+
+Standard library only: it runs before the harness's virtualenv exists. Only the host's
+own apt suites are used (clang-22 comes from bookworm-security, which a Debian 12 host
+already has); nothing of another release is installed on the host.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+TOOLCHAIN = Path(__file__).resolve().parent.parent / "images" / "toolchain.toml"
+
+
+def wanted_packages(path: Path = TOOLCHAIN) -> list[str]:
+    groups = tomllib.loads(path.read_text())["packages"]
+    return sorted({p for group in groups.values() for p in group})
+
+
+def missing_packages(packages: list[str]) -> list[str]:
+    out = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${Package} ${db:Status-Status}\n", *packages],
+        capture_output=True, text=True,
+    ).stdout
+    installed = {line.split()[0] for line in out.splitlines() if line.endswith(" installed")}
+    return [p for p in packages if p not in installed]
+
+
+def main() -> int:
+    missing = missing_packages(wanted_packages())
+    if not missing:
+        return 0
+    print(f"set-up: installing {len(missing)} host package(s): {' '.join(missing)}", flush=True)
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    quiet = {"stdout": subprocess.DEVNULL} if os.environ.get("CI") else {}
+    subprocess.run([*sudo, "apt-get", "update", "-q"], check=True, env=env, **quiet)
+    proc = subprocess.run(
+        [*sudo, "apt-get", "install", "-y", "-q", "--no-install-recommends", *missing], env=env, **quiet
+    )
+    if proc.returncode != 0:
+        print(f"set-up: apt-get install failed for: {' '.join(missing)}", file=sys.stderr)
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,16 @@
+"""A kernel ready to boot: what every later stage needs to know about it."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Kernel:
+    image: Path  # bzImage / vmlinuz that vng boots
+    release: str  # `uname -r` inside the guest: where its modules are looked up
+    modules_dir: Path | None  # holds modules.dep etc. for `release`; None: no modules
+    vmlinux: Path  # ELF with a .BTF section: what BPF programs are compiled against
+    identity: str  # names this exact build, e.g. "debian:linux-binary-7.3.4+deb13-amd64=7.3.4-1~bpo13+1"
+    source: Path | None = None  # a kernel source tree matching it, if known
+    source_identity: str | None = None  # names that source (e.g. "linux-source-7.3=7.3.4-1~bpo13+1")

@@ -1,0 +1,135 @@
+"""The embedded default: a Debian prebuilt kernel (images/debian.toml), fetched, never installed."""
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.apt import PrivateApt
+from harness.errors import BadInput, InfraError
+from harness.kernel import Kernel
+from harness.kernel.vmlinux import extract_vmlinux
+from harness.settings import IMAGES_DIR
+
+CATALOGUE = IMAGES_DIR / "debian.toml"
+
+
+@dataclass(frozen=True)
+class DebianKernelSpec:
+    release: str
+    suite: str
+    version: str
+    packages: tuple[str, ...]
+    source_package: str
+    source_version: str
+
+    @property
+    def identity(self) -> str:
+        return f"debian:{self.release}={self.version}"
+
+    @property
+    def source_identity(self) -> str:
+        return f"{self.source_package}={self.source_version}"
+
+
+def load_catalogue(path: Path = CATALOGUE) -> tuple[str, dict[str, DebianKernelSpec]]:
+    try:
+        data = tomllib.loads(path.read_text())
+        specs = {
+            release: DebianKernelSpec(
+                release=release,
+                suite=entry["suite"],
+                version=entry["version"],
+                packages=tuple(entry["packages"]),
+                source_package=entry["source_package"],
+                source_version=entry.get("source_version", entry["version"]),
+            )
+            for release, entry in data["kernels"].items()
+        }
+        default = data["default"]
+    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError) as e:
+        raise BadInput(f"{path}: not a valid kernel catalogue ({e}); fix the file") from e
+    if default not in specs:
+        raise BadInput(f"{path}: default {default!r} names no [kernels] entry; fix the file")
+    return default, specs
+
+
+def spec_for(name: str | None) -> DebianKernelSpec:
+    default, specs = load_catalogue()
+    name = name or default
+    if name not in specs:
+        raise BadInput(f"unknown Debian kernel {name!r}: choose one of {', '.join(sorted(specs))} (images/debian.toml)")
+    return specs[name]
+
+
+def _check(argv: list[str]) -> None:
+    proc = subprocess.run(argv, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise InfraError(f"{' '.join(argv)} failed: {proc.stderr.strip()[-400:]}")
+
+
+def _unpack(debs: list[Path], dest: Path) -> None:
+    tmp = dest.with_name(dest.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for deb in debs:
+        _check(["dpkg-deb", "-x", str(deb), str(tmp)])
+    tmp.rename(dest)
+
+
+def _unpack_source(spec: DebianKernelSpec, cache_dir: Path, apt: PrivateApt | None) -> Path:
+    """The matching linux-source, unpacked once into the cache: test_progs is built from it."""
+    key = hashlib.sha256(spec.source_identity.encode()).hexdigest()[:12]
+    root = cache_dir / "sources" / f"{spec.source_package}-{key}"
+    if not (root / "Makefile").is_file():
+        apt = apt or PrivateApt(cache_dir / "apt", [spec.suite])
+        (deb,) = apt.download([spec.source_package], spec.source_version, cache_dir / "debs")
+        deb_tree = root.with_name(root.name + ".deb")
+        shutil.rmtree(deb_tree, ignore_errors=True)
+        deb_tree.mkdir(parents=True)
+        _check(["dpkg-deb", "-x", str(deb), str(deb_tree)])
+        tarballs = sorted(deb_tree.glob("usr/src/linux-source-*.tar.*"))
+        if not tarballs:
+            raise InfraError(f"{deb.name} holds no usr/src/linux-source-*.tar.*; is it a linux-source package?")
+        partial = root.with_name(root.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        _check(["tar", "-C", str(partial), "--strip-components=1", "-xf", str(tarballs[0])])
+        shutil.rmtree(deb_tree)
+        shutil.rmtree(root, ignore_errors=True)
+        partial.rename(root)
+    return root
+
+
+def fetch(spec: DebianKernelSpec, cache_dir: Path, apt: PrivateApt | None = None) -> Kernel:
+    """Download and unpack the kernel's packages into the cache; a second call does nothing."""
+    key = hashlib.sha256(spec.identity.encode()).hexdigest()[:12]
+    root = cache_dir / "kernels" / f"debian-{spec.release}-{key}"
+    tree = root / "tree"
+    if not tree.is_dir():
+        apt = apt or PrivateApt(cache_dir / "apt", [spec.suite])
+        debs = apt.download(list(spec.packages), spec.version, cache_dir / "debs")
+        _unpack(debs, tree)
+    modules = tree / "usr/lib/modules" / spec.release
+    image = modules / "vmlinuz"
+    if not image.is_file():
+        raise InfraError(f"{spec.identity}: no vmlinuz at {image}; the packages in images/debian.toml look wrong")
+    if not (modules / "modules.dep").is_file():
+        # normally made by the package's postinst; we never run that, so do its depmod
+        _check(["depmod", "-b", str(tree / "usr"), spec.release])
+    vmlinux = root / "vmlinux"
+    if not vmlinux.is_file():
+        extract_vmlinux(image, vmlinux)
+    source = _unpack_source(spec, cache_dir, apt)
+    return Kernel(
+        image=image,
+        release=spec.release,
+        modules_dir=modules,
+        vmlinux=vmlinux,
+        identity=spec.identity,
+        source=source,
+        source_identity=spec.source_identity,
+    )

@@ -1,0 +1,100 @@
+"""Parse test_progs' human-readable output into per-subtest records (pure: text in, values out).
+
+What test_progs prints (tools/testing/selftests/bpf/test_progs.c):
+  <log lines of a subtest, when it failed or with -v>
+  #254/1   mptcp/base:OK
+  #254     mptcp:OK
+  ...
+  All error logs:          <- repeats each failed test's log and result lines
+  Summary: 1/4 PASSED, 0 SKIPPED, 0/0 FAILED
+A subtest's own output is the log printed just before its result line.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+SUBTEST_RESULT = re.compile(r"^#(?P<num>\d+)/(?P<sub>\d+)\s+(?P<name>\S.*?):(?P<result>OK|FAIL|SKIP)\b(?P<rest>.*)$")
+TEST_RESULT = re.compile(r"^#(?P<num>\d+)\s+(?P<name>[^\s/]+):(?P<result>OK|FAIL|SKIP)\b(?P<rest>.*)$")
+ERROR_LOGS_HEADER = re.compile(r"^All error logs:\s*$")
+SUMMARY = re.compile(
+    r"^Summary: (?P<tests_ok>\d+)/(?P<subtests_ok>\d+) PASSED, (?P<skipped>\d+) SKIPPED"
+    r"(?: \((?P<not_built>\d+) not built\))?, (?P<tests_failed>\d+)/(?P<subtests_failed>\d+) FAILED\s*$"
+)
+
+
+@dataclass(frozen=True)
+class ParsedSubtest:
+    name: str  # "mptcp/base"
+    result: str  # OK | FAIL | SKIP
+    output: tuple[str, ...]
+    line_no: int  # 1-based line of its result line
+    reason: str = ""
+    duration_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Summary:
+    tests_passed: int
+    subtests_passed: int
+    skipped: int
+    tests_failed: int
+    subtests_failed: int
+
+
+@dataclass
+class ParsedLog:
+    subtests: dict[str, ParsedSubtest] = field(default_factory=dict)
+    tests: dict[str, str] = field(default_factory=dict)  # top-level test -> OK | FAIL | SKIP
+    summary: Summary | None = None
+    preamble: list[str] = field(default_factory=list)  # lines before the first test's output
+
+
+def parse_test_progs(text: str) -> ParsedLog:
+    log = ParsedLog()
+    pending: list[str] = []  # lines since the last result line
+    in_error_logs = False
+    error_log_output: dict[str, tuple[str, ...]] = {}
+    for line_no, raw in enumerate(text.splitlines(), start=1):
+        line = raw.rstrip("\r")
+        if ERROR_LOGS_HEADER.match(line):
+            in_error_logs = True
+            pending = []
+            continue
+        if m := SUMMARY.match(line):
+            log.summary = Summary(
+                int(m["tests_ok"]), int(m["subtests_ok"]), int(m["skipped"]),
+                int(m["tests_failed"]), int(m["subtests_failed"]),
+            )
+            pending = []
+            continue
+        if m := SUBTEST_RESULT.match(line):
+            name = m["name"]
+            if in_error_logs:
+                # the same failure repeated; its captured log alone, without stderr
+                error_log_output[name] = tuple(pending)
+            elif name not in log.subtests:
+                log.subtests[name] = ParsedSubtest(
+                    name, m["result"], tuple(pending), line_no, reason=m["rest"].strip(" ()")
+                )
+            pending = []
+            continue
+        if m := TEST_RESULT.match(line):
+            if not in_error_logs:
+                log.tests.setdefault(m["name"], m["result"])
+            pending = []
+            continue
+        if not log.subtests and not log.tests and _is_preamble(line):
+            log.preamble.append(line)
+            continue
+        pending.append(line)
+    for name, output in error_log_output.items():
+        if name in log.subtests and output and not log.subtests[name].output:
+            sub = log.subtests[name]
+            log.subtests[name] = ParsedSubtest(sub.name, sub.result, output, sub.line_no, sub.reason)
+    return log
+
+
+def _is_preamble(line: str) -> bool:
+    """test_progs' start-up chatter about bpf_testmod, before any test runs."""
+    return line.startswith(("WARNING! Selftests relying on bpf_testmod", "Can't find bpf_testmod", "bpf_testmod.ko", "Loading bpf_testmod"))

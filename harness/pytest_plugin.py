@@ -1,0 +1,191 @@
+"""pytest adapter: suites/*.toml become one item per subtest; running them goes through the scheduler.
+
+Collection reads data files only (no build, no boot). The first item to run prepares
+the kernel and test_progs and runs every selected subtest of its suite in one guest;
+each item then reports its own subtest's result and output.
+"""
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness import guest
+from harness.errors import BadInput, InfraError
+from harness.kernel import Kernel
+from harness.kernel import debian
+from harness.results import Status, SubtestResult, SuiteRun
+from harness.scheduler import RunRequest, run_suite
+from harness.selftests import Payload, build_test_progs
+from harness.settings import SUITES_DIR, Settings, default_cache_dir
+from harness.suites import Suite, load_suite
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("harness", "MPTCP BPF selftests in vng guests")
+    group.addoption("--kernel", dest="harness_kernel", default=None,
+                    help="Debian kernel from images/debian.toml (default: its 'default' entry)")
+    group.addoption("--guest-cpus", dest="harness_cpus", type=int, default=2, help="vCPUs per guest (default 2)")
+    group.addoption("--guest-memory", dest="harness_memory", default="2G", help="memory per guest (default 2G)")
+    group.addoption("--kvm", dest="harness_kvm", choices=("auto", "on", "off"), default="auto",
+                    help="auto: use KVM when a probe boot works, else TCG (default)")
+    group.addoption("--harness-cache", dest="harness_cache", default=None,
+                    help="cache for kernels, builds and run logs (default: $HARNESS_CACHE or ~/.cache/mptcp-harness)")
+
+
+_RUNNER = pytest.StashKey["SessionRunner"]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    opt = config.option
+    if getattr(opt, "harness_cpus", 2) < 1:
+        raise pytest.UsageError("--guest-cpus must be at least 1")
+    settings = Settings(
+        cache_dir=Path(opt.harness_cache) if getattr(opt, "harness_cache", None) else default_cache_dir(),
+        kernel_name=getattr(opt, "harness_kernel", None),
+        guest_cpus=getattr(opt, "harness_cpus", 2),
+        guest_memory=getattr(opt, "harness_memory", "2G"),
+        kvm=getattr(opt, "harness_kvm", "auto"),
+    )
+    config.stash[_RUNNER] = SessionRunner(settings, config)
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if file_path.suffix == ".toml" and file_path.parent.resolve() == SUITES_DIR.resolve():
+        return SuiteFile.from_parent(parent, path=file_path)
+    return None
+
+
+class SuiteFile(pytest.File):
+    def collect(self) -> Iterator[SubtestItem]:
+        try:
+            suite = load_suite(self.path)
+        except BadInput as e:
+            raise self.CollectError(str(e)) from None
+        for subtest in suite.subtests:
+            yield SubtestItem.from_parent(self, name=suite.full_name(subtest), suite=suite, subtest=subtest)
+
+
+class SubtestFailed(Exception):
+    def __init__(self, result: SubtestResult) -> None:
+        super().__init__(result.name)
+        self.result = result
+
+
+class SubtestItem(pytest.Item):
+    def __init__(self, *, suite: Suite, subtest: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.suite = suite
+        self.subtest = subtest
+
+    def runtest(self) -> None:
+        result = self.config.stash[_RUNNER].result_for(self)
+        if result.status is Status.PASSED:
+            return
+        if result.status in (Status.SKIPPED, Status.NOT_RUN):
+            pytest.skip(result.reason or result.status.value)
+        raise SubtestFailed(result)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, SubtestFailed):
+            r = excinfo.value.result
+            head = f"{r.name}: {r.status.value}" + (f" ({r.reason})" if r.reason else "")
+            body = "\n".join(r.output) if r.output else "(test_progs printed nothing for this subtest)"
+            return f"{head}\n{body}"
+        if isinstance(excinfo.value, (BadInput, InfraError)):
+            return str(excinfo.value)
+        return str(excinfo.getrepr(style="short"))
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, self.name
+
+
+class SessionRunner:
+    """Prepares kernel and payload once per pytest process and runs each suite's selection once."""
+
+    def __init__(self, settings: Settings, config: pytest.Config) -> None:
+        self.settings = settings
+        self.config = config
+        self.kernel: Kernel | None = None
+        self.payload: Payload | None = None
+        self.use_kvm: bool | None = None
+        self.runs: dict[Path, SuiteRun] = {}
+        self.failure: Exception | None = None
+
+    def say(self, line: str) -> None:
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        capture = self.config.pluginmanager.get_plugin("capturemanager")
+        if reporter is None or capture is None:
+            print(f"[harness] {line}", flush=True)
+            return
+        with capture.global_and_fixture_disabled():  # progress goes to the terminal, now
+            reporter.write_line(f"[harness] {line}")
+
+    def _prepare(self) -> None:
+        s = self.settings
+        s.cache_dir.mkdir(parents=True, exist_ok=True)
+        spec = debian.spec_for(s.kernel_name)
+        self.say(f"kernel: {spec.identity} (fetching into {s.cache_dir} if needed)")
+        self.kernel = debian.fetch(spec, s.cache_dir)
+        self.payload = build_test_progs(self.kernel, s.cache_dir, s.build_jobs, say=self.say)
+        if s.kvm == "off":
+            self.use_kvm = False
+        else:
+            usable, why = guest.probe_kvm(self.kernel, s.cache_dir)
+            if s.kvm == "on" and not usable:
+                raise BadInput(f"--kvm on, but {why}; use --kvm auto or off")
+            self.use_kvm = usable
+            if not usable:
+                self.say(f"KVM unusable ({why}): guests run under TCG (slower)")
+
+    def result_for(self, item: SubtestItem) -> SubtestResult:
+        if self.failure is not None:
+            raise self.failure
+        suite_path = item.suite.path
+        if suite_path not in self.runs:
+            try:
+                if self.kernel is None:
+                    self._prepare()
+                self.runs[suite_path] = self._run(item.suite)
+            except BadInput as e:
+                self.failure = e
+                pytest.exit(str(e), returncode=pytest.ExitCode.USAGE_ERROR)
+            except InfraError as e:
+                self.failure = e
+                raise
+        run = self.runs[suite_path]
+        result = run.get(item.name)
+        if result is None:  # cannot happen: decide() answers for every subtest asked
+            raise InfraError(f"{item.name}: no result recorded")
+        return result
+
+    def _run(self, suite: Suite) -> SuiteRun:
+        assert self.kernel is not None and self.payload is not None and self.use_kvm is not None
+        session = self.config.stash.get(_SESSION_ITEMS, [])
+        wanted = {i.subtest for i in session if isinstance(i, SubtestItem) and i.suite.path == suite.path}
+        subtests = tuple(s for s in suite.subtests if s in wanted)
+        workdir = self.settings.cache_dir / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{suite.name}"
+        config = guest.GuestConfig(self.kernel, self.settings.guest_cpus, self.settings.guest_memory, self.use_kvm)
+        accel = "KVM" if self.use_kvm else "TCG"
+        self.say(f"booting a guest ({accel}, {config.cpus} vCPUs) for {len(subtests)} {suite.name} subtest(s); logs: {workdir}")
+        run = run_suite(RunRequest(suite, subtests, self.payload, config, workdir, self.settings.boot_timeout_s))
+        self.say(f"guest done in {run.elapsed_s:.1f} s")
+        for problem in run.infra_errors:
+            self.say(f"infrastructure: {problem}")
+        extras = [r for r in run.subtests if not r.in_suite]
+        if extras:
+            listing = ", ".join(f"{r.name} ({r.status.value})" for r in extras)
+            self.say(f"this build also has subtests the suite file lacks: {listing}")
+        return run
+
+
+_SESSION_ITEMS = pytest.StashKey[list[pytest.Item]]()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # after -k / -m deselection: what is left is what this run asks for
+    session.config.stash[_SESSION_ITEMS] = list(session.items)

@@ -1,0 +1,96 @@
+"""The results model, and the one function that decides each subtest's final status.
+
+Every report (pytest items, console, JUnit, JSON) renders these values; none of them
+decides a status on its own, so they cannot disagree.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from harness.parse.test_progs import ParsedLog
+
+NOT_IN_BUILD = "not in this build"
+
+
+class Status(enum.Enum):
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    FLAKY = "flaky"
+    LOST = "lost"  # expected, but the output stopped before it reported
+    TIMEOUT = "timeout"
+    NOT_RUN = "not_run"
+
+    @property
+    def is_problem(self) -> bool:
+        return self in (Status.FAILED, Status.LOST, Status.TIMEOUT)
+
+
+@dataclass(frozen=True)
+class SubtestResult:
+    name: str  # "mptcp/base"
+    status: Status
+    output: tuple[str, ...] = ()  # this subtest's own lines from test_progs
+    reason: str = ""  # why skipped / lost / failed, in a few words
+    duration_s: float | None = None
+    in_suite: bool = True  # False: the build has it, the suite file does not
+
+
+@dataclass(frozen=True)
+class SuiteRun:
+    """What one run of a suite on one kernel produced."""
+
+    suite: str
+    kernel: str
+    subtests: tuple[SubtestResult, ...]
+    log: str = ""  # the runner's whole output, as captured
+    infra_errors: tuple[str, ...] = field(default_factory=tuple)
+    elapsed_s: float = 0.0
+
+    def get(self, name: str) -> SubtestResult | None:
+        return next((r for r in self.subtests if r.name == name), None)
+
+
+_STATUS_OF_WORD = {"OK": Status.PASSED, "FAIL": Status.FAILED, "SKIP": Status.SKIPPED}
+
+
+def decide(
+    test: str,
+    expected: list[str],
+    suite_subtests: list[str],
+    parsed: ParsedLog,
+    runner_finished: bool,
+) -> list[SubtestResult]:
+    """Final status of every subtest asked for (`expected`, names without the test prefix).
+
+    A subtest that reported is what it reported. One that did not report is "not in this
+    build" when test_progs finished the parent test (it then evaluated every subtest the
+    binary has, and this one was not among them); otherwise it is lost: the output
+    stopped first, and a missing result is never a pass.
+    """
+    parent_done = test in parsed.tests and runner_finished
+    results: list[SubtestResult] = []
+    for sub in expected:
+        name = f"{test}/{sub}"
+        seen = parsed.subtests.get(name)
+        if seen is not None:
+            results.append(
+                SubtestResult(name, _STATUS_OF_WORD[seen.result], seen.output, seen.reason, seen.duration_s)
+            )
+        elif parent_done:
+            results.append(SubtestResult(name, Status.SKIPPED, reason=NOT_IN_BUILD))
+        else:
+            why = "test_progs did not finish" if not runner_finished else f"{test} never reported"
+            results.append(SubtestResult(name, Status.LOST, reason=why))
+    asked = {f"{test}/{s}" for s in expected}
+    suite = {f"{test}/{s}" for s in suite_subtests}
+    for name, seen in parsed.subtests.items():
+        if name.startswith(f"{test}/") and name not in asked:
+            results.append(
+                SubtestResult(
+                    name, _STATUS_OF_WORD[seen.result], seen.output, seen.reason, seen.duration_s,
+                    in_suite=name in suite,
+                )
+            )
+    return results

@@ -1,0 +1,93 @@
+"""The payload: test_progs and its BPF objects, built from a kernel's source against its BTF."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import BadInput, InfraError
+from harness.kernel import Kernel
+from harness.settings import IMAGES_DIR
+
+STAMP = "payload.json"
+COMPILER_ERROR = re.compile(r"(error|Error \d+|undefined reference|No rule to make target)")
+
+
+@dataclass(frozen=True)
+class Payload:
+    directory: Path  # test_progs runs from here: its *.bpf.o sit beside it
+    test_progs: Path
+    identity: str
+
+
+def llvm_bin() -> Path:
+    return Path(tomllib.loads((IMAGES_DIR / "toolchain.toml").read_text())["llvm_bin"])
+
+
+def toolchain_identity(llvm: Path) -> str:
+    clang = llvm / "clang"
+    if not clang.exists():
+        raise BadInput(f"{clang} not found: the BPF programs need clang-22; run ./run once (it installs it)")
+    versions = []
+    for tool in (str(clang), "cc"):
+        out = subprocess.run([tool, "--version"], capture_output=True, text=True).stdout
+        versions.append(out.splitlines()[0] if out else f"{tool}: unknown")
+    return " | ".join(versions)
+
+
+def payload_key(kernel: Kernel, toolchain: str) -> str:
+    if kernel.source is None:
+        raise BadInput(f"kernel {kernel.identity} comes with no source tree to build test_progs from; pass --test-progs")
+    source = kernel.source_identity or str(kernel.source.resolve())
+    return hashlib.sha256(f"{source}\n{toolchain}\n{kernel.identity}".encode()).hexdigest()[:16]
+
+
+def build_test_progs(
+    kernel: Kernel, cache_dir: Path, jobs: int, say: Callable[[str], None] = print
+) -> Payload:
+    """Build (or find in the cache) test_progs for this kernel. A second call runs no make."""
+    llvm = llvm_bin()
+    toolchain = toolchain_identity(llvm)
+    key = payload_key(kernel, toolchain)
+    out = cache_dir / "payloads" / key
+    stamp = out / STAMP
+    if stamp.is_file():
+        return Payload(out, out / "test_progs", json.loads(stamp.read_text())["identity"])
+    assert kernel.source is not None
+    selftests = kernel.source / "tools/testing/selftests/bpf"
+    if not (selftests / "Makefile").is_file():
+        raise BadInput(f"{kernel.source} has no tools/testing/selftests/bpf: not a kernel source tree")
+    out.mkdir(parents=True, exist_ok=True)
+    log = out / "build.log"
+    env = dict(os.environ, PATH=f"{llvm}:{os.environ.get('PATH', '/usr/bin:/bin')}")
+    argv = [
+        "make", "-C", str(selftests), f"-j{jobs}", "test_progs",
+        f"OUTPUT={out}", f"VMLINUX_BTF={kernel.vmlinux}",
+        # a prebuilt kernel has no build dir for bpf_testmod.ko: build the rest regardless
+        "BPF_STRICT_BUILD=0",
+    ]
+    say(f"building test_progs for {kernel.identity} ({toolchain.split(' | ')[0]}); log: {log}")
+    start = time.monotonic()
+    with open(log, "w") as f:
+        f.write(" ".join(argv) + "\n")
+        f.flush()
+        proc = subprocess.run(argv, stdout=f, stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL)
+    if proc.returncode != 0 or not (out / "test_progs").is_file():
+        lines = log.read_text(errors="replace").splitlines()
+        errors = [ln for ln in lines if COMPILER_ERROR.search(ln)][-8:] or lines[-8:]
+        raise InfraError("test_progs build failed:\n  " + "\n  ".join(errors) + f"\nfull log: {log}")
+    identity = f"test_progs:{kernel.source_identity or kernel.source}:{key}"
+    stamp.write_text(json.dumps({
+        "identity": identity, "kernel": kernel.identity, "toolchain": toolchain,
+        "build_seconds": round(time.monotonic() - start, 1), "python": sys.version.split()[0],
+    }, indent=1))
+    say(f"built test_progs in {time.monotonic() - start:.0f} s")
+    return Payload(out, out / "test_progs", identity)

@@ -1,0 +1,29 @@
+"""Where things live, and the knobs of a run, resolved once into one Settings value."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+IMAGES_DIR = REPO_ROOT / "images"
+SUITES_DIR = REPO_ROOT / "suites"
+KERNEL_CONFIGS_DIR = REPO_ROOT / "kernel-configs"
+
+
+def default_cache_dir() -> Path:
+    if env := os.environ.get("HARNESS_CACHE"):
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return Path(xdg) / "mptcp-harness"
+
+
+@dataclass(frozen=True)
+class Settings:
+    cache_dir: Path
+    kernel_name: str | None = None  # an entry of images/debian.toml; None: its default
+    guest_cpus: int = 2
+    guest_memory: str = "2G"
+    kvm: str = "auto"  # auto | on | off
+    boot_timeout_s: float = 300.0
+    build_jobs: int = os.cpu_count() or 1

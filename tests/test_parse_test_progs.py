@@ -1,0 +1,63 @@
+"""The test_progs parser on real captured output (tests/data/test_progs, see its README)."""
+from pathlib import Path
+
+from harness.parse.test_progs import parse_test_progs
+
+DATA = Path(__file__).parent / "data" / "test_progs"
+
+
+def parse(name: str):
+    return parse_test_progs((DATA / name).read_text())
+
+
+def test_full_run_reports_every_subtest_once():
+    log = parse("full-mptcp-7.3-ok.log")
+    assert list(log.subtests) == ["mptcp/base", "mptcp/mptcpify", "mptcp/subflow", "mptcp/sockmap"]
+    assert {s.result for s in log.subtests.values()} == {"OK"}
+    assert log.tests == {"mptcp": "OK"}
+    assert log.summary is not None and log.summary.subtests_passed == 4 and log.summary.subtests_failed == 0
+
+
+def test_startup_chatter_is_not_a_subtest_output():
+    log = parse("full-mptcp-7.3-ok.log")
+    assert log.preamble[0].startswith("WARNING! Selftests relying on bpf_testmod")
+    assert all(s.output == () for s in log.subtests.values())
+
+
+def test_failure_counted_once_despite_error_log_section():
+    log = parse("concurrent-unisolated-mptcpify-fail.log")
+    assert list(log.subtests) == ["mptcp/mptcpify"]
+    sub = log.subtests["mptcp/mptcpify"]
+    assert sub.result == "FAIL"
+    # its own lines, including ip's stderr that precedes them, and nothing from the repeat
+    assert sub.output[0] == 'Cannot create namespace file "/run/netns/mptcp_ns": File exists'
+    assert sub.output[-1] == "test_mptcpify:FAIL:netns_new unexpected error: -2"
+    assert sum("FAIL:netns_new" in line for line in sub.output) == 1
+    assert log.summary is not None and log.summary.subtests_failed == 1
+    assert log.tests == {"mptcp": "FAIL"}
+
+
+def test_failure_output_of_other_collisions():
+    for name, last in [
+        ("concurrent-unisolated-subflow-fail.log", "test_subflow:FAIL:netns_new: mptcp_subflow unexpected error: -22"),
+        ("concurrent-unisolated-sockmap-fail.log", "endpoint_init:FAIL:ip -net mptcp_ns link add veth1 type veth"),
+    ]:
+        (sub,) = parse(name).subtests.values()
+        assert sub.result == "FAIL"
+        assert sub.output[-1].startswith(last)
+
+
+def test_verbose_log_lines_belong_to_their_subtest():
+    sub = parse("verbose-base-ok.log").subtests["mptcp/base"]
+    assert sub.result == "OK"
+    assert sub.output[0] == "test_base:PASS:test__join_cgroup 0 nsec"
+    assert sub.output[-1] == "test_base:PASS:run_test mptcp 0 nsec"
+    assert not any("bpf_testmod" in line for line in sub.output)
+
+
+def test_truncated_output_has_no_summary():
+    text = (DATA / "full-mptcp-7.3-ok.log").read_text()
+    cut = text[: text.index("#254/3")]  # the guest died after two subtests
+    log = parse_test_progs(cut)
+    assert list(log.subtests) == ["mptcp/base", "mptcp/mptcpify"]
+    assert log.summary is None and log.tests == {}

@@ -1,0 +1,48 @@
+"""The one place that decides a subtest's status, on real parsed output."""
+from pathlib import Path
+
+from harness.parse.test_progs import parse_test_progs
+from harness.results import NOT_IN_BUILD, Status, decide
+
+DATA = Path(__file__).parent / "data" / "test_progs"
+SUITE = ["base", "mptcpify", "subflow", "rr"]
+
+
+def parsed(name: str, cut_at: str | None = None):
+    text = (DATA / name).read_text()
+    if cut_at:
+        text = text[: text.index(cut_at)]
+    return parse_test_progs(text)
+
+
+def by_name(results):
+    return {r.name: r for r in results}
+
+
+def test_subtests_the_build_lacks_are_skipped_not_failed():
+    results = by_name(decide("mptcp", ["base", "rr"], SUITE, parsed("full-mptcp-7.3-ok.log"), runner_finished=True))
+    assert results["mptcp/base"].status is Status.PASSED
+    assert results["mptcp/rr"].status is Status.SKIPPED
+    assert results["mptcp/rr"].reason == NOT_IN_BUILD
+
+
+def test_extra_subtests_of_the_build_are_reported_as_outside_the_suite():
+    results = by_name(decide("mptcp", SUITE, SUITE, parsed("full-mptcp-7.3-ok.log"), runner_finished=True))
+    assert results["mptcp/sockmap"].status is Status.PASSED
+    assert not results["mptcp/sockmap"].in_suite
+    assert results["mptcp/base"].in_suite
+
+
+def test_missing_results_of_an_unfinished_run_are_lost_never_passed():
+    log = parsed("full-mptcp-7.3-ok.log", cut_at="#254/3")
+    results = by_name(decide("mptcp", SUITE, SUITE, log, runner_finished=False))
+    assert results["mptcp/base"].status is Status.PASSED
+    assert results["mptcp/subflow"].status is Status.LOST
+    assert results["mptcp/rr"].status is Status.LOST  # cannot tell "not in build" without the end
+
+
+def test_failure_keeps_its_output():
+    results = by_name(decide("mptcp", ["mptcpify"], SUITE, parsed("concurrent-unisolated-mptcpify-fail.log"), True))
+    r = results["mptcp/mptcpify"]
+    assert r.status is Status.FAILED and r.status.is_problem
+    assert r.output[-1] == "test_mptcpify:FAIL:netns_new unexpected error: -2"
