@@ -57,7 +57,21 @@ def stop_all_guests() -> None:
         _kill_group(proc)
 
 
+def _contained(argv: list[str]) -> list[str]:
+    """Run argv as pid 1 of its own PID namespace when we can (root).
+
+    vng runs qemu through a shell and virtme-run; a parent-death signal reaches only
+    the first of them. When pid 1 of a PID namespace dies, the kernel kills everything
+    in it, so even a SIGKILLed harness leaves no qemu behind.
+    """
+    unshare = shutil.which("unshare")
+    if os.geteuid() != 0 or unshare is None:
+        return argv
+    return [unshare, "--fork", "--pid", "--kill-child=SIGKILL", "--", *argv]
+
+
 def _spawn(argv: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    argv = _contained(argv)
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,

@@ -30,7 +30,7 @@ class RunRequest:
     boot_timeout_s: float
 
 
-def test_progs_selector(suite: Suite, subtests: tuple[str, ...]) -> str:
+def allow_pattern(suite: Suite, subtests: tuple[str, ...]) -> str:
     """The -a argument: exact names (-t would match substrings: subflow ~ iters_subflow)."""
     if set(subtests) >= set(suite.subtests):
         return suite.test  # the whole test: also runs subtests the suite file lacks
@@ -39,7 +39,7 @@ def test_progs_selector(suite: Suite, subtests: tuple[str, ...]) -> str:
 
 def guest_script(request: RunRequest) -> str:
     w = request.workdir
-    selector = test_progs_selector(request.suite, request.subtests)
+    selector = allow_pattern(request.suite, request.subtests)
     return "\n".join([
         "#!/bin/sh",
         "# written by harness.scheduler; runs inside the guest",
