@@ -36,10 +36,10 @@ def main() -> int:
     print(f"set-up: installing {len(missing)} host package(s): {' '.join(missing)}", flush=True)
     sudo = [] if os.geteuid() == 0 else ["sudo"]
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    quiet = {"stdout": subprocess.DEVNULL} if os.environ.get("CI") else {}
-    subprocess.run([*sudo, "apt-get", "update", "-q"], check=True, env=env, **quiet)
+    out = subprocess.DEVNULL if os.environ.get("CI") else None
+    subprocess.run([*sudo, "apt-get", "update", "-q"], check=True, env=env, stdout=out)
     proc = subprocess.run(
-        [*sudo, "apt-get", "install", "-y", "-q", "--no-install-recommends", *missing], env=env, **quiet
+        [*sudo, "apt-get", "install", "-y", "-q", "--no-install-recommends", *missing], env=env, stdout=out
     )
     if proc.returncode != 0:
         print(f"set-up: apt-get install failed for: {' '.join(missing)}", file=sys.stderr)

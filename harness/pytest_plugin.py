@@ -16,8 +16,7 @@ import pytest
 
 from harness import guest
 from harness.errors import BadInput, InfraError
-from harness.kernel import Kernel
-from harness.kernel import debian
+from harness.kernel import Kernel, debian
 from harness.results import Status, SubtestResult, SuiteRun
 from harness.scheduler import RunRequest, run_suite
 from harness.selftests import Payload, build_test_progs

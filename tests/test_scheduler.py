@@ -3,7 +3,7 @@ from pathlib import Path
 
 from harness import guest
 from harness.kernel import Kernel
-from harness.scheduler import RunRequest, guest_script, allow_pattern
+from harness.scheduler import RunRequest, allow_pattern, guest_script
 from harness.selftests import Payload
 from harness.settings import SUITES_DIR
 from harness.suites import load_suite

@@ -1,0 +1,31 @@
+"""`python -m harness parse`: offline, exit codes 0/1/2/3."""
+from pathlib import Path
+
+from harness.cli import main
+
+DATA = Path(__file__).parent / "data" / "test_progs"
+
+
+def test_parse_passing_log_exits_0(capsys):
+    assert main(["parse", str(DATA / "full-mptcp-7.3-ok.log")]) == 0
+    out = capsys.readouterr().out
+    assert "PASSED   mptcp/sockmap" in out and "4 passed" in out
+
+
+def test_parse_failing_log_exits_1(capsys):
+    assert main(["parse", str(DATA / "concurrent-unisolated-mptcpify-fail.log")]) == 1
+    assert "FAILED   mptcp/mptcpify" in capsys.readouterr().out
+
+
+def test_parse_truncated_log_exits_3(tmp_path, capsys):
+    text = (DATA / "full-mptcp-7.3-ok.log").read_text()
+    cut = tmp_path / "cut.log"
+    cut.write_text(text[: text.index("#254/3")])
+    assert main(["parse", str(cut)]) == 3
+    assert "truncated" in capsys.readouterr().out
+
+
+def test_parse_missing_file_is_one_line_exit_2(tmp_path, capsys):
+    assert main(["parse", str(tmp_path / "nope.log")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot read") and err.count("\n") == 1
