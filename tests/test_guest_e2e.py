@@ -1,5 +1,6 @@
 """Real guests: the default kernel boots in vng and real test_progs runs (slow under TCG)."""
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -7,33 +8,52 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from harness.settings import REPO_ROOT
+from harness.settings import REPO_ROOT, default_cache_dir
 
 pytestmark = pytest.mark.guest
+CACHE = default_cache_dir()
 
 
 def harness_qemus() -> list[str]:
-    """qemu processes started for the harness (their kernel lives in its cache)."""
+    """qemu processes started for the harness: the kernel they boot lives in its cache."""
     out = subprocess.run(["pgrep", "-af", "qemu-system"], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if "mptcp-harness" in line or "HARNESS" in line]
+    return [line for line in out.splitlines() if str(CACHE) in line]
 
 
-def run_pytest(*args: str, timeout: float = 3000) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PATH=f"{os.path.dirname(sys.executable)}:{os.environ.get('PATH', '')}")
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout,
-    )
+def pytest_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
 
 
-def test_collection_lists_all_19_and_boots_nothing():
-    start = time.monotonic()
-    everything = run_pytest("--collect-only", "-q", "suites", timeout=60)
-    only_rr = run_pytest("--collect-only", "-q", "-k", "mptcp/rr", timeout=60)
+def pytest_env(**extra: str) -> dict[str, str]:
+    return dict(os.environ, PATH=f"{os.path.dirname(sys.executable)}:{os.environ.get('PATH', '')}", **extra)
+
+
+def run_pytest(*args: str, timeout: float = 3000, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(pytest_argv(*args), cwd=REPO_ROOT, env=pytest_env(**env), capture_output=True, text=True, timeout=timeout)
+
+
+def test_collection_lists_all_19_and_fetches_builds_boots_nothing(tmp_path):
+    empty_cache = tmp_path / "cache"
+    everything = run_pytest("--collect-only", "-q", "suites", HARNESS_CACHE=str(empty_cache))
+    only_rr = run_pytest("--collect-only", "-q", "-k", "mptcp/rr", HARNESS_CACHE=str(empty_cache))
     assert everything.returncode == 0, everything.stdout
     assert "19 tests collected" in everything.stdout
     assert [ln for ln in only_rr.stdout.splitlines() if "::" in ln] == ["suites/mptcp_bpf.toml::mptcp/rr"]
-    assert time.monotonic() - start < 60  # a boot or a build would take minutes here
+    assert not empty_cache.exists()  # no kernel fetched, no build, no run directory
+
+
+def test_killing_pytest_mid_run_leaves_no_qemu():
+    proc = subprocess.Popen(pytest_argv("-q", "suites", "-k", "mptcp/base"), cwd=REPO_ROOT, env=pytest_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 1800  # a cold cache fetches and builds first
+        while not harness_qemus() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert harness_qemus(), "the guest never started"
+    finally:
+        proc.send_signal(signal.SIGKILL)  # no handler, no atexit: only the kernel can clean up
+        proc.wait()
+    time.sleep(3)
     assert harness_qemus() == []
 
 
