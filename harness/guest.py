@@ -35,19 +35,18 @@ def _die_with_parent() -> None:
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     """Stop vng and everything it started (qemu, 9p/virtiofs helpers): they share its group."""
-    for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            proc.wait(timeout=grace)
-            # the leader is gone; make sure its group is too
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            break
-        except subprocess.TimeoutExpired:
-            continue
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=5.0)
+    except ProcessLookupError:
+        pass  # already gone, with its group
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # whatever ignored SIGTERM or outlived the leader
+    except ProcessLookupError:
+        pass
+    proc.wait()
     _live.discard(proc)
 
 

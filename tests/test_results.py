@@ -46,3 +46,10 @@ def test_failure_keeps_its_output():
     r = results["mptcp/mptcpify"]
     assert r.status is Status.FAILED and r.status.is_problem
     assert r.output[-1] == "test_mptcpify:FAIL:netns_new unexpected error: -2"
+
+
+def test_allow_list_run_of_7_3_reports_rr_not_in_build():
+    results = by_name(decide("mptcp", ["base", "mptcpify", "rr"], SUITE, parsed("allow-base-mptcpify-rr-7.3.log"), True))
+    assert [results[n].status for n in ("mptcp/base", "mptcp/mptcpify", "mptcp/rr")] == [
+        Status.PASSED, Status.PASSED, Status.SKIPPED]
+    assert results["mptcp/rr"].reason == NOT_IN_BUILD
