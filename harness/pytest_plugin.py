@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from harness import guest
+from harness.cache import locked
 from harness.errors import BadInput, InfraError
 from harness.kernel import Kernel, debian
 from harness.results import Status, SubtestResult, SuiteRun
@@ -129,8 +130,9 @@ class SessionRunner:
         s.cache_dir.mkdir(parents=True, exist_ok=True)
         spec = debian.spec_for(s.kernel_name)
         self.say(f"kernel: {spec.identity} (fetching into {s.cache_dir} if needed)")
-        self.kernel = debian.fetch(spec, s.cache_dir)
-        self.payload = build_test_progs(self.kernel, s.cache_dir, s.build_jobs, say=self.say)
+        with locked(s.cache_dir, "prepare"):
+            self.kernel = debian.fetch(spec, s.cache_dir)
+            self.payload = build_test_progs(self.kernel, s.cache_dir, s.build_jobs, say=self.say)
         if s.kvm == "off":
             self.use_kvm = False
         else:

@@ -50,3 +50,4 @@ def test_private_state_names_only_our_suites(tmp_path):
                     "http://mirror.example/debian trixie-backports main\n")
     opts = apt._options()
     assert f"Dir::State::Lists={tmp_path / 'apt' / 'lists'}" in opts  # never the host's lists
+

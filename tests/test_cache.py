@@ -1,0 +1,22 @@
+"""Concurrent runs share one cache: filling it is serialised."""
+import threading
+import time
+
+from harness.cache import locked
+
+
+def test_cache_lock_serialises_preparation(tmp_path):
+    order = []
+
+    def fill(tag):
+        with locked(tmp_path, "prepare"):
+            order.append(f"{tag} in")
+            time.sleep(0.2)
+            order.append(f"{tag} out")
+
+    threads = [threading.Thread(target=fill, args=(t,)) for t in "ab"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert order in (["a in", "a out", "b in", "b out"], ["b in", "b out", "a in", "a out"])
