@@ -7,12 +7,16 @@ from pathlib import Path
 
 from harness.errors import BadInput, InfraError
 from harness.parse.test_progs import parse_test_progs
-from harness.results import Status, SubtestResult, decide
+from harness.report.json import to_json
+from harness.report.junit import to_junit
+from harness.report.ktap import to_ktap
+from harness.results import Status, SubtestResult, SuiteRun, decide
 
 
 def _parse_command(args: argparse.Namespace) -> int:
     """Re-read saved test_progs logs offline: one line per subtest, then totals."""
     results: list[SubtestResult] = []
+    runs: list[SuiteRun] = []
     infra = False
     for log_path in args.logs:
         try:
@@ -25,7 +29,13 @@ def _parse_command(args: argparse.Namespace) -> int:
             infra = True
             print(f"{log_path}: truncated (no Summary line): test_progs did not finish")
         names = [n.split("/", 1)[1] for n in parsed.subtests if n.startswith(f"{args.test}/")]
-        results += decide(args.test, names, names, parsed, finished)
+        found = decide(args.test, names, names, parsed, finished)
+        results += found
+        problems = () if finished else (f"{log_path}: truncated: test_progs did not finish",)
+        runs.append(SuiteRun(args.test, f"log:{log_path}", tuple(found), text, problems))
+    for path, render in ((args.ktap, to_ktap), (args.junit, to_junit), (args.json, to_json)):
+        if path:
+            Path(path).write_text(render(runs))
     for r in results:
         print(f"{r.status.value.upper():8} {r.name}" + (f" ({r.reason})" if r.reason else ""))
     counts = {s: sum(r.status is s for r in results) for s in Status}
@@ -41,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("parse", help="re-read saved test_progs logs, no guest needed")
     p.add_argument("logs", nargs="+", metavar="LOG")
     p.add_argument("--test", default="mptcp", help="test_progs test whose subtests to report (default mptcp)")
+    p.add_argument("--ktap", metavar="FILE", help="write a KTAP v1 report")
+    p.add_argument("--junit", metavar="FILE", help="write a JUnit XML report")
+    p.add_argument("--json", metavar="FILE", help="write a JSON report")
     p.set_defaults(func=_parse_command)
     args = parser.parse_args(argv)
     try:

@@ -1,0 +1,54 @@
+"""Reports render the same decided results; KTAP is checked by the kernel's own kunit_tool parser."""
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+from harness.settings import default_cache_dir
+
+DATA = Path(__file__).parent / "data" / "test_progs"
+FAILING = str(DATA / "concurrent-unisolated-mptcpify-fail.log")
+PASSING = str(DATA / "full-mptcp-7.3-ok.log")
+
+
+def write_reports(tmp_path, *logs):
+    paths = {k: tmp_path / f"r.{k}" for k in ("ktap", "junit", "json")}
+    code = main(["parse", *logs, *(a for k, p in paths.items() for a in (f"--{k}", str(p)))])
+    return code, {k: p.read_text() for k, p in paths.items()}
+
+
+def test_json_has_every_subtest_with_status_and_duration(tmp_path):
+    code, out = write_reports(tmp_path, PASSING, FAILING)
+    assert code == 1
+    tests = json.loads(out["json"])["tests"]
+    assert [(t["name"], t["status"]) for t in tests] == [
+        ("mptcp/base", "passed"), ("mptcp/mptcpify", "passed"), ("mptcp/subflow", "passed"),
+        ("mptcp/sockmap", "passed"), ("mptcp/mptcpify", "failed")]
+    assert all("duration_s" in t for t in tests)
+
+
+def test_junit_failure_carries_the_subtest_lines(tmp_path):
+    _, out = write_reports(tmp_path, FAILING)
+    (case,) = ET.fromstring(out["junit"]).iter("testcase")
+    (failure,) = case.iter("failure")
+    assert case.get("name") == "mptcp/mptcpify"
+    assert "test_mptcpify:FAIL:netns_new unexpected error: -2" in failure.text
+
+
+def kunit_tool() -> Path:
+    found = sorted(default_cache_dir().glob("sources/linux-source-*/tools/testing/kunit/kunit.py"))
+    if not found:
+        pytest.skip("no unpacked linux-source in the cache yet (the real-guest tests fetch it)")
+    return found[-1]
+
+
+def test_ktap_is_read_by_kunit_tool(tmp_path):
+    _, out = write_reports(tmp_path, FAILING)
+    proc = subprocess.run([sys.executable, str(kunit_tool()), "parse", str(tmp_path / "r.ktap")],
+                          capture_output=True, text=True)
+    assert "[FAILED] mptcpify" in proc.stdout, proc.stdout + proc.stderr
+    assert "Ran 1 tests: failed: 1" in proc.stdout
