@@ -17,7 +17,6 @@ def _parse_command(args: argparse.Namespace) -> int:
     """Re-read saved test_progs logs offline: one line per subtest, then totals."""
     results: list[SubtestResult] = []
     runs: list[SuiteRun] = []
-    infra = False
     for log_path in args.logs:
         try:
             text = Path(log_path).read_text(errors="replace")
@@ -25,13 +24,11 @@ def _parse_command(args: argparse.Namespace) -> int:
             raise BadInput(f"cannot read {log_path}: {e.strerror}; give a saved test_progs log") from None
         parsed = parse_test_progs(text)
         finished = parsed.summary is not None
-        if not finished:
-            infra = True
-            print(f"{log_path}: truncated (no Summary line): test_progs did not finish")
         names = [n.split("/", 1)[1] for n in parsed.subtests if n.startswith(f"{args.test}/")]
         found = decide(args.test, names, names, parsed, finished)
         results += found
-        problems = () if finished else (f"{log_path}: truncated: test_progs did not finish",)
+        problems = () if finished else (f"{log_path}: truncated (no Summary line): test_progs did not finish",)
+        print(*problems, sep="\n", end="\n" if problems else "")
         runs.append(SuiteRun(args.test, f"log:{log_path}", tuple(found), text, problems))
     for path, render in ((args.ktap, to_ktap), (args.junit, to_junit), (args.json, to_json)):
         if path:
@@ -40,7 +37,7 @@ def _parse_command(args: argparse.Namespace) -> int:
         print(f"{r.status.value.upper():8} {r.name}" + (f" ({r.reason})" if r.reason else ""))
     counts = {s: sum(r.status is s for r in results) for s in Status}
     print(", ".join(f"{n} {s.value}" for s, n in counts.items() if n) or "no subtests found")
-    if infra or counts[Status.LOST] or not results:
+    if any(run.infra_errors for run in runs) or counts[Status.LOST] or not results:
         return 3
     return 1 if any(r.status.is_problem for r in results) else 0
 

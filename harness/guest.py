@@ -38,10 +38,8 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     try:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=5.0)
-    except ProcessLookupError:
-        pass  # already gone, with its group
-    except subprocess.TimeoutExpired:
-        pass
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        pass  # already gone with its group, or deaf to SIGTERM: SIGKILL follows
     try:
         os.killpg(proc.pid, signal.SIGKILL)  # whatever ignored SIGTERM or outlived the leader
     except ProcessLookupError:

@@ -127,7 +127,6 @@ class SessionRunner:
 
     def _prepare(self) -> None:
         s = self.settings
-        s.cache_dir.mkdir(parents=True, exist_ok=True)
         spec = debian.spec_for(s.kernel_name)
         self.say(f"kernel: {spec.identity} (fetching into {s.cache_dir} if needed)")
         with locked(s.cache_dir, "prepare"):
