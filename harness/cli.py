@@ -6,48 +6,50 @@ import sys
 from pathlib import Path
 
 from harness.errors import BadInput, InfraError
-from harness.parse.test_progs import parse_test_progs
+from harness.parse import parse_log
+from harness.report.console import print_results
 from harness.report.json import to_json
 from harness.report.junit import to_junit
 from harness.report.ktap import to_ktap
-from harness.results import Status, SubtestResult, SuiteRun, decide
+from harness.results import SuiteRun, decide, exit_code
+from harness.suites import load_suite
 
 
 def _parse_command(args: argparse.Namespace) -> int:
-    """Re-read saved test_progs logs offline: one line per subtest, then totals."""
-    results: list[SubtestResult] = []
+    """Re-read saved logs offline (test_progs, TAP 13 / KTAP, a serial console): one line per result, then totals."""
+    suite = load_suite(Path(args.suite)) if args.suite else None
+    test = suite.test if suite else args.test
     runs: list[SuiteRun] = []
     for log_path in args.logs:
         try:
             text = Path(log_path).read_text(errors="replace")
         except OSError as e:
-            raise BadInput(f"cannot read {log_path}: {e.strerror}; give a saved test_progs log") from None
-        parsed = parse_test_progs(text)
-        finished = parsed.summary is not None
-        names = [n.split("/", 1)[1] for n in parsed.subtests if n.startswith(f"{args.test}/")]
-        found = decide(args.test, names, names, parsed, finished)
-        results += found
-        problems = () if finished else (f"{log_path}: truncated (no Summary line): test_progs did not finish",)
-        print(*problems, sep="\n", end="\n" if problems else "")
-        runs.append(SuiteRun(args.test, f"log:{log_path}", tuple(found), text, problems))
+            raise BadInput(f"cannot read {log_path}: {e.strerror}; give a saved test_progs, TAP or console log") from None
+        parsed = parse_log(text)
+        if suite is not None:
+            expected = list(suite.subtests)
+        else:
+            expected = [n.split("/", 1)[1] for n in parsed.subtests if n.startswith(f"{test}/")]
+        found = decide(test, expected, expected, parsed, parsed.summary is not None)
+        problems = tuple(f"{log_path}: {p}" for p in parsed.problems)
+        if not found:
+            problems += (f"{log_path}: no test results in it",)
+        events = tuple(f"{log_path}:{e.line_no}: {e.text}" for e in parsed.console)
+        runs.append(SuiteRun(suite.name if suite else test, f"log:{log_path}", tuple(found), text, problems, 0.0, events))
     for path, render in ((args.ktap, to_ktap), (args.junit, to_junit), (args.json, to_json)):
         if path:
             Path(path).write_text(render(runs))
-    for r in results:
-        print(f"{r.status.value.upper():8} {r.name}" + (f" ({r.reason})" if r.reason else ""))
-    counts = {s: sum(r.status is s for r in results) for s in Status}
-    print(", ".join(f"{n} {s.value}" for s, n in counts.items() if n) or "no subtests found")
-    if any(run.infra_errors for run in runs) or counts[Status.LOST] or not results:
-        return 3
-    return 1 if any(r.status.is_problem for r in results) else 0
+    print_results(runs, print)
+    return exit_code(runs)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("parse", help="re-read saved test_progs logs, no guest needed")
+    p = sub.add_parser("parse", help="re-read saved logs (test_progs, TAP 13 / KTAP, console), no guest needed")
     p.add_argument("logs", nargs="+", metavar="LOG")
-    p.add_argument("--test", default="mptcp", help="test_progs test whose subtests to report (default mptcp)")
+    p.add_argument("--test", default="mptcp", help="test_progs test whose subtests are expected (default mptcp)")
+    p.add_argument("--suite", metavar="TOML", help="a suites/*.toml file: its subtests are expected; missing ones are lost")
     p.add_argument("--ktap", metavar="FILE", help="write a KTAP v1 report")
     p.add_argument("--junit", metavar="FILE", help="write a JUnit XML report")
     p.add_argument("--json", metavar="FILE", help="write a JSON report")

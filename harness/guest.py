@@ -158,6 +158,7 @@ class GuestConfig:
     cpus: int
     memory: str
     use_kvm: bool
+    kernel_console: bool = True  # kernel messages into console.log (vng --verbose): crash evidence
 
 
 @dataclass(frozen=True)
@@ -179,6 +180,8 @@ def vng_argv(config: GuestConfig, shared_dir: Path, command: str) -> list[str]:
         argv += ["--rodir", f"/lib/modules/{config.kernel.release}={config.kernel.modules_dir}"]
     if not config.use_kvm:
         argv.append("--disable-kvm")
+    if config.kernel_console:
+        argv.append("--verbose")  # otherwise vng points the serial console at /dev/null
     return argv
 
 

@@ -47,12 +47,16 @@ class SuiteRun:
     log: str = ""  # the runner's whole output, as captured
     infra_errors: tuple[str, ...] = field(default_factory=tuple)
     elapsed_s: float = 0.0
+    console_events: tuple[str, ...] = ()  # kernel messages found among the output
 
     def get(self, name: str) -> SubtestResult | None:
         return next((r for r in self.subtests if r.name == name), None)
 
 
-_STATUS_OF_WORD = {"OK": Status.PASSED, "FAIL": Status.FAILED, "SKIP": Status.SKIPPED}
+# result words of the parsers: test_progs' OK/FAIL/SKIP, plus what TAP directives and cut plans say
+_STATUS_OF_WORD = {
+    "OK": Status.PASSED, "FAIL": Status.FAILED, "SKIP": Status.SKIPPED, "TIMEOUT": Status.TIMEOUT, "LOST": Status.LOST,
+}
 
 
 def decide(
@@ -85,8 +89,8 @@ def decide(
             results.append(SubtestResult(name, Status.LOST, reason=why))
     asked = {f"{test}/{s}" for s in expected}
     suite = {f"{test}/{s}" for s in suite_subtests}
-    for name, seen in parsed.subtests.items():
-        if name.startswith(f"{test}/") and name not in asked:
+    for name, seen in parsed.subtests.items():  # reported, not asked for: never dropped
+        if name not in asked:
             results.append(
                 SubtestResult(
                     name, _STATUS_OF_WORD[seen.result], seen.output, seen.reason, seen.duration_s,
@@ -94,3 +98,11 @@ def decide(
                 )
             )
     return results
+
+
+def exit_code(runs: list[SuiteRun]) -> int:
+    """The harness commands' verdict: 0 all passed (skips allowed), 1 a test failed, 3 infrastructure (lost, cut short)."""
+    results = [r for run in runs for r in run.subtests]
+    if not results or any(run.infra_errors for run in runs) or any(r.status is Status.LOST for r in results):
+        return 3
+    return 1 if any(r.status.is_problem for r in results) else 0

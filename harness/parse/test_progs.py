@@ -8,14 +8,19 @@ What test_progs prints (tools/testing/selftests/bpf/test_progs.c):
   All error logs:          <- repeats each failed test's log and result lines
   Summary: 1/4 PASSED, 0 SKIPPED, 0/0 FAILED
 A subtest's own output is the log printed just before its result line.
+The same lines are recognised inside the kselftest runner's "# " prefixes and on a serial
+console shared with kernel messages (see parse.console).
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 
-SUBTEST_RESULT = re.compile(r"^#(?P<num>\d+)/(?P<sub>\d+)\s+(?P<name>\S.*?):(?P<result>OK|FAIL|SKIP)\b(?P<rest>.*)$")
-TEST_RESULT = re.compile(r"^#(?P<num>\d+)\s+(?P<name>[^\s/]+):(?P<result>OK|FAIL|SKIP)\b(?P<rest>.*)$")
+from harness.parse.console import ConsoleEvent, separate
+
+# After the result word: nothing, " (reason)", or a kernel message that began mid-line.
+SUBTEST_RESULT = re.compile(r"^#(?P<num>\d+)/(?P<sub>\d+)\s+(?P<name>\S.*?):(?P<result>OK|FAIL|SKIP)(?P<rest>.*)$")
+TEST_RESULT = re.compile(r"^#(?P<num>\d+)\s+(?P<name>[^\s/]+):(?P<result>OK|FAIL|SKIP)(?P<rest>.*)$")
 ERROR_LOGS_HEADER = re.compile(r"^All error logs:\s*$")
 SUMMARY = re.compile(
     r"^Summary: (?P<tests_ok>\d+)/(?P<subtests_ok>\d+) PASSED, (?P<skipped>\d+) SKIPPED"
@@ -48,15 +53,38 @@ class ParsedLog:
     tests: dict[str, str] = field(default_factory=dict)  # top-level test -> OK | FAIL | SKIP
     summary: Summary | None = None
     preamble: list[str] = field(default_factory=list)  # lines before the first test's output
+    console: list[ConsoleEvent] = field(default_factory=list)  # kernel messages found among the lines
+    problems: list[str] = field(default_factory=list)  # signs that the output was cut short
+
+    @property
+    def test_progs_seen(self) -> bool:
+        return bool(self.subtests or self.tests or self.summary)
+
+
+def _split_rest(rest: str, line_no: int, log: ParsedLog) -> str:
+    """The reason after a result word; text glued to the word is a kernel message (console)."""
+    if rest and not rest[0].isspace() and rest[0] != "(":
+        log.console.append(ConsoleEvent(line_no, rest))
+        return ""
+    return rest.strip(" ()")
+
+
+def unprefixed(line: str) -> str:
+    """A line without the kselftest runner's "# " prefixes (one per nesting level)."""
+    while line.startswith("# "):
+        line = line[2:]
+    return line
 
 
 def parse_test_progs(text: str) -> ParsedLog:
     log = ParsedLog()
+    numbered, log.console = separate(text)
     pending: list[str] = []  # lines since the last result line
     in_error_logs = False
     error_log_output: dict[str, tuple[str, ...]] = {}
-    for line_no, raw in enumerate(text.splitlines(), start=1):
-        line = raw.rstrip("\r")
+    for numbered_line in numbered:
+        line_no, original = numbered_line.line_no, numbered_line.text
+        line = unprefixed(original)
         if ERROR_LOGS_HEADER.match(line):
             in_error_logs = True
             pending = []
@@ -75,23 +103,26 @@ def parse_test_progs(text: str) -> ParsedLog:
                 error_log_output[name] = tuple(pending)
             elif name not in log.subtests:
                 log.subtests[name] = ParsedSubtest(
-                    name, m["result"], tuple(pending), line_no, reason=m["rest"].strip(" ()")
+                    name, m["result"], tuple(pending), line_no, reason=_split_rest(m["rest"], line_no, log)
                 )
             pending = []
             continue
         if m := TEST_RESULT.match(line):
             if not in_error_logs:
                 log.tests.setdefault(m["name"], m["result"])
+                _split_rest(m["rest"], line_no, log)
             pending = []
             continue
         if not log.subtests and not log.tests and _is_preamble(line):
             log.preamble.append(line)
             continue
-        pending.append(line)
+        pending.append(original)
     for name, output in error_log_output.items():
         if name in log.subtests and output and not log.subtests[name].output:
             sub = log.subtests[name]
             log.subtests[name] = ParsedSubtest(sub.name, sub.result, output, sub.line_no, sub.reason)
+    if log.test_progs_seen and log.summary is None:
+        log.problems.append("test_progs output ends without its Summary line: it did not finish")
     return log
 
 

@@ -18,6 +18,6 @@ def to_json(runs: list[SuiteRun]) -> str:
             for r in run.subtests
         ],
         "infra_errors": [e for run in runs for e in run.infra_errors],
-        "console_events": [],
+        "console_events": [e for run in runs for e in run.console_events],
     }
     return json.dumps(doc, indent=1) + "\n"

@@ -1,0 +1,43 @@
+"""The terminal report: one line per result as it is known, then the totals."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from harness.results import Status, SubtestResult, SuiteRun
+
+
+def result_line(r: SubtestResult) -> str:
+    took = f" [{r.duration_s:.1f} s]" if r.duration_s is not None else ""
+    return f"{r.status.value.upper():8} {r.name}" + (f" ({r.reason})" if r.reason else "") + took
+
+
+def totals_line(results: list[SubtestResult]) -> str:
+    counts = {s: sum(r.status is s for r in results) for s in Status}
+    return ", ".join(f"{n} {s.value}" for s, n in counts.items() if n) or "no results"
+
+
+def print_results(runs: list[SuiteRun], write: Callable[[str], object]) -> None:
+    for run in runs:
+        for r in run.subtests:
+            write(result_line(r))
+    for problem in (p for run in runs for p in run.infra_errors):
+        write(f"infrastructure: {problem}")
+    write(totals_line([r for run in runs for r in run.subtests]))
+
+
+@dataclass
+class Progress:
+    """Live progress: says each result once, the first time it is seen."""
+
+    write: Callable[[str], object]
+    said: set[str]
+
+    def __init__(self, write: Callable[[str], object]) -> None:
+        self.write, self.said = write, set()
+
+    def update(self, results: list[SubtestResult]) -> None:
+        for r in results:
+            if r.name not in self.said and r.status is not Status.LOST:
+                self.said.add(r.name)
+                self.write(result_line(r))

@@ -1,0 +1,88 @@
+"""TAP 13 / KTAP and console interleaving on real captured output (tests/data/tap, tests/data/console: see tests/data/README.md)."""
+import json
+import lzma
+import re
+from pathlib import Path
+
+from harness.cli import main
+from harness.parse import parse_log
+from harness.results import Status, decide
+
+DATA = Path(__file__).parent / "data"
+
+
+def statuses(parsed):
+    return {r.name: r.status for r in decide("mptcp", [], [], parsed, parsed.summary is not None)}
+
+
+def test_kselftest_program_tap_counts_match_its_own_totals():
+    text = (DATA / "tap" / "harness-selftest-7.3.tap").read_text()
+    got = statuses(parse_log(text))
+    own = {k: int(v) for k, v in re.findall(r"(\w+):(\d+)", text.splitlines()[-1])}  # "# Totals: pass:9 fail:7 ..."
+    n = {s: list(got.values()).count(s) for s in Status}
+    # XFAIL and XPASS are passes; the one extra failure is the line the program prints on purpose
+    # inside test_result_fail ("not ok 1 # Illegal usage of low-level ksft APIs").
+    assert n[Status.PASSED] == own["pass"] + own["xfail"] + own["xpass"]
+    assert n[Status.SKIPPED] == own["skip"]
+    assert n[Status.FAILED] == own["fail"] + 1 and got["#1"] is Status.FAILED
+
+
+def test_kselftest_runner_nesting_timeout_and_wrapped_test_progs():
+    parsed = parse_log((DATA / "tap" / "kselftest-runner-7.3.log").read_text())
+    got = statuses(parsed)
+    assert [got[f"mptcp/{s}"] for s in ("base", "mptcpify", "subflow", "sockmap")] == [Status.PASSED] * 4
+    assert got["selftests: timeouts: sleeper.sh"] is Status.TIMEOUT
+    nested = "selftests: kselftest_harness: harness-selftest/"
+    assert got[nested + "global.exit_xfail"] is Status.PASSED
+    assert parsed.subtests[nested + "global.exit_xfail"].reason == "XFAIL unknown"
+    assert got[nested + "global.exit_skip"] is Status.SKIPPED
+    assert sum(name.startswith(nested) for name in got) == 20
+    assert parsed.tests[nested.rstrip("/")] == "FAIL" and parsed.problems == []
+
+
+def test_cut_off_run_loses_what_the_plan_promised():
+    parsed = parse_log((DATA / "tap" / "truncated-crash-7.3.log").read_text())
+    got = statuses(parsed)
+    assert got["mptcp/base"] is Status.PASSED and got["mptcp/mptcpify"] is Status.PASSED
+    assert got["selftests: bpf: test_progs"] is Status.LOST  # announced, never finished
+    assert list(got.values()).count(Status.LOST) == 2  # plan 1..2, nothing reported at the top
+    assert len(parsed.problems) == 2
+
+
+def test_our_ktap_reads_back_to_the_same_statuses():
+    parsed = parse_log((DATA / "tap" / "harness-ktap-mptcpify-fail.ktap").read_text())
+    assert statuses(parsed) == {"mptcp/mptcpify": Status.FAILED}
+    assert any("mptcp_ns" in line for line in parsed.subtests["mptcp/mptcpify"].output)
+
+
+def console_halves():
+    text = lzma.open(DATA / "console" / "interleaved-verbose-7.3.log.xz", "rt").read()
+    return text.split("=== harness capture: printk.time=N ===")
+
+
+def test_console_with_timestamps_rejoins_split_test_lines():
+    stamped, _ = console_halves()
+    assert "test_base:PASS:t[   11.519625] harness-noise b1823" in stamped  # the kernel cut this line
+    parsed = parse_log(stamped)
+    assert statuses(parsed) == {f"mptcp/{s}": Status.PASSED for s in ("base", "mptcpify", "subflow", "sockmap")}
+    assert "test_base:PASS:test__join_cgroup 0 nsec" in parsed.subtests["mptcp/base"].output
+    assert not any("harness-noise" in line for line in parsed.subtests["mptcp/base"].output)
+    assert any(e.text.endswith("harness-noise b1823") for e in parsed.console)
+
+
+def test_console_without_timestamps_still_finds_a_result_with_a_message_glued_on():
+    _, plain = console_halves()
+    assert "#254/1   mptcp/base:OKharness-noise b3938" in plain
+    parsed = parse_log(plain)
+    assert statuses(parsed)["mptcp/base"] is Status.PASSED and parsed.summary is not None
+    assert [e.text for e in parsed.console] == ["harness-noise b3938"]
+
+
+def test_parse_command_writes_all_reports_and_exit_code_says_failure(tmp_path, capsys):
+    log = DATA / "tap" / "kselftest-runner-7.3.log"
+    rc = main(["parse", str(log), "--json", str(tmp_path / "r.json"), "--junit", str(tmp_path / "r.xml")])
+    assert rc == 1
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert {t["name"]: t["status"] for t in doc["tests"]}["selftests: timeouts: sleeper.sh"] == "timeout"
+    assert (tmp_path / "r.xml").read_text().count("<testcase ") == len(doc["tests"])
+    assert capsys.readouterr().out.rstrip().endswith("16 passed, 8 failed, 1 skipped, 1 timeout")
