@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from harness.errors import BadInput
 from harness.kernel import Kernel
 
 KVM_PROBE_TIMEOUT_S = 20.0
+TICK_S = 0.5
 _PR_SET_PDEATHSIG = 1
 _live: set[subprocess.Popen[bytes]] = set()
 
@@ -192,18 +194,30 @@ def vng_environment() -> dict[str, str]:
     return env
 
 
-def run_once(config: GuestConfig, shared_dir: Path, script: Path, timeout_s: float) -> GuestExit:
-    """Boot, run `script` (which must sit in shared_dir), power off. The guest never outlives this call."""
+def run_once(
+    config: GuestConfig, shared_dir: Path, script: Path, timeout_s: float, on_tick: Callable[[], object] | None = None,
+) -> GuestExit:
+    """Boot, run `script` (which must sit in shared_dir), power off. The guest never outlives this call.
+
+    on_tick is called about twice a second while the guest runs (to read results as they come).
+    """
     if not shutil.which("vng", path=vng_environment()["PATH"]):
         raise BadInput("vng not found: install the harness's Python dependencies (./run does)")
     console = shared_dir / "console.log"
     start = time.monotonic()
     proc = _spawn(vng_argv(config, shared_dir, f"sh {script}"), console, env=vng_environment())
-    timed_out = False
+    timed_out, returncode = False, None
+    deadline = start + timeout_s
     try:
-        returncode: int | None = proc.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        timed_out, returncode = True, None
+        while returncode is None:
+            try:
+                returncode = proc.wait(timeout=min(TICK_S, max(0.0, deadline - time.monotonic())))
+            except subprocess.TimeoutExpired:
+                if time.monotonic() >= deadline:
+                    timed_out = True
+                    break
+                if on_tick is not None:
+                    on_tick()
     finally:
         _kill_group(proc)
     return GuestExit(returncode, timed_out, time.monotonic() - start, console)

@@ -18,8 +18,12 @@ from harness import guest
 from harness.cache import locked
 from harness.errors import BadInput, InfraError
 from harness.kernel import Kernel, debian
+from harness.report.console import result_line, totals_line
+from harness.report.json import to_json
+from harness.report.junit import to_junit
+from harness.report.ktap import to_ktap
 from harness.results import Status, SubtestResult, SuiteRun
-from harness.scheduler import RunRequest, run_suite
+from harness.scheduler import RunRequest, load_durations, record_durations, run_suite
 from harness.selftests import Payload, build_test_progs
 from harness.settings import SUITES_DIR, Settings, default_cache_dir
 from harness.suites import Suite, load_suite
@@ -33,6 +37,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--guest-memory", dest="harness_memory", default="2G", help="memory per guest (default 2G)")
     group.addoption("--kvm", dest="harness_kvm", choices=("auto", "on", "off"), default="auto",
                     help="auto: use KVM when a probe boot works, else TCG (default)")
+    group.addoption("--concurrency", dest="harness_concurrency", type=int, default=None,
+                    help="subtests run side by side in a guest (default: min(guest vCPUs, host cores))")
+    group.addoption("--report-dir", dest="harness_report_dir", default=None,
+                    help="write results.ktap, results.json and junit.xml of the run there")
     group.addoption("--harness-cache", dest="harness_cache", default=None,
                     help="cache for kernels, builds and run logs (default: $HARNESS_CACHE or ~/.cache/mptcp-harness)")
 
@@ -44,12 +52,17 @@ def pytest_configure(config: pytest.Config) -> None:
     opt = config.option
     if getattr(opt, "harness_cpus", 2) < 1:
         raise pytest.UsageError("--guest-cpus must be at least 1")
+    if (getattr(opt, "harness_concurrency", None) or 1) < 1:
+        raise pytest.UsageError("--concurrency must be at least 1")
+    report_dir = getattr(opt, "harness_report_dir", None)
     settings = Settings(
         cache_dir=Path(opt.harness_cache) if getattr(opt, "harness_cache", None) else default_cache_dir(),
         kernel_name=getattr(opt, "harness_kernel", None),
         guest_cpus=getattr(opt, "harness_cpus", 2),
         guest_memory=getattr(opt, "harness_memory", "2G"),
         kvm=getattr(opt, "harness_kvm", "auto"),
+        concurrency=getattr(opt, "harness_concurrency", None),
+        report_dir=Path(report_dir) if report_dir else None,
     )
     config.stash[_RUNNER] = SessionRunner(settings, config)
 
@@ -171,9 +184,19 @@ class SessionRunner:
         workdir = self.settings.cache_dir / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{suite.name}"
         config = guest.GuestConfig(self.kernel, self.settings.guest_cpus, self.settings.guest_memory, self.use_kvm)
         accel = "KVM" if self.use_kvm else "TCG"
-        self.say(f"booting a guest ({accel}, {config.cpus} vCPUs) for {len(subtests)} {suite.name} subtest(s); logs: {workdir}")
-        run = run_suite(RunRequest(suite, subtests, self.payload, config, workdir, self.settings.boot_timeout_s))
-        self.say(f"guest done in {run.elapsed_s:.1f} s")
+        concurrency = self.settings.guest_concurrency
+        self.say(
+            f"booting a guest ({accel}, {config.cpus} vCPUs) for {len(subtests)} {suite.name} subtest(s), "
+            f"up to {concurrency} side by side; logs: {workdir}"
+        )
+        request = RunRequest(
+            suite, subtests, self.payload, config, workdir, self.settings.boot_timeout_s,
+            concurrency=concurrency, durations=load_durations(self.settings.cache_dir, suite),
+            progress=lambda r: self.say(result_line(r)),
+        )
+        run = run_suite(request)
+        record_durations(self.settings.cache_dir, suite, run)
+        self.say(f"guest done in {run.elapsed_s:.1f} s: {totals_line(list(run.subtests))}")
         for problem in run.infra_errors:
             self.say(f"infrastructure: {problem}")
         extras = [r for r in run.subtests if not r.in_suite]
@@ -184,6 +207,18 @@ class SessionRunner:
 
 
 _SESSION_ITEMS = pytest.StashKey[list[pytest.Item]]()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    runner = session.config.stash.get(_RUNNER, None)
+    if runner is None or not runner.runs or runner.settings.report_dir is None:
+        return
+    runs = list(runner.runs.values())
+    out = runner.settings.report_dir
+    out.mkdir(parents=True, exist_ok=True)
+    for name, render in (("results.ktap", to_ktap), ("results.json", to_json), ("junit.xml", to_junit)):
+        (out / name).write_text(render(runs))
+    runner.say(f"reports: {out}/results.ktap, results.json, junit.xml")
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

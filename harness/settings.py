@@ -27,3 +27,9 @@ class Settings:
     kvm: str = "auto"  # auto | on | off
     boot_timeout_s: float = 300.0
     build_jobs: int = os.cpu_count() or 1
+    concurrency: int | None = None  # subtests side by side per guest; None: min(guest vCPUs, host cores)
+    report_dir: Path | None = None  # KTAP, JUnit and JSON of the run go here
+
+    @property
+    def guest_concurrency(self) -> int:
+        return self.concurrency or max(1, min(self.guest_cpus, os.cpu_count() or 1))

@@ -1,5 +1,6 @@
 """The pytest adapter: naming, selection and what a failing item shows (guest stubbed out here;
 tests/test_guest_e2e.py does the same with a real guest)."""
+import json
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,17 @@ def test_subtests_missing_from_build_are_skipped_with_reason(pytester, guest_rep
     result = pytester.runpytest_inprocess(SUITE_FILE, "-p", "harness.pytest_plugin", "-rs", "-k", "mptcp/base or mptcp/rr")
     result.assert_outcomes(passed=1, skipped=1)
     assert "not in this build" in result.stdout.str()
+
+
+def test_report_dir_gets_ktap_json_and_junit_that_agree(pytester, guest_replaced_by_log, tmp_path):
+    guest_replaced_by_log.append("full-mptcp-7.3-ok.log")
+    out = tmp_path / "reports"
+    result = pytester.runpytest_inprocess(
+        SUITE_FILE, "-p", "harness.pytest_plugin", "-k", "mptcp/base or mptcp/rr", "--report-dir", str(out)
+    )
+    result.assert_outcomes(passed=1, skipped=1)
+    doc = json.loads((out / "results.json").read_text())
+    status = {t["name"]: t["status"] for t in doc["tests"]}  # the saved log also reports subtests not asked for
+    assert status["mptcp/base"] == "passed" and status["mptcp/rr"] == "skipped"
+    assert "    ok 1 base\n    ok 2 rr # SKIP not in this build\n" in (out / "results.ktap").read_text()
+    assert (out / "junit.xml").read_text().count("<testcase ") == len(status)

@@ -1,9 +1,11 @@
-"""What the scheduler asks the guest to run."""
+"""What the scheduler asks the guest to run: the plan, the test_progs selection, the in-guest script."""
+import subprocess
 from pathlib import Path
 
 from harness import guest
+from harness.isolation import isolated
 from harness.kernel import Kernel
-from harness.scheduler import RunRequest, allow_pattern, guest_script
+from harness.scheduler import Batch, RunRequest, plan_batches, progs_argv, runner_script
 from harness.selftests import Payload
 from harness.settings import SUITES_DIR
 from harness.suites import load_suite
@@ -12,28 +14,66 @@ SUITE = load_suite(SUITES_DIR / "mptcp_bpf.toml")
 KERNEL = Kernel(Path("/k/vmlinuz"), "7.3.4+deb13-amd64", Path("/k/mods"), Path("/k/vmlinux"), "debian:test")
 
 
+def selection(batch, batches):
+    argv = progs_argv(SUITE, batch, batches)
+    return argv[argv.index("-v") + 1:]
+
+
 def test_selection_is_exact_names_not_substrings():
-    assert allow_pattern(SUITE, ("subflow",)) == "mptcp/subflow"
-    assert allow_pattern(SUITE, ("base", "rr")) == "mptcp/base,mptcp/rr"
+    (one,) = plan_batches(SUITE, ("subflow",), {}, 4)
+    assert selection(one, [one]) == ["-a", "mptcp/subflow"]
+    (two,) = plan_batches(SUITE, ("base", "rr"), {}, 1)
+    assert selection(two, [two]) == ["-a", "mptcp/base,mptcp/rr"]
 
 
-def test_whole_suite_runs_the_whole_test_so_extra_subtests_show():
-    assert allow_pattern(SUITE, SUITE.subtests) == "mptcp"
+def test_whole_suite_one_batch_runs_the_whole_test_so_extra_subtests_show():
+    (only,) = plan_batches(SUITE, SUITE.subtests, {}, 1)
+    assert only.runs_rest and selection(only, [only]) == ["-a", "mptcp"]
 
 
-def test_guest_script_runs_from_the_payload_and_records_exit_status(tmp_path):
-    req = RunRequest(SUITE, ("base",), Payload(Path("/p"), Path("/p/test_progs"), "x"),
-                     guest.GuestConfig(KERNEL, 2, "2G", False), tmp_path, 60)
-    script = guest_script(req)
+def test_whole_suite_in_batches_one_of_them_runs_the_rest_of_the_test():
+    batches = plan_batches(SUITE, SUITE.subtests, {}, 2)
+    rest = [b for b in batches if b.runs_rest]
+    assert len(rest) == 1
+    other = next(b for b in batches if not b.runs_rest)
+    assert selection(rest[0], batches) == ["-a", "mptcp", "-b", ",".join(f"mptcp/{s}" for s in other.subtests)]
+
+
+def test_plan_is_longest_first_into_the_lightest_batch():
+    durations = {"base": 10.0, "mptcpify": 1.0, "subflow": 4.0, "rr": 5.0}
+    batches = plan_batches(SUITE, ("base", "mptcpify", "subflow", "rr"), durations, 2)
+    assert [b.subtests for b in batches] == [("base",), ("mptcpify", "subflow", "rr")]
+    assert sorted(s for b in batches for s in b.subtests) == sorted(durations)
+
+
+def test_never_more_batches_than_subtests_nor_than_concurrency():
+    assert len(plan_batches(SUITE, ("base",), {}, 8)) == 1
+    assert len(plan_batches(SUITE, SUITE.subtests, {}, 3)) == 3
+    assert plan_batches(SUITE, (), {}, 2) == []
+
+
+def test_runner_script_starts_every_batch_isolated_and_records_exit_status(tmp_path):
+    req = RunRequest(SUITE, ("base", "subflow"), Payload(Path("/p"), Path("/p/test_progs"), "x"),
+                     guest.GuestConfig(KERNEL, 2, "2G", False), tmp_path, 60, concurrency=2)
+    batches = [Batch(0, ("base",)), Batch(1, ("subflow",))]
+    script = runner_script(req, batches)
     assert "cd /p " in script
-    assert f"./test_progs -a mptcp/base > {tmp_path}/test_progs.log 2>&1" in script
-    assert f"echo $? > {tmp_path}/test_progs.rc" in script
+    assert script.count("unshare --mount --propagation private --net") == 2
+    assert f"> {tmp_path}/batch-1.log 2>&1; echo $? > {tmp_path}/batch-1.rc; }} &" in script
+    assert script.rstrip().endswith("wait\nsync")
+    subprocess.run(["bash", "-n"], input=script, text=True, check=True)  # valid shell
 
 
-def test_vng_command_line_gives_modules_and_chooses_accelerator(tmp_path):
+def test_isolated_command_is_valid_shell_with_private_netns_and_scratch():
+    line = isolated(["./test_progs", "-a", "mptcp/base"], "/w/scratch 0")
+    assert "TMPDIR='/w/scratch 0'" in line and "mount -t tmpfs harness-netns /run/netns" in line
+    subprocess.run(["sh", "-n", "-c", line], check=True)
+
+
+def test_vng_command_line_gives_modules_console_and_chooses_accelerator(tmp_path):
     argv = guest.vng_argv(guest.GuestConfig(KERNEL, 2, "2G", False), tmp_path, "sh run.sh")
     assert argv[:3] == ["vng", "--run", "/k/vmlinuz"]
     assert "--rodir" in argv and argv[argv.index("--rodir") + 1] == "/lib/modules/7.3.4+deb13-amd64=/k/mods"
     assert argv[argv.index("--rwdir") + 1] == str(tmp_path)
-    assert "--disable-kvm" in argv
+    assert "--disable-kvm" in argv and "--verbose" in argv
     assert "--disable-kvm" not in guest.vng_argv(guest.GuestConfig(KERNEL, 2, "2G", True), tmp_path, "x")
