@@ -24,7 +24,7 @@ def test_kselftest_program_tap_counts_match_its_own_totals():
     # inside test_result_fail ("not ok 1 # Illegal usage of low-level ksft APIs").
     assert n[Status.PASSED] == own["pass"] + own["xfail"] + own["xpass"]
     assert n[Status.SKIPPED] == own["skip"]
-    assert n[Status.FAILED] == own["fail"] + 1 and got["#1"] is Status.FAILED
+    assert n[Status.FAILED] == own["fail"] + 1 and got["unnamed result 1"] is Status.FAILED
 
 
 def test_kselftest_runner_nesting_timeout_and_wrapped_test_progs():

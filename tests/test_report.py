@@ -52,3 +52,13 @@ def test_ktap_is_read_by_kunit_tool(tmp_path):
                           capture_output=True, text=True)
     assert "[FAILED] mptcpify" in proc.stdout, proc.stdout + proc.stderr
     assert "Ran 1 tests: failed: 1" in proc.stdout
+
+
+def test_ktap_of_a_nested_tap_log_with_timeout_keeps_kunit_tool_counts(tmp_path):
+    code, out = write_reports(tmp_path, str(DATA.parent / "tap" / "kselftest-runner-7.3.log"))
+    assert code == 1
+    proc = subprocess.run([sys.executable, str(kunit_tool()), "parse", str(tmp_path / "r.ktap")],
+                          capture_output=True, text=True)
+    assert "ERROR" not in proc.stdout, proc.stdout
+    # ours: 16 passed, 8 failed, 1 skipped, 1 timeout (kunit_tool has no timeout: a failure)
+    assert "Ran 26 tests: passed: 16, failed: 9, skipped: 1" in proc.stdout

@@ -113,7 +113,7 @@ def parse_tap(lines: list[NumberedLine]) -> TapLog:
             level(depth).plan = item.expected_tests
         elif isinstance(item, Result):
             here = level(depth)
-            name = item.description.strip() or here.announced or f"#{item.number}"
+            name = item.description.strip() or here.announced or f"unnamed result {item.number}"
             result, reason = _classify(item)
             children = close_below(depth, name, at_eof=False)
             here.results.append(TapResult(name, result, reason, tuple(here.output), numbered.line_no, bool(children)))
@@ -146,7 +146,7 @@ def _finish(level: _Level, name: str, log: TapLog, at_eof: bool) -> list[TapResu
         log.problems.append(f"{where}: plan 1..{level.plan} but {own} result(s)" + (": output ends early" if at_eof else ""))
         missing = [n for n in range(1, level.plan + 1) if n not in level.numbers]
         for i, number in enumerate(missing[: level.plan - own]):
-            lost_name = level.announced if i == 0 and level.announced else f"#{number}"
+            lost_name = level.announced if i == 0 and level.announced else f"planned result {number}"
             found.append(TapResult(prefix + lost_name, "LOST", "never reported", tuple(level.output) if i == 0 else (), 0))
     elif at_eof and name and level.plan is None and not level.results:
         log.problems.append(f"{name}: output ends before any result")
