@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import selectors
+import shlex
 import shutil
 import signal
 import subprocess
@@ -20,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import BadInput
+from harness.errors import BadInput, InfraError
 from harness.kernel import Kernel
 
 KVM_PROBE_TIMEOUT_S = 20.0
@@ -221,3 +222,103 @@ def run_once(
     finally:
         _kill_group(proc)
     return GuestExit(returncode, timed_out, time.monotonic() - start, console)
+
+
+AGENT_READY = "agent.ready"
+AGENT_STOP = "agent.stop"
+
+
+def agent_script(shared_dir: Path) -> str:
+    """What a persistent guest runs instead of a test: network for SSH, then jobs until told to stop.
+
+    vng's init starts sshd before this runs, but with Debian's kernel the NIC's driver is a
+    module and udev renames the NIC (net.ifnames=0 notwithstanding), so vng's DHCP finds no
+    eth0: sshd listens, yet qemu's forwarded port reaches nothing and no banner comes. Here
+    virtio_net is loaded and whatever NIC appears gets slirp's fixed address. root's shell
+    becomes sh in the guest's /etc overlay: bash would read the host's ~/.bashrc on every
+    SSH command (seconds under TCG).
+    """
+    w = shlex.quote(str(shared_dir))
+    return f"""#!/bin/bash
+# written by harness.guest: the agent of a persistent guest
+W={w}
+modprobe virtio_net 2>/dev/null
+for i in $(seq 100); do nic=$(ls /sys/class/net | grep -v '^lo$' | head -1); [ -n "$nic" ] && break; sleep 0.1; done
+if [ -n "$nic" ]; then
+  ip link set "$nic" up && ip addr add 10.0.2.15/24 dev "$nic" 2>/dev/null; ip route add default via 10.0.2.2 2>/dev/null
+fi
+usermod -s /bin/sh root 2>/dev/null
+mkdir -p "$W/queue"
+echo "$(uname -r) ${{nic:-no-nic}}" > "$W/{AGENT_READY}"
+while [ ! -e "$W/{AGENT_STOP}" ]; do
+  for job in "$W"/queue/*.sh; do
+    [ -e "$job" ] || continue
+    base="${{job%.sh}}"; mv "$job" "$base.run"
+    bash "$base.run" > "$base.out" 2>&1; echo $? > "$base.rc"
+  done
+  sleep 0.2
+done
+sync
+"""
+
+
+class PersistentGuest:
+    """A guest booted once that runs many commands (SSH, else the shared directory) until stopped.
+
+    Same containment as a one-shot guest: its own PID namespace, a parent-death signal,
+    a process-group kill and an atexit stop, so it never outlives the harness.
+    """
+
+    def __init__(self, config: GuestConfig, shared_dir: Path, port: int) -> None:
+        self.config, self.shared_dir, self.port = config, shared_dir, port
+        self.console = shared_dir / "console.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.boot_s: float | None = None
+
+    @classmethod
+    def boot(cls, config: GuestConfig, shared_dir: Path, port: int, timeout_s: float) -> PersistentGuest:
+        if not shutil.which("vng", path=vng_environment()["PATH"]):
+            raise BadInput("vng not found: install the harness's Python dependencies (./run does)")
+        shared_dir.mkdir(parents=True, exist_ok=True)
+        for stale in (AGENT_READY, AGENT_STOP):
+            (shared_dir / stale).unlink(missing_ok=True)
+        script = shared_dir / "agent.sh"
+        script.write_text(agent_script(shared_dir))
+        self = cls(config, shared_dir, port)
+        start = time.monotonic()
+        argv = vng_argv(config, shared_dir, f"bash {script}") + ["--ssh", str(port), "--ssh-tcp"]
+        self.proc = _spawn(argv, self.console, env=vng_environment())
+        while not (shared_dir / AGENT_READY).exists():
+            if self.proc.poll() is not None:
+                raise GuestDied(f"the guest exited during boot (vng exit {self.proc.returncode}; console: {self.console})")
+            if time.monotonic() - start > timeout_s:
+                self.stop()
+                raise GuestDied(f"the guest did not come up within {timeout_s:.0f} s (console: {self.console})")
+            time.sleep(0.2)
+        self.boot_s = time.monotonic() - start
+        return self
+
+    @property
+    def ssh_key(self) -> Path:
+        from virtme_ng.utils import SSH_DIR  # where vng keeps the key it authorises in its guests
+
+        return Path(SSH_DIR) / "id_virtme"
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, grace_s: float = 15.0) -> None:
+        """Ask the agent to power off; kill the guest if it does not within grace_s."""
+        if self.proc is None:
+            return
+        (self.shared_dir / AGENT_STOP).touch()
+        try:
+            self.proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            pass
+        _kill_group(self.proc)
+        self.proc = None
+
+
+class GuestDied(InfraError):
+    """The guest is gone or never came up: what ran in it is lost, not failed."""

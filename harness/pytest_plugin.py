@@ -16,14 +16,15 @@ import pytest
 
 from harness import guest
 from harness.cache import locked
+from harness.channel import Channel, SharedDirChannel, SshChannel, free_port
 from harness.errors import BadInput, InfraError
 from harness.kernel import Kernel, debian
 from harness.report.console import result_line, totals_line
 from harness.report.json import to_json
 from harness.report.junit import to_junit
 from harness.report.ktap import to_ktap
-from harness.results import Status, SubtestResult, SuiteRun
-from harness.scheduler import RunRequest, load_durations, record_durations, run_suite
+from harness.results import Status, SubtestResult, SuiteRun, merge_runs
+from harness.scheduler import RunRequest, load_durations, on_running_guest, record_durations, run_suite
 from harness.selftests import Payload, build_test_progs
 from harness.settings import SUITES_DIR, Settings, default_cache_dir
 from harness.suites import Suite, load_suite
@@ -39,6 +40,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="auto: use KVM when a probe boot works, else TCG (default)")
     group.addoption("--concurrency", dest="harness_concurrency", type=int, default=None,
                     help="subtests run side by side in a guest (default: min(guest vCPUs, host cores))")
+    group.addoption("--persistent-guest", dest="harness_persistent", action="store_true", default=False,
+                    help="boot one guest per pytest process and run each item in it over SSH "
+                         "(always so under pytest-xdist: one guest per worker)")
     group.addoption("--report-dir", dest="harness_report_dir", default=None,
                     help="write results.ktap, results.json and junit.xml of the run there")
     group.addoption("--harness-cache", dest="harness_cache", default=None,
@@ -62,6 +66,7 @@ def pytest_configure(config: pytest.Config) -> None:
         guest_memory=getattr(opt, "harness_memory", "2G"),
         kvm=getattr(opt, "harness_kvm", "auto"),
         concurrency=getattr(opt, "harness_concurrency", None),
+        persistent_guest=getattr(opt, "harness_persistent", False) or hasattr(config, "workerinput"),
         report_dir=Path(report_dir) if report_dir else None,
     )
     config.stash[_RUNNER] = SessionRunner(settings, config)
@@ -126,8 +131,14 @@ class SessionRunner:
         self.kernel: Kernel | None = None
         self.payload: Payload | None = None
         self.use_kvm: bool | None = None
-        self.runs: dict[Path, SuiteRun] = {}
+        self.runs: dict[Path, SuiteRun] = {}  # one-shot guests: one run per suite
+        self.item_runs: list[SuiteRun] = []  # a persistent guest: one run per item
+        self.running: guest.PersistentGuest | None = None
+        self.channel: Channel | None = None
         self.failure: Exception | None = None
+
+    def all_runs(self) -> list[SuiteRun]:
+        return merge_runs([*self.runs.values(), *self.item_runs])
 
     def say(self, line: str) -> None:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
@@ -159,18 +170,22 @@ class SessionRunner:
         if self.failure is not None:
             raise self.failure
         suite_path = item.suite.path
-        if suite_path not in self.runs:
-            try:
-                if self.kernel is None:
-                    self._prepare()
-                self.runs[suite_path] = self._run(item.suite)
-            except BadInput as e:
+        try:
+            if self.kernel is None:
+                self._prepare()
+            if self.settings.persistent_guest:
+                run = self._run_item(item)
+            else:
+                if suite_path not in self.runs:
+                    self.runs[suite_path] = self._run(item.suite)
+                run = self.runs[suite_path]
+        except BadInput as e:
+            self.failure = e
+            pytest.exit(str(e), returncode=pytest.ExitCode.USAGE_ERROR)
+        except InfraError as e:
+            if not self.settings.persistent_guest:
                 self.failure = e
-                pytest.exit(str(e), returncode=pytest.ExitCode.USAGE_ERROR)
-            except InfraError as e:
-                self.failure = e
-                raise
-        run = self.runs[suite_path]
+            raise
         result = run.get(item.name)
         if result is None:  # cannot happen: decide() answers for every subtest asked
             raise InfraError(f"{item.name}: no result recorded")
@@ -206,19 +221,94 @@ class SessionRunner:
         return run
 
 
+    def _guest(self) -> tuple[guest.PersistentGuest, Channel]:
+        """This process's persistent guest, booted on first use (again if the last one died)."""
+        if self.running is not None and self.running.alive() and self.channel is not None:
+            return self.running, self.channel
+        self.close()
+        assert self.kernel is not None and self.use_kvm is not None
+        port = free_port()
+        shared = self.settings.cache_dir / "guests" / f"{os.getpid()}-{port}"
+        config = guest.GuestConfig(self.kernel, self.settings.guest_cpus, self.settings.guest_memory, self.use_kvm)
+        self.say(f"booting a persistent guest ({'KVM' if self.use_kvm else 'TCG'}, {config.cpus} vCPUs); files: {shared}")
+        running = guest.PersistentGuest.boot(config, shared, port, self.settings.boot_timeout_s)
+        with locked(self.settings.cache_dir, "guests"), open(self.settings.cache_dir / "guests" / "boots.log", "a") as log:
+            log.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} pid={os.getpid()} port={port} boot_s={running.boot_s:.1f} "
+                      f"kernel={self.kernel.identity}\n")
+        channel: Channel
+        try:
+            channel = SshChannel(port, running.ssh_key)
+        except (ConnectionError, OSError) as e:
+            self.say(f"no SSH to the guest ({e}): commands go through the shared directory instead")
+            channel = SharedDirChannel(shared)
+        self.running, self.channel = running, channel
+        self.say(f"guest up in {running.boot_s:.1f} s; commands over {channel.name}")
+        return running, channel
+
+    def _run_item(self, item: SubtestItem) -> SuiteRun:
+        assert self.payload is not None
+        running, channel = self._guest()
+        workdir = running.shared_dir / f"run-{len(self.item_runs) + 1}-{item.subtest}"
+        request = RunRequest(
+            item.suite, (item.subtest,), self.payload, running.config, workdir, self.settings.boot_timeout_s,
+            concurrency=1, runner=on_running_guest(running, channel), progress=lambda r: self.say(result_line(r)),
+        )
+        run = run_suite(request)
+        for problem in run.infra_errors:
+            self.say(f"infrastructure: {problem}")
+        if not running.alive():
+            self.say("the guest is gone: the next subtest boots a new one")
+            self.close()
+        with locked(self.settings.cache_dir, "durations"):
+            record_durations(self.settings.cache_dir, item.suite, run)
+        self.item_runs.append(run)
+        return run
+
+    def close(self) -> None:
+        if self.channel is not None:
+            self.channel.close()
+            self.channel = None
+        if self.running is not None:
+            self.running.stop()
+            self.running = None
+
+
 _SESSION_ITEMS = pytest.StashKey[list[pytest.Item]]()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     runner = session.config.stash.get(_RUNNER, None)
-    if runner is None or not runner.runs or runner.settings.report_dir is None:
+    if runner is None:
         return
-    runs = list(runner.runs.values())
+    runner.close()
+    runs = runner.all_runs()
+    if not runs or runner.settings.report_dir is None:
+        return
     out = runner.settings.report_dir
+    worker = getattr(session.config, "workerinput", {}).get("workerid")
+    if worker:  # each xdist worker reports what it ran, in its own folder
+        out = out / worker
     out.mkdir(parents=True, exist_ok=True)
     for name, render in (("results.ktap", to_ktap), ("results.json", to_json), ("junit.xml", to_junit)):
         (out / name).write_text(render(runs))
     runner.say(f"reports: {out}/results.ktap, results.json, junit.xml")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist, hand out the longest subtests first (durations of earlier runs)."""
+    if not getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        return
+    runner = config.stash.get(_RUNNER, None)
+    if runner is None:
+        return
+    known: dict[Path, dict[str, float]] = {}
+    for item in items:
+        if isinstance(item, SubtestItem) and item.suite.path not in known:
+            known[item.suite.path] = load_durations(runner.settings.cache_dir, item.suite)
+
+    def longest_first(item: pytest.Item) -> float:
+        return -known[item.suite.path].get(item.subtest, 0.0) if isinstance(item, SubtestItem) else 0.0
+    items.sort(key=longest_first)  # stable: suite order among equals
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

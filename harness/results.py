@@ -73,7 +73,9 @@ def decide(
     binary has, and this one was not among them); otherwise it is lost: the output
     stopped first, and a missing result is never a pass.
     """
-    parent_done = test in parsed.tests and runner_finished
+    # test_progs prints its Summary last: with it, every subtest the binary has was matched
+    # against the selection (a test none of whose subtests matched prints nothing at all)
+    parent_done = runner_finished and (test in parsed.tests or parsed.summary is not None)
     results: list[SubtestResult] = []
     for sub in expected:
         name = f"{test}/{sub}"
@@ -98,6 +100,22 @@ def decide(
                 )
             )
     return results
+
+
+def merge_runs(runs: list[SuiteRun]) -> list[SuiteRun]:
+    """One SuiteRun per (suite, kernel), in first-seen order: many small runs (one per item) read as one."""
+    merged: dict[tuple[str, str], SuiteRun] = {}
+    for run in runs:
+        key = (run.suite, run.kernel)
+        if key not in merged:
+            merged[key] = run
+            continue
+        m = merged[key]
+        merged[key] = SuiteRun(
+            m.suite, m.kernel, m.subtests + run.subtests, m.log + run.log, m.infra_errors + run.infra_errors,
+            m.elapsed_s + run.elapsed_s, m.console_events + run.console_events,
+        )
+    return list(merged.values())
 
 
 def exit_code(runs: list[SuiteRun]) -> int:

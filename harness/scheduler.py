@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import guest
+from harness.channel import Channel
 from harness.isolation import isolated
 from harness.parse.test_progs import parse_test_progs
 from harness.results import Status, SubtestResult, SuiteRun, decide
@@ -40,6 +41,23 @@ class Batch:
         return workdir / f"batch-{self.index}.rc"
 
 
+# Runs one script in a guest, calling on_tick while it waits: a one-shot guest, or a command on a running one.
+ScriptRunner = Callable[[Path, float, Callable[[], object]], guest.GuestExit]
+
+
+def one_shot(config: guest.GuestConfig, boot_timeout_s: float) -> ScriptRunner:
+    def run(script: Path, timeout_s: float, on_tick: Callable[[], object]) -> guest.GuestExit:
+        return guest.run_once(config, script.parent, script, boot_timeout_s + timeout_s, on_tick)
+    return run
+
+
+def on_running_guest(running: guest.PersistentGuest, channel: Channel) -> ScriptRunner:
+    def run(script: Path, timeout_s: float, on_tick: Callable[[], object]) -> guest.GuestExit:
+        done = channel.run(f"sh {shlex.quote(str(script))}", timeout_s, on_tick)
+        return guest.GuestExit(done.exit_status, done.timed_out, done.elapsed_s, running.console)
+    return run
+
+
 @dataclass(frozen=True)
 class RunRequest:
     suite: Suite
@@ -51,6 +69,7 @@ class RunRequest:
     concurrency: int = 1
     durations: dict[str, float] = dataclasses.field(default_factory=dict)  # subtest -> seconds, earlier runs
     progress: Callable[[SubtestResult], object] | None = None
+    runner: ScriptRunner | None = None  # None: a one-shot guest booted for this run
 
 
 def plan_batches(suite: Suite, subtests: tuple[str, ...], durations: dict[str, float], concurrency: int) -> list[Batch]:
@@ -131,15 +150,16 @@ def run_suite(request: RunRequest) -> SuiteRun:
     script = request.workdir / RUNNER_SCRIPT
     script.write_text(runner_script(request, batches))
     slowest = max((len(b.subtests) for b in batches), default=0)
-    timeout = request.boot_timeout_s + request.suite.timeout_s * slowest
+    timeout = request.suite.timeout_s * slowest
     watch = _Watch(request, batches)
-    exit_ = guest.run_once(request.guest, request.workdir, script, timeout, on_tick=watch.tick)
+    runner = request.runner or one_shot(request.guest, request.boot_timeout_s)
+    exit_ = runner(script, timeout, watch.tick)
     watch.tick()
     results: list[SubtestResult] = []
     problems: list[str] = []
     logs: list[str] = []
     if exit_.timed_out:
-        problems.append(f"guest killed after {timeout:.0f} s without finishing (console: {exit_.console_log})")
+        problems.append(f"stopped after {exit_.elapsed_s:.0f} s without finishing (console: {exit_.console_log})")
     for b in batches:
         log_path, status_path = b.log(request.workdir), b.status_file(request.workdir)
         log = log_path.read_text(errors="replace") if log_path.exists() else ""

@@ -28,7 +28,8 @@ class Settings:
     boot_timeout_s: float = 300.0
     build_jobs: int = os.cpu_count() or 1
     concurrency: int | None = None  # subtests side by side per guest; None: min(guest vCPUs, host cores)
-    report_dir: Path | None = None  # KTAP, JUnit and JSON of the run go here
+    report_dir: Path | None = None
+    persistent_guest: bool = False  # one guest per pytest process, commands over SSH  # KTAP, JUnit and JSON of the run go here
 
     @property
     def guest_concurrency(self) -> int:
