@@ -184,7 +184,10 @@ def vng_argv(config: GuestConfig, shared_dir: Path, command: str) -> list[str]:
     if not config.use_kvm:
         argv.append("--disable-kvm")
     if config.kernel_console:
-        argv.append("--verbose")  # otherwise vng points the serial console at /dev/null
+        # vng points the serial console at /dev/null unless --verbose; loglevel=5 keeps what
+        # matters (warnings and worse: WARNING, BUG, Oops, panic, KASAN, lockups) and drops
+        # the boot chatter, which costs time on an emulated serial port under TCG.
+        argv += ["--verbose", "--append", "loglevel=5"]
     return argv
 
 

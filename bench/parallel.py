@@ -1,0 +1,86 @@
+"""P1 and P2, measured in one run on this machine (not a timed test: the ratios are what matter).
+
+P1 speedup  = (one cold guest running `test_progs -t mptcp` serially, the MPTCP CI's way)
+              / (the harness's own plan for the same subtests, from a cold boot)
+P2 overhead = (the harness running one subtest: `pytest -k mptcp/base`)
+              / (a bare `vng --exec 'test_progs -t mptcp/base'`)
+
+Each side runs `--rounds` times, alternating, and the medians are compared. The kernel and
+test_progs come from the harness cache (a first `./run mptcp` fills it).
+Usage: python bench/parallel.py [--rounds N] [--subtest base]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from harness import guest  # noqa: E402
+from harness.kernel import debian  # noqa: E402
+from harness.scheduler import load_durations, plan_batches  # noqa: E402
+from harness.selftests import build_test_progs  # noqa: E402
+from harness.settings import SUITES_DIR, Settings, default_cache_dir  # noqa: E402
+from harness.suites import load_suite  # noqa: E402
+
+
+def timed(argv: list[str], env: dict[str, str]) -> float:
+    start = time.monotonic()
+    proc = subprocess.run(argv, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    took = time.monotonic() - start
+    if proc.returncode not in (0,):
+        sys.exit(f"benchmark command failed ({proc.returncode}): {shlex.join(argv)}\n{proc.stdout[-2000:]}")
+    return took
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--subtest", default="base")
+    args = ap.parse_args()
+
+    settings = Settings(cache_dir=default_cache_dir())
+    kernel = debian.fetch(debian.spec_for(None), settings.cache_dir)
+    payload = build_test_progs(kernel, settings.cache_dir, settings.build_jobs, say=lambda _: None)
+    use_kvm, why = guest.probe_kvm(kernel, settings.cache_dir)
+    suite = load_suite(SUITES_DIR / "mptcp_bpf.toml")
+    config = guest.GuestConfig(kernel, settings.guest_cpus, settings.guest_memory, use_kvm, kernel_console=False)
+    plan = plan_batches(suite, suite.subtests, load_durations(settings.cache_dir, suite), settings.guest_concurrency)
+    print(f"machine: {os.cpu_count()} cores, {'KVM' if use_kvm else 'TCG'} ({why}); guest: {config.cpus} vCPUs")
+    print("harness plan: " + "; ".join(
+        f"batch {b.index}: {', '.join(b.subtests)}" + (" + the rest of the test" if b.runs_rest else "") for b in plan))
+
+    env = guest.vng_environment()
+    env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
+    pytest = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "suites"]
+    with tempfile.TemporaryDirectory() as scratch:
+        def bare(selector: str) -> list[str]:
+            return guest.vng_argv(config, Path(scratch), f"cd {shlex.quote(str(payload.directory))} && ./test_progs -t {selector}")
+
+        sides = {
+            "serial": bare(suite.test),
+            "harness": pytest,
+            "bare one": bare(f"{suite.test}/{args.subtest}"),
+            "harness one": [*pytest, "-k", f"{suite.test}/{args.subtest}"],
+        }
+        times: dict[str, list[float]] = {k: [] for k in sides}
+        for round_ in range(1, args.rounds + 1):
+            for name, argv in sides.items():
+                times[name].append(timed(argv, env))
+            print(f"round {round_}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in times.items()), flush=True)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print("medians: " + ", ".join(f"{k} {v:.1f} s" for k, v in med.items()))
+    print(f"P1 speedup: {med['serial'] / med['harness']:.3f}")
+    print(f"P2 overhead: {med['harness one'] / med['bare one']:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""Real guests: isolation lets copies of a subtest run side by side; persistent guests; pytest-xdist."""
+import json
+import shlex
+
+import pytest
+
+from harness import guest
+from harness.isolation import isolated
+from harness.kernel import debian
+from harness.selftests import build_test_progs
+from harness.settings import Settings, default_cache_dir
+from tests.test_guest_e2e import CACHE, harness_qemus, run_pytest
+
+pytestmark = pytest.mark.guest
+
+
+def test_four_copies_of_a_subtest_pass_side_by_side_only_when_isolated(tmp_path):
+    settings = Settings(cache_dir=default_cache_dir())
+    kernel = debian.fetch(debian.spec_for(None), settings.cache_dir)
+    payload = build_test_progs(kernel, settings.cache_dir, settings.build_jobs, say=lambda _: None)
+    usable, _ = guest.probe_kvm(kernel, settings.cache_dir)
+    argv = ["./test_progs", "-a", "mptcp/base"]
+    lines = [f"cd {shlex.quote(str(payload.directory))} || exit 1"]
+    for kind in ("isolated", "plain"):
+        for n in range(4):
+            command = isolated(argv, str(tmp_path / f"scratch-{n}")) if kind == "isolated" else shlex.join(argv)
+            lines.append(f"{command} > {tmp_path}/{kind}-{n}.log 2>&1 &")
+        lines.append("wait")
+    script = tmp_path / "run.sh"
+    script.write_text("\n".join(lines) + "\nsync\n")
+    exit_ = guest.run_once(guest.GuestConfig(kernel, 2, "2G", usable), tmp_path, script, 600)
+    assert not exit_.timed_out
+
+    def summary(kind: str, n: int) -> str:
+        text = (tmp_path / f"{kind}-{n}.log").read_text()
+        return next((ln for ln in text.splitlines() if ln.startswith("Summary:")), text[-500:])
+
+    assert [summary("isolated", n) for n in range(4)] == ["Summary: 1/1 PASSED, 0 SKIPPED, 0/0 FAILED"] * 4
+    # the same four without isolation collide on /run/netns/mptcp_ns: the isolation is what makes them pass
+    assert any("FAILED" in summary("plain", n) and "1/1 FAILED" in summary("plain", n) for n in range(4))
+
+
+def boots() -> list[str]:
+    log = CACHE / "guests" / "boots.log"
+    return log.read_text().splitlines() if log.exists() else []
+
+
+def test_persistent_guest_runs_two_subtests_over_ssh_with_one_boot():
+    before = len(boots())
+    proc = run_pytest("-v", "suites", "--persistent-guest", "-k", "mptcp/base or mptcp/mptcpify")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert "2 passed" in proc.stdout and "commands over ssh" in proc.stdout
+    assert len(boots()) == before + 1
+    assert harness_qemus() == []
+
+
+def test_xdist_two_workers_each_subtest_once_no_qemu_left(tmp_path):
+    before = len(boots())
+    selection = "mptcp/base or mptcp/mptcpify or mptcp/subflow or mptcp/rr"
+    proc = run_pytest("suites", "-n", "2", "-k", selection, "--report-dir", str(tmp_path))
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert "3 passed, 1 skipped" in proc.stdout
+    per_worker = {d.name: json.loads((d / "results.json").read_text())["tests"] for d in tmp_path.iterdir()}
+    assert set(per_worker) == {"gw0", "gw1"}  # both workers ran something
+    names = [t["name"] for tests in per_worker.values() for t in tests]
+    assert sorted(names) == ["mptcp/base", "mptcp/mptcpify", "mptcp/rr", "mptcp/subflow"]  # each once
+    assert len(boots()) == before + 2  # one guest per worker
+    assert harness_qemus() == []
