@@ -201,13 +201,14 @@ def vng_environment() -> dict[str, str]:
 def run_once(
     config: GuestConfig, shared_dir: Path, script: Path, timeout_s: float, on_tick: Callable[[], object] | None = None,
 ) -> GuestExit:
-    """Boot, run `script` (which must sit in shared_dir), power off. The guest never outlives this call.
+    """Boot, run `script` (which must sit under shared_dir), power off. The guest never outlives this call.
 
     on_tick is called about twice a second while the guest runs (to read results as they come).
+    The console goes to console.log beside the script.
     """
     if not shutil.which("vng", path=vng_environment()["PATH"]):
         raise BadInput("vng not found: install the harness's Python dependencies (./run does)")
-    console = shared_dir / "console.log"
+    console = script.parent / "console.log"
     start = time.monotonic()
     proc = _spawn(vng_argv(config, shared_dir, f"sh {script}"), console, env=vng_environment())
     timed_out, returncode = False, None

@@ -7,6 +7,7 @@ each item then reports its own subtest's result and output.
 from __future__ import annotations
 
 import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 
 from harness import guest
 from harness.cache import locked
-from harness.channel import Channel, SharedDirChannel, SshChannel, free_port
+from harness.channel import Channel, SharedDirChannel, free_port
 from harness.errors import BadInput, InfraError
 from harness.kernel import Kernel, debian
 from harness.report.console import result_line, totals_line
@@ -43,6 +44,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--persistent-guest", dest="harness_persistent", action="store_true", default=False,
                     help="boot one guest per pytest process and run each item in it over SSH "
                          "(always so under pytest-xdist: one guest per worker)")
+    group.addoption("--retries", dest="harness_retries", type=int, default=None,
+                    help="run failed subtests again up to N times; a pass then is 'flaky' (default: 1 when $CI is set, else 0)")
+    group.addoption("--kernel-warnings", dest="harness_warnings", choices=("fail", "report"), default="fail",
+                    help="a kernel WARNING during a subtest fails it (default), or is only reported")
     group.addoption("--report-dir", dest="harness_report_dir", default=None,
                     help="write results.ktap, results.json and junit.xml of the run there")
     group.addoption("--harness-cache", dest="harness_cache", default=None,
@@ -58,6 +63,8 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("--guest-cpus must be at least 1")
     if (getattr(opt, "harness_concurrency", None) or 1) < 1:
         raise pytest.UsageError("--concurrency must be at least 1")
+    if (getattr(opt, "harness_retries", None) or 0) < 0:
+        raise pytest.UsageError("--retries must be 0 or more")
     report_dir = getattr(opt, "harness_report_dir", None)
     settings = Settings(
         cache_dir=Path(opt.harness_cache) if getattr(opt, "harness_cache", None) else default_cache_dir(),
@@ -67,13 +74,26 @@ def pytest_configure(config: pytest.Config) -> None:
         kvm=getattr(opt, "harness_kvm", "auto"),
         concurrency=getattr(opt, "harness_concurrency", None),
         persistent_guest=getattr(opt, "harness_persistent", False) or hasattr(config, "workerinput"),
+        fail_on_warning=getattr(opt, "harness_warnings", "fail") == "fail",
+        **({"retries": opt.harness_retries} if getattr(opt, "harness_retries", None) is not None else {}),
         report_dir=Path(report_dir) if report_dir else None,
     )
     config.stash[_RUNNER] = SessionRunner(settings, config)
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _interrupt)  # stop guests, write reports, exit "interrupted"
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    if file_path.suffix == ".toml" and file_path.parent.resolve() == SUITES_DIR.resolve():
+    """suites/*.toml; a suite file elsewhere under suites/ (the canary) only when named on the command line."""
+    if file_path.suffix != ".toml":
+        return None
+    named = {Path(arg.split("::")[0]).resolve() for arg in parent.config.args}
+    resolved = file_path.resolve()
+    if resolved.parent == SUITES_DIR.resolve() or (SUITES_DIR.resolve() in resolved.parents and resolved in named):
         return SuiteFile.from_parent(parent, path=file_path)
     return None
 
@@ -103,6 +123,9 @@ class SubtestItem(pytest.Item):
     def runtest(self) -> None:
         result = self.config.stash[_RUNNER].result_for(self)
         if result.status is Status.PASSED:
+            return
+        if result.status is Status.FLAKY:
+            self.user_properties.append(("flaky", result.reason))
             return
         if result.status in (Status.SKIPPED, Status.NOT_RUN):
             pytest.skip(result.reason or result.status.value)
@@ -207,9 +230,13 @@ class SessionRunner:
         request = RunRequest(
             suite, subtests, self.payload, config, workdir, self.settings.boot_timeout_s,
             concurrency=concurrency, durations=load_durations(self.settings.cache_dir, suite),
-            progress=lambda r: self.say(result_line(r)),
+            progress=lambda r: self.say(result_line(r)), retries=self.settings.retries,
+            fail_on_warning=self.settings.fail_on_warning,
         )
         run = run_suite(request)
+        if run.interrupted:
+            self.runs[suite.path] = run  # reported with the rest not_run
+            raise KeyboardInterrupt
         record_durations(self.settings.cache_dir, suite, run)
         self.say(f"guest done in {run.elapsed_s:.1f} s: {totals_line(list(run.subtests))}")
         for problem in run.infra_errors:
@@ -235,6 +262,8 @@ class SessionRunner:
         with locked(self.settings.cache_dir, "guests"), open(self.settings.cache_dir / "guests" / "boots.log", "a") as log:
             log.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} pid={os.getpid()} port={port} boot_s={running.boot_s:.1f} "
                       f"kernel={self.kernel.identity}\n")
+        from harness.channel_ssh import SshChannel  # paramiko is slow to import: only when a guest persists
+
         channel: Channel
         try:
             channel = SshChannel(port, running.ssh_key)
@@ -252,8 +281,12 @@ class SessionRunner:
         request = RunRequest(
             item.suite, (item.subtest,), self.payload, running.config, workdir, self.settings.boot_timeout_s,
             concurrency=1, runner=on_running_guest(running, channel), progress=lambda r: self.say(result_line(r)),
+            console=running.console, retries=self.settings.retries, fail_on_warning=self.settings.fail_on_warning,
         )
         run = run_suite(request)
+        if run.interrupted:
+            self.item_runs.append(run)
+            raise KeyboardInterrupt
         for problem in run.infra_errors:
             self.say(f"infrastructure: {problem}")
         if not running.alive():
@@ -276,12 +309,20 @@ class SessionRunner:
 _SESSION_ITEMS = pytest.StashKey[list[pytest.Item]]()
 
 
-def pytest_sessionfinish(session: pytest.Session) -> None:
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     runner = session.config.stash.get(_RUNNER, None)
     if runner is None:
         return
     runner.close()
     runs = runner.all_runs()
+    have = {r.name for run in runs for r in run.subtests}
+    never = [i for i in session.config.stash.get(_SESSION_ITEMS, []) if isinstance(i, SubtestItem) and i.name not in have]
+    if runs and never and exitstatus == pytest.ExitCode.INTERRUPTED:  # stopped before they ran
+        by_suite: dict[str, list[SubtestResult]] = {}
+        for i in never:
+            by_suite.setdefault(i.suite.name, []).append(SubtestResult(i.name, Status.NOT_RUN, reason="interrupted"))
+        kernel = runs[0].kernel
+        runs = merge_runs([*runs, *(SuiteRun(name, kernel, tuple(rs)) for name, rs in by_suite.items())])
     if not runs or runner.settings.report_dir is None:
         return
     out = runner.settings.report_dir
@@ -292,6 +333,13 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     for name, render in (("results.ktap", to_ktap), ("results.json", to_json), ("junit.xml", to_junit)):
         (out / name).write_text(render(runs))
     runner.say(f"reports: {out}/results.ktap, results.json, junit.xml")
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
+    """A flaky subtest passed, but is never shown as a plain pass."""
+    if report.when == "call" and report.passed and any(key == "flaky" for key, _ in report.user_properties):
+        return "flaky", "f", "FLAKY"
+    return None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

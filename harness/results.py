@@ -48,6 +48,7 @@ class SuiteRun:
     infra_errors: tuple[str, ...] = field(default_factory=tuple)
     elapsed_s: float = 0.0
     console_events: tuple[str, ...] = ()  # kernel messages found among the output
+    interrupted: bool = False  # Ctrl-C / SIGTERM: what had not finished is not_run
 
     def get(self, name: str) -> SubtestResult | None:
         return next((r for r in self.subtests if r.name == name), None)
@@ -113,7 +114,7 @@ def merge_runs(runs: list[SuiteRun]) -> list[SuiteRun]:
         m = merged[key]
         merged[key] = SuiteRun(
             m.suite, m.kernel, m.subtests + run.subtests, m.log + run.log, m.infra_errors + run.infra_errors,
-            m.elapsed_s + run.elapsed_s, m.console_events + run.console_events,
+            m.elapsed_s + run.elapsed_s, m.console_events + run.console_events, m.interrupted or run.interrupted,
         )
     return list(merged.values())
 

@@ -20,12 +20,14 @@ from pathlib import Path
 from harness import guest
 from harness.channel import Channel
 from harness.isolation import isolated
+from harness.parse.console import Incident, find_incidents, separate
 from harness.parse.test_progs import parse_test_progs
 from harness.results import Status, SubtestResult, SuiteRun, decide
 from harness.selftests import Payload
 from harness.suites import Suite
 
 RUNNER_SCRIPT = "run.sh"
+PANIC_GRACE_S = 15.0  # after a panic, time for the guest to power off before it is killed
 
 
 @dataclass(frozen=True)
@@ -45,9 +47,9 @@ class Batch:
 ScriptRunner = Callable[[Path, float, Callable[[], object]], guest.GuestExit]
 
 
-def one_shot(config: guest.GuestConfig, boot_timeout_s: float) -> ScriptRunner:
+def one_shot(config: guest.GuestConfig, boot_timeout_s: float, shared_dir: Path) -> ScriptRunner:
     def run(script: Path, timeout_s: float, on_tick: Callable[[], object]) -> guest.GuestExit:
-        return guest.run_once(config, script.parent, script, boot_timeout_s + timeout_s, on_tick)
+        return guest.run_once(config, shared_dir, script, boot_timeout_s + timeout_s, on_tick)
     return run
 
 
@@ -69,7 +71,10 @@ class RunRequest:
     concurrency: int = 1
     durations: dict[str, float] = dataclasses.field(default_factory=dict)  # subtest -> seconds, earlier runs
     progress: Callable[[SubtestResult], object] | None = None
-    runner: ScriptRunner | None = None  # None: a one-shot guest booted for this run
+    runner: ScriptRunner | None = None  # None: a one-shot guest booted for each round
+    console: Path | None = None  # the running guest's console, with `runner`
+    retries: int = 0  # failed subtests run again up to this many times (a pass then is flaky)
+    fail_on_warning: bool = True  # a kernel WARNING fails the subtest that was running
 
 
 def plan_batches(suite: Suite, subtests: tuple[str, ...], durations: dict[str, float], concurrency: int) -> list[Batch]:
@@ -98,90 +103,315 @@ def progs_argv(suite: Suite, batch: Batch, batches: list[Batch]) -> list[str]:
     return argv + ["-a", ",".join(f"{suite.test}/{s}" for s in batch.subtests)]
 
 
-def runner_script(request: RunRequest, batches: list[Batch]) -> str:
-    w = request.workdir
+def shell_batch(suite: Suite, batch: Batch, shared: Path) -> str:
+    """A batch of runner "shell" subtests, printing test_progs' result format (one parser reads both)."""
+    lines = ["n=0; ok=0; skip=0; fail=0", f"export HARNESS_SHARED={shlex.quote(str(shared))}"]
+    for sub in batch.subtests:
+        lines += [
+            f"sh -c {shlex.quote(suite.commands[sub])}; rc=$?; n=$((n + 1))",
+            'if [ $rc -eq 0 ]; then r=OK; ok=$((ok + 1)); elif [ $rc -eq 4 ]; then r=SKIP; skip=$((skip + 1)); '
+            'else r=FAIL; fail=$((fail + 1)); fi',
+            f'echo "#1/$n {suite.full_name(sub)}:$r"',
+        ]
+    lines += [
+        f'if [ $fail -eq 0 ]; then echo "#1 {suite.test}:OK"; else echo "#1 {suite.test}:FAIL"; fi',
+        'echo "Summary: 1/$ok PASSED, $skip SKIPPED, 0/$fail FAILED"',
+        "[ $fail -eq 0 ]",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def runner_script(request: RunRequest, batches: list[Batch], workdir: Path) -> str:
     lines = [
         "#!/bin/bash",
         "# written by harness.scheduler; runs inside the guest",
         f"cd {shlex.quote(str(request.payload.directory))} || exit 1",
     ]
     for b in batches:
-        command = isolated(progs_argv(request.suite, b, batches), str(w / f"scratch-{b.index}"))
-        log, rc = shlex.quote(str(b.log(w))), shlex.quote(str(b.status_file(w)))
+        if request.suite.runner == "shell":
+            argv = ["sh", "-c", shell_batch(request.suite, b, request.workdir)]
+        else:
+            argv = progs_argv(request.suite, b, batches)
+        # alone in the guest, a batch needs no isolation (and saves its set-up time under TCG)
+        command = isolated(argv, str(workdir / f"scratch-{b.index}")) if len(batches) > 1 else shlex.join(argv)
+        log, rc = shlex.quote(str(b.log(workdir))), shlex.quote(str(b.status_file(workdir)))
         lines.append(f"{{ {command} > {log} 2>&1; echo $? > {rc}; }} &")
     lines += ["wait", "sync", ""]
     return "\n".join(lines)
 
 
-class _Watch:
-    """Reads the batches' logs while the guest runs: reports each result once, times it."""
+class _Stop(Exception):
+    """Raised from the watch to end a round early: the guest is killed (a timeout, a panic)."""
 
-    def __init__(self, request: RunRequest, batches: list[Batch]) -> None:
-        self.request, self.batches = request, batches
+    def __init__(self, why: str, kind: str) -> None:
+        super().__init__(why)
+        self.why, self.kind = why, kind  # kind: "timeout" | "crash" | "interrupted"
+
+
+class _Watch:
+    """Reads the batches' logs and the guest console while the guest runs.
+
+    Reports each result once and times it; notes kernel incidents together with the
+    subtests running when they appeared; stops the round when a subtest runs past its
+    timeout or the kernel panics.
+    """
+
+    def __init__(self, request: RunRequest, batches: list[Batch], workdir: Path, console: Path) -> None:
+        self.request, self.batches, self.workdir, self.console = request, batches, workdir, console
         self.start = time.monotonic()
         self.seen_at: dict[str, float] = {}  # subtest name -> when its result line was first seen
         self.durations: dict[str, float] = {}
         self.batch_start: dict[int, float] = {}  # when its log appeared: the guest is up, test_progs starting
+        self.reported: dict[int, set[str]] = {}
+        # a persistent guest's console holds earlier runs: read only what comes from now on
+        self.console_offset = console.stat().st_size if console.exists() else 0
+        self.console_text = ""
+        self.first_seen: dict[int, tuple[float, tuple[str, ...], bool]] = {}  # incident line -> when, who ran, fatal
+
+    def running(self) -> list[str]:
+        """Per unfinished batch, its first subtest without a result (test_progs runs them in suite order)."""
+        names = []
+        for b in self.batches:
+            if b.status_file(self.workdir).exists():
+                continue
+            done = self.reported.get(b.index, set())
+            pending = [s for s in b.subtests if self.request.suite.full_name(s) not in done]
+            if pending and b.index in self.batch_start:
+                names.append(self.request.suite.full_name(pending[0]))
+        return names
 
     def tick(self) -> None:
         now = time.monotonic()
         for b in self.batches:
-            path = b.log(self.request.workdir)
+            path = b.log(self.workdir)
             if not path.exists():
                 continue
             started = self.batch_start.setdefault(b.index, now)
             parsed = parse_test_progs(path.read_text(errors="replace"))
+            self.reported[b.index] = set(parsed.subtests)
             new = [n for n in sorted(parsed.subtests, key=lambda n: parsed.subtests[n].line_no) if n not in self.seen_at]
-            if not new:
-                continue
             previous = max((self.seen_at[n] for n in parsed.subtests if n in self.seen_at), default=started)
             for name in new:  # several at once: the time since the last one is shared out
                 self.seen_at[name] = now
                 self.durations[name] = (now - previous) / len(new)
-            if self.request.progress is not None:
+            if new and self.request.progress is not None:
                 for r in decide(self.request.suite.test, [], [], parsed, False):
                     if r.name in new:
                         self.request.progress(dataclasses.replace(r, duration_s=_rounded(self.durations[r.name])))
+            last = max((self.seen_at[n] for n in parsed.subtests), default=started)
+            if not b.status_file(self.workdir).exists() and now - last > self.request.suite.timeout_s:
+                late = [n for n in self.running() if n in {self.request.suite.full_name(s) for s in b.subtests}]
+                raise _Stop(f"{', '.join(late) or 'batch ' + str(b.index)}: no result within "
+                            f"{self.request.suite.timeout_s:.0f} s", "timeout")
+        self._read_console()
+
+    def _read_console(self) -> None:
+        try:
+            with open(self.console, "rb") as f:
+                f.seek(self.console_offset)
+                chunk = f.read()
+        except OSError:
+            return
+        complete = chunk.rfind(b"\n") + 1  # whole lines only; the rest next time
+        self.console_offset += complete
+        self.console_text += chunk[:complete].decode(errors="replace")
+        now = time.monotonic()
+        for incident in find_incidents(separate(self.console_text)[1]):
+            self.first_seen.setdefault(incident.line_no, (now, tuple(self.running()), incident.fatal))
+        fatal = [when for when, _, is_fatal in self.first_seen.values() if is_fatal]
+        if fatal and now - min(fatal) > PANIC_GRACE_S:  # a panicked guest normally powers off by itself
+            raise _Stop("kernel panic", "crash")
+
+    def incidents(self) -> list[tuple[Incident, tuple[str, ...]]]:
+        """Every incident with its whole trace, and the subtests running when it first showed."""
+        self._read_console()
+        found = find_incidents(separate(self.console_text)[1])
+        return [(i, self.first_seen.get(i.line_no, (0.0, tuple(self.running()), i.fatal))[1]) for i in found]
+
+
+@dataclass
+class _Round:
+    """What one guest run gave back."""
+
+    results: list[SubtestResult]  # every subtest asked for (decide(): lost where unreported)
+    unreported: list[str]  # names asked for that never reported, in batches that did not finish
+    running: list[str]  # of those, the ones running when the round ended
+    incidents: list[tuple[Incident, tuple[str, ...]]]
+    stop: _Stop | None
+    problems: list[str]
+    log: str
+    durations: dict[str, float]
+
+
+def _run_round(request: RunRequest, subtests: tuple[str, ...], concurrency: int, workdir: Path) -> _Round:
+    workdir.mkdir(parents=True, exist_ok=True)
+    batches = plan_batches(request.suite, subtests, request.durations, concurrency)
+    script = workdir / RUNNER_SCRIPT
+    script.write_text(runner_script(request, batches, workdir))
+    slowest = max((len(b.subtests) for b in batches), default=0)
+    runner = request.runner or one_shot(request.guest, request.boot_timeout_s, request.workdir)
+    console = workdir / "console.log" if request.runner is None else request.console or workdir / "console.log"
+    watch = _Watch(request, batches, workdir, console)
+    stop: _Stop | None = None
+    try:
+        exit_ = runner(script, request.suite.timeout_s * slowest + 60, watch.tick)
+        watch.tick()
+    except _Stop as e:
+        stop, exit_ = e, guest.GuestExit(None, e.kind == "timeout", time.monotonic() - watch.start, console)
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM turned into one: the guest is already gone
+        stop = _Stop("interrupted", "interrupted")
+        exit_ = guest.GuestExit(None, False, time.monotonic() - watch.start, console)
+    problems: list[str] = []
+    if stop is None and exit_.timed_out:
+        problems.append(f"stopped after {exit_.elapsed_s:.0f} s without finishing (console: {exit_.console_log})")
+    running = watch.running()
+    results: list[SubtestResult] = []
+    unreported: list[str] = []
+    logs: list[str] = []
+    for b in batches:
+        log_path, status_path = b.log(workdir), b.status_file(workdir)
+        log = log_path.read_text(errors="replace") if log_path.exists() else ""
+        logs.append(f"==> {log_path} <==\n{log}")
+        finished = status_path.exists() and status_path.read_text().strip() != ""
+        parsed = parse_test_progs(log)
+        found = decide(request.suite.test, list(b.subtests), list(request.suite.subtests), parsed, finished)
+        results += [dataclasses.replace(r, duration_s=_rounded(watch.durations.get(r.name))) for r in found]
+        if not finished:
+            unreported += [request.suite.full_name(s) for s in b.subtests if request.suite.full_name(s) not in parsed.subtests]
+            if stop is None and not exit_.timed_out:
+                problems.append(f"test_progs ({', '.join(b.subtests) or request.suite.test}) stopped before it finished "
+                                f"(exit {exit_.returncode}; console: {exit_.console_log})")
+    running = [n for n in running if n in unreported] or unreported[:1]
+    incidents = watch.incidents()
+    return _Round(results, unreported, running, incidents, stop, problems, "\n".join(logs), watch.durations)
 
 
 def run_suite(request: RunRequest) -> SuiteRun:
+    """Run the subtests, surviving what the kernel does to the guest.
+
+    A round runs the pending subtests in one guest. If it ends early (a panic, a subtest
+    past its timeout, the guest gone), a subtest that was running alone gets the blame;
+    when several were running side by side, each is run again alone to find which one
+    did it; the ones that had not started run in the next round on a fresh guest.
+    Failures are retried `request.retries` times: a pass on retry is flaky.
+    """
+    start = time.monotonic()
     request.workdir.mkdir(parents=True, exist_ok=True)
-    batches = plan_batches(request.suite, request.subtests, request.durations, request.concurrency)
-    script = request.workdir / RUNNER_SCRIPT
-    script.write_text(runner_script(request, batches))
-    slowest = max((len(b.subtests) for b in batches), default=0)
-    timeout = request.suite.timeout_s * slowest
-    watch = _Watch(request, batches)
-    runner = request.runner or one_shot(request.guest, request.boot_timeout_s)
-    exit_ = runner(script, timeout, watch.tick)
-    watch.tick()
-    results: list[SubtestResult] = []
+    final: dict[str, SubtestResult] = {}
+    order: list[str] = []
+    normal: list[str] = list(request.subtests)
+    alone: list[str] = []  # suspects of a crash, each run in a guest of its own
+    tries: dict[str, int] = {}
     problems: list[str] = []
     logs: list[str] = []
-    if exit_.timed_out:
-        problems.append(f"stopped after {exit_.elapsed_s:.0f} s without finishing (console: {exit_.console_log})")
-    for b in batches:
-        log_path, status_path = b.log(request.workdir), b.status_file(request.workdir)
-        log = log_path.read_text(errors="replace") if log_path.exists() else ""
-        logs.append(f"==> {log_path.name} <==\n{log}")
-        finished = status_path.exists() and status_path.read_text().strip() != ""
-        if not finished and not exit_.timed_out:
-            names = ", ".join(b.subtests) or request.suite.test
-            problems.append(
-                f"test_progs ({names}) stopped before it finished (vng exit {exit_.returncode}; console: {exit_.console_log})"
-            )
-        found = decide(request.suite.test, list(b.subtests), list(request.suite.subtests), parse_test_progs(log), finished)
-        results += [dataclasses.replace(r, duration_s=_rounded(watch.durations.get(r.name))) for r in found]
-    order = {f"{request.suite.test}/{s}": i for i, s in enumerate(request.suite.subtests)}
-    results.sort(key=lambda r: order.get(r.name, len(order)))
+    events: list[str] = []
+    round_no = 0
+    interrupted = False
+    kernel_blamed: set[str] = set()  # failed by what the kernel printed: a retry would only crash again
+    while normal or alone:
+        round_no += 1
+        subtests: tuple[str, ...]
+        if alone:
+            subtests, concurrency = (alone.pop(0),), 1
+        else:
+            subtests, concurrency = tuple(normal), request.concurrency
+            normal = []
+        concurrency = _allowed(request.suite, concurrency)
+        for s in subtests:
+            tries[s] = tries.get(s, 0) + 1
+        r = _run_round(request, subtests, concurrency, request.workdir / f"round-{round_no}")
+        logs.append(r.log)
+        problems += r.problems
+        for result in r.results:
+            if result.name not in final:
+                order.append(result.name)
+            final[result.name] = result
+        for incident, running in r.incidents:
+            events += [f"{incident.kind} (running: {', '.join(running) or 'nothing of ours'}):", *incident.excerpt]
+            if incident.fatal or (incident.kind == "warning" and not request.fail_on_warning):
+                continue
+            for name in running:
+                if name in final and final[name].status is not Status.LOST:
+                    final[name] = _blamed(final[name], f"kernel {incident.kind} while it ran", incident.excerpt)
+                    kernel_blamed.add(name)
+        if r.stop is not None and r.stop.kind == "interrupted":
+            problems.append(f"round {round_no}: interrupted")
+            for name in r.unreported:
+                final[name] = dataclasses.replace(final[name], status=Status.NOT_RUN, reason="interrupted")
+            for sub in [*normal, *alone]:
+                name = request.suite.full_name(sub)
+                order.append(name)
+                final[name] = SubtestResult(name, Status.NOT_RUN, reason="interrupted")
+            interrupted = True
+            break
+        if r.stop is None and not r.unreported:
+            continue
+        why = r.stop.why if r.stop else "the guest stopped before test_progs finished"
+        problems.append(f"round {round_no}: {why}")
+        if len(r.running) == 1 and len(subtests) == 1 or (len(r.running) == 1 and concurrency == 1):
+            name = r.running[0]
+            fatal = next((i for i, _ in reversed(r.incidents) if i.fatal), None)
+            if r.stop is not None and r.stop.kind == "timeout":
+                final[name] = dataclasses.replace(final[name], status=Status.TIMEOUT, reason=why)
+            elif fatal is not None:
+                final[name] = _blamed(final[name], f"kernel {fatal.kind}: the guest died", fatal.excerpt)
+                kernel_blamed.add(name)
+            # else: lost (the guest vanished without a word), as decide() said
+            suspects: list[str] = []
+        else:
+            suspects = r.running
+        short = {request.suite.full_name(s): s for s in request.suite.subtests}
+        for name in suspects:
+            if tries.get(short.get(name, ""), 2) < 2:
+                alone.append(short[name])
+        for name in r.unreported:
+            if name not in r.running and tries.get(short.get(name, ""), 3) < 3:
+                normal.append(short[name])
+    if request.retries and not interrupted:
+        _retry_failures(request, final, logs, kernel_blamed)
+    results = [final[n] for n in _suite_order(request.suite, order)]
     return SuiteRun(
         suite=request.suite.name,
         kernel=request.guest.kernel.identity,
         subtests=tuple(results),
         log="\n".join(logs),
-        infra_errors=tuple(problems),
-        elapsed_s=time.monotonic() - watch.start,
+        infra_errors=tuple(problems) if any(r.status is Status.LOST for r in results) or not results or interrupted else (),
+        elapsed_s=time.monotonic() - start,
+        console_events=tuple(events),
+        interrupted=interrupted,
     )
+
+
+def _blamed(result: SubtestResult, reason: str, excerpt: tuple[str, ...]) -> SubtestResult:
+    return dataclasses.replace(result, status=Status.FAILED, reason=reason, output=(*result.output, *excerpt))
+
+
+def _allowed(suite: Suite, concurrency: int) -> int:
+    return min(concurrency, suite.max_concurrency) if suite.max_concurrency is not None else concurrency
+
+
+def _retry_failures(request: RunRequest, final: dict[str, SubtestResult], logs: list[str], kernel_blamed: set[str]) -> None:
+    """Run failed subtests again; one that passes is flaky, its first failure kept as its output."""
+    short = {request.suite.full_name(s): s for s in request.suite.subtests}
+    for attempt in range(1, request.retries + 1):
+        failed = [short[n] for n, r in final.items() if r.status is Status.FAILED and n in short and n not in kernel_blamed]
+        if not failed:
+            return
+        r = _run_round(request, tuple(failed), _allowed(request.suite, request.concurrency), request.workdir / f"retry-{attempt}")
+        logs.append(r.log)
+        for again in r.results:
+            if again.name in final and again.status is Status.PASSED:
+                first = final[again.name]
+                final[again.name] = dataclasses.replace(
+                    first, status=Status.FLAKY, reason=f"failed, then passed on retry {attempt}",
+                    duration_s=again.duration_s,
+                )
+
+
+def _suite_order(suite: Suite, names: list[str]) -> list[str]:
+    rank = {suite.full_name(s): i for i, s in enumerate(suite.subtests)}
+    return sorted(names, key=lambda n: rank.get(n, len(rank)))
 
 
 def _rounded(seconds: float | None) -> float | None:

@@ -29,7 +29,9 @@ class Settings:
     build_jobs: int = os.cpu_count() or 1
     concurrency: int | None = None  # subtests side by side per guest; None: min(guest vCPUs, host cores)
     report_dir: Path | None = None
-    persistent_guest: bool = False  # one guest per pytest process, commands over SSH  # KTAP, JUnit and JSON of the run go here
+    persistent_guest: bool = False  # one guest per pytest process, commands over SSH
+    retries: int = 1 if os.environ.get("CI") else 0  # failed subtests run again; a pass then is flaky
+    fail_on_warning: bool = True  # a kernel WARNING fails the subtest running at the time  # KTAP, JUnit and JSON of the run go here
 
     @property
     def guest_concurrency(self) -> int:

@@ -56,7 +56,7 @@ def test_runner_script_starts_every_batch_isolated_and_records_exit_status(tmp_p
     req = RunRequest(SUITE, ("base", "subflow"), Payload(Path("/p"), Path("/p/test_progs"), "x"),
                      guest.GuestConfig(KERNEL, 2, "2G", False), tmp_path, 60, concurrency=2)
     batches = [Batch(0, ("base",)), Batch(1, ("subflow",))]
-    script = runner_script(req, batches)
+    script = runner_script(req, batches, tmp_path)
     assert "cd /p " in script
     assert script.count("unshare --mount --propagation private --net") == 2
     assert f"> {tmp_path}/batch-1.log 2>&1; echo $? > {tmp_path}/batch-1.rc; }} &" in script
@@ -77,3 +77,18 @@ def test_vng_command_line_gives_modules_console_and_chooses_accelerator(tmp_path
     assert argv[argv.index("--rwdir") + 1] == str(tmp_path)
     assert "--disable-kvm" in argv and "--verbose" in argv
     assert "--disable-kvm" not in guest.vng_argv(guest.GuestConfig(KERNEL, 2, "2G", True), tmp_path, "x")
+
+
+def test_shell_runner_batch_reports_in_test_progs_format(tmp_path):
+    from harness.parse.test_progs import parse_test_progs
+    from harness.scheduler import shell_batch
+    from harness.suites import Suite
+
+    suite = Suite("demo", "shell", "demo", ("ok", "bad", "skipped"), 5.0, tmp_path / "demo.toml",
+                  commands={"ok": "true", "bad": "echo broken; exit 3", "skipped": "exit 4"})
+    out = subprocess.run(["sh", "-c", shell_batch(suite, Batch(0, suite.subtests), tmp_path)],
+                         capture_output=True, text=True)
+    parsed = parse_test_progs(out.stdout)
+    assert {n: s.result for n, s in parsed.subtests.items()} == {"demo/ok": "OK", "demo/bad": "FAIL", "demo/skipped": "SKIP"}
+    assert parsed.subtests["demo/bad"].output == ("broken",)
+    assert parsed.summary is not None and out.returncode != 0

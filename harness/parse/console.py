@@ -47,3 +47,63 @@ def separate(text: str) -> tuple[list[NumberedLine], list[ConsoleEvent]]:
     if head:
         lines.append(NumberedLine(head_line_no, head))
     return lines, events
+
+
+# What the kernel prints when something went wrong (the MPTCP CI fails a run on any of these).
+INCIDENT_MARKERS: tuple[tuple[str, re.Pattern[str], bool], ...] = (
+    # (kind, pattern on the message, fatal: the guest does not survive it)
+    ("panic", re.compile(r"Kernel panic - not syncing"), True),
+    ("oops", re.compile(r"\bOops\b|general protection fault|BUG: unable to handle"), False),
+    ("kasan", re.compile(r"BUG: KASAN:"), False),
+    ("ubsan", re.compile(r"UBSAN:"), False),
+    ("soft lockup", re.compile(r"BUG: soft lockup|watchdog: BUG:"), False),
+    ("rcu stall", re.compile(r"rcu: INFO: rcu_\w+ (?:self-)?detected stall|rcu_\w+ self-detected stall"), False),
+    ("hung task", re.compile(r"INFO: task .* blocked for more than"), False),
+    ("kmemleak", re.compile(r"unreferenced object 0x|kmemleak: \d+ new suspected memory leaks"), False),
+    ("bug", re.compile(r"\bBUG:"), False),
+    ("warning", re.compile(r"\bWARNING: .*(?:CPU|at )"), False),
+)
+TRACE_END = re.compile(r"---\[ end (?:trace|Kernel panic)")
+EXCERPT_MAX_LINES = 80
+
+
+@dataclass(frozen=True)
+class Incident:
+    kind: str  # panic, oops, kasan, ..., warning
+    fatal: bool
+    line_no: int
+    excerpt: tuple[str, ...]  # from the marker line to the end of its trace
+
+
+def find_incidents(events: list[ConsoleEvent]) -> list[Incident]:
+    """Kernel incidents among console messages: the first marker, then its trace up to its end marker."""
+    incidents: list[Incident] = []
+    i = 0
+    while i < len(events):
+        kind_fatal = _marker(events[i].text)
+        if kind_fatal is None:
+            i += 1
+            continue
+        kind, fatal = kind_fatal
+        start = i
+        if i > 0 and "[ cut here ]" in events[i - 1].text:
+            start = i - 1
+        end = i
+        while end + 1 < len(events) and end - start < EXCERPT_MAX_LINES - 1:
+            end += 1
+            if TRACE_END.search(events[end].text):
+                break
+            if _marker(events[end].text) is not None and not fatal and kind != "panic":
+                end -= 1  # the next incident starts here
+                break
+        incidents.append(Incident(kind, fatal, events[start].line_no, tuple(e.text for e in events[start:end + 1])))
+        i = end + 1
+    return incidents
+
+
+def _marker(text: str) -> tuple[str, bool] | None:
+    message = KERNEL_TIMESTAMP.sub("", text, count=1)
+    for kind, pattern, fatal in INCIDENT_MARKERS:
+        if pattern.search(message):
+            return kind, fatal
+    return None

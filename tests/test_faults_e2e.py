@@ -1,0 +1,57 @@
+"""Real guests: the canary suite (suites/canary/canary.toml) crashes, hangs, warns and flakes on purpose."""
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from harness.settings import REPO_ROOT
+from tests.test_guest_e2e import harness_qemus, pytest_argv, pytest_env, run_pytest
+
+pytestmark = pytest.mark.guest
+CANARY = "suites/canary/canary.toml"
+
+
+def test_canary_crash_hang_warning_flaky_each_get_their_status(tmp_path):
+    proc = run_pytest(CANARY, "-v", "--retries", "1", "--report-dir", str(tmp_path))
+    assert proc.returncode == 1, proc.stdout[-4000:] + proc.stderr[-2000:]  # tests failed
+    tests = {t["name"]: t for t in json.loads((tmp_path / "results.json").read_text())["tests"]}
+    status = {name: t["status"] for name, t in tests.items()}
+    assert status == {
+        "canary/pass": "passed", "canary/warning": "failed", "canary/crash": "failed",
+        "canary/hang": "timeout", "canary/flaky": "flaky",
+    }, json.dumps(tests, indent=1)[-3000:]
+    crash = tests["canary/crash"]
+    assert crash["reason"] == "kernel panic: the guest died"
+    assert any("Kernel panic - not syncing: sysrq triggered crash" in line for line in crash["output"])
+    assert any("Call Trace:" in line for line in crash["output"])  # the trace, not just the marker
+    warning = tests["canary/warning"]
+    assert warning["reason"] == "kernel warning while it ran"
+    assert any("WARNING: CPU: 0 PID:" in line for line in warning["output"])
+    assert tests["canary/flaky"]["reason"] == "failed, then passed on retry 1"
+    assert "FLAKY" in proc.stdout  # pytest's own line for it is not a plain PASSED
+    junit = (tmp_path / "junit.xml").read_text()
+    assert "sysrq triggered crash" in junit  # every report carries the excerpt
+    assert "sysrq triggered crash" in (tmp_path / "results.ktap").read_text()
+    assert harness_qemus() == []
+
+
+def test_sigterm_mid_run_writes_reports_and_leaves_no_qemu(tmp_path):
+    reports = tmp_path / "reports"
+    proc = subprocess.Popen(
+        pytest_argv(CANARY, "-k", "pass or hang", "--report-dir", str(reports)),
+        cwd=REPO_ROOT, env=pytest_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    deadline = time.monotonic() + 600
+    while not harness_qemus() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(25)  # booted and into the hang
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 2, out[-3000:]  # pytest's "interrupted"
+    doc = json.loads((reports / "results.json").read_text())
+    assert {t["name"]: t["status"] for t in doc["tests"]}["canary/hang"] == "not_run"
+    assert harness_qemus() == []
+    assert os.path.exists(reports / "junit.xml")
