@@ -88,6 +88,13 @@ def qemu_binary() -> str:
     return path
 
 
+def require_tools() -> None:
+    """qemu and vng, or one line saying how to get them."""
+    qemu_binary()
+    if not shutil.which("vng", path=vng_environment()["PATH"]):
+        raise BadInput("vng not found: install the harness's Python dependencies (./run does)")
+
+
 def _boot_id() -> str:
     try:
         return Path("/proc/sys/kernel/random/boot_id").read_text().strip()

@@ -6,10 +6,14 @@ each item then reports its own subtest's result and output.
 """
 from __future__ import annotations
 
+import configparser
+import dataclasses
 import os
 import signal
 import time
+import tomllib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,54 +35,113 @@ from harness.settings import SUITES_DIR, Settings, default_cache_dir
 from harness.suites import Suite, load_suite
 
 
+@dataclass(frozen=True)
+class Option:
+    """One knob: a command-line flag, an ini key `harness_<key>` (pytest.ini, tox.ini, pyproject) and $HARNESS_<KEY>."""
+
+    flag: str
+    key: str
+    help: str
+    kind: type = str  # str, int, float or bool
+    choices: tuple[str, ...] = ()
+
+
+OPTIONS = (
+    Option("--kernel", "kernel", "Debian kernel from images/debian.toml (default: its 'default' entry)"),
+    Option("--guest-cpus", "guest_cpus", "vCPUs per guest (default 2)", int),
+    Option("--guest-memory", "guest_memory", "memory per guest (default 2G)"),
+    Option("--kvm", "kvm", "auto: use KVM when a probe boot works, else TCG (default)", choices=("auto", "on", "off")),
+    Option("--concurrency", "concurrency", "subtests side by side in a guest (default: min(guest vCPUs, host cores))", int),
+    Option("--persistent-guest", "persistent_guest",
+           "one guest per pytest process, each item run in it over SSH (always so under pytest-xdist)", bool),
+    Option("--retries", "retries", "run failed subtests again up to N times; a pass then is 'flaky' "
+           "(default: 1 when $CI is set, else 0)", int),
+    Option("--kernel-warnings", "kernel_warnings", "a kernel WARNING during a subtest fails it (default), or is only reported",
+           choices=("fail", "report")),
+    Option("--subtest-timeout", "subtest_timeout", "seconds a subtest may run (default: the suite file's)", float),
+    Option("--deadline", "deadline", "seconds the whole run may take; what has not run by then is not_run", float),
+    Option("--report-dir", "report_dir", "write results.ktap, results.json and junit.xml of the run there"),
+    Option("--harness-cache", "cache", "cache for kernels, builds and run logs (default: $HARNESS_CACHE or ~/.cache/mptcp-harness)"),
+)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("harness", "MPTCP BPF selftests in vng guests")
-    group.addoption("--kernel", dest="harness_kernel", default=None,
-                    help="Debian kernel from images/debian.toml (default: its 'default' entry)")
-    group.addoption("--guest-cpus", dest="harness_cpus", type=int, default=2, help="vCPUs per guest (default 2)")
-    group.addoption("--guest-memory", dest="harness_memory", default="2G", help="memory per guest (default 2G)")
-    group.addoption("--kvm", dest="harness_kvm", choices=("auto", "on", "off"), default="auto",
-                    help="auto: use KVM when a probe boot works, else TCG (default)")
-    group.addoption("--concurrency", dest="harness_concurrency", type=int, default=None,
-                    help="subtests run side by side in a guest (default: min(guest vCPUs, host cores))")
-    group.addoption("--persistent-guest", dest="harness_persistent", action="store_true", default=False,
-                    help="boot one guest per pytest process and run each item in it over SSH "
-                         "(always so under pytest-xdist: one guest per worker)")
-    group.addoption("--retries", dest="harness_retries", type=int, default=None,
-                    help="run failed subtests again up to N times; a pass then is 'flaky' (default: 1 when $CI is set, else 0)")
-    group.addoption("--kernel-warnings", dest="harness_warnings", choices=("fail", "report"), default="fail",
-                    help="a kernel WARNING during a subtest fails it (default), or is only reported")
-    group.addoption("--report-dir", dest="harness_report_dir", default=None,
-                    help="write results.ktap, results.json and junit.xml of the run there")
-    group.addoption("--harness-cache", dest="harness_cache", default=None,
-                    help="cache for kernels, builds and run logs (default: $HARNESS_CACHE or ~/.cache/mptcp-harness)")
+    for o in OPTIONS:
+        if o.kind is bool:
+            group.addoption(o.flag, dest=f"harness_{o.key}", action="store_true", default=None, help=o.help)
+        else:
+            group.addoption(o.flag, dest=f"harness_{o.key}", default=None, help=o.help, choices=o.choices or None)
+        parser.addini(f"harness_{o.key}", o.help, default=None)
+
+
+def _ini_keys(path: Path | None) -> list[str]:
+    """The keys of pytest's section of its ini file (pytest warns of unknown keys; ours are an error)."""
+    if path is None:
+        return []
+    try:
+        if path.suffix == ".toml":
+            return list(tomllib.loads(path.read_text()).get("tool", {}).get("pytest", {}).get("ini_options", {}))
+        ini = configparser.ConfigParser(interpolation=None)
+        ini.read(path)
+        section = "tool:pytest" if path.name == "setup.cfg" else "pytest"
+        return list(ini[section]) if ini.has_section(section) else []
+    except (OSError, ValueError, configparser.Error):
+        return []  # pytest itself says what is wrong with the file
+
+
+def option_values(config: pytest.Config) -> dict[str, Any]:
+    """Each knob from the command line, else $HARNESS_<KEY>, else the ini file; one line when one is wrong."""
+    source = config.inipath.name if config.inipath else "ini file"
+    known = {f"harness_{o.key}" for o in OPTIONS}
+    unknown = sorted(k for k in _ini_keys(config.inipath) if k.startswith("harness_") and k not in known)
+    if unknown:
+        raise pytest.UsageError(f"{source}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    values: dict[str, Any] = {}
+    for o in OPTIONS:
+        where, raw = o.flag, getattr(config.option, f"harness_{o.key}", None)
+        env = f"HARNESS_{o.key.upper()}"
+        if raw is None and o.key != "cache" and os.environ.get(env):
+            where, raw = f"${env}", os.environ[env]
+        if raw is None:
+            where, raw = f"{source}: harness_{o.key}", config.getini(f"harness_{o.key}")
+        if raw is None or raw == "":
+            continue
+        try:
+            if o.kind is bool:
+                value: Any = raw if isinstance(raw, bool) else str(raw).strip().lower() in ("1", "true", "yes", "on")
+            else:
+                value = o.kind(raw)
+        except ValueError:
+            raise pytest.UsageError(f"{where}: {raw!r} is not a{'n' if o.kind is int else ''} {o.kind.__name__}") from None
+        if o.choices and value not in o.choices:
+            raise pytest.UsageError(f"{where}: {value!r} is not one of {', '.join(o.choices)}")
+        if o.kind in (int, float) and value < (0 if o.key == "retries" else 1):
+            raise pytest.UsageError(f"{where}: must be at least {0 if o.key == 'retries' else 1}")
+        values[o.key] = value
+    return values
 
 
 _RUNNER = pytest.StashKey["SessionRunner"]()
+_BAD_SUITE = pytest.StashKey[bool]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    opt = config.option
-    if getattr(opt, "harness_cpus", 2) < 1:
-        raise pytest.UsageError("--guest-cpus must be at least 1")
-    if (getattr(opt, "harness_concurrency", None) or 1) < 1:
-        raise pytest.UsageError("--concurrency must be at least 1")
-    if (getattr(opt, "harness_retries", None) or 0) < 0:
-        raise pytest.UsageError("--retries must be 0 or more")
-    report_dir = getattr(opt, "harness_report_dir", None)
-    settings = Settings(
-        cache_dir=Path(opt.harness_cache) if getattr(opt, "harness_cache", None) else default_cache_dir(),
-        kernel_name=getattr(opt, "harness_kernel", None),
-        guest_cpus=getattr(opt, "harness_cpus", 2),
-        guest_memory=getattr(opt, "harness_memory", "2G"),
-        kvm=getattr(opt, "harness_kvm", "auto"),
-        concurrency=getattr(opt, "harness_concurrency", None),
-        persistent_guest=getattr(opt, "harness_persistent", False) or hasattr(config, "workerinput"),
-        fail_on_warning=getattr(opt, "harness_warnings", "fail") == "fail",
-        **({"retries": opt.harness_retries} if getattr(opt, "harness_retries", None) is not None else {}),
-        report_dir=Path(report_dir) if report_dir else None,
-    )
-    config.stash[_RUNNER] = SessionRunner(settings, config)
+    v = option_values(config)
+    fields: dict[str, Any] = {
+        "cache_dir": Path(v["cache"]) if "cache" in v else default_cache_dir(),
+        "kernel_name": v.get("kernel"),
+        "persistent_guest": bool(v.get("persistent_guest")) or hasattr(config, "workerinput"),
+        "fail_on_warning": v.get("kernel_warnings", "fail") == "fail",
+        "report_dir": Path(v["report_dir"]) if "report_dir" in v else None,
+    }
+    for key in ("guest_cpus", "guest_memory", "kvm", "concurrency", "retries", "subtest_timeout", "deadline"):
+        if key in v:
+            fields[key] = v[key]
+    if fields["persistent_guest"] and (v.get("concurrency") or 1) > 1:
+        raise pytest.UsageError("--concurrency runs subtests side by side in one guest; --persistent-guest (and xdist) "
+                                "runs one at a time per guest: choose one")
+    config.stash[_RUNNER] = SessionRunner(Settings(**fields), config)
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _interrupt)  # stop guests, write reports, exit "interrupted"
 
@@ -103,6 +166,7 @@ class SuiteFile(pytest.File):
         try:
             suite = load_suite(self.path)
         except BadInput as e:
+            self.config.stash[_BAD_SUITE] = True  # the session ends as a usage error (see sessionfinish)
             raise self.CollectError(str(e)) from None
         for subtest in suite.subtests:
             yield SubtestItem.from_parent(self, name=suite.full_name(subtest), suite=suite, subtest=subtest)
@@ -127,8 +191,9 @@ class SubtestItem(pytest.Item):
         if result.status is Status.FLAKY:
             self.user_properties.append(("flaky", result.reason))
             return
-        if result.status in (Status.SKIPPED, Status.NOT_RUN):
+        if result.status is Status.SKIPPED:
             pytest.skip(result.reason or result.status.value)
+        # not_run (deadline, interrupt), lost, timeout, failed: a run that is not all green
         raise SubtestFailed(result)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
@@ -150,6 +215,7 @@ class SessionRunner:
 
     def __init__(self, settings: Settings, config: pytest.Config) -> None:
         self.settings = settings
+        self.deadline = time.monotonic() + settings.deadline if settings.deadline else None
         self.config = config
         self.kernel: Kernel | None = None
         self.payload: Payload | None = None
@@ -174,6 +240,7 @@ class SessionRunner:
 
     def _prepare(self) -> None:
         s = self.settings
+        guest.require_tools()  # before any long download or build
         spec = debian.spec_for(s.kernel_name)
         self.say(f"kernel: {spec.identity} (fetching into {s.cache_dir} if needed)")
         with locked(s.cache_dir, "prepare"):
@@ -227,11 +294,12 @@ class SessionRunner:
             f"booting a guest ({accel}, {config.cpus} vCPUs) for {len(subtests)} {suite.name} subtest(s), "
             f"up to {concurrency} side by side; logs: {workdir}"
         )
+        suite = self._timed(suite)
         request = RunRequest(
             suite, subtests, self.payload, config, workdir, self.settings.boot_timeout_s,
             concurrency=concurrency, durations=load_durations(self.settings.cache_dir, suite),
             progress=lambda r: self.say(result_line(r)), retries=self.settings.retries,
-            fail_on_warning=self.settings.fail_on_warning,
+            fail_on_warning=self.settings.fail_on_warning, deadline=self.deadline,
         )
         run = run_suite(request)
         if run.interrupted:
@@ -247,6 +315,11 @@ class SessionRunner:
             self.say(f"this build also has subtests the suite file lacks: {listing}")
         return run
 
+
+    def _timed(self, suite: Suite) -> Suite:
+        if self.settings.subtest_timeout is None:
+            return suite
+        return dataclasses.replace(suite, timeout_s=self.settings.subtest_timeout)
 
     def _guest(self) -> tuple[guest.PersistentGuest, Channel]:
         """This process's persistent guest, booted on first use (again if the last one died)."""
@@ -279,9 +352,10 @@ class SessionRunner:
         running, channel = self._guest()
         workdir = running.shared_dir / f"run-{len(self.item_runs) + 1}-{item.subtest}"
         request = RunRequest(
-            item.suite, (item.subtest,), self.payload, running.config, workdir, self.settings.boot_timeout_s,
+            self._timed(item.suite), (item.subtest,), self.payload, running.config, workdir, self.settings.boot_timeout_s,
             concurrency=1, runner=on_running_guest(running, channel), progress=lambda r: self.say(result_line(r)),
             console=running.console, retries=self.settings.retries, fail_on_warning=self.settings.fail_on_warning,
+            deadline=self.deadline,
         )
         run = run_suite(request)
         if run.interrupted:
@@ -310,6 +384,8 @@ _SESSION_ITEMS = pytest.StashKey[list[pytest.Item]]()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if session.config.stash.get(_BAD_SUITE, False):
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR  # a malformed suite file is bad input, not a test error
     runner = session.config.stash.get(_RUNNER, None)
     if runner is None:
         return

@@ -75,6 +75,7 @@ class RunRequest:
     console: Path | None = None  # the running guest's console, with `runner`
     retries: int = 0  # failed subtests run again up to this many times (a pass then is flaky)
     fail_on_warning: bool = True  # a kernel WARNING fails the subtest that was running
+    deadline: float | None = None  # time.monotonic() by which the whole run must end
 
 
 def plan_batches(suite: Suite, subtests: tuple[str, ...], durations: dict[str, float], concurrency: int) -> list[Batch]:
@@ -205,6 +206,8 @@ class _Watch:
                 raise _Stop(f"{', '.join(late) or 'batch ' + str(b.index)}: no result within "
                             f"{self.request.suite.timeout_s:.0f} s", "timeout")
         self._read_console()
+        if self.request.deadline is not None and now > self.request.deadline:
+            raise _Stop("the run's deadline passed", "deadline")
 
     def _read_console(self) -> None:
         try:
@@ -309,6 +312,7 @@ def run_suite(request: RunRequest) -> SuiteRun:
     round_no = 0
     interrupted = False
     kernel_blamed: set[str] = set()  # failed by what the kernel printed: a retry would only crash again
+    out_of_time = False
     while normal or alone:
         round_no += 1
         subtests: tuple[str, ...]
@@ -335,15 +339,18 @@ def run_suite(request: RunRequest) -> SuiteRun:
                 if name in final and final[name].status is not Status.LOST:
                     final[name] = _blamed(final[name], f"kernel {incident.kind} while it ran", incident.excerpt)
                     kernel_blamed.add(name)
-        if r.stop is not None and r.stop.kind == "interrupted":
-            problems.append(f"round {round_no}: interrupted")
+        out_of_time = request.deadline is not None and time.monotonic() > request.deadline
+        if (r.stop is not None and r.stop.kind in ("interrupted", "deadline")) or (out_of_time and (normal or alone)):
+            why = "interrupted" if r.stop is not None and r.stop.kind == "interrupted" else "the run's deadline passed"
+            problems.append(f"round {round_no}: {why}")
             for name in r.unreported:
-                final[name] = dataclasses.replace(final[name], status=Status.NOT_RUN, reason="interrupted")
+                final[name] = dataclasses.replace(final[name], status=Status.NOT_RUN, reason=why)
             for sub in [*normal, *alone]:
                 name = request.suite.full_name(sub)
                 order.append(name)
-                final[name] = SubtestResult(name, Status.NOT_RUN, reason="interrupted")
-            interrupted = True
+                final[name] = SubtestResult(name, Status.NOT_RUN, reason=why)
+            interrupted = why == "interrupted"
+            out_of_time = True
             break
         if r.stop is None and not r.unreported:
             continue
@@ -368,7 +375,7 @@ def run_suite(request: RunRequest) -> SuiteRun:
         for name in r.unreported:
             if name not in r.running and tries.get(short.get(name, ""), 3) < 3:
                 normal.append(short[name])
-    if request.retries and not interrupted:
+    if request.retries and not interrupted and not out_of_time:
         _retry_failures(request, final, logs, kernel_blamed)
     results = [final[n] for n in _suite_order(request.suite, order)]
     return SuiteRun(
@@ -376,7 +383,8 @@ def run_suite(request: RunRequest) -> SuiteRun:
         kernel=request.guest.kernel.identity,
         subtests=tuple(results),
         log="\n".join(logs),
-        infra_errors=tuple(problems) if any(r.status is Status.LOST for r in results) or not results or interrupted else (),
+        infra_errors=tuple(problems) if any(r.status is Status.LOST for r in results) or not results
+        or interrupted or out_of_time else (),
         elapsed_s=time.monotonic() - start,
         console_events=tuple(events),
         interrupted=interrupted,

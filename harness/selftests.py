@@ -13,10 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.cache import require_free_space
 from harness.errors import BadInput, InfraError
 from harness.kernel import Kernel
 from harness.settings import IMAGES_DIR
 
+BUILD_SPACE_GB = 1.0  # measured: 454 MB for the output of a full build of linux-source-7.3
 STAMP = "payload.json"
 COMPILER_ERROR = re.compile(r"(error|Error \d+|undefined reference|No rule to make target)")
 
@@ -62,6 +64,7 @@ def build_test_progs(
     if stamp.is_file():
         return Payload(out, out / "test_progs", json.loads(stamp.read_text())["identity"])
     assert kernel.source is not None
+    require_free_space(cache_dir, BUILD_SPACE_GB, "a test_progs build")
     selftests = kernel.source / "tools/testing/selftests/bpf"
     if not (selftests / "Makefile").is_file():
         raise BadInput(f"{kernel.source} has no tools/testing/selftests/bpf: not a kernel source tree")

@@ -31,7 +31,9 @@ class Settings:
     report_dir: Path | None = None
     persistent_guest: bool = False  # one guest per pytest process, commands over SSH
     retries: int = 1 if os.environ.get("CI") else 0  # failed subtests run again; a pass then is flaky
-    fail_on_warning: bool = True  # a kernel WARNING fails the subtest running at the time  # KTAP, JUnit and JSON of the run go here
+    fail_on_warning: bool = True  # a kernel WARNING fails the subtest running at the time
+    subtest_timeout: float | None = None  # seconds; None: the suite file's
+    deadline: float | None = None  # seconds for the whole run  # KTAP, JUnit and JSON of the run go here
 
     @property
     def guest_concurrency(self) -> int:

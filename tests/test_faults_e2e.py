@@ -55,3 +55,14 @@ def test_sigterm_mid_run_writes_reports_and_leaves_no_qemu(tmp_path):
     assert {t["name"]: t["status"] for t in doc["tests"]}["canary/hang"] == "not_run"
     assert harness_qemus() == []
     assert os.path.exists(reports / "junit.xml")
+
+
+def test_run_deadline_leaves_the_rest_not_run(tmp_path):
+    proc = run_pytest(CANARY, "-k", "pass or hang", "--subtest-timeout", "300", "--deadline", "50",
+                      "--report-dir", str(tmp_path))
+    tests = {t["name"]: t for t in json.loads((tmp_path / "results.json").read_text())["tests"]}
+    assert tests["canary/pass"]["status"] == "passed", proc.stdout[-3000:]
+    assert tests["canary/hang"]["status"] == "not_run"
+    assert tests["canary/hang"]["reason"] == "the run's deadline passed"
+    assert proc.returncode == 1  # not everything passed
+    assert harness_qemus() == []

@@ -1,0 +1,95 @@
+"""Bad input: one line saying what is wrong and what to do, no traceback; pytest's usage-error exit (4)."""
+import pytest
+
+from harness.cache import require_free_space
+from harness.errors import BadInput
+from harness.settings import SUITES_DIR
+
+pytest_plugins = ["pytester"]
+SUITE_FILE = str(SUITES_DIR / "mptcp_bpf.toml")
+
+
+def run(pytester, *args):
+    return pytester.runpytest_inprocess(SUITE_FILE, "-p", "harness.pytest_plugin", *args)
+
+
+def one_line_error(result, *words):
+    text = "\n".join(result.outlines + result.errlines)
+    assert "Traceback" not in text
+    lines = [ln for ln in text.splitlines() if all(w in ln for w in words)]
+    assert lines, text
+    return lines[0]
+
+
+def test_unknown_kernel_name(pytester):
+    result = run(pytester, "-k", "mptcp/base", "--kernel", "linux-9.9")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    one_line_error(result, "unknown Debian kernel 'linux-9.9'", "images/debian.toml")
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--guest-cpus", "0"], ["--guest-cpus", "at least 1"]),
+    (["--guest-cpus", "two"], ["--guest-cpus", "'two' is not an int"]),
+    (["--kvm", "maybe"], ["--kvm", "invalid choice"]),
+    (["--persistent-guest", "--concurrency", "2"], ["--concurrency", "--persistent-guest", "choose one"]),
+    (["--retries", "-1"], ["--retries", "at least 0"]),
+])
+def test_bad_or_conflicting_options(pytester, args, words):
+    result = run(pytester, "--collect-only", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    one_line_error(result, *words)
+
+
+def test_bad_value_from_the_environment(pytester, monkeypatch):
+    monkeypatch.setenv("HARNESS_DEADLINE", "soon")
+    result = run(pytester, "--collect-only")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    one_line_error(result, "$HARNESS_DEADLINE", "'soon' is not a float")
+
+
+def test_ini_file_with_an_unknown_harness_key(pytester):
+    ini = pytester.makefile(".ini", tox="[pytest]\nharness_guest_cpu = 4\n")
+    result = run(pytester, "--collect-only", "-c", str(ini))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    one_line_error(result, "tox.ini: unknown key(s) harness_guest_cpu", "harness_guest_cpus")
+
+
+def test_ini_value_is_used(pytester):
+    ini = pytester.makefile(".ini", tox="[pytest]\nharness_guest_cpus = 0\n")
+    result = run(pytester, "--collect-only", "-c", str(ini))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    one_line_error(result, "tox.ini: harness_guest_cpus", "at least 1")
+
+
+def test_unknown_subtest_named_explicitly(pytester):
+    result = pytester.runpytest_inprocess(f"{SUITE_FILE}::mptcp/nope", "-p", "harness.pytest_plugin")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    one_line_error(result, "not found", "mptcp/nope")
+
+
+def test_malformed_suite_file(pytester):
+    bad = pytester.path / "suites"
+    bad.mkdir()
+    (bad / "x.toml").write_text("name = 'x'\ntest = 'y'\n")
+    from harness import pytest_plugin
+    original = pytest_plugin.SUITES_DIR
+    pytest_plugin.SUITES_DIR = bad
+    try:
+        result = pytester.runpytest_inprocess(str(bad / "x.toml"), "-p", "harness.pytest_plugin")
+    finally:
+        pytest_plugin.SUITES_DIR = original
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    one_line_error(result, "x.toml", "missing or malformed key", "subtests")
+
+
+def test_qemu_missing_is_said_before_any_download(pytester, monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    result = run(pytester, "-k", "mptcp/base", "--harness-cache", str(tmp_path / "cache"))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    one_line_error(result, "qemu-system-x86_64 not found", "qemu-system-x86")
+    assert not (tmp_path / "cache").exists()
+
+
+def test_not_enough_disk(tmp_path):
+    with pytest.raises(BadInput, match=r"not enough disk for a test_progs build: .* GB free under .*HARNESS_CACHE"):
+        require_free_space(tmp_path / "cache", 1e9, "a test_progs build")
