@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
+from harness import warm
 from harness.errors import BadInput, InfraError
 from harness.parse import parse_log
 from harness.report.console import print_results
@@ -12,6 +14,7 @@ from harness.report.json import to_json
 from harness.report.junit import to_junit
 from harness.report.ktap import to_ktap
 from harness.results import SuiteRun, decide, exit_code
+from harness.settings import default_cache_dir
 from harness.suites import load_suite
 
 
@@ -43,6 +46,33 @@ def _parse_command(args: argparse.Namespace) -> int:
     return exit_code(runs)
 
 
+def _guests_command(args: argparse.Namespace) -> int:
+    """List the warm guests (--keep-guest), or stop them."""
+    cache = Path(args.cache) if args.cache else default_cache_dir()
+    entries = warm.load(cache)
+    now = time.time()
+    if args.action == "stop":
+        stopped = 0
+        for entry in entries:
+            hold = warm.claim(entry) if warm.is_alive(entry) else None
+            if warm.is_alive(entry) and hold is None and not args.all:
+                print(f"port {entry.port}: in use by a run; --all stops it anyway")
+                continue
+            if warm.is_alive(entry):
+                entry.stop()
+                stopped += 1
+            warm.forget(cache, entry)
+        print(f"stopped {stopped} warm guest(s)")
+        return 0
+    live = [e for e in entries if warm.is_alive(e)]
+    if not live:
+        print("no warm guests")
+    for e in live:
+        print(f"port {e.port}  kernel {e.kernel}  age {now - e.booted_at:.0f} s  idle {now - e.last_used:.0f} s "
+              f"(stops after {e.idle_timeout_s:.0f} s)  files {e.shared_dir}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -54,6 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--junit", metavar="FILE", help="write a JUnit XML report")
     p.add_argument("--json", metavar="FILE", help="write a JSON report")
     p.set_defaults(func=_parse_command)
+    g = sub.add_parser("guests", help="list the warm guests kept by --keep-guest, or stop them")
+    g.add_argument("action", nargs="?", choices=("list", "stop"), default="list")
+    g.add_argument("--all", action="store_true", help="with stop: also the ones a run is using")
+    g.add_argument("--cache", help="the harness cache (default: $HARNESS_CACHE or ~/.cache/mptcp-harness)")
+    g.set_defaults(func=_guests_command)
     args = parser.parse_args(argv)
     try:
         code: int = args.func(args)

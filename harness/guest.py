@@ -267,68 +267,129 @@ while [ ! -e "$W/{AGENT_STOP}" ]; do
     base="${{job%.sh}}"; mv "$job" "$base.run"
     bash "$base.run" > "$base.out" 2>&1; echo $? > "$base.rc"
   done
-  sleep 0.2
+  sleep 1  # idle guests cost the host little; only the shared-directory fallback waits on this
 done
 sync
+"""
+
+
+IDLE_UNTIL = "idle-until"  # a kept guest powers off when the host clock passes this (epoch seconds)
+
+# Runs beside a kept guest, in its process group, on the host: stops it once idle-until has
+# passed, even if no harness process ever comes back (and kills it if it does not power off).
+_WATCHDOG = """
+W=$1; shift
+"$@" &
+guest=$!
+while kill -0 "$guest" 2>/dev/null; do
+  sleep 2
+  if [ "$(date +%s)" -gt "$(cat "$W/idle-until" 2>/dev/null || echo 0)" ]; then
+    touch "$W/agent.stop"
+    for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do kill -0 "$guest" 2>/dev/null || exit 0; sleep 1; done
+    kill -KILL -- -$$
+  fi
+done
 """
 
 
 class PersistentGuest:
     """A guest booted once that runs many commands (SSH, else the shared directory) until stopped.
 
-    Same containment as a one-shot guest: its own PID namespace, a parent-death signal,
-    a process-group kill and an atexit stop, so it never outlives the harness.
+    An ordinary one has the one-shot guest's containment (own PID namespace, parent-death
+    signal, group kill, atexit), so it never outlives the harness. A kept one (--keep-guest)
+    is detached on purpose, with a watchdog that stops it after its idle deadline.
     """
 
-    def __init__(self, config: GuestConfig, shared_dir: Path, port: int) -> None:
-        self.config, self.shared_dir, self.port = config, shared_dir, port
+    def __init__(self, config: GuestConfig, shared_dir: Path, port: int, pgid: int,
+                 proc: subprocess.Popen[bytes] | None = None) -> None:
+        self.config, self.shared_dir, self.port, self.pgid, self.proc = config, shared_dir, port, pgid, proc
         self.console = shared_dir / "console.log"
-        self.proc: subprocess.Popen[bytes] | None = None
         self.boot_s: float | None = None
 
     @classmethod
-    def boot(cls, config: GuestConfig, shared_dir: Path, port: int, timeout_s: float) -> PersistentGuest:
-        if not shutil.which("vng", path=vng_environment()["PATH"]):
-            raise BadInput("vng not found: install the harness's Python dependencies (./run does)")
+    def boot(cls, config: GuestConfig, shared_dir: Path, port: int, timeout_s: float,
+             keep_for_s: float | None = None) -> PersistentGuest:
+        """Boot and wait for the agent. keep_for_s: detach it, idle for at most that long after now."""
+        require_tools()
         shared_dir.mkdir(parents=True, exist_ok=True)
         for stale in (AGENT_READY, AGENT_STOP):
             (shared_dir / stale).unlink(missing_ok=True)
         script = shared_dir / "agent.sh"
         script.write_text(agent_script(shared_dir))
-        self = cls(config, shared_dir, port)
         start = time.monotonic()
         argv = vng_argv(config, shared_dir, f"bash {script}") + ["--ssh", str(port), "--ssh-tcp"]
-        self.proc = _spawn(argv, self.console, env=vng_environment())
+        console = shared_dir / "console.log"
+        if keep_for_s is None:
+            proc = _spawn(argv, console, env=vng_environment())
+        else:
+            set_idle_deadline(shared_dir, timeout_s + keep_for_s)
+            with open(console, "wb") as out:
+                proc = subprocess.Popen(  # no parent-death signal, no PID namespace: it is meant to stay
+                    ["sh", "-c", _WATCHDOG, "watchdog", str(shared_dir), *argv], stdin=subprocess.DEVNULL,
+                    stdout=out, stderr=subprocess.STDOUT, env=vng_environment(), start_new_session=True,
+                )
+        self = cls(config, shared_dir, port, proc.pid, proc if keep_for_s is None else None)
         while not (shared_dir / AGENT_READY).exists():
-            if self.proc.poll() is not None:
-                raise GuestDied(f"the guest exited during boot (vng exit {self.proc.returncode}; console: {self.console})")
+            if proc.poll() is not None:
+                raise GuestDied(f"the guest exited during boot (vng exit {proc.returncode}; console: {console})")
             if time.monotonic() - start > timeout_s:
                 self.stop()
-                raise GuestDied(f"the guest did not come up within {timeout_s:.0f} s (console: {self.console})")
+                raise GuestDied(f"the guest did not come up within {timeout_s:.0f} s (console: {console})")
             time.sleep(0.2)
         self.boot_s = time.monotonic() - start
         return self
 
     @property
     def ssh_key(self) -> Path:
-        from virtme_ng.utils import SSH_DIR  # where vng keeps the key it authorises in its guests
-
-        return Path(SSH_DIR) / "id_virtme"
+        return vng_ssh_key()
 
     def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        if self.proc is not None:
+            return self.proc.poll() is None
+        try:
+            os.killpg(self.pgid, 0)
+            return True
+        except (ProcessLookupError, PermissionError):
+            return False
 
     def stop(self, grace_s: float = 15.0) -> None:
         """Ask the agent to power off; kill the guest if it does not within grace_s."""
-        if self.proc is None:
-            return
         (self.shared_dir / AGENT_STOP).touch()
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                pass
+            _kill_group(self.proc)
+            self.proc = None
+            return
+        stop_detached(self.shared_dir, self.pgid, grace_s)
+
+
+def stop_detached(shared_dir: Path, pgid: int, grace_s: float = 15.0) -> None:
+    """Stop a kept guest we did not start in this process: ask its agent, then kill its group."""
+    (shared_dir / AGENT_STOP).touch()
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
         try:
-            self.proc.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            pass
-        _kill_group(self.proc)
-        self.proc = None
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.2)
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def set_idle_deadline(shared_dir: Path, seconds_from_now: float) -> None:
+    (shared_dir / IDLE_UNTIL).write_text(f"{int(time.time() + seconds_from_now)}\n")
+
+
+def vng_ssh_key() -> Path:
+    from virtme_ng.utils import SSH_DIR  # where vng keeps the key it authorises in its guests
+
+    return Path(SSH_DIR) / "id_virtme"
 
 
 class GuestDied(InfraError):

@@ -15,11 +15,11 @@ import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 
-from harness import guest
+from harness import guest, warm
 from harness.cache import locked
 from harness.channel import Channel, SharedDirChannel, free_port
 from harness.errors import BadInput, InfraError
@@ -54,6 +54,9 @@ OPTIONS = (
     Option("--concurrency", "concurrency", "subtests side by side in a guest (default: min(guest vCPUs, host cores))", int),
     Option("--persistent-guest", "persistent_guest",
            "one guest per pytest process, each item run in it over SSH (always so under pytest-xdist)", bool),
+    Option("--keep-guest", "keep_guest", "keep the guest running after the run; the next run with the same kernel "
+           "attaches to it instead of booting (see `python -m harness guests`)", bool),
+    Option("--idle-timeout", "idle_timeout", "seconds a kept guest waits unused before it stops (default 900)", float),
     Option("--retries", "retries", "run failed subtests again up to N times; a pass then is 'flaky' "
            "(default: 1 when $CI is set, else 0)", int),
     Option("--kernel-warnings", "kernel_warnings", "a kernel WARNING during a subtest fails it (default), or is only reported",
@@ -131,11 +134,12 @@ def pytest_configure(config: pytest.Config) -> None:
     fields: dict[str, Any] = {
         "cache_dir": Path(v["cache"]) if "cache" in v else default_cache_dir(),
         "kernel_name": v.get("kernel"),
-        "persistent_guest": bool(v.get("persistent_guest")) or hasattr(config, "workerinput"),
+        "persistent_guest": bool(v.get("persistent_guest") or v.get("keep_guest")) or hasattr(config, "workerinput"),
+        "keep_guest": bool(v.get("keep_guest")),
         "fail_on_warning": v.get("kernel_warnings", "fail") == "fail",
         "report_dir": Path(v["report_dir"]) if "report_dir" in v else None,
     }
-    for key in ("guest_cpus", "guest_memory", "kvm", "concurrency", "retries", "subtest_timeout", "deadline"):
+    for key in ("guest_cpus", "guest_memory", "kvm", "concurrency", "retries", "subtest_timeout", "deadline", "idle_timeout"):
         if key in v:
             fields[key] = v[key]
     if fields["persistent_guest"] and (v.get("concurrency") or 1) > 1:
@@ -224,6 +228,8 @@ class SessionRunner:
         self.item_runs: list[SuiteRun] = []  # a persistent guest: one run per item
         self.running: guest.PersistentGuest | None = None
         self.channel: Channel | None = None
+        self.hold: IO[str] | None = None  # our claim on a kept guest
+        self.booted_at = 0.0
         self.failure: Exception | None = None
 
     def all_runs(self) -> list[SuiteRun]:
@@ -322,19 +328,27 @@ class SessionRunner:
         return dataclasses.replace(suite, timeout_s=self.settings.subtest_timeout)
 
     def _guest(self) -> tuple[guest.PersistentGuest, Channel]:
-        """This process's persistent guest, booted on first use (again if the last one died)."""
+        """This process's persistent guest: a warm one if allowed and healthy, else booted (again if it died)."""
         if self.running is not None and self.running.alive() and self.channel is not None:
             return self.running, self.channel
-        self.close()
+        self.close(keep=False)
         assert self.kernel is not None and self.use_kvm is not None
+        config = guest.GuestConfig(self.kernel, self.settings.guest_cpus, self.settings.guest_memory, self.use_kvm)
+        if self.settings.keep_guest and (found := self._attach_warm(config)) is not None:
+            self.running, self.channel = found
+            return found
         port = free_port()
         shared = self.settings.cache_dir / "guests" / f"{os.getpid()}-{port}"
-        config = guest.GuestConfig(self.kernel, self.settings.guest_cpus, self.settings.guest_memory, self.use_kvm)
         self.say(f"booting a persistent guest ({'KVM' if self.use_kvm else 'TCG'}, {config.cpus} vCPUs); files: {shared}")
-        running = guest.PersistentGuest.boot(config, shared, port, self.settings.boot_timeout_s)
+        keep_for = self.settings.idle_timeout if self.settings.keep_guest else None
+        running = guest.PersistentGuest.boot(config, shared, port, self.settings.boot_timeout_s, keep_for_s=keep_for)
+        self.booted_at = time.time()
         with locked(self.settings.cache_dir, "guests"), open(self.settings.cache_dir / "guests" / "boots.log", "a") as log:
             log.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} pid={os.getpid()} port={port} boot_s={running.boot_s:.1f} "
                       f"kernel={self.kernel.identity}\n")
+            if self.settings.keep_guest:  # registered at once: a killed run still leaves it findable
+                self.hold = warm.claim(warm.registered(self.settings.cache_dir, running, self.settings.idle_timeout,
+                                                       self.booted_at))
         from harness.channel_ssh import SshChannel  # paramiko is slow to import: only when a guest persists
 
         channel: Channel
@@ -347,9 +361,49 @@ class SessionRunner:
         self.say(f"guest up in {running.boot_s:.1f} s; commands over {channel.name}")
         return running, channel
 
+    def _attach_warm(self, config: guest.GuestConfig) -> tuple[guest.PersistentGuest, Channel] | None:
+        from harness.channel_ssh import SshChannel
+
+        cache = self.settings.cache_dir
+        with locked(cache, "guests"):
+            entries = warm.load(cache)
+        for entry in entries:
+            if not warm.is_alive(entry):
+                with locked(cache, "guests"):
+                    warm.forget(cache, entry)
+                continue
+            hold = warm.claim(entry)
+            if hold is None:
+                continue  # another run is using it
+            problem = None if entry.fits(config) else (
+                f"its kernel is {entry.kernel}" if entry.kernel != config.kernel.identity else "it was booted with other guest settings")
+            channel: Channel | None = None
+            if problem is None:
+                guest.set_idle_deadline(Path(entry.shared_dir), self.settings.idle_timeout + 3600)
+                try:
+                    channel = SshChannel(entry.port, guest.vng_ssh_key(), connect_timeout_s=10)
+                    problem = warm.health_problem(channel)
+                except (ConnectionError, OSError) as e:
+                    problem = f"no SSH ({e})"
+            if problem is None and channel is not None:
+                age = time.time() - entry.booted_at
+                self.say(f"attached to the warm guest on port {entry.port} (booted {age:.0f} s ago): no boot")
+                self.hold, self.booted_at = hold, entry.booted_at
+                return entry.guest(config), channel
+            self.say(f"not reusing the warm guest on port {entry.port}: {problem}; stopping it")
+            if channel is not None:
+                channel.close()
+            entry.stop()
+            with locked(cache, "guests"):
+                warm.forget(cache, entry)
+            hold.close()
+        return None
+
     def _run_item(self, item: SubtestItem) -> SuiteRun:
         assert self.payload is not None
         running, channel = self._guest()
+        if self.settings.keep_guest:  # its watchdog must not stop it while we use it
+            guest.set_idle_deadline(running.shared_dir, self.settings.idle_timeout + 2 * item.suite.timeout_s)
         workdir = running.shared_dir / f"run-{len(self.item_runs) + 1}-{item.subtest}"
         request = RunRequest(
             self._timed(item.suite), (item.subtest,), self.payload, running.config, workdir, self.settings.boot_timeout_s,
@@ -363,21 +417,33 @@ class SessionRunner:
             raise KeyboardInterrupt
         for problem in run.infra_errors:
             self.say(f"infrastructure: {problem}")
-        if not running.alive():
-            self.say("the guest is gone: the next subtest boots a new one")
-            self.close()
+        if not running.alive() or run.infra_errors or any(r.status is Status.TIMEOUT for r in run.subtests):
+            self.say("this guest is gone or stuck: the next subtest boots a new one")
+            self.close(keep=False)
         with locked(self.settings.cache_dir, "durations"):
             record_durations(self.settings.cache_dir, item.suite, run)
         self.item_runs.append(run)
         return run
 
-    def close(self) -> None:
+    def close(self, keep: bool | None = None) -> None:
+        """Stop this process's guest, or (--keep-guest) leave it running and registered for the next run."""
+        keep = self.settings.keep_guest if keep is None else keep
         if self.channel is not None:
             self.channel.close()
             self.channel = None
         if self.running is not None:
-            self.running.stop()
+            if keep and self.running.alive():
+                guest.set_idle_deadline(self.running.shared_dir, self.settings.idle_timeout)
+                with locked(self.settings.cache_dir, "guests"):
+                    warm.registered(self.settings.cache_dir, self.running, self.settings.idle_timeout, self.booted_at)
+                self.say(f"guest kept for the next run on port {self.running.port}; it stops after "
+                         f"{self.settings.idle_timeout:.0f} s unused (python -m harness guests stop)")
+            else:
+                self.running.stop()
             self.running = None
+        if self.hold is not None:
+            self.hold.close()
+            self.hold = None
 
 
 _SESSION_ITEMS = pytest.StashKey[list[pytest.Item]]()

@@ -30,6 +30,8 @@ class Settings:
     concurrency: int | None = None  # subtests side by side per guest; None: min(guest vCPUs, host cores)
     report_dir: Path | None = None
     persistent_guest: bool = False  # one guest per pytest process, commands over SSH
+    keep_guest: bool = False  # leave the guest running for the next run (implies persistent_guest)
+    idle_timeout: float = 900.0  # seconds a kept guest waits unused before it stops
     retries: int = 1 if os.environ.get("CI") else 0  # failed subtests run again; a pass then is flaky
     fail_on_warning: bool = True  # a kernel WARNING fails the subtest running at the time
     subtest_timeout: float | None = None  # seconds; None: the suite file's

@@ -1,0 +1,118 @@
+"""Warm guests: kept running between harness runs (--keep-guest), found again by kernel identity.
+
+The registry is <cache>/guests/warm.json; a guest in use is held with a lock file, so two
+runs never share one. Before reuse a guest is checked: it answers, its kernel is not
+tainted (an earlier crash or WARNING), and no earlier subtest left namespaces, mounts or
+processes behind.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO
+
+from harness.channel import Channel
+from harness.guest import GuestConfig, PersistentGuest, stop_detached
+
+REGISTRY = "warm.json"
+# one command, one round trip: what a reused guest must show
+HEALTH_COMMAND = (
+    "echo tainted=$(cat /proc/sys/kernel/tainted); echo netns=$(ip netns list | wc -l); "
+    "echo mounts=$(grep -c harness-netns /proc/mounts); echo procs=$(pgrep -c test_progs)"
+)
+
+
+@dataclass(frozen=True)
+class WarmGuest:
+    shared_dir: str
+    port: int
+    pgid: int
+    kernel: str  # identity
+    cpus: int
+    memory: str
+    kvm: bool
+    booted_at: float  # epoch seconds
+    last_used: float
+    idle_timeout_s: float
+
+    def guest(self, config: GuestConfig) -> PersistentGuest:
+        return PersistentGuest(config, Path(self.shared_dir), self.port, self.pgid)
+
+    def stop(self) -> None:
+        stop_detached(Path(self.shared_dir), self.pgid)
+
+    def fits(self, config: GuestConfig) -> bool:
+        return (self.kernel, self.cpus, self.memory, self.kvm) == (
+            config.kernel.identity, config.cpus, config.memory, config.use_kvm)
+
+
+def _path(cache_dir: Path) -> Path:
+    return cache_dir / "guests" / REGISTRY
+
+
+def load(cache_dir: Path) -> list[WarmGuest]:
+    try:
+        return [WarmGuest(**e) for e in json.loads(_path(cache_dir).read_text())]
+    except (OSError, ValueError, TypeError):
+        return []
+
+
+def save(cache_dir: Path, guests: list[WarmGuest]) -> None:
+    path = _path(cache_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps([asdict(g) for g in guests], indent=1))
+    tmp.replace(path)
+
+
+def is_alive(entry: WarmGuest) -> bool:
+    try:
+        os.killpg(entry.pgid, 0)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+def claim(entry: WarmGuest) -> IO[str] | None:
+    """An exclusive hold on a warm guest for this run, or None when another run has it."""
+    f = open(Path(entry.shared_dir) / "in-use.lock", "w")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return f
+    except OSError:
+        f.close()
+        return None
+
+
+def health_problem(channel: Channel) -> str | None:
+    """Why this guest must not be reused, or None."""
+    done = channel.run(HEALTH_COMMAND, 30.0)
+    if done.exit_status is None:
+        return "it does not answer"
+    facts = dict(line.split("=", 1) for line in done.output.splitlines() if "=" in line)
+    if facts.get("tainted", "0").strip() not in ("0", ""):
+        return f"its kernel is tainted ({facts['tainted'].strip()}: an earlier crash or WARNING)"
+    if facts.get("netns", "0").strip() not in ("0", ""):
+        return f"{facts['netns'].strip()} network namespace(s) left by an earlier run"
+    if facts.get("mounts", "0").strip() not in ("0", ""):
+        return "namespace mounts left by an earlier run"
+    if facts.get("procs", "0").strip() not in ("0", ""):
+        return "test_progs still running from an earlier run"
+    return None
+
+
+def registered(cache_dir: Path, running: PersistentGuest, idle_timeout_s: float, booted_at: float) -> WarmGuest:
+    entry = WarmGuest(
+        str(running.shared_dir), running.port, running.pgid, running.config.kernel.identity, running.config.cpus,
+        running.config.memory, running.config.use_kvm, booted_at, time.time(), idle_timeout_s,
+    )
+    save(cache_dir, [g for g in load(cache_dir) if g.shared_dir != entry.shared_dir and is_alive(g)] + [entry])
+    return entry
+
+
+def forget(cache_dir: Path, entry: WarmGuest) -> None:
+    save(cache_dir, [g for g in load(cache_dir) if g.shared_dir != entry.shared_dir])

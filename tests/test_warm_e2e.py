@@ -1,0 +1,62 @@
+"""Real guests kept warm between runs (--keep-guest): reuse, refusal of a tainted guest, idle stop, guests stop."""
+import subprocess
+import sys
+import time
+
+import pytest
+
+from harness.settings import REPO_ROOT
+from tests.test_guest_e2e import harness_qemus, pytest_env, run_pytest
+from tests.test_parallel_e2e import boots
+
+pytestmark = pytest.mark.guest
+
+
+def harness(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=REPO_ROOT, env=pytest_env(),
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(autouse=True)
+def no_warm_guests_before_or_after():
+    harness("guests", "stop", "--all")
+    yield
+    harness("guests", "stop", "--all")
+    assert harness_qemus() == []
+
+
+def test_second_run_attaches_boots_nothing_and_guests_stop_leaves_no_qemu():
+    before = len(boots())
+    first = run_pytest("suites", "-k", "mptcp/base", "--keep-guest")
+    assert first.returncode == 0, first.stdout[-3000:]
+    assert len(boots()) == before + 1 and len(harness_qemus()) == 1  # kept
+    second = run_pytest("suites", "-k", "mptcp/base", "--keep-guest")
+    assert second.returncode == 0, second.stdout[-3000:]
+    assert "attached to the warm guest" in second.stdout
+    assert len(boots()) == before + 1  # no boot
+    listing = harness("guests")
+    assert "kernel debian:7.3.4" in listing.stdout
+    assert "stopped 1 warm guest(s)" in harness("guests", "stop", "--all").stdout
+    assert harness_qemus() == []
+
+
+def test_a_tainted_guest_is_not_reused():
+    before = len(boots())
+    warned = run_pytest("suites/canary/canary.toml", "-k", "warning", "--keep-guest")
+    assert warned.returncode == 1, warned.stdout[-3000:]  # the WARNING failed the canary subtest
+    again = run_pytest("suites/canary/canary.toml", "-k", "pass", "--keep-guest")
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert "not reusing the warm guest" in again.stdout and "tainted (512" in again.stdout
+    assert len(boots()) == before + 2
+
+
+def test_a_kept_guest_stops_by_itself_when_idle():
+    proc = run_pytest("suites", "-k", "mptcp/base", "--keep-guest", "--idle-timeout", "5")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    deadline = time.monotonic() + 60
+    while harness_qemus() and time.monotonic() < deadline:
+        time.sleep(1)
+    assert harness_qemus() == []
+    while "no warm guests" not in harness("guests").stdout and time.monotonic() < deadline + 10:
+        time.sleep(1)  # its watchdog notices within a second or two, then goes too
+    assert "no warm guests" in harness("guests").stdout
