@@ -24,13 +24,16 @@ from harness.cache import locked
 from harness.channel import Channel, SharedDirChannel, free_port
 from harness.errors import BadInput, InfraError
 from harness.kernel import Kernel, debian
+from harness.kernel.kconfig import mode_fragments
+from harness.kernel.prebuilt import given_test_progs, prebuilt_kernel
+from harness.kernel.tree import build_kernel
 from harness.report.console import result_line, totals_line
 from harness.report.json import to_json
 from harness.report.junit import to_junit
 from harness.report.ktap import to_ktap
 from harness.results import Status, SubtestResult, SuiteRun, merge_runs
 from harness.scheduler import RunRequest, load_durations, on_running_guest, record_durations, run_suite
-from harness.selftests import Payload, build_test_progs
+from harness.selftests import Payload, build_test_progs, llvm_bin, toolchain_identity
 from harness.settings import SUITES_DIR, Settings, default_cache_dir
 from harness.suites import Suite, load_suite
 
@@ -48,6 +51,13 @@ class Option:
 
 OPTIONS = (
     Option("--kernel", "kernel", "Debian kernel from images/debian.toml (default: its 'default' entry)"),
+    Option("--kernel-tree", "kernel_tree", "build the kernel and test_progs of this kernel source tree (out of tree, "
+           "in the cache) instead of using a Debian kernel"),
+    Option("--kernel-mode", "kernel_mode", "with --kernel-tree: normal, debug or btf (kernel-configs/modes.toml; default normal)"),
+    Option("--kconfig-fragment", "kconfig_fragment", "with --kernel-tree: more kernel-configs/ fragments, comma-separated"),
+    Option("--kernel-image", "kernel_image", "boot this prebuilt bzImage (with --test-progs, and --modules-dir if it has modules)"),
+    Option("--modules-dir", "modules_dir", "with --kernel-image: its lib/modules/<release> directory"),
+    Option("--test-progs", "test_progs", "a built tools/testing/selftests/bpf directory (with test_progs) to run"),
     Option("--guest-cpus", "guest_cpus", "vCPUs per guest (default 2)", int),
     Option("--guest-memory", "guest_memory", "memory per guest (default 2G)"),
     Option("--kvm", "kvm", "auto: use KVM when a probe boot works, else TCG (default)", choices=("auto", "on", "off")),
@@ -142,6 +152,17 @@ def pytest_configure(config: pytest.Config) -> None:
     for key in ("guest_cpus", "guest_memory", "kvm", "concurrency", "retries", "subtest_timeout", "deadline", "idle_timeout"):
         if key in v:
             fields[key] = v[key]
+    chosen = [o for o in ("--kernel", "--kernel-tree", "--kernel-image") if o.lstrip("-").replace("-", "_") in v]
+    if len(chosen) > 1:
+        raise pytest.UsageError(f"{' and '.join(chosen)} each choose the kernel: give one")
+    for needs, of in (("kernel_mode", "kernel_tree"), ("kconfig_fragment", "kernel_tree"), ("modules_dir", "kernel_image")):
+        if needs in v and of not in v:
+            raise pytest.UsageError(f"--{needs.replace('_', '-')} only goes with --{of.replace('_', '-')}")
+    for key in ("kernel_tree", "kernel_image", "modules_dir", "test_progs"):
+        if key in v:
+            fields[key] = Path(v[key]).expanduser()
+    fields["kernel_mode"] = v.get("kernel_mode", "normal")
+    fields["kconfig_fragments"] = tuple(f.strip() for f in v.get("kconfig_fragment", "").split(",") if f.strip())
     if fields["persistent_guest"] and (v.get("concurrency") or 1) > 1:
         raise pytest.UsageError("--concurrency runs subtests side by side in one guest; --persistent-guest (and xdist) "
                                 "runs one at a time per guest: choose one")
@@ -247,11 +268,12 @@ class SessionRunner:
     def _prepare(self) -> None:
         s = self.settings
         guest.require_tools()  # before any long download or build
-        spec = debian.spec_for(s.kernel_name)
-        self.say(f"kernel: {spec.identity} (fetching into {s.cache_dir} if needed)")
         with locked(s.cache_dir, "prepare"):
-            self.kernel = debian.fetch(spec, s.cache_dir)
-            self.payload = build_test_progs(self.kernel, s.cache_dir, s.build_jobs, say=self.say)
+            self.kernel = self._kernel()
+            if s.test_progs is not None:
+                self.payload = given_test_progs(s.test_progs, self.kernel)
+            else:
+                self.payload = build_test_progs(self.kernel, s.cache_dir, s.build_jobs, say=self.say)
         if s.kvm == "off":
             self.use_kvm = False
         else:
@@ -261,6 +283,19 @@ class SessionRunner:
             self.use_kvm = usable
             if not usable:
                 self.say(f"KVM unusable ({why}): guests run under TCG (slower)")
+
+    def _kernel(self) -> Kernel:
+        s = self.settings
+        if s.kernel_tree is not None:
+            fragments = mode_fragments(s.kernel_mode, s.kconfig_fragments)
+            toolchain = toolchain_identity(llvm_bin())
+            return build_kernel(s.kernel_tree, s.cache_dir, s.kernel_mode, fragments, s.build_jobs, toolchain,
+                                guest.vng_environment(), self.say)
+        if s.kernel_image is not None:
+            return prebuilt_kernel(s.kernel_image, s.modules_dir, s.cache_dir)
+        spec = debian.spec_for(s.kernel_name)
+        self.say(f"kernel: {spec.identity} (fetching into {s.cache_dir} if needed)")
+        return debian.fetch(spec, s.cache_dir)
 
     def result_for(self, item: SubtestItem) -> SubtestResult:
         if self.failure is not None:

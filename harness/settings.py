@@ -22,6 +22,12 @@ def default_cache_dir() -> Path:
 class Settings:
     cache_dir: Path
     kernel_name: str | None = None  # an entry of images/debian.toml; None: its default
+    kernel_tree: Path | None = None  # build this tree's kernel instead
+    kernel_mode: str = "normal"  # kernel-configs/modes.toml
+    kconfig_fragments: tuple[str, ...] = ()  # more kernel-configs/ fragments
+    kernel_image: Path | None = None  # or boot this prebuilt image
+    modules_dir: Path | None = None
+    test_progs: Path | None = None  # a built selftests/bpf directory to use instead of building one
     guest_cpus: int = 2
     guest_memory: str = "2G"
     kvm: str = "auto"  # auto | on | off

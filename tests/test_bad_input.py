@@ -93,3 +93,45 @@ def test_qemu_missing_is_said_before_any_download(pytester, monkeypatch, tmp_pat
 def test_not_enough_disk(tmp_path):
     with pytest.raises(BadInput, match=r"not enough disk for a test_progs build: .* GB free under .*HARNESS_CACHE"):
         require_free_space(tmp_path / "cache", 1e9, "a test_progs build")
+
+
+def test_kernel_image_missing_or_not_a_bzimage(pytester, tmp_path):
+    result = run(pytester, "-k", "mptcp/base", "--kernel-image", str(tmp_path / "bzImage"), "--test-progs", str(tmp_path))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    one_line_error(result, "cannot read kernel image", "bzImage")
+    junk = tmp_path / "junk"
+    junk.write_bytes(b"\0" * 4096)
+    result = run(pytester, "-k", "mptcp/base", "--kernel-image", str(junk), "--test-progs", str(tmp_path))
+    one_line_error(result, "is not an x86 bzImage")
+
+
+def test_kernel_tree_that_is_not_a_tree(pytester, tmp_path):
+    result = run(pytester, "-k", "mptcp/base", "--kernel-tree", str(tmp_path))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    one_line_error(result, "is not a kernel source tree")
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--kernel", "x", "--kernel-tree", "/t"], ["--kernel and --kernel-tree", "give one"]),
+    (["--kernel-mode", "debug"], ["--kernel-mode only goes with --kernel-tree"]),
+    (["--modules-dir", "/m"], ["--modules-dir only goes with --kernel-image"]),
+])
+def test_conflicting_kernel_choices(pytester, args, words):
+    result = run(pytester, "--collect-only", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    one_line_error(result, *words)
+
+
+def test_test_progs_dir_without_test_progs_or_built_for_another_kernel(tmp_path):
+    import json
+
+    from harness.kernel import Kernel
+    from harness.kernel.prebuilt import given_test_progs
+
+    kernel = Kernel(tmp_path / "bzImage", "7.3.4", None, tmp_path / "vmlinux", "debian:7.3.4")
+    with pytest.raises(BadInput, match=r"no test_progs in"):
+        given_test_progs(tmp_path, kernel)
+    (tmp_path / "test_progs").write_text("")
+    (tmp_path / "payload.json").write_text(json.dumps({"kernel": "debian:6.12.57"}))
+    with pytest.raises(BadInput, match=r"built against the BTF of debian:6.12.57, not debian:7.3.4"):
+        given_test_progs(tmp_path, kernel)

@@ -1,0 +1,94 @@
+"""Compose a kernel config from kernel-configs/ fragments and check that every option asked for survived.
+
+Fragments use merge_config.sh's format ("CONFIG_FOO=y", "# CONFIG_FOO is not set"). The
+base is what `vng --kconfig` makes (virtme-configkernel --defconfig); the mode's fragments
+go on top; olddefconfig then resolves dependencies, and may silently drop an option whose
+dependencies are missing (or that belongs to another architecture, or is misspelt): that
+is found here, named with its fragment, before any long build starts.
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import BadInput, InfraError
+from harness.settings import KERNEL_CONFIGS_DIR
+
+SET = re.compile(r"^(CONFIG_\w+)=(.*)$")
+UNSET = re.compile(r"^# (CONFIG_\w+) is not set$")
+
+
+@dataclass(frozen=True)
+class Fragment:
+    name: str
+    path: Path
+    options: dict[str, str]  # CONFIG_FOO -> "y" | "m" | '"text"' | "n" (not set)
+
+
+def read_fragment(path: Path) -> Fragment:
+    options: dict[str, str] = {}
+    for line_no, raw in enumerate(path.read_text().splitlines(), start=1):
+        line = raw.strip()
+        if m := SET.match(line):
+            options[m[1]] = m[2]
+        elif m := UNSET.match(line):
+            options[m[1]] = "n"
+        elif line and not line.startswith("#"):
+            raise BadInput(f"{path}:{line_no}: not a config line ({line!r}); write CONFIG_FOO=y or '# CONFIG_FOO is not set'")
+    return Fragment(path.stem, path, options)
+
+
+def mode_fragments(mode: str, extra: tuple[str, ...] = (), directory: Path = KERNEL_CONFIGS_DIR) -> list[Fragment]:
+    modes = tomllib.loads((directory / "modes.toml").read_text())
+    if mode not in modes:
+        raise BadInput(f"unknown kernel mode {mode!r}: choose one of {', '.join(sorted(modes))} (kernel-configs/modes.toml)")
+    names = [*modes[mode]["fragments"], *extra]
+    available = sorted(p.stem for p in directory.glob("*.config"))
+    missing = [n for n in names if not (directory / f"{n}.config").is_file()]
+    if missing:
+        raise BadInput(f"unknown kernel-configs fragment(s) {', '.join(missing)}: choose from {', '.join(available)}")
+    return [read_fragment(directory / f"{n}.config") for n in names]
+
+
+def read_config(path: Path) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        if m := SET.match(line):
+            found[m[1]] = m[2]
+        elif m := UNSET.match(line):
+            found[m[1]] = "n"
+    return found
+
+
+def dropped(fragments: list[Fragment], config: dict[str, str]) -> list[str]:
+    """Each option a fragment asked for that the final .config does not have, in one line each."""
+    problems = []
+    for fragment in fragments:
+        for option, wanted in fragment.options.items():
+            got = config.get(option, "n")
+            if got != wanted:
+                problems.append(f"{option}={wanted} (kernel-configs/{fragment.path.name}) became "
+                                f"{'not set' if got == 'n' else got}: a missing dependency, another architecture, or a typo")
+    return problems
+
+
+def configure(tree: Path, build_dir: Path, fragments: list[Fragment], env: dict[str, str], log: Path) -> None:
+    """Write build_dir/.config: vng's base plus the fragments, then verify them (BadInput if one was dropped)."""
+    build_dir.mkdir(parents=True, exist_ok=True)
+    argv = ["virtme-configkernel", "--defconfig"]
+    for fragment in fragments:
+        argv += ["--custom", str(fragment.path)]
+    with open(log, "a") as out:
+        out.write(" ".join(argv) + "\n")
+        out.flush()
+        proc = subprocess.run(argv, cwd=tree, env=dict(env, KBUILD_OUTPUT=str(build_dir)), stdout=out,
+                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    if proc.returncode != 0 or not (build_dir / ".config").is_file():
+        tail = log.read_text(errors="replace").splitlines()[-6:]
+        raise InfraError("configuring the kernel failed:\n  " + "\n  ".join(tail) + f"\nfull log: {log}")
+    problems = dropped(fragments, read_config(build_dir / ".config"))
+    if problems:
+        raise BadInput(f"{len(problems)} requested kernel option(s) did not survive olddefconfig: " + "; ".join(problems))

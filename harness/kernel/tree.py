@@ -1,0 +1,130 @@
+"""A kernel built from the developer's tree, out of tree (O= under the harness cache), never writing into it.
+
+The build directory is keyed by the tree's path, mode and fragments; a stamp records the
+state it was built from (git HEAD plus uncommitted changes, or, without git, the newest
+mtime and file count), the config and the toolchain. The same state again: no make at all.
+tools/testing/selftests is left out of the kernel's state: a change there rebuilds only
+test_progs (its own key, see selftests.py).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from harness.cache import require_free_space
+from harness.errors import BadInput, InfraError
+from harness.kernel import Kernel
+from harness.kernel.kconfig import Fragment, configure
+
+STAMP = "harness-build.json"
+SELFTESTS = "tools/testing/selftests"
+GENERATED = (".o", ".d", ".cmd", ".skel.h", ".lskel.h", ".subskel.h", ".a", ".so")
+BUILD_SPACE_GB = 8.0  # an x86_64 build with debug info and BTF
+
+
+def check_tree(tree: Path) -> None:
+    if not (tree / "Makefile").is_file() or not (tree / "Kconfig").is_file() or not (tree / "arch/x86").is_dir():
+        raise BadInput(f"{tree} is not a kernel source tree (no Makefile, Kconfig and arch/x86); give the top of a kernel checkout")
+
+
+def tree_state(tree: Path, exclude: str = SELFTESTS, only: str | None = None) -> str:
+    """What the tree holds now: git HEAD + uncommitted changes, or without git the newest mtime and file count."""
+    if (tree / ".git").exists():
+        spec = [only] if only else [".", f":(exclude){exclude}"]
+        head = subprocess.run(["git", "-C", str(tree), "rev-parse", "HEAD"], capture_output=True, text=True).stdout
+        diff = subprocess.run(["git", "-C", str(tree), "diff", "HEAD", "--", *spec], capture_output=True).stdout
+        untracked = subprocess.run(["git", "-C", str(tree), "ls-files", "--others", "--exclude-standard", "--", *spec],
+                                   capture_output=True).stdout
+        return hashlib.sha256(head.encode() + diff + untracked).hexdigest()
+    newest, count = 0.0, 0
+    root = tree / only if only else tree
+    parent, leaf = os.path.split(exclude)
+    for dirpath, dirnames, filenames in os.walk(root):
+        if only is None and os.path.relpath(dirpath, tree) == parent and leaf in dirnames:
+            dirnames.remove(leaf)
+        for name in filenames:
+            if name.endswith(GENERATED):
+                continue  # what builds leave behind (the BPF selftests' sub-makes write some in place)
+            try:
+                newest = max(newest, os.lstat(os.path.join(dirpath, name)).st_mtime)
+            except OSError:
+                continue
+            count += 1
+    return f"mtime:{newest}:files:{count}"
+
+
+def build_dir_for(cache_dir: Path, tree: Path, mode: str, fragments: list[Fragment]) -> Path:
+    key = hashlib.sha256(f"{tree.resolve()}|{mode}|{','.join(f.name for f in fragments)}".encode()).hexdigest()[:12]
+    return cache_dir / "builds" / f"{tree.resolve().name}-{mode}-{key}"
+
+
+def build_kernel(tree: Path, cache_dir: Path, mode: str, fragments: list[Fragment], jobs: int, toolchain: str,
+                 env: dict[str, str], say: Callable[[str], None]) -> Kernel:
+    """Configure, check and build; or, when nothing changed since the last build, only read the stamp."""
+    check_tree(tree)
+    out = build_dir_for(cache_dir, tree, mode, fragments)
+    config_text = "".join(f"{f.name}:{f.path.read_text()}" for f in fragments)
+    state = hashlib.sha256(f"{tree_state(tree)}|{config_text}|{toolchain}".encode()).hexdigest()
+    stamp = out / STAMP
+    try:
+        known = json.loads(stamp.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if known.get("state") == state:
+        return _kernel(tree, out, known)
+    require_free_space(cache_dir, BUILD_SPACE_GB, f"building the kernel of {tree}")
+    log = out / "build.log"
+    out.mkdir(parents=True, exist_ok=True)
+    log.write_text("")
+    start = time.monotonic()
+    say(f"configuring {tree} ({mode}: base of vng + {', '.join(f.name for f in fragments)}) in {out}")
+    configure(tree, out, fragments, env, log)
+    say(f"building the kernel (make -j{jobs}); log: {log}")
+    _make(tree, out, ["-j", str(jobs), "bzImage", "modules"], env, log, say, start)
+    mods = out / "modules-install"
+    _make(tree, out, ["modules_install", f"INSTALL_MOD_PATH={mods}", "INSTALL_MOD_STRIP=1"], env, log, say, start)
+    release = subprocess.run(["make", "-s", "-C", str(tree), f"O={out}", "kernelrelease"], capture_output=True,
+                             text=True, env=env).stdout.strip()
+    known = {"state": state, "release": release, "mode": mode, "tree": str(tree.resolve()),
+             "build_seconds": round(time.monotonic() - start, 1)}
+    stamp.write_text(json.dumps(known, indent=1))
+    say(f"built the kernel {release} in {time.monotonic() - start:.0f} s")
+    return _kernel(tree, out, known)
+
+
+def _make(tree: Path, out: Path, args: list[str], env: dict[str, str], log: Path, say: Callable[[str], None],
+          start: float) -> None:
+    argv = ["make", "-C", str(tree), f"O={out}", *args]
+    with open(log, "a") as f:
+        f.write(" ".join(argv) + "\n")
+        f.flush()
+        proc = subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL)
+        last = time.monotonic()
+        while proc.poll() is None:
+            time.sleep(1)
+            if time.monotonic() - last >= 60:
+                last = time.monotonic()
+                say(f"  still building: {args[-1]}, {time.monotonic() - start:.0f} s so far")
+    if proc.returncode != 0:
+        lines = log.read_text(errors="replace").splitlines()
+        errors = [ln for ln in lines if "error:" in ln or "Error " in ln][-8:] or lines[-8:]
+        raise InfraError("kernel build failed:\n  " + "\n  ".join(errors) + f"\nfull log: {log}")
+
+
+def _kernel(tree: Path, out: Path, known: dict[str, str]) -> Kernel:
+    release = known["release"]
+    modules = out / "modules-install" / "lib" / "modules" / release
+    return Kernel(
+        image=out / "arch/x86/boot/bzImage",
+        release=release,
+        modules_dir=modules if modules.is_dir() else None,
+        vmlinux=out / "vmlinux",
+        identity=f"tree:{tree.resolve()}:{known['mode']}:{known['state'][:16]}",
+        source=tree,
+        source_identity=f"tree:{tree.resolve()}:{tree_state(tree, only=SELFTESTS)}",
+    )

@@ -1,0 +1,80 @@
+"""Kernel config composition on a real tree's Kconfig (the linux-source the payload unpacks), and tree keys."""
+from pathlib import Path
+
+import pytest
+
+from harness.errors import BadInput
+from harness.guest import vng_environment
+from harness.kernel import tree
+from harness.kernel.kconfig import configure, mode_fragments, read_config, read_fragment
+from harness.settings import default_cache_dir
+
+
+def linux_source() -> Path:
+    found = sorted(default_cache_dir().glob("sources/linux-source-*"))
+    if not found:
+        pytest.skip("no unpacked linux-source in the cache yet (the real-guest tests fetch it)")
+    return found[-1]
+
+
+def test_every_mode_composes_and_keeps_every_option(tmp_path):
+    for mode in ("normal", "debug"):
+        out = tmp_path / mode
+        configure(linux_source(), out, mode_fragments(mode), vng_environment(), tmp_path / f"{mode}.log")
+        config = read_config(out / ".config")
+        assert config["CONFIG_MPTCP"] == "y" and config["CONFIG_DEBUG_INFO_BTF"] == "y"
+        assert config["CONFIG_VIRTIO_NET"] == "y"  # vng's base is under the fragments
+        assert (config.get("CONFIG_KASAN") == "y") == (mode == "debug")
+
+
+def test_an_option_that_cannot_be_set_stops_at_once_naming_it(tmp_path):
+    arm = tmp_path / "arm-only.config"
+    arm.write_text("CONFIG_ARM64_SVE=y\n")
+    with pytest.raises(BadInput) as e:
+        configure(linux_source(), tmp_path / "b", [*mode_fragments("normal"), read_fragment(arm)], vng_environment(),
+                  tmp_path / "log")
+    assert str(e.value).count("\n") == 0
+    assert "CONFIG_ARM64_SVE=y (kernel-configs/arm-only.config) became not set" in str(e.value)
+
+
+def test_unknown_mode_or_fragment_is_one_line():
+    with pytest.raises(BadInput, match=r"unknown kernel mode 'fast': choose one of btf, debug, normal"):
+        mode_fragments("fast")
+    with pytest.raises(BadInput, match=r"unknown kernel-configs fragment\(s\) kasan: choose from .*debug"):
+        mode_fragments("normal", ("kasan",))
+
+
+def fake_tree(root: Path) -> Path:
+    (root / "arch/x86").mkdir(parents=True)
+    (root / "tools/testing/selftests/bpf").mkdir(parents=True)
+    for name in ("Makefile", "Kconfig", "arch/x86/Kconfig", "tools/testing/selftests/bpf/Makefile"):
+        (root / name).write_text("# x\n")
+    return root
+
+
+def test_unchanged_tree_runs_no_make_and_a_selftests_change_leaves_the_kernel_alone(tmp_path, monkeypatch):
+    src = fake_tree(tmp_path / "linux")
+    fragments = mode_fragments("normal")
+    calls = []
+    monkeypatch.setattr(tree, "configure", lambda *a: calls.append("configure"))
+    monkeypatch.setattr(tree, "_make", lambda *a: calls.append("make"))
+    monkeypatch.setattr(tree, "require_free_space", lambda *a: None)
+    monkeypatch.setattr(tree.subprocess, "run", lambda *a, **k: type("R", (), {"stdout": "7.3.0"})())
+    build = lambda: tree.build_kernel(src, tmp_path / "cache", "normal", fragments, 2, "clang 22", {}, lambda _: None)  # noqa: E731
+    first = build()
+    assert calls == ["configure", "make", "make"]
+    calls.clear()
+    again = build()
+    assert calls == [] and again == first  # no make at all
+    (src / "tools/testing/selftests/bpf/new_test.c").write_text("int x;\n")
+    third = build()
+    assert calls == [] and third.identity == first.identity  # the kernel is the same...
+    assert third.source_identity != first.source_identity  # ...test_progs is rebuilt (its key changes)
+    (src / "Kconfig").write_text("# changed\n")
+    build()
+    assert calls == ["configure", "make", "make"]
+
+
+def test_not_a_kernel_tree(tmp_path):
+    with pytest.raises(BadInput, match=r"is not a kernel source tree"):
+        tree.check_tree(tmp_path)
