@@ -50,7 +50,9 @@ class Option:
 
 
 OPTIONS = (
-    Option("--kernel", "kernel", "Debian kernel from images/debian.toml (default: its 'default' entry)"),
+    Option("--kernel", "kernel", "Debian kernel from images/debian.toml, by name or version (e.g. 6.12, 7.2; "
+           "default: its 'default' entry)"),
+    Option("--kernel-version", "kernel_version", "the same as --kernel: a Debian kernel by version, e.g. 6.12 or 7.2.12"),
     Option("--kernel-tree", "kernel_tree", "build the kernel and test_progs of this kernel source tree (out of tree, "
            "in the cache) instead of using a Debian kernel"),
     Option("--kernel-mode", "kernel_mode", "with --kernel-tree: normal, debug or btf (kernel-configs/modes.toml; default normal)"),
@@ -143,7 +145,7 @@ def pytest_configure(config: pytest.Config) -> None:
     v = option_values(config)
     fields: dict[str, Any] = {
         "cache_dir": Path(v["cache"]) if "cache" in v else default_cache_dir(),
-        "kernel_name": v.get("kernel"),
+        "kernel_name": v.get("kernel") or v.get("kernel_version"),
         "persistent_guest": bool(v.get("persistent_guest") or v.get("keep_guest")) or hasattr(config, "workerinput"),
         "keep_guest": bool(v.get("keep_guest")),
         "fail_on_warning": v.get("kernel_warnings", "fail") == "fail",
@@ -152,7 +154,8 @@ def pytest_configure(config: pytest.Config) -> None:
     for key in ("guest_cpus", "guest_memory", "kvm", "concurrency", "retries", "subtest_timeout", "deadline", "idle_timeout"):
         if key in v:
             fields[key] = v[key]
-    chosen = [o for o in ("--kernel", "--kernel-tree", "--kernel-image") if o.lstrip("-").replace("-", "_") in v]
+    chosen = [o for o in ("--kernel", "--kernel-version", "--kernel-tree", "--kernel-image")
+              if o.lstrip("-").replace("-", "_") in v]
     if len(chosen) > 1:
         raise pytest.UsageError(f"{' and '.join(chosen)} each choose the kernel: give one")
     for needs, of in (("kernel_mode", "kernel_tree"), ("kconfig_fragment", "kernel_tree"), ("modules_dir", "kernel_image")):

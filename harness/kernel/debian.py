@@ -62,6 +62,10 @@ def load_catalogue(path: Path = CATALOGUE) -> tuple[str, dict[str, DebianKernelS
 def spec_for(name: str | None) -> DebianKernelSpec:
     default, specs = load_catalogue()
     name = name or default
+    if name not in specs:  # a version prefix names an entry too: "6.12", "7.2.12"
+        matches = [k for k in specs if k.startswith(name) and k[len(name):len(name) + 1] in (".", "+", "-", "")]
+        if len(matches) == 1:
+            return specs[matches[0]]
     if name not in specs:
         raise BadInput(f"unknown Debian kernel {name!r}: choose one of {', '.join(sorted(specs))} (images/debian.toml)")
     return specs[name]
@@ -116,13 +120,16 @@ def fetch(spec: DebianKernelSpec, cache_dir: Path, apt: PrivateApt | None = None
         apt = apt or PrivateApt(cache_dir / "apt", [spec.suite])
         debs = apt.download(list(spec.packages), spec.version, cache_dir / "debs")
         _unpack(debs, tree)
-    modules = tree / "usr/lib/modules" / spec.release
-    image = modules / "vmlinuz"
-    if not image.is_file():
-        raise InfraError(f"{spec.identity}: no vmlinuz at {image}; the packages in images/debian.toml look wrong")
+    # newer packages (linux-binary + linux-modules) ship usr/lib/modules/<release>/vmlinuz;
+    # older ones (one linux-image package) /boot/vmlinuz-<release> and lib/modules/<release>
+    base = next((b for b in (tree / "usr", tree) if (b / "lib/modules" / spec.release).is_dir()), tree / "usr")
+    modules = base / "lib/modules" / spec.release
+    image = next((i for i in (modules / "vmlinuz", tree / "boot" / f"vmlinuz-{spec.release}") if i.is_file()), None)
+    if image is None:
+        raise InfraError(f"{spec.identity}: no vmlinuz in {tree}; the packages in images/debian.toml look wrong")
     if not (modules / "modules.dep").is_file():
         # normally made by the package's postinst; we never run that, so do its depmod
-        _check(["depmod", "-b", str(tree / "usr"), spec.release])
+        _check(["depmod", "-b", str(base), spec.release])
     vmlinux = root / "vmlinux"
     if not vmlinux.is_file():
         extract_vmlinux(image, vmlinux)
