@@ -49,7 +49,7 @@ def main() -> None:
 
     settings = Settings(cache_dir=default_cache_dir())
     kernel = debian.fetch(debian.spec_for(None), settings.cache_dir)
-    payload = build_test_progs(kernel, settings.cache_dir, settings.build_jobs, say=lambda _: None)
+    payload = build_test_progs(kernel, settings.cache_dir, settings.build_jobs, say=lambda _: None, tests=("mptcp",))
     use_kvm, why = guest.probe_kvm(kernel, settings.cache_dir)
     suite = load_suite(SUITES_DIR / "mptcp_bpf.toml")
     config = guest.GuestConfig(kernel, settings.guest_cpus, settings.guest_memory, use_kvm, kernel_console=False)

@@ -60,6 +60,8 @@ OPTIONS = (
     Option("--kernel-image", "kernel_image", "boot this prebuilt bzImage (with --test-progs, and --modules-dir if it has modules)"),
     Option("--modules-dir", "modules_dir", "with --kernel-image: its lib/modules/<release> directory"),
     Option("--test-progs", "test_progs", "a built tools/testing/selftests/bpf directory (with test_progs) to run"),
+    Option("--payload", "payload", "test_progs with only the selected suites' tests (fast, default) or all of them (full)",
+           choices=("fast", "full")),
     Option("--guest-cpus", "guest_cpus", "vCPUs per guest (default 2)", int),
     Option("--guest-memory", "guest_memory", "memory per guest (default 2G)"),
     Option("--kvm", "kvm", "auto: use KVM when a probe boot works, else TCG (default)", choices=("auto", "on", "off")),
@@ -165,6 +167,7 @@ def pytest_configure(config: pytest.Config) -> None:
         if key in v:
             fields[key] = Path(v[key]).expanduser()
     fields["kernel_mode"] = v.get("kernel_mode", "normal")
+    fields["full_payload"] = v.get("payload") == "full"
     fields["kconfig_fragments"] = tuple(f.strip() for f in v.get("kconfig_fragment", "").split(",") if f.strip())
     if fields["persistent_guest"] and (v.get("concurrency") or 1) > 1:
         raise pytest.UsageError("--concurrency runs subtests side by side in one guest; --persistent-guest (and xdist) "
@@ -276,7 +279,11 @@ class SessionRunner:
             if s.test_progs is not None:
                 self.payload = given_test_progs(s.test_progs, self.kernel)
             else:
-                self.payload = build_test_progs(self.kernel, s.cache_dir, s.build_jobs, say=self.say)
+                items = self.config.stash.get(_SESSION_ITEMS, [])
+                tests = tuple(sorted({i.suite.test for i in items if isinstance(i, SubtestItem)
+                                      and i.suite.runner == "test_progs"}))
+                self.payload = build_test_progs(self.kernel, s.cache_dir, s.build_jobs, say=self.say,
+                                                tests=None if s.full_payload or not tests else tests)
         if s.kvm == "off":
             self.use_kvm = False
         else:

@@ -28,6 +28,7 @@ class Settings:
     kernel_image: Path | None = None  # or boot this prebuilt image
     modules_dir: Path | None = None
     test_progs: Path | None = None  # a built selftests/bpf directory to use instead of building one
+    full_payload: bool = False  # build all of test_progs, not only the selected suites' tests
     guest_cpus: int = 2
     guest_memory: str = "2G"
     kvm: str = "auto"  # auto | on | off

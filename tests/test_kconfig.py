@@ -78,3 +78,17 @@ def test_unchanged_tree_runs_no_make_and_a_selftests_change_leaves_the_kernel_al
 def test_not_a_kernel_tree(tmp_path):
     with pytest.raises(BadInput, match=r"is not a kernel source tree"):
         tree.check_tree(tmp_path)
+
+
+def test_payload_shadow_keeps_only_the_suites_test_and_its_programs(tmp_path):
+    from harness.selftests import shadow_tree
+
+    source = linux_source()
+    bpf = shadow_tree(source, tmp_path / "shadow", ("mptcp",))
+    assert [p.name for p in (bpf / "prog_tests").glob("*.c")] == ["mptcp.c"]
+    progs = {p.stem for p in (bpf / "progs").glob("*.c")}
+    assert {"mptcp_sock", "mptcpify", "mptcp_subflow", "mptcp_sockmap"} <= progs  # its skeletons
+    assert "fexit_sleep" in progs  # named by the Makefile (LSKELS): the build needs it
+    assert len(progs) < len(list((source / "tools/testing/selftests/bpf/progs").glob("*.c"))) / 5
+    assert (tmp_path / "shadow" / "tools" / "lib").resolve() == (source / "tools" / "lib").resolve()  # linked
+    assert not (bpf / "Makefile").is_symlink()  # copied: builds write beside it, not in the source

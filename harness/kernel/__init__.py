@@ -14,3 +14,4 @@ class Kernel:
     identity: str  # names this exact build, e.g. "debian:linux-binary-7.3.4+deb13-amd64=7.3.4-1~bpo13+1"
     source: Path | None = None  # a kernel source tree matching it, if known
     source_identity: str | None = None  # names that source (e.g. "linux-source-7.3=7.3.4-1~bpo13+1")
+    build_dir: Path | None = None  # its kernel build directory (Module.symvers), when we built it: for bpf_testmod

@@ -127,4 +127,5 @@ def _kernel(tree: Path, out: Path, known: dict[str, str]) -> Kernel:
         identity=f"tree:{tree.resolve()}:{known['mode']}:{known['state'][:16]}",
         source=tree,
         source_identity=f"tree:{tree.resolve()}:{tree_state(tree, only=SELFTESTS)}",
+        build_dir=out,
     )
