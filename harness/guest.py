@@ -9,6 +9,7 @@ import atexit
 import ctypes
 import hashlib
 import json
+import math
 import os
 import selectors
 import shlex
@@ -383,7 +384,7 @@ def stop_detached(shared_dir: Path, pgid: int, grace_s: float = 15.0) -> None:
 
 
 def set_idle_deadline(shared_dir: Path, seconds_from_now: float) -> None:
-    (shared_dir / IDLE_UNTIL).write_text(f"{int(time.time() + seconds_from_now)}\n")
+    (shared_dir / IDLE_UNTIL).write_text(f"{math.ceil(time.time() + seconds_from_now)}\n")
 
 
 def vng_ssh_key() -> Path:

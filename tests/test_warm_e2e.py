@@ -53,10 +53,11 @@ def test_a_tainted_guest_is_not_reused():
 def test_a_kept_guest_stops_by_itself_when_idle():
     proc = run_pytest("suites", "-k", "mptcp/base", "--keep-guest", "--idle-timeout", "5")
     assert proc.returncode == 0, proc.stdout[-3000:]
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 90
     while harness_qemus() and time.monotonic() < deadline:
         time.sleep(1)
-    assert harness_qemus() == []
+    watchdogs = subprocess.run(["pgrep", "-af", "watchdog"], capture_output=True, text=True).stdout
+    assert harness_qemus() == [], f"{harness('guests').stdout}\n{watchdogs}\n{proc.stdout[-2000:]}"
     while "no warm guests" not in harness("guests").stdout and time.monotonic() < deadline + 10:
         time.sleep(1)  # its watchdog notices within a second or two, then goes too
     assert "no warm guests" in harness("guests").stdout

@@ -128,4 +128,5 @@ def parse_test_progs(text: str) -> ParsedLog:
 
 def _is_preamble(line: str) -> bool:
     """test_progs' start-up chatter about bpf_testmod, before any test runs."""
-    return line.startswith(("WARNING! Selftests relying on bpf_testmod", "Can't find bpf_testmod", "bpf_testmod.ko", "Loading bpf_testmod"))
+    return line.startswith(("WARNING! Selftests relying on bpf_testmod", "Can't find bpf_testmod", "bpf_testmod.ko", "Loading bpf_testmod",
+                            "Successfully loaded bpf_testmod"))
