@@ -40,6 +40,14 @@ class Payload:
     identity: str
 
 
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def llvm_bin() -> Path:
     return Path(tomllib.loads((IMAGES_DIR / "toolchain.toml").read_text())["llvm_bin"])
 
@@ -159,6 +167,7 @@ def build_test_progs(
     identity = f"test_progs:{kernel.source_identity or kernel.source}:{key}"
     stamp.write_text(json.dumps({
         "identity": identity, "kernel": kernel.identity, "toolchain": toolchain, "tests": tests or "all",
+        "image_sha256": file_sha256(kernel.image),  # the same kernel under another name (--kernel-image) matches
         "build_seconds": round(time.monotonic() - start, 1), "python": sys.version.split()[0],
     }, indent=1))
     say(f"built test_progs in {time.monotonic() - start:.0f} s")

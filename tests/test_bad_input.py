@@ -135,3 +135,22 @@ def test_test_progs_dir_without_test_progs_or_built_for_another_kernel(tmp_path)
     (tmp_path / "payload.json").write_text(json.dumps({"kernel": "debian:6.12.57"}))
     with pytest.raises(BadInput, match=r"built against the BTF of debian:6.12.57, not debian:7.3.4"):
         given_test_progs(tmp_path, kernel)
+
+
+def test_test_progs_of_the_same_image_under_another_name_is_accepted(tmp_path):
+    import hashlib
+    import json
+
+    from harness.kernel import Kernel
+    from harness.kernel.prebuilt import given_test_progs
+
+    image = tmp_path / "vmlinuz"
+    image.write_bytes(b"kernel bytes")
+    (tmp_path / "test_progs").write_text("")
+    (tmp_path / "payload.json").write_text(json.dumps(
+        {"kernel": "debian:7.3.4", "image_sha256": hashlib.sha256(b"kernel bytes").hexdigest()}))
+    kernel = Kernel(image, "7.3.4", None, tmp_path / "vmlinux", "image:7.3.4:abc")
+    assert given_test_progs(tmp_path, kernel).test_progs == tmp_path / "test_progs"
+    image.write_bytes(b"another kernel")
+    with pytest.raises(BadInput, match=r"built against the BTF of debian:7.3.4"):
+        given_test_progs(tmp_path, kernel)

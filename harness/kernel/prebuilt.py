@@ -9,7 +9,7 @@ from pathlib import Path
 from harness.errors import BadInput
 from harness.kernel import Kernel
 from harness.kernel.vmlinux import extract_vmlinux
-from harness.selftests import STAMP, Payload
+from harness.selftests import STAMP, Payload, file_sha256
 
 
 def image_release(image: Path) -> str:
@@ -44,10 +44,15 @@ def given_test_progs(directory: Path, kernel: Kernel) -> Payload:
     if not binary.is_file():
         raise BadInput(f"no test_progs in {directory}: give the directory `make -C tools/testing/selftests/bpf` built it in")
     try:
-        built_for = json.loads((directory / STAMP).read_text()).get("kernel")
+        stamp = json.loads((directory / STAMP).read_text())
     except (OSError, ValueError):
-        built_for = None  # built outside the harness: nothing says which kernel; trust the user
-    if built_for is not None and built_for != kernel.identity:
+        stamp = {}  # built outside the harness: nothing says which kernel; trust the user
+    built_for = stamp.get("kernel")
+    if "image_sha256" in stamp:  # the very image it was built for, whatever it is called now
+        same = stamp["image_sha256"] == file_sha256(kernel.image)
+    else:
+        same = built_for is None or built_for == kernel.identity
+    if not same:
         raise BadInput(f"test_progs in {directory} was built against the BTF of {built_for}, not {kernel.identity}: "
                        "its BPF programs would not load; rebuild it or pass the matching kernel")
     return Payload(directory, binary, f"given:{directory}")
