@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from harness import warm
+from harness.cache import locked
 from harness.errors import BadInput, InfraError
 from harness.parse import parse_log
 from harness.report.console import print_results
@@ -61,7 +62,10 @@ def _guests_command(args: argparse.Namespace) -> int:
             if warm.is_alive(entry):
                 entry.stop()
                 stopped += 1
-            warm.forget(cache, entry)
+            if hold is not None:
+                hold.close()
+            with locked(cache, "guests"):  # runs rewrite the registry under the same lock
+                warm.forget(cache, entry)
         print(f"stopped {stopped} warm guest(s)")
         return 0
     live = [e for e in entries if warm.is_alive(e)]

@@ -214,8 +214,7 @@ def run_once(
     on_tick is called about twice a second while the guest runs (to read results as they come).
     The console goes to console.log beside the script.
     """
-    if not shutil.which("vng", path=vng_environment()["PATH"]):
-        raise BadInput("vng not found: install the harness's Python dependencies (./run does)")
+    require_tools()
     console = script.parent / "console.log"
     start = time.monotonic()
     proc = _spawn(vng_argv(config, shared_dir, f"sh {script}"), console, env=vng_environment())

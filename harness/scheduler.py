@@ -356,7 +356,7 @@ def run_suite(request: RunRequest) -> SuiteRun:
             continue
         why = r.stop.why if r.stop else "the guest stopped before test_progs finished"
         problems.append(f"round {round_no}: {why}")
-        if len(r.running) == 1 and len(subtests) == 1 or (len(r.running) == 1 and concurrency == 1):
+        if len(r.running) == 1 and (len(subtests) == 1 or concurrency == 1):  # it ran alone: it did it
             name = r.running[0]
             fatal = next((i for i, _ in reversed(r.incidents) if i.fatal), None)
             if r.stop is not None and r.stop.kind == "timeout":

@@ -5,10 +5,8 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import pytest
-
 from harness.cli import main
-from harness.settings import default_cache_dir
+from tests.test_kconfig import linux_source
 
 DATA = Path(__file__).parent / "data" / "test_progs"
 FAILING = str(DATA / "concurrent-unisolated-mptcpify-fail.log")
@@ -40,10 +38,7 @@ def test_junit_failure_carries_the_subtest_lines(tmp_path):
 
 
 def kunit_tool() -> Path:
-    found = sorted(default_cache_dir().glob("sources/linux-source-*/tools/testing/kunit/kunit.py"))
-    if not found:
-        pytest.skip("no unpacked linux-source in the cache yet (the real-guest tests fetch it)")
-    return found[-1]
+    return linux_source() / "tools/testing/kunit/kunit.py"
 
 
 def test_ktap_is_read_by_kunit_tool(tmp_path):

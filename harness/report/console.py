@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from harness.results import Status, SubtestResult, SuiteRun
 
@@ -24,20 +23,3 @@ def print_results(runs: list[SuiteRun], write: Callable[[str], object]) -> None:
     for problem in (p for run in runs for p in run.infra_errors):
         write(f"infrastructure: {problem}")
     write(totals_line([r for run in runs for r in run.subtests]))
-
-
-@dataclass
-class Progress:
-    """Live progress: says each result once, the first time it is seen."""
-
-    write: Callable[[str], object]
-    said: set[str]
-
-    def __init__(self, write: Callable[[str], object]) -> None:
-        self.write, self.said = write, set()
-
-    def update(self, results: list[SubtestResult]) -> None:
-        for r in results:
-            if r.name not in self.said and r.status is not Status.LOST:
-                self.said.add(r.name)
-                self.write(result_line(r))
