@@ -5,7 +5,8 @@ the durations recorded in earlier runs (equal guesses on a first run). Each batc
 test_progs invocation (start-up, ~1.4 s under TCG, is paid once per batch), isolated from
 the others (harness.isolation), all started at once in one guest. Results come back as
 files in the directory shared with the guest and are read while the guest runs, so each
-subtest is reported as soon as test_progs prints it.
+subtest is reported as soon as test_progs prints it. Kernel incidents on the console are
+attributed through markers in the kernel log (harness.markers).
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import guest
+from harness import guest, markers
 from harness.channel import Channel
 from harness.isolation import isolated
 from harness.parse.console import Incident, find_incidents, separate
@@ -28,6 +29,10 @@ from harness.suites import Suite
 
 RUNNER_SCRIPT = "run.sh"
 PANIC_GRACE_S = 15.0  # after a panic, time for the guest to power off before it is killed
+# A starved vCPU (an emulated guest on a busy host) shows these without any kernel bug: a
+# subtest failed by one is retried like any failure, and a pass then reads as flaky.
+FRUITLESS_ROUNDS = 2  # rounds again after one in which nothing started, before the rest is lost
+TIMING_INCIDENTS = frozenset({"rcu stall", "soft lockup", "hung task"})
 
 
 @dataclass(frozen=True)
@@ -104,14 +109,18 @@ def progs_argv(suite: Suite, batch: Batch, batches: list[Batch]) -> list[str]:
     return argv + ["-a", ",".join(f"{suite.test}/{s}" for s in batch.subtests)]
 
 
-def shell_batch(suite: Suite, batch: Batch, shared: Path) -> str:
-    """A batch of runner "shell" subtests, printing test_progs' result format (one parser reads both)."""
+def shell_batch(suite: Suite, batch: Batch, shared: Path, kmsg: str = markers.KMSG) -> str:
+    """A batch of runner "shell" subtests, printing test_progs' result format (one parser reads both).
+
+    Each result is marked in the kernel log before it is printed (harness.markers).
+    """
     lines = ["n=0; ok=0; skip=0; fail=0", f"export HARNESS_SHARED={shlex.quote(str(shared))}"]
     for sub in batch.subtests:
         lines += [
             f"sh -c {shlex.quote(suite.commands[sub])}; rc=$?; n=$((n + 1))",
             'if [ $rc -eq 0 ]; then r=OK; ok=$((ok + 1)); elif [ $rc -eq 4 ]; then r=SKIP; skip=$((skip + 1)); '
             'else r=FAIL; fail=$((fail + 1)); fi',
+            markers.kmsg_line(batch.index, f"done #1/$n {suite.full_name(sub)}:$r", kmsg),
             f'echo "#1/$n {suite.full_name(sub)}:$r"',
         ]
     lines += [
@@ -137,7 +146,12 @@ def runner_script(request: RunRequest, batches: list[Batch], workdir: Path) -> s
         # alone in the guest, a batch needs no isolation (and saves its set-up time under TCG)
         command = isolated(argv, str(workdir / f"scratch-{b.index}")) if len(batches) > 1 else shlex.join(argv)
         log, rc = shlex.quote(str(b.log(workdir))), shlex.quote(str(b.status_file(workdir)))
-        lines.append(f"{{ {command} > {log} 2>&1; echo $? > {rc}; }} &")
+        if request.suite.runner == "shell":  # it marks its results itself
+            run = f"{{ {command} > {log} 2>&1; echo $? > {rc}; }}"
+        else:
+            run = f"{{ {command} 2>&1; echo $? > {rc}; }} | {{ {markers.result_filter(b.index)}; }} > {log}"
+        start, end = markers.kmsg_line(b.index, "start"), markers.kmsg_line(b.index, "end")
+        lines.append(f"{{ {start}; {run}; {end}; }} &")
     lines += ["wait", "sync", ""]
     return "\n".join(lines)
 
@@ -168,7 +182,7 @@ class _Watch:
         # a persistent guest's console holds earlier runs: read only what comes from now on
         self.console_offset = console.stat().st_size if console.exists() else 0
         self.console_text = ""
-        self.first_seen: dict[int, tuple[float, tuple[str, ...], bool]] = {}  # incident line -> when, who ran, fatal
+        self.panic_seen_at: float | None = None
 
     def running(self) -> list[str]:
         """Per unfinished batch, its first subtest without a result (test_progs runs them in suite order)."""
@@ -182,7 +196,8 @@ class _Watch:
                 names.append(self.request.suite.full_name(pending[0]))
         return names
 
-    def tick(self) -> None:
+    def tick(self, final: bool = False) -> None:
+        """Read what came; unless `final` (the guest has exited), stop the round when it must end."""
         now = time.monotonic()
         for b in self.batches:
             path = b.log(self.workdir)
@@ -201,11 +216,15 @@ class _Watch:
                     if r.name in new:
                         self.request.progress(dataclasses.replace(r, duration_s=_rounded(self.durations[r.name])))
             last = max((self.seen_at[n] for n in parsed.subtests), default=started)
-            if not b.status_file(self.workdir).exists() and now - last > self.request.suite.timeout_s:
+            if not final and not b.status_file(self.workdir).exists() and now - last > self.request.suite.timeout_s:
                 late = [n for n in self.running() if n in {self.request.suite.full_name(s) for s in b.subtests}]
                 raise _Stop(f"{', '.join(late) or 'batch ' + str(b.index)}: no result within "
                             f"{self.request.suite.timeout_s:.0f} s", "timeout")
         self._read_console()
+        if final:
+            return
+        if self.panic_seen_at is not None and time.monotonic() - self.panic_seen_at > PANIC_GRACE_S:
+            raise _Stop("kernel panic", "crash")  # a panicked guest normally powers off by itself
         if self.request.deadline is not None and now > self.request.deadline:
             raise _Stop("the run's deadline passed", "deadline")
 
@@ -219,18 +238,22 @@ class _Watch:
         complete = chunk.rfind(b"\n") + 1  # whole lines only; the rest next time
         self.console_offset += complete
         self.console_text += chunk[:complete].decode(errors="replace")
-        now = time.monotonic()
-        for incident in find_incidents(separate(self.console_text)[1]):
-            self.first_seen.setdefault(incident.line_no, (now, tuple(self.running()), incident.fatal))
-        fatal = [when for when, _, is_fatal in self.first_seen.values() if is_fatal]
-        if fatal and now - min(fatal) > PANIC_GRACE_S:  # a panicked guest normally powers off by itself
-            raise _Stop("kernel panic", "crash")
+        if self.panic_seen_at is None and any(i.fatal for i in _incidents(self.console_text)):
+            self.panic_seen_at = time.monotonic()
+
+    def timeline(self) -> markers.Timeline:
+        return markers.Timeline.from_console(separate(self.console_text)[1])
 
     def incidents(self) -> list[tuple[Incident, tuple[str, ...]]]:
-        """Every incident with its whole trace, and the subtests running when it first showed."""
+        """Every incident with its whole trace, and the subtests running where it sits in the kernel log."""
         self._read_console()
-        found = find_incidents(separate(self.console_text)[1])
-        return [(i, self.first_seen.get(i.line_no, (0.0, tuple(self.running()), i.fatal))[1]) for i in found]
+        timeline = self.timeline()
+        planned = {b.index: tuple(self.request.suite.full_name(s) for s in b.subtests) for b in self.batches}
+        return [(i, timeline.running_at(i.line_no, planned)) for i in _incidents(self.console_text)]
+
+
+def _incidents(console_text: str) -> list[Incident]:
+    return find_incidents([e for e in separate(console_text)[1] if not markers.is_marker(e)])
 
 
 @dataclass
@@ -259,7 +282,7 @@ def _run_round(request: RunRequest, subtests: tuple[str, ...], concurrency: int,
     stop: _Stop | None = None
     try:
         exit_ = runner(script, request.suite.timeout_s * slowest + 60, watch.tick)
-        watch.tick()
+        watch.tick(final=True)
     except _Stop as e:
         stop, exit_ = e, guest.GuestExit(None, e.kind == "timeout", time.monotonic() - watch.start, console)
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM turned into one: the guest is already gone
@@ -268,9 +291,9 @@ def _run_round(request: RunRequest, subtests: tuple[str, ...], concurrency: int,
     problems: list[str] = []
     if stop is None and exit_.timed_out:
         problems.append(f"stopped after {exit_.elapsed_s:.0f} s without finishing (console: {exit_.console_log})")
-    running = watch.running()
     results: list[SubtestResult] = []
     unreported: list[str] = []
+    pending: dict[int, tuple[str, ...]] = {}  # per unfinished batch, what it did not report
     logs: list[str] = []
     for b in batches:
         log_path, status_path = b.log(workdir), b.status_file(workdir)
@@ -281,12 +304,17 @@ def _run_round(request: RunRequest, subtests: tuple[str, ...], concurrency: int,
         found = decide(request.suite.test, list(b.subtests), list(request.suite.subtests), parsed, finished)
         results += [dataclasses.replace(r, duration_s=_rounded(watch.durations.get(r.name))) for r in found]
         if not finished:
-            unreported += [request.suite.full_name(s) for s in b.subtests if request.suite.full_name(s) not in parsed.subtests]
+            pending[b.index] = tuple(n for n in map(request.suite.full_name, b.subtests) if n not in parsed.subtests)
+            unreported += pending[b.index]
             if stop is None and not exit_.timed_out:
                 problems.append(f"test_progs ({', '.join(b.subtests) or request.suite.test}) stopped before it finished "
                                 f"(exit {exit_.returncode}; console: {exit_.console_log})")
-    running = [n for n in running if n in unreported] or unreported[:1]
     incidents = watch.incidents()
+    timeline = watch.timeline()
+    if timeline.batches:
+        running = list(timeline.unfinished(pending))
+    else:  # no marker reached the console (no console captured): what the logs said
+        running = [n for n in watch.running() if n in unreported]
     return _Round(results, unreported, running, incidents, stop, problems, "\n".join(logs), watch.durations)
 
 
@@ -305,12 +333,13 @@ def run_suite(request: RunRequest) -> SuiteRun:
     order: list[str] = []
     normal: list[str] = list(request.subtests)
     alone: list[str] = []  # suspects of a crash, each run in a guest of its own
-    tries: dict[str, int] = {}
+    tries: dict[str, int] = {}  # full name -> rounds in which it started
     problems: list[str] = []
     logs: list[str] = []
     events: list[str] = []
     round_no = 0
     interrupted = False
+    fruitless = 0  # rounds in which no subtest started
     kernel_blamed: set[str] = set()  # failed by what the kernel printed: a retry would only crash again
     out_of_time = False
     while normal or alone:
@@ -322,8 +351,6 @@ def run_suite(request: RunRequest) -> SuiteRun:
             subtests, concurrency = tuple(normal), request.concurrency
             normal = []
         concurrency = _allowed(request.suite, concurrency)
-        for s in subtests:
-            tries[s] = tries.get(s, 0) + 1
         r = _run_round(request, subtests, concurrency, request.workdir / f"round-{round_no}")
         logs.append(r.log)
         problems += r.problems
@@ -331,14 +358,15 @@ def run_suite(request: RunRequest) -> SuiteRun:
             if result.name not in final:
                 order.append(result.name)
             final[result.name] = result
-        for incident, running in r.incidents:
-            events += [f"{incident.kind} (running: {', '.join(running) or 'nothing of ours'}):", *incident.excerpt]
+        for incident, who in r.incidents:
+            events += [f"{incident.kind} (running: {', '.join(who) or 'nothing of ours'}):", *incident.excerpt]
             if incident.fatal or (incident.kind == "warning" and not request.fail_on_warning):
                 continue
-            for name in running:
+            for name in who:
                 if name in final and final[name].status is not Status.LOST:
                     final[name] = _blamed(final[name], f"kernel {incident.kind} while it ran", incident.excerpt)
-                    kernel_blamed.add(name)
+                    if incident.kind not in TIMING_INCIDENTS:
+                        kernel_blamed.add(name)
         out_of_time = request.deadline is not None and time.monotonic() > request.deadline
         if (r.stop is not None and r.stop.kind in ("interrupted", "deadline")) or (out_of_time and (normal or alone)):
             why = "interrupted" if r.stop is not None and r.stop.kind == "interrupted" else "the run's deadline passed"
@@ -356,9 +384,14 @@ def run_suite(request: RunRequest) -> SuiteRun:
             continue
         why = r.stop.why if r.stop else "the guest stopped before test_progs finished"
         problems.append(f"round {round_no}: {why}")
-        if len(r.running) == 1 and (len(subtests) == 1 or concurrency == 1):  # it ran alone: it did it
-            name = r.running[0]
-            fatal = next((i for i, _ in reversed(r.incidents) if i.fatal), None)
+        fatal, at_fatal = next(((i, who) for i, who in reversed(r.incidents) if i.fatal), (None, ()))
+        running = list(at_fatal) or r.running  # the kernel log's markers say best who ran at a panic
+        asked = [request.suite.full_name(s) for s in subtests]
+        started = [n for n in asked if n not in r.unreported or n in running]  # only these used up a try
+        for name in started:
+            tries[name] = tries.get(name, 0) + 1
+        if len(running) == 1 and (len(subtests) == 1 or concurrency == 1):  # it ran alone: it did it
+            name = running[0]
             if r.stop is not None and r.stop.kind == "timeout":
                 final[name] = dataclasses.replace(final[name], status=Status.TIMEOUT, reason=why)
             elif fatal is not None:
@@ -367,13 +400,18 @@ def run_suite(request: RunRequest) -> SuiteRun:
             # else: lost (the guest vanished without a word), as decide() said
             suspects: list[str] = []
         else:
-            suspects = r.running
+            suspects = running
         short = {request.suite.full_name(s): s for s in request.suite.subtests}
         for name in suspects:
-            if tries.get(short.get(name, ""), 2) < 2:
+            if name in short and tries.get(name, 0) < 2:
                 alone.append(short[name])
+        if not started:  # the guest got nowhere (it died booting, vng failed): a fresh one may get further
+            fruitless += 1
+            if fruitless <= FRUITLESS_ROUNDS:
+                normal += [short[n] for n in r.unreported if n in short]
+            continue
         for name in r.unreported:
-            if name not in r.running and tries.get(short.get(name, ""), 3) < 3:
+            if name not in running and name in short and tries.get(name, 0) < 3:
                 normal.append(short[name])
     if request.retries and not interrupted and not out_of_time:
         _retry_failures(request, final, logs, kernel_blamed)

@@ -17,12 +17,15 @@ CANARY = "suites/canary/canary.toml"
 def test_canary_crash_hang_warning_flaky_each_get_their_status(tmp_path):
     proc = run_pytest(CANARY, "-v", "--retries", "1", "--report-dir", str(tmp_path))
     assert proc.returncode == 1, proc.stdout[-4000:] + proc.stderr[-2000:]  # tests failed
-    tests = {t["name"]: t for t in json.loads((tmp_path / "results.json").read_text())["tests"]}
+    doc = json.loads((tmp_path / "results.json").read_text())
+    tests = {t["name"]: t for t in doc["tests"]}
     status = {name: t["status"] for name, t in tests.items()}
     assert status == {
         "canary/pass": "passed", "canary/warning": "failed", "canary/crash": "failed",
         "canary/hang": "timeout", "canary/flaky": "flaky",
-    }, json.dumps(tests, indent=1)[-3000:]
+    }, "\n".join([f"{n}: {t['status']} ({t['reason']}) {t['output'][:3]}" for n, t in tests.items()]
+                 + doc["infra_errors"] + [line for line in doc["console_events"] if "running:" in line]
+                 + proc.stdout.splitlines()[-40:])
     crash = tests["canary/crash"]
     assert crash["reason"] == "kernel panic: the guest died"
     assert any("Kernel panic - not syncing: sysrq triggered crash" in line for line in crash["output"])

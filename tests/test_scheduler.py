@@ -1,4 +1,5 @@
 """What the scheduler asks the guest to run: the plan, the test_progs selection, the in-guest script."""
+import re
 import subprocess
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from harness.settings import SUITES_DIR
 from harness.suites import load_suite
 
 SUITE = load_suite(SUITES_DIR / "mptcp_bpf.toml")
+DATA = Path(__file__).parent / "data" / "test_progs"
 KERNEL = Kernel(Path("/k/vmlinuz"), "7.3.4+deb13-amd64", Path("/k/mods"), Path("/k/vmlinux"), "debian:test")
 
 
@@ -59,7 +61,8 @@ def test_runner_script_starts_every_batch_isolated_and_records_exit_status(tmp_p
     script = runner_script(req, batches, tmp_path)
     assert "cd /p " in script
     assert script.count("unshare --mount --propagation private --net") == 2
-    assert f"> {tmp_path}/batch-1.log 2>&1; echo $? > {tmp_path}/batch-1.rc; }} &" in script
+    assert f" 2>&1; echo $? > {tmp_path}/batch-1.rc; }} | " in script
+    assert '"<4>harness: batch 1 start" > /dev/kmsg' in script and '"<4>harness: batch 1 end" > /dev/kmsg' in script
     assert script.rstrip().endswith("wait\nsync")
     subprocess.run(["bash", "-n"], input=script, text=True, check=True)  # valid shell
 
@@ -76,6 +79,7 @@ def test_vng_command_line_gives_modules_console_and_chooses_accelerator(tmp_path
     assert "--rodir" in argv and argv[argv.index("--rodir") + 1] == "/lib/modules/7.3.4+deb13-amd64=/k/mods"
     assert argv[argv.index("--rwdir") + 1] == str(tmp_path)
     assert "--disable-kvm" in argv and "--verbose" in argv
+    assert "--qemu-opts=-accel tcg,thread=single" in argv  # multi-threaded TCG kills ~4% of guests (int3)
     assert "--disable-kvm" not in guest.vng_argv(guest.GuestConfig(KERNEL, 2, "2G", True), tmp_path, "x")
 
 
@@ -86,9 +90,25 @@ def test_shell_runner_batch_reports_in_test_progs_format(tmp_path):
 
     suite = Suite("demo", "shell", "demo", ("ok", "bad", "skipped"), 5.0, tmp_path / "demo.toml",
                   commands={"ok": "true", "bad": "echo broken; exit 3", "skipped": "exit 4"})
-    out = subprocess.run(["sh", "-c", shell_batch(suite, Batch(0, suite.subtests), tmp_path)],
+    kmsg = tmp_path / "kmsg"
+    out = subprocess.run(["sh", "-c", shell_batch(suite, Batch(3, suite.subtests), tmp_path, str(kmsg))],
                          capture_output=True, text=True)
     parsed = parse_test_progs(out.stdout)
     assert {n: s.result for n, s in parsed.subtests.items()} == {"demo/ok": "OK", "demo/bad": "FAIL", "demo/skipped": "SKIP"}
     assert parsed.subtests["demo/bad"].output == ("broken",)
     assert parsed.summary is not None and out.returncode != 0
+    assert kmsg.read_text() == "<4>harness: batch 3 done #1/3 demo/skipped:SKIP\n"  # opened anew for each line
+
+
+def test_result_filter_passes_output_through_and_marks_each_subtest_result(tmp_path):
+    from harness.markers import result_filter
+
+    kmsg = tmp_path / "kmsg"
+    marked = tmp_path / "marked"
+    # /dev/kmsg keeps every line written to it; a regular file opened with > keeps the last: append
+    script = result_filter(2, str(kmsg)).replace(f'> "{kmsg}"', f'>> "{marked}"')
+    text = (DATA / "verbose-base-ok.log").read_text()
+    out = subprocess.run(["sh", "-c", script], input=text, capture_output=True, text=True, check=True)
+    assert out.stdout == text
+    results = [line for line in text.splitlines() if re.match(r"#\d+/\d+\s", line)]
+    assert results and marked.read_text().splitlines() == [f"<4>harness: batch 2 done {line}" for line in results]

@@ -1,0 +1,116 @@
+"""Markers in the guest's kernel log: where each batch starts and ends, and each subtest's result.
+
+The host gets results from log files in the shared directory and kernel messages from the
+serial console: two channels, read at different moments, so which subtest was running when
+a WARNING appeared cannot be told from when the host saw it (on a busy host one channel
+lags the other). The guest therefore also writes each result line into the kernel's own log
+(/dev/kmsg), and an incident belongs to the subtest whose result follows it there: one
+ordering, the kernel's. The shell runner writes its markers itself, before printing each
+result; test_progs' output goes through a filter, so a message printed in the instant
+after a result line is counted to that subtest, not to the next.
+"""
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+
+from harness.parse.console import ConsoleEvent
+from harness.parse.test_progs import SUBTEST_RESULT
+
+KMSG = "/dev/kmsg"
+# <4>: shown on a console booted with loglevel=5, like the warnings it places
+_MARKER = re.compile(r"harness: batch (?P<batch>\d+) (?:(?P<edge>start|end)|done (?P<line>.*))$")
+
+
+def kmsg_line(batch: int, what: str, kmsg: str = KMSG) -> str:
+    """Shell writing a marker; `what` may hold shell expansions ("done #1/$n ...").
+
+    /dev/kmsg is opened for each line: its rate limit (10 lines in 5 s) counts per open file.
+    """
+    return f'echo "<4>harness: batch {batch} {what}" > {shlex.quote(kmsg)}'
+
+
+def result_filter(batch: int, kmsg: str = KMSG) -> str:
+    """Shell passing test_progs' output through unchanged, marking each subtest result line.
+
+    mawk reads a pipe in blocks unless -W interactive; other awks read lines as they come.
+    """
+    program = (
+        "{ print; fflush() } /^#[0-9]+\\/[0-9]+[ \\t]/ "
+        f'{{ print "<4>harness: batch {batch} done " $0 > "{kmsg}"; close("{kmsg}") }}'
+    )
+    return (
+        'if awk -W version 2>&1 | grep -q mawk; then awk -W interactive '
+        f"{shlex.quote(program)}; else awk {shlex.quote(program)}; fi"
+    )
+
+
+def is_marker(event: ConsoleEvent) -> bool:
+    return _MARKER.search(event.text) is not None
+
+
+@dataclass
+class _BatchMarks:
+    start: int | None = None  # console line numbers
+    end: int | None = None
+    done: list[tuple[int, str]] = field(default_factory=list)  # (line, subtest name)
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """The markers of one guest run, by batch."""
+
+    batches: dict[int, _BatchMarks]
+
+    @classmethod
+    def from_console(cls, events: list[ConsoleEvent]) -> Timeline:
+        batches: dict[int, _BatchMarks] = {}
+        for event in events:
+            m = _MARKER.search(event.text)
+            if m is None:
+                continue
+            marks = batches.setdefault(int(m["batch"]), _BatchMarks())
+            if m["edge"] == "start":
+                marks.start = event.line_no
+            elif m["edge"] == "end":
+                marks.end = event.line_no
+            elif r := SUBTEST_RESULT.match(m["line"]):
+                marks.done.append((event.line_no, r["name"]))
+        return cls(batches)
+
+    def running_at(self, line_no: int, planned: dict[int, tuple[str, ...]]) -> tuple[str, ...]:
+        """Per batch started and not ended at console line `line_no`, the subtest running there.
+
+        A marker's own line counts as after it.
+
+        That is the one whose result comes next in the log; when none comes (the guest died
+        first), the first of the batch's planned subtests (full names) without a result.
+        """
+        names = []
+        for index, marks in sorted(self.batches.items()):
+            if marks.start is None or marks.start > line_no or (marks.end is not None and marks.end <= line_no):
+                continue
+            name = next((n for at, n in marks.done if at > line_no), None)
+            if name is None:
+                finished = {n for at, n in marks.done if at <= line_no}
+                name = next((n for n in planned.get(index, ()) if n not in finished), None)
+            if name is not None:
+                names.append(name)
+        return tuple(names)
+
+    def unfinished(self, pending: dict[int, tuple[str, ...]]) -> tuple[str, ...]:
+        """Per started batch that has `pending` subtests (full names), the first without a result marker.
+
+        At the end of a guest that did not finish: the subtests that were running when it stopped.
+        """
+        names = []
+        for index, waiting in sorted(pending.items()):
+            marks = self.batches.get(index)
+            if marks is None or marks.start is None:
+                continue
+            finished = {n for _, n in marks.done}
+            name = next((n for n in waiting if n not in finished), None)
+            if name is not None:
+                names.append(name)
+        return tuple(names)
