@@ -53,7 +53,7 @@ def main() -> None:
     use_kvm, why = guest.probe_kvm(kernel, settings.cache_dir)
     suite = load_suite(SUITES_DIR / "mptcp_bpf.toml")
     config = guest.GuestConfig(kernel, settings.guest_cpus, settings.guest_memory, use_kvm, kernel_console=False)
-    plan = plan_batches(suite, suite.subtests, load_durations(settings.cache_dir, suite), settings.guest_concurrency)
+    plan = plan_batches(suite, suite.subtests, load_durations(settings.cache_dir, suite), settings.guest_concurrency(use_kvm))
     print(f"machine: {os.cpu_count()} cores, {'KVM' if use_kvm else 'TCG'} ({why}); guest: {config.cpus} vCPUs")
     print("harness plan: " + "; ".join(
         f"batch {b.index}: {', '.join(b.subtests)}" + (" + the rest of the test" if b.runs_rest else "") for b in plan))

@@ -65,7 +65,7 @@ OPTIONS = (
     Option("--guest-cpus", "guest_cpus", "vCPUs per guest (default 2)", int),
     Option("--guest-memory", "guest_memory", "memory per guest (default 2G)"),
     Option("--kvm", "kvm", "auto: use KVM when a probe boot works, else TCG (default)", choices=("auto", "on", "off")),
-    Option("--concurrency", "concurrency", "subtests side by side in a guest (default: min(guest vCPUs, host cores))", int),
+    Option("--concurrency", "concurrency", "batches side by side in a guest (default: vCPUs with a host core each; 1 under TCG)", int),
     Option("--persistent-guest", "persistent_guest",
            "one guest per pytest process, each item run in it over SSH (always so under pytest-xdist)", bool),
     Option("--keep-guest", "keep_guest", "keep the guest running after the run; the next run with the same kernel "
@@ -340,7 +340,7 @@ class SessionRunner:
         workdir = self.settings.cache_dir / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{suite.name}"
         config = guest.GuestConfig(self.kernel, self.settings.guest_cpus, self.settings.guest_memory, self.use_kvm)
         accel = "KVM" if self.use_kvm else "TCG"
-        concurrency = self.settings.guest_concurrency
+        concurrency = self.settings.guest_concurrency(self.use_kvm)
         self.say(
             f"booting a guest ({accel}, {config.cpus} vCPUs) for {len(subtests)} {suite.name} subtest(s), "
             f"up to {concurrency} side by side; logs: {workdir}"

@@ -34,7 +34,7 @@ class Settings:
     kvm: str = "auto"  # auto | on | off
     boot_timeout_s: float = 300.0
     build_jobs: int = os.cpu_count() or 1
-    concurrency: int | None = None  # subtests side by side per guest; None: min(guest vCPUs, host cores)
+    concurrency: int | None = None  # batches side by side per guest; None: see guest_concurrency
     report_dir: Path | None = None
     persistent_guest: bool = False  # one guest per pytest process, commands over SSH
     keep_guest: bool = False  # leave the guest running for the next run (implies persistent_guest)
@@ -44,6 +44,11 @@ class Settings:
     subtest_timeout: float | None = None  # seconds; None: the suite file's
     deadline: float | None = None  # seconds for the whole run  # KTAP, JUnit and JSON of the run go here
 
-    @property
-    def guest_concurrency(self) -> int:
-        return self.concurrency or max(1, min(self.guest_cpus, os.cpu_count() or 1))
+    def guest_concurrency(self, use_kvm: bool) -> int:
+        """Batches side by side in a guest: one per vCPU that has a host core of its own.
+
+        Under TCG every vCPU runs on one host thread (harness.guest): a second batch gains
+        nothing there (measured: the whole suite 32.3 s in one batch, 33.0 s in two).
+        """
+        cores = (os.cpu_count() or 1) if use_kvm else 1
+        return self.concurrency or max(1, min(self.guest_cpus, cores))

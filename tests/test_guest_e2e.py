@@ -59,7 +59,9 @@ def test_killing_pytest_mid_run_leaves_no_qemu():
 
 def test_base_and_mptcpify_pass_in_a_real_guest_and_rr_is_not_in_7_3(tmp_path):
     junit = tmp_path / "j.xml"
-    proc = run_pytest("-v", "-rs", "suites", "-k", "mptcp/base or mptcp/mptcpify or mptcp/rr", f"--junitxml={junit}")
+    # two batches side by side (not the default under TCG): the isolated parallel path, for real
+    proc = run_pytest("-v", "-rs", "suites", "-k", "mptcp/base or mptcp/mptcpify or mptcp/rr", "--concurrency", "2",
+                      f"--junitxml={junit}")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     cases = {c.get("name"): c for c in ET.parse(junit).getroot().iter("testcase")}
     assert set(cases) == {"mptcp/base", "mptcp/mptcpify", "mptcp/rr"}
@@ -68,5 +70,6 @@ def test_base_and_mptcpify_pass_in_a_real_guest_and_rr_is_not_in_7_3(tmp_path):
     (skipped,) = list(cases["mptcp/rr"])
     assert skipped.tag == "skipped" and skipped.get("message") == "not in this build"
     assert "guests run under TCG" in proc.stdout or "booting a guest (KVM" in proc.stdout
+    assert "up to 2 side by side" in proc.stdout
     # no qemu is left after the run
     assert harness_qemus() == []
