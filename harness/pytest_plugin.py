@@ -31,7 +31,7 @@ from harness.report.console import result_line, totals_line
 from harness.report.json import to_json
 from harness.report.junit import to_junit
 from harness.report.ktap import to_ktap
-from harness.results import Status, SubtestResult, SuiteRun, merge_runs
+from harness.results import Status, SubtestResult, SuiteRun, merge_runs, run_from_plain, run_to_plain
 from harness.scheduler import RunRequest, load_durations, on_running_guest, record_durations, run_suite
 from harness.selftests import Payload, build_test_progs, llvm_bin, toolchain_identity
 from harness.settings import SUITES_DIR, Settings, default_cache_dir
@@ -492,6 +492,7 @@ class SessionRunner:
 
 
 _SESSION_ITEMS = pytest.StashKey[list[pytest.Item]]()
+_WORKER_RUNS = pytest.StashKey[list[SuiteRun]]()  # under xdist, on the controller
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -501,7 +502,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if runner is None:
         return
     runner.close()
-    runs = runner.all_runs()
+    runs = merge_runs([*runner.all_runs(), *session.config.stash.get(_WORKER_RUNS, [])])
     have = {r.name for run in runs for r in run.subtests}
     never = [i for i in session.config.stash.get(_SESSION_ITEMS, []) if isinstance(i, SubtestItem) and i.name not in have]
     if runs and never and exitstatus == pytest.ExitCode.INTERRUPTED:  # stopped before they ran
@@ -514,12 +515,20 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     out = runner.settings.report_dir
     worker = getattr(session.config, "workerinput", {}).get("workerid")
-    if worker:  # each xdist worker reports what it ran, in its own folder
+    if worker:  # what an xdist worker ran: in its own folder, and to the controller for the merged report
+        session.config.workeroutput["harness_runs"] = [run_to_plain(run) for run in runs]  # type: ignore[attr-defined]
         out = out / worker
     out.mkdir(parents=True, exist_ok=True)
     for name, render in (("results.ktap", to_ktap), ("results.json", to_json), ("junit.xml", to_junit)):
         (out / name).write_text(render(runs))
     runner.say(f"reports: {out}/results.ktap, results.json, junit.xml")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """pytest-xdist: a worker is done; what it ran goes into the controller's merged report."""
+    plain = getattr(node, "workeroutput", {}).get("harness_runs", [])
+    node.config.stash.setdefault(_WORKER_RUNS, []).extend(run_from_plain(p) for p in plain)
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:

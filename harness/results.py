@@ -5,8 +5,10 @@ decides a status on its own, so they cannot disagree.
 """
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass, field
+from typing import Any
 
 from harness.parse.test_progs import ParsedLog
 
@@ -52,6 +54,22 @@ class SuiteRun:
 
     def get(self, name: str) -> SubtestResult | None:
         return next((r for r in self.subtests if r.name == name), None)
+
+
+def run_to_plain(run: SuiteRun) -> dict[str, Any]:
+    """A SuiteRun as plain data (pytest-xdist sends it from a worker to the controller)."""
+    plain = dataclasses.asdict(run)
+    for sub in plain["subtests"]:
+        sub["status"] = sub["status"].value
+    return plain
+
+
+def run_from_plain(plain: dict[str, Any]) -> SuiteRun:
+    subtests = tuple(
+        SubtestResult(**{**sub, "status": Status(sub["status"]), "output": tuple(sub["output"])}) for sub in plain["subtests"]
+    )
+    return SuiteRun(**{**plain, "subtests": subtests, "infra_errors": tuple(plain["infra_errors"]),
+                       "console_events": tuple(plain["console_events"])})
 
 
 # result words of the parsers: test_progs' OK/FAIL/SKIP, plus what TAP directives and cut plans say

@@ -29,9 +29,9 @@ from harness.suites import Suite
 
 RUNNER_SCRIPT = "run.sh"
 PANIC_GRACE_S = 15.0  # after a panic, time for the guest to power off before it is killed
+FRUITLESS_ROUNDS = 2  # rounds again after one in which nothing started, before the rest is lost
 # A starved vCPU (an emulated guest on a busy host) shows these without any kernel bug: a
 # subtest failed by one is retried like any failure, and a pass then reads as flaky.
-FRUITLESS_ROUNDS = 2  # rounds again after one in which nothing started, before the rest is lost
 TIMING_INCIDENTS = frozenset({"rcu stall", "soft lockup", "hung task"})
 
 

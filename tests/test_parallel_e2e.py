@@ -60,9 +60,14 @@ def test_xdist_two_workers_each_subtest_once_no_qemu_left(tmp_path):
     proc = run_pytest("suites", "-n", "2", "-k", selection, "--report-dir", str(tmp_path))
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert "3 passed, 1 skipped" in proc.stdout
-    per_worker = {d.name: json.loads((d / "results.json").read_text())["tests"] for d in tmp_path.iterdir()}
+    per_worker = {d.name: json.loads((d / "results.json").read_text())["tests"] for d in tmp_path.iterdir() if d.is_dir()}
     assert set(per_worker) == {"gw0", "gw1"}  # both workers ran something
     names = [t["name"] for tests in per_worker.values() for t in tests]
     assert sorted(names) == ["mptcp/base", "mptcp/mptcpify", "mptcp/rr", "mptcp/subflow"]  # each once
+    merged = json.loads((tmp_path / "results.json").read_text())["tests"]  # one report for the whole run
+    assert sorted((t["name"], t["status"]) for t in merged) == [
+        ("mptcp/base", "passed"), ("mptcp/mptcpify", "passed"), ("mptcp/rr", "skipped"), ("mptcp/subflow", "passed")]
+    assert (tmp_path / "junit.xml").read_text().count("<testcase ") == 4
+    assert "ok 4 " in (tmp_path / "results.ktap").read_text() or "ok 4 -" in (tmp_path / "results.ktap").read_text()
     assert len(boots()) == before + 2  # one guest per worker
     assert harness_qemus() == []

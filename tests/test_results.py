@@ -53,3 +53,14 @@ def test_allow_list_run_of_7_3_reports_rr_not_in_build():
     assert [results[n].status for n in ("mptcp/base", "mptcp/mptcpify", "mptcp/rr")] == [
         Status.PASSED, Status.PASSED, Status.SKIPPED]
     assert results["mptcp/rr"].reason == NOT_IN_BUILD
+
+
+def test_a_run_survives_the_trip_from_an_xdist_worker_to_the_controller():
+    import json
+
+    from harness.results import SuiteRun, run_from_plain, run_to_plain
+
+    results = decide("mptcp", ["mptcpify", "rr"], SUITE, parsed("concurrent-unisolated-mptcpify-fail.log"), True)
+    run = SuiteRun("mptcp", "debian:7.3.4", tuple(results), log="x", infra_errors=("e",), elapsed_s=1.5,
+                   console_events=("warning (running: mptcp/mptcpify):",))
+    assert run_from_plain(json.loads(json.dumps(run_to_plain(run)))) == run

@@ -112,3 +112,51 @@ def test_result_filter_passes_output_through_and_marks_each_subtest_result(tmp_p
     assert out.stdout == text
     results = [line for line in text.splitlines() if re.match(r"#\d+/\d+\s", line)]
     assert results and marked.read_text().splitlines() == [f"<4>harness: batch 2 done {line}" for line in results]
+
+
+def boot_panic_then(*later: str):
+    """A stand-in guest: the first boot dies as a real one did here (TCG's int3 Oops, before the
+    runner script started); each later one prints a real captured test_progs log and finishes."""
+    consoles = Path(__file__).parent / "data" / "console"
+    calls: list[Path] = []
+
+    def run(script: Path, timeout_s: float, on_tick) -> guest.GuestExit:
+        calls.append(script)
+        console = script.parent / "console.log"
+        if len(calls) == 1 or not later:
+            console.write_text((consoles / "tcg-int3-boot-panic-7.3.log").read_text())
+        else:
+            console.write_text("")
+            (script.parent / "batch-0.log").write_text((DATA / later[0]).read_text())
+            (script.parent / "batch-0.rc").write_text("0\n")
+        on_tick()
+        return guest.GuestExit(0, False, 1.0, console)
+    return run, calls
+
+
+def stand_in_request(tmp_path, runner):
+    return RunRequest(SUITE, ("base",), Payload(Path("/p"), Path("/p/test_progs"), "x"),
+                      guest.GuestConfig(KERNEL, 2, "2G", False), tmp_path, 60, runner=runner)
+
+
+def test_a_guest_that_dies_booting_is_replaced_and_blames_nobody(tmp_path):
+    from harness.results import Status
+    from harness.scheduler import run_suite
+
+    runner, calls = boot_panic_then("verbose-base-ok.log")
+    run = run_suite(stand_in_request(tmp_path, runner))
+    assert len(calls) == 2
+    assert [(r.name, r.status) for r in run.subtests] == [("mptcp/base", Status.PASSED)]
+    assert run.infra_errors == ()  # recovered: no run-level error, but the console events say what happened
+    assert any(e.startswith("panic (running: nothing of ours)") for e in run.console_events)
+
+
+def test_guests_that_never_get_to_run_anything_end_in_lost_after_two_more_tries(tmp_path):
+    from harness.results import Status
+    from harness.scheduler import FRUITLESS_ROUNDS, run_suite
+
+    runner, calls = boot_panic_then()
+    run = run_suite(stand_in_request(tmp_path, runner))
+    assert len(calls) == 1 + FRUITLESS_ROUNDS
+    assert [(r.name, r.status) for r in run.subtests] == [("mptcp/base", Status.LOST)]
+    assert run.infra_errors  # exit code 3
