@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from harness import warm
+from harness import bisect, warm
 from harness.cache import locked
 from harness.errors import BadInput, InfraError
 from harness.parse import parse_log
@@ -77,6 +77,25 @@ def _guests_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bisect_command(args: argparse.Namespace, pytest_args: list[str]) -> int:
+    """Test the oldest and newest kernel, then halve the range until the first bad one is found."""
+    kernels = [k.strip() for k in args.kernels.split(",") if k.strip()]
+    good, bad = bisect.first_bad(kernels, lambda k: bisect.run_step(["--kernel", k, *pytest_args]), print)
+    print(f"first bad: {kernels[bad]}; last good: {kernels[good]}")
+    return 0
+
+
+def _bisect_step_command(args: argparse.Namespace, pytest_args: list[str]) -> int:
+    """One verdict for `git bisect run`: 0 good, 1 bad, 125 cannot tell, 128 (abort) on bad input."""
+    try:
+        found = bisect.run_step(pytest_args)
+    except BadInput as e:
+        print(f"error: {e}", file=sys.stderr)
+        return bisect.GIT_ABORT
+    print(f"{found.kind}: {found.why}")
+    return found.git_code
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -93,9 +112,18 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--all", action="store_true", help="with stop: also the ones a run is using")
     g.add_argument("--cache", help="the harness cache (default: $HARNESS_CACHE or ~/.cache/mptcp-harness)")
     g.set_defaults(func=_guests_command)
-    args = parser.parse_args(argv)
+    b = sub.add_parser("bisect", help="find the first bad one in a list of Debian kernel builds, oldest first",
+                       usage="python -m harness bisect --kernels OLD,...,NEW [pytest options: -k mptcp/rr ...]")
+    b.add_argument("--kernels", required=True, help="Debian kernels from images/debian.toml, oldest first (6.12,7.2,7.3)")
+    b.set_defaults(func=_bisect_command, passes_pytest_args=True)
+    s = sub.add_parser("bisect-step", help="for `git bisect run`: exit 0 good, 1 bad, 125 cannot tell",
+                       usage="git bisect run python -m harness bisect-step --kernel-tree . -k mptcp/rr")
+    s.set_defaults(func=_bisect_step_command, passes_pytest_args=True)
+    args, rest = parser.parse_known_args(argv)
+    if rest and not getattr(args, "passes_pytest_args", False):
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
-        code: int = args.func(args)
+        code: int = args.func(args, rest) if getattr(args, "passes_pytest_args", False) else args.func(args)
         return code
     except (BadInput, InfraError) as e:
         print(f"error: {e}", file=sys.stderr)

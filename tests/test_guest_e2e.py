@@ -73,3 +73,14 @@ def test_base_and_mptcpify_pass_in_a_real_guest_and_rr_is_not_in_7_3(tmp_path):
     assert "up to 2 side by side" in proc.stdout
     # no qemu is left after the run
     assert harness_qemus() == []
+
+
+def test_bisect_step_answers_git_bisect_good_or_cannot_tell():
+    """`git bisect run python -m harness bisect-step ...`: 0 good, 125 when the build lacks the subtest."""
+    good = subprocess.run([sys.executable, "-m", "harness", "bisect-step", "-k", "mptcp/base"],
+                          cwd="/", env=pytest_env(), capture_output=True, text=True)
+    assert (good.returncode, good.stdout.strip()) == (0, "good: 1 passed"), good.stdout + good.stderr
+    lacking = subprocess.run([sys.executable, "-m", "harness", "bisect-step", "-k", "mptcp/rr"],
+                             cwd="/", env=pytest_env(), capture_output=True, text=True)
+    assert lacking.returncode == 125 and "not in this build" in lacking.stdout, lacking.stdout + lacking.stderr
+    assert harness_qemus() == []
