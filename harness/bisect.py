@@ -43,7 +43,7 @@ def verdict(report: dict[str, Any]) -> Verdict:
         if t["status"] in (Status.FAILED.value, Status.TIMEOUT.value):
             return Verdict("bad", f"{t['name']} {t['status']}: {t['reason'] or 'see its output'}")
     for t in tests:
-        if t["status"] in (Status.LOST.value, Status.NOT_RUN.value) or t["status"] == Status.SKIPPED.value:
+        if t["status"] in (Status.LOST.value, Status.NOT_RUN.value, Status.SKIPPED.value):
             why = NOT_IN_BUILD if t["reason"] == NOT_IN_BUILD else t["reason"] or t["status"]
             return Verdict("untestable", f"{t['name']} {t['status']} ({why})")
     flaky = [t["name"] for t in tests if t["status"] == Status.FLAKY.value]
@@ -56,19 +56,22 @@ def run_step(pytest_args: list[str]) -> Verdict:
         # from the caller's directory (git bisect runs in the tree: --kernel-tree .), with the harness's config
         argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(REPO_ROOT),
                 "-c", str(REPO_ROOT / "pyproject.toml"), str(SUITES_DIR), "--report-dir", tmp, *pytest_args]
-        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        output: list[str] = []
+        with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+            assert proc.stdout is not None
+            for line in proc.stdout:  # shown as it comes (a kernel build takes minutes), on stderr: stdout is the verdict
+                output.append(line.rstrip("\n"))
+                print(line, end="", file=sys.stderr, flush=True)
         if proc.returncode == 4:  # pytest's usage error: the harness said what is wrong in one line
-            raise BadInput(_usage_line(proc.stdout))
+            raise BadInput(_usage_line(output))
         report = Path(tmp) / "results.json"
         if not report.exists():  # the kernel or payload did not build, or nothing was collected
-            tail = " | ".join(proc.stdout.strip().splitlines()[-3:])
-            return Verdict("untestable", f"no results (pytest exit {proc.returncode}: {tail})")
+            return Verdict("untestable", f"no results (pytest exit {proc.returncode}: {' | '.join(output[-3:])})")
         return verdict(json.loads(report.read_text()))
 
 
-def _usage_line(output: str) -> str:
+def _usage_line(lines: list[str]) -> str:
     """The one line saying what is wrong, from pytest's output on a usage error."""
-    lines = output.splitlines()
     for marker in (": error: ", "_pytest.outcomes.Exit: ", "ERROR: "):
         for line in lines:
             if marker in line:
