@@ -56,6 +56,11 @@ class _BatchMarks:
     end: int | None = None
     done: list[tuple[int, str]] = field(default_factory=list)  # (line, subtest name)
 
+    def first_without_result(self, names: tuple[str, ...], up_to: float = float("inf")) -> str | None:
+        """The first of `names` with no result marker on or before console line `up_to`."""
+        finished = {n for at, n in self.done if at <= up_to}
+        return next((n for n in names if n not in finished), None)
+
 
 @dataclass(frozen=True)
 class Timeline:
@@ -82,10 +87,9 @@ class Timeline:
     def running_at(self, line_no: int, planned: dict[int, tuple[str, ...]]) -> tuple[str, ...]:
         """Per batch started and not ended at console line `line_no`, the subtest running there.
 
-        A marker's own line counts as after it.
-
         That is the one whose result comes next in the log; when none comes (the guest died
         first), the first of the batch's planned subtests (full names) without a result.
+        A marker's own line counts as after it.
         """
         names = []
         for index, marks in sorted(self.batches.items()):
@@ -93,8 +97,7 @@ class Timeline:
                 continue
             name = next((n for at, n in marks.done if at > line_no), None)
             if name is None:
-                finished = {n for at, n in marks.done if at <= line_no}
-                name = next((n for n in planned.get(index, ()) if n not in finished), None)
+                name = marks.first_without_result(planned.get(index, ()), up_to=line_no)
             if name is not None:
                 names.append(name)
         return tuple(names)
@@ -109,8 +112,7 @@ class Timeline:
             marks = self.batches.get(index)
             if marks is None or marks.start is None:
                 continue
-            finished = {n for _, n in marks.done}
-            name = next((n for n in waiting if n not in finished), None)
+            name = marks.first_without_result(waiting)
             if name is not None:
                 names.append(name)
         return tuple(names)

@@ -21,7 +21,7 @@ from pathlib import Path
 from harness import guest, markers
 from harness.channel import Channel
 from harness.isolation import isolated
-from harness.parse.console import Incident, find_incidents, separate
+from harness.parse.console import ConsoleEvent, Incident, find_incidents, separate
 from harness.parse.test_progs import parse_test_progs
 from harness.results import Status, SubtestResult, SuiteRun, decide
 from harness.selftests import Payload
@@ -237,23 +237,23 @@ class _Watch:
             return
         complete = chunk.rfind(b"\n") + 1  # whole lines only; the rest next time
         self.console_offset += complete
-        self.console_text += chunk[:complete].decode(errors="replace")
-        if self.panic_seen_at is None and any(i.fatal for i in _incidents(self.console_text)):
+        new = chunk[:complete].decode(errors="replace")
+        self.console_text += new
+        # a panic is one line: the new lines are enough (this runs on every tick)
+        if self.panic_seen_at is None and any(i.fatal for i in _incidents(separate(new)[1])):
             self.panic_seen_at = time.monotonic()
 
-    def timeline(self) -> markers.Timeline:
-        return markers.Timeline.from_console(separate(self.console_text)[1])
-
-    def incidents(self) -> list[tuple[Incident, tuple[str, ...]]]:
-        """Every incident with its whole trace, and the subtests running where it sits in the kernel log."""
+    def incidents(self) -> tuple[list[tuple[Incident, tuple[str, ...]]], markers.Timeline]:
+        """Every incident with its whole trace and the subtests running where it sits in the kernel log; the markers."""
         self._read_console()
-        timeline = self.timeline()
+        events = separate(self.console_text)[1]
+        timeline = markers.Timeline.from_console(events)
         planned = {b.index: tuple(self.request.suite.full_name(s) for s in b.subtests) for b in self.batches}
-        return [(i, timeline.running_at(i.line_no, planned)) for i in _incidents(self.console_text)]
+        return [(i, timeline.running_at(i.line_no, planned)) for i in _incidents(events)], timeline
 
 
-def _incidents(console_text: str) -> list[Incident]:
-    return find_incidents([e for e in separate(console_text)[1] if not markers.is_marker(e)])
+def _incidents(events: list[ConsoleEvent]) -> list[Incident]:
+    return find_incidents([e for e in events if not markers.is_marker(e)])
 
 
 @dataclass
@@ -309,8 +309,7 @@ def _run_round(request: RunRequest, subtests: tuple[str, ...], concurrency: int,
             if stop is None and not exit_.timed_out:
                 problems.append(f"test_progs ({', '.join(b.subtests) or request.suite.test}) stopped before it finished "
                                 f"(exit {exit_.returncode}; console: {exit_.console_log})")
-    incidents = watch.incidents()
-    timeline = watch.timeline()
+    incidents, timeline = watch.incidents()
     if timeline.batches:
         running = list(timeline.unfinished(pending))
     else:  # no marker reached the console (no console captured): what the logs said
@@ -342,6 +341,7 @@ def run_suite(request: RunRequest) -> SuiteRun:
     fruitless = 0  # rounds in which no subtest started
     kernel_blamed: set[str] = set()  # failed by what the kernel printed: a retry would only crash again
     out_of_time = False
+    short = {request.suite.full_name(s): s for s in request.suite.subtests}
     while normal or alone:
         round_no += 1
         subtests: tuple[str, ...]
@@ -401,7 +401,6 @@ def run_suite(request: RunRequest) -> SuiteRun:
             suspects: list[str] = []
         else:
             suspects = running
-        short = {request.suite.full_name(s): s for s in request.suite.subtests}
         for name in suspects:
             if name in short and tries.get(name, 0) < 2:
                 alone.append(short[name])
