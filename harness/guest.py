@@ -282,14 +282,14 @@ IDLE_UNTIL = "idle-until"  # a kept guest powers off when the host clock passes 
 
 # Runs beside a kept guest, in its process group, on the host: stops it once idle-until has
 # passed, even if no harness process ever comes back (and kills it if it does not power off).
-_WATCHDOG = """
+_WATCHDOG = f"""
 W=$1; shift
 "$@" &
 guest=$!
 while kill -0 "$guest" 2>/dev/null; do
   sleep 2
-  if [ "$(date +%s)" -gt "$(cat "$W/idle-until" 2>/dev/null || echo 0)" ]; then
-    touch "$W/agent.stop"
+  if [ "$(date +%s)" -gt "$(cat "$W/{IDLE_UNTIL}" 2>/dev/null || echo 0)" ]; then
+    touch "$W/{AGENT_STOP}"
     for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do kill -0 "$guest" 2>/dev/null || exit 0; sleep 1; done
     kill -KILL -- -$$
   fi
@@ -349,26 +349,28 @@ class PersistentGuest:
         return vng_ssh_key()
 
     def alive(self) -> bool:
-        if self.proc is not None:
-            return self.proc.poll() is None
-        try:
-            os.killpg(self.pgid, 0)
-            return True
-        except (ProcessLookupError, PermissionError):
-            return False
+        return self.proc.poll() is None if self.proc is not None else group_alive(self.pgid)
 
     def stop(self, grace_s: float = 15.0) -> None:
         """Ask the agent to power off; kill the guest if it does not within grace_s."""
-        (self.shared_dir / AGENT_STOP).touch()
-        if self.proc is not None:
-            try:
-                self.proc.wait(timeout=grace_s)
-            except subprocess.TimeoutExpired:
-                pass
-            _kill_group(self.proc)
-            self.proc = None
+        if self.proc is None:
+            stop_detached(self.shared_dir, self.pgid, grace_s)
             return
-        stop_detached(self.shared_dir, self.pgid, grace_s)
+        (self.shared_dir / AGENT_STOP).touch()
+        try:
+            self.proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            pass
+        _kill_group(self.proc)
+        self.proc = None
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
 
 
 def stop_detached(shared_dir: Path, pgid: int, grace_s: float = 15.0) -> None:
@@ -376,9 +378,7 @@ def stop_detached(shared_dir: Path, pgid: int, grace_s: float = 15.0) -> None:
     (shared_dir / AGENT_STOP).touch()
     deadline = time.monotonic() + grace_s
     while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except (ProcessLookupError, PermissionError):
+        if not group_alive(pgid):
             return
         time.sleep(0.2)
     try:

@@ -366,7 +366,6 @@ class SessionRunner:
             self.say(f"this build also has subtests the suite file lacks: {listing}")
         return run
 
-
     def _timed(self, suite: Suite) -> Suite:
         if self.settings.subtest_timeout is None:
             return suite

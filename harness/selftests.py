@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.cache import require_free_space
-from harness.errors import BadInput, InfraError
+from harness.errors import BadInput, failed_step
 from harness.kernel import Kernel
 from harness.settings import IMAGES_DIR
 
@@ -161,9 +161,7 @@ def build_test_progs(
         if stand_in.stat().st_size == 0:
             stand_in.unlink()  # test_progs then says it has no bpf_testmod, and skips what needs it
     if proc.returncode != 0 or not (out / "test_progs").is_file():
-        lines = log.read_text(errors="replace").splitlines()
-        errors = [ln for ln in lines if COMPILER_ERROR.search(ln)][-8:] or lines[-8:]
-        raise InfraError("test_progs build failed:\n  " + "\n  ".join(errors) + f"\nfull log: {log}")
+        raise failed_step("test_progs build", log, COMPILER_ERROR)
     identity = f"test_progs:{kernel.source_identity or kernel.source}:{key}"
     stamp.write_text(json.dumps({
         "identity": identity, "kernel": kernel.identity, "toolchain": toolchain, "tests": tests or "all",

@@ -35,14 +35,14 @@ class Settings:
     boot_timeout_s: float = 300.0
     build_jobs: int = os.cpu_count() or 1
     concurrency: int | None = None  # batches side by side per guest; None: see guest_concurrency
-    report_dir: Path | None = None
+    report_dir: Path | None = None  # KTAP, JUnit and JSON of the run go here
     persistent_guest: bool = False  # one guest per pytest process, commands over SSH
     keep_guest: bool = False  # leave the guest running for the next run (implies persistent_guest)
     idle_timeout: float = 900.0  # seconds a kept guest waits unused before it stops
     retries: int = 1 if os.environ.get("CI") else 0  # failed subtests run again; a pass then is flaky
     fail_on_warning: bool = True  # a kernel WARNING fails the subtest running at the time
     subtest_timeout: float | None = None  # seconds; None: the suite file's
-    deadline: float | None = None  # seconds for the whole run  # KTAP, JUnit and JSON of the run go here
+    deadline: float | None = None  # seconds for the whole run
 
     def guest_concurrency(self, use_kvm: bool) -> int:
         """Batches side by side in a guest: one per vCPU that has a host core of its own.

@@ -9,20 +9,25 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO
 
 from harness.channel import Channel
-from harness.guest import GuestConfig, PersistentGuest, stop_detached
+from harness.guest import GuestConfig, PersistentGuest, group_alive, stop_detached
 
 REGISTRY = "warm.json"
 # one command, one round trip: what a reused guest must show
 HEALTH_COMMAND = (
     "echo tainted=$(cat /proc/sys/kernel/tainted); echo netns=$(ip netns list | wc -l); "
     "echo mounts=$(grep -c harness-netns /proc/mounts); echo procs=$(pgrep -c test_progs)"
+)
+HEALTH_PROBLEMS = (  # each fact that must be 0, and what it means when it is not
+    ("tainted", "its kernel is tainted ({}: an earlier crash or WARNING)"),
+    ("netns", "{} network namespace(s) left by an earlier run"),
+    ("mounts", "namespace mounts left by an earlier run"),
+    ("procs", "test_progs still running from an earlier run"),
 )
 
 
@@ -70,11 +75,7 @@ def save(cache_dir: Path, guests: list[WarmGuest]) -> None:
 
 
 def is_alive(entry: WarmGuest) -> bool:
-    try:
-        os.killpg(entry.pgid, 0)
-        return True
-    except (ProcessLookupError, PermissionError):
-        return False
+    return group_alive(entry.pgid)
 
 
 def claim(entry: WarmGuest) -> IO[str] | None:
@@ -94,14 +95,10 @@ def health_problem(channel: Channel) -> str | None:
     if done.exit_status is None:
         return "it does not answer"
     facts = dict(line.split("=", 1) for line in done.output.splitlines() if "=" in line)
-    if facts.get("tainted", "0").strip() not in ("0", ""):
-        return f"its kernel is tainted ({facts['tainted'].strip()}: an earlier crash or WARNING)"
-    if facts.get("netns", "0").strip() not in ("0", ""):
-        return f"{facts['netns'].strip()} network namespace(s) left by an earlier run"
-    if facts.get("mounts", "0").strip() not in ("0", ""):
-        return "namespace mounts left by an earlier run"
-    if facts.get("procs", "0").strip() not in ("0", ""):
-        return "test_progs still running from an earlier run"
+    for key, why in HEALTH_PROBLEMS:
+        value = facts.get(key, "0").strip()
+        if value not in ("0", ""):
+            return why.format(value)
     return None
 
 

@@ -14,7 +14,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import BadInput, InfraError
+from harness.errors import BadInput, failed_step
 from harness.settings import KERNEL_CONFIGS_DIR
 
 SET = re.compile(r"^(CONFIG_\w+)=(.*)$")
@@ -87,8 +87,7 @@ def configure(tree: Path, build_dir: Path, fragments: list[Fragment], env: dict[
         proc = subprocess.run(argv, cwd=tree, env=dict(env, KBUILD_OUTPUT=str(build_dir)), stdout=out,
                               stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     if proc.returncode != 0 or not (build_dir / ".config").is_file():
-        tail = log.read_text(errors="replace").splitlines()[-6:]
-        raise InfraError("configuring the kernel failed:\n  " + "\n  ".join(tail) + f"\nfull log: {log}")
+        raise failed_step("configuring the kernel", log, keep=6)
     problems = dropped(fragments, read_config(build_dir / ".config"))
     if problems:
         raise BadInput(f"{len(problems)} requested kernel option(s) did not survive olddefconfig: " + "; ".join(problems))

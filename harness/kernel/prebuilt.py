@@ -1,7 +1,6 @@
 """A kernel built elsewhere (--kernel-image, --modules-dir) and a test_progs built elsewhere (--test-progs)."""
 from __future__ import annotations
 
-import hashlib
 import json
 import struct
 from pathlib import Path
@@ -30,7 +29,7 @@ def prebuilt_kernel(image: Path, modules_dir: Path | None, cache_dir: Path) -> K
     release = image_release(image)
     if modules_dir is not None and not (modules_dir / "modules.dep").is_file():
         raise BadInput(f"{modules_dir} has no modules.dep: give the kernel's lib/modules/{release} directory (run depmod)")
-    digest = hashlib.sha256(image.read_bytes()).hexdigest()[:16]
+    digest = file_sha256(image)[:16]
     vmlinux = cache_dir / "vmlinux" / f"{release}-{digest}"
     if not vmlinux.is_file():
         vmlinux.parent.mkdir(parents=True, exist_ok=True)

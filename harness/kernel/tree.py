@@ -11,19 +11,21 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from harness.cache import require_free_space
-from harness.errors import BadInput, InfraError
+from harness.errors import BadInput, failed_step
 from harness.kernel import Kernel
 from harness.kernel.kconfig import Fragment, configure
 
 STAMP = "harness-build.json"
 SELFTESTS = "tools/testing/selftests"
 GENERATED = (".o", ".d", ".cmd", ".skel.h", ".lskel.h", ".subskel.h", ".a", ".so")
+MAKE_ERROR = re.compile(r"error:|Error ")
 BUILD_SPACE_GB = 8.0  # an x86_64 build with debug info and BTF
 
 
@@ -111,9 +113,7 @@ def _make(tree: Path, out: Path, args: list[str], env: dict[str, str], log: Path
                 last = time.monotonic()
                 say(f"  still building: {args[-1]}, {time.monotonic() - start:.0f} s so far")
     if proc.returncode != 0:
-        lines = log.read_text(errors="replace").splitlines()
-        errors = [ln for ln in lines if "error:" in ln or "Error " in ln][-8:] or lines[-8:]
-        raise InfraError("kernel build failed:\n  " + "\n  ".join(errors) + f"\nfull log: {log}")
+        raise failed_step("kernel build", log, MAKE_ERROR)
 
 
 def _kernel(tree: Path, out: Path, known: dict[str, str]) -> Kernel:
