@@ -9,11 +9,11 @@ and unpack with `dpkg-deb -x`.
 from __future__ import annotations
 
 import re
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import proc as procs
 from harness.errors import InfraError
 
 HOST_SOURCES = [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]
@@ -148,9 +148,7 @@ class PrivateApt:
         return debs
 
     def _apt(self, *cmd: str, cwd: Path | None = None) -> None:
-        proc = subprocess.run(
-            [cmd[0], *self._options(), *cmd[1:]], cwd=cwd, capture_output=True, text=True
-        )
-        if proc.returncode != 0:
-            tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-5:])
+        returncode, out = procs.run([cmd[0], *self._options(), *cmd[1:]], cwd=cwd)  # dies with the harness
+        if returncode != 0:
+            tail = "\n".join(out.decode(errors="replace").strip().splitlines()[-5:])
             raise InfraError(f"{' '.join(cmd[:2])} failed (suites {', '.join(self.suites)}):\n{tail}")

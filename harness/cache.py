@@ -2,10 +2,15 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import json
+import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 @contextmanager
@@ -33,3 +38,33 @@ def require_free_space(cache_dir: Path, needed_gb: float, for_what: str) -> None
             f"not enough disk for {for_what}: {free_gb:.1f} GB free under {probe}, about {needed_gb:.1f} GB needed; "
             "free some space or point HARNESS_CACHE elsewhere"
         )
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_json(path: Path, data: object) -> None:
+    """Write a JSON file atomically: a reader sees the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=1, sort_keys=True)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def read_json(path: Path, default: Any) -> Any:
+    """A JSON cache file, or `default` when it is missing or unreadable (a cache can always be rebuilt)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return default

@@ -5,8 +5,6 @@ script (results go to a shared directory, not through vng's exit code) and power
 """
 from __future__ import annotations
 
-import atexit
-import ctypes
 import hashlib
 import json
 import math
@@ -22,78 +20,39 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import host
+from harness import proc as procs
 from harness.errors import BadInput, InfraError
 from harness.kernel import Kernel
 
 KVM_PROBE_TIMEOUT_S = 20.0
 TICK_S = 0.5
-_PR_SET_PDEATHSIG = 1
-_live: set[subprocess.Popen[bytes]] = set()
 
 
-def _die_with_parent() -> None:
-    """Runs in the child before exec: the kernel kills it if the harness dies (even by SIGKILL)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """Stop vng and everything it started (qemu, 9p/virtiofs helpers): they share its group."""
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=5.0)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        pass  # already gone with its group, or deaf to SIGTERM: SIGKILL follows
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)  # whatever ignored SIGTERM or outlived the leader
-    except ProcessLookupError:
-        pass
-    proc.wait()
-    _live.discard(proc)
-
-
-@atexit.register
-def stop_all_guests() -> None:
-    for proc in list(_live):
-        _kill_group(proc)
-
-
-def _contained(argv: list[str]) -> list[str]:
-    """Run argv as pid 1 of its own PID namespace when we can (root).
-
-    vng runs qemu through a shell and virtme-run; a parent-death signal reaches only
-    the first of them. When pid 1 of a PID namespace dies, the kernel kills everything
-    in it, so even a SIGKILLed harness leaves no qemu behind.
-    """
-    unshare = shutil.which("unshare")
-    if os.geteuid() != 0 or unshare is None:
-        return argv
-    return [unshare, "--fork", "--pid", "--kill-child=SIGKILL", "--", *argv]
-
-
-def _spawn(argv: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    argv = _contained(argv)
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
-            start_new_session=True, preexec_fn=_die_with_parent,
-        )
-    _live.add(proc)
-    return proc
+# What vng runs for us, on the host or (its root file system being the host's) in the guest:
+# qemu; busybox for its initramfs; udev (coldplug) and kmod (modules) in the guest.
+VNG_PROGRAMS = ("qemu-system-x86_64", "busybox", "udevadm", "modprobe", "depmod")
+# vng --ssh: host keys and the client key made on the host, the host's sshd run in the guest.
+SSH_PROGRAMS = ("ssh-keygen", "sshd")
 
 
 def qemu_binary() -> str:
-    path = shutil.which("qemu-system-x86_64")
-    if not path:
-        raise BadInput("qemu-system-x86_64 not found: install Debian's qemu-system-x86 (./run does)")
-    return path
+    return host.require("qemu-system-x86_64", "the guests' emulator")
 
 
 def require_tools() -> None:
-    """qemu and vng, or one line saying how to get them."""
-    qemu_binary()
+    """What vng needs, or one line saying what is missing and which package has it."""
+    absent = host.missing(VNG_PROGRAMS)
+    if absent:
+        raise BadInput(f"not on this host, and vng's guests need them: {host.install_hint(absent)}; ./run installs them")
     if not shutil.which("vng", path=vng_environment()["PATH"]):
         raise BadInput("vng not found: install the harness's Python dependencies (./run does)")
+
+
+def ssh_unavailable() -> str | None:
+    """Why vng --ssh cannot work on this host (one line), or None when it can."""
+    absent = host.missing(SSH_PROGRAMS)
+    return f"no {host.install_hint(absent)} on this host" if absent else None
 
 
 def _boot_id() -> str:
@@ -128,7 +87,7 @@ def probe_kvm(kernel: Kernel, cache_dir: Path) -> tuple[bool, str]:
     ]
     proc = subprocess.Popen(
         argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        start_new_session=True, preexec_fn=_die_with_parent,
+        start_new_session=True, preexec_fn=procs.die_with_parent,
     )
     assert proc.stdout is not None
     seen = b""
@@ -222,7 +181,7 @@ def run_once(
     require_tools()
     console = script.parent / "console.log"
     start = time.monotonic()
-    proc = _spawn(vng_argv(config, shared_dir, f"sh {script}"), console, env=vng_environment())
+    proc = procs.spawn_logged(vng_argv(config, shared_dir, f"sh {script}"), console, env=vng_environment())
     timed_out, returncode = False, None
     deadline = start + timeout_s
     try:
@@ -236,7 +195,7 @@ def run_once(
                 if on_tick is not None:
                     on_tick()
     finally:
-        _kill_group(proc)
+        procs.stop(proc)
     return GuestExit(returncode, timed_out, time.monotonic() - start, console)
 
 
@@ -313,8 +272,11 @@ class PersistentGuest:
 
     @classmethod
     def boot(cls, config: GuestConfig, shared_dir: Path, port: int, timeout_s: float,
-             keep_for_s: float | None = None) -> PersistentGuest:
-        """Boot and wait for the agent. keep_for_s: detach it, idle for at most that long after now."""
+             keep_for_s: float | None = None, ssh: bool = True) -> PersistentGuest:
+        """Boot and wait for the agent. keep_for_s: detach it, idle for at most that long after now.
+
+        ssh: run sshd in it (vng --ssh, forwarded from `port`); without, commands go through the shared directory.
+        """
         require_tools()
         shared_dir.mkdir(parents=True, exist_ok=True)
         for stale in (AGENT_READY, AGENT_STOP):
@@ -322,10 +284,10 @@ class PersistentGuest:
         script = shared_dir / "agent.sh"
         script.write_text(agent_script(shared_dir))
         start = time.monotonic()
-        argv = vng_argv(config, shared_dir, f"bash {script}") + ["--ssh", str(port), "--ssh-tcp"]
+        argv = vng_argv(config, shared_dir, f"bash {script}") + (["--ssh", str(port), "--ssh-tcp"] if ssh else [])
         console = shared_dir / "console.log"
         if keep_for_s is None:
-            proc = _spawn(argv, console, env=vng_environment())
+            proc = procs.spawn_logged(argv, console, env=vng_environment())
         else:
             set_idle_deadline(shared_dir, timeout_s + keep_for_s)
             with open(console, "wb") as out:
@@ -361,7 +323,7 @@ class PersistentGuest:
             self.proc.wait(timeout=grace_s)
         except subprocess.TimeoutExpired:
             pass
-        _kill_group(self.proc)
+        procs.stop(self.proc)
         self.proc = None
 
 

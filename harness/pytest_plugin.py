@@ -25,7 +25,7 @@ from harness.channel import Channel, SharedDirChannel, free_port
 from harness.errors import BadInput, InfraError
 from harness.kernel import Kernel, debian
 from harness.kernel.kconfig import mode_fragments
-from harness.kernel.prebuilt import given_test_progs, prebuilt_kernel
+from harness.kernel.prebuilt import prebuilt_kernel
 from harness.kernel.tree import build_kernel
 from harness.report.console import result_line, totals_line
 from harness.report.json import to_json
@@ -33,7 +33,7 @@ from harness.report.junit import to_junit
 from harness.report.ktap import to_ktap
 from harness.results import Status, SubtestResult, SuiteRun, merge_runs, run_from_plain, run_to_plain
 from harness.scheduler import RunRequest, load_durations, on_running_guest, record_durations, run_suite
-from harness.selftests import Payload, build_test_progs, llvm_bin, toolchain_identity
+from harness.selftests import Payload, build_test_progs, built_for_image, given_test_progs, llvm_bin, toolchain_identity
 from harness.settings import SUITES_DIR, Settings, default_cache_dir
 from harness.suites import Suite, load_suite
 
@@ -274,16 +274,21 @@ class SessionRunner:
     def _prepare(self) -> None:
         s = self.settings
         guest.require_tools()  # before any long download or build
-        with locked(s.cache_dir, "prepare"):
-            self.kernel = self._kernel()
-            if s.test_progs is not None:
-                self.payload = given_test_progs(s.test_progs, self.kernel)
-            else:
-                items = self.config.stash.get(_SESSION_ITEMS, [])
-                tests = tuple(sorted({i.suite.test for i in items if isinstance(i, SubtestItem)
-                                      and i.suite.runner == "test_progs"}))
-                self.payload = build_test_progs(self.kernel, s.cache_dir, s.build_jobs, say=self.say,
-                                                tests=None if s.full_payload or not tests else tests)
+        if s.keep_guest and (why := guest.ssh_unavailable()):
+            raise BadInput(f"--keep-guest: the warm loop attaches to its guest over SSH, but there is {why}; "
+                           "install it (./run does) or run without --keep-guest")
+        self.kernel = self._kernel()  # each stage locks what it fills in the cache, not the whole cache
+        items = self.config.stash.get(_SESSION_ITEMS, [])
+        tests = tuple(sorted({i.suite.test for i in items if isinstance(i, SubtestItem) and i.suite.runner == "test_progs"}))
+        if s.test_progs is not None:
+            self.payload = given_test_progs(s.test_progs, self.kernel)
+        elif not tests and not s.full_payload:
+            self.payload = None  # only shell suites (the canary): no test_progs to build
+        elif self.kernel.source is None:
+            self.payload = built_for_image(self.kernel, s.cache_dir, None if s.full_payload else tests)
+        else:
+            self.payload = build_test_progs(self.kernel, s.cache_dir, s.build_jobs, say=self.say,
+                                            tests=None if s.full_payload else tests)
         if s.kvm == "off":
             self.use_kvm = False
         else:
@@ -333,7 +338,7 @@ class SessionRunner:
         return result
 
     def _run(self, suite: Suite) -> SuiteRun:
-        assert self.kernel is not None and self.payload is not None and self.use_kvm is not None
+        assert self.kernel is not None and self.use_kvm is not None
         session = self.config.stash.get(_SESSION_ITEMS, [])
         wanted = {i.subtest for i in session if isinstance(i, SubtestItem) and i.suite.path == suite.path}
         subtests = tuple(s for s in suite.subtests if s in wanted)
@@ -385,7 +390,9 @@ class SessionRunner:
         shared = self.settings.cache_dir / "guests" / f"{os.getpid()}-{port}"
         self.say(f"booting a persistent guest ({'KVM' if self.use_kvm else 'TCG'}, {config.cpus} vCPUs); files: {shared}")
         keep_for = self.settings.idle_timeout if self.settings.keep_guest else None
-        running = guest.PersistentGuest.boot(config, shared, port, self.settings.boot_timeout_s, keep_for_s=keep_for)
+        no_ssh = guest.ssh_unavailable()
+        running = guest.PersistentGuest.boot(config, shared, port, self.settings.boot_timeout_s, keep_for_s=keep_for,
+                                             ssh=no_ssh is None)
         self.booted_at = time.time()
         with locked(self.settings.cache_dir, "guests"), open(self.settings.cache_dir / "guests" / "boots.log", "a") as log:
             log.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} pid={os.getpid()} port={port} boot_s={running.boot_s:.1f} "
@@ -396,11 +403,15 @@ class SessionRunner:
         from harness.channel_ssh import SshChannel  # paramiko is slow to import: only when a guest persists
 
         channel: Channel
-        try:
-            channel = SshChannel(port, running.ssh_key)
-        except (ConnectionError, OSError) as e:
-            self.say(f"no SSH to the guest ({e}): commands go through the shared directory instead")
+        if no_ssh is not None:
+            self.say(f"{no_ssh}: no SSH into the guest; commands go through the shared directory")
             channel = SharedDirChannel(shared)
+        else:
+            try:
+                channel = SshChannel(port, running.ssh_key)
+            except (ConnectionError, OSError) as e:
+                self.say(f"no SSH to the guest ({e}): commands go through the shared directory instead")
+                channel = SharedDirChannel(shared)
         self.running, self.channel = running, channel
         self.say(f"guest up in {running.boot_s:.1f} s; commands over {channel.name}")
         return running, channel
@@ -444,7 +455,6 @@ class SessionRunner:
         return None
 
     def _run_item(self, item: SubtestItem) -> SuiteRun:
-        assert self.payload is not None
         running, channel = self._guest()
         if self.settings.keep_guest:  # its watchdog must not stop it while we use it
             guest.set_idle_deadline(running.shared_dir, self.settings.idle_timeout + 2 * item.suite.timeout_s)

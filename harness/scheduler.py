@@ -69,7 +69,7 @@ def on_running_guest(running: guest.PersistentGuest, channel: Channel) -> Script
 class RunRequest:
     suite: Suite
     subtests: tuple[str, ...]  # names without the suite prefix, in suite order
-    payload: Payload
+    payload: Payload | None  # None: a suite of shell commands only
     guest: guest.GuestConfig
     workdir: Path  # shared with the guest: script, logs, exit status
     boot_timeout_s: float
@@ -133,11 +133,9 @@ def shell_batch(suite: Suite, batch: Batch, shared: Path, kmsg: str = markers.KM
 
 
 def runner_script(request: RunRequest, batches: list[Batch], workdir: Path) -> str:
-    lines = [
-        "#!/bin/bash",
-        "# written by harness.scheduler; runs inside the guest",
-        f"cd {shlex.quote(str(request.payload.directory))} || exit 1",
-    ]
+    lines = ["#!/bin/bash", "# written by harness.scheduler; runs inside the guest"]
+    if request.payload is not None:
+        lines.append(f"cd {shlex.quote(str(request.payload.directory))} || exit 1")
     for b in batches:
         if request.suite.runner == "shell":
             argv = ["sh", "-c", shell_batch(request.suite, b, request.workdir)]

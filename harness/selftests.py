@@ -22,7 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.cache import require_free_space
+from harness import proc as procs
+from harness.cache import file_sha256, locked, read_json, require_free_space, write_json
 from harness.errors import BadInput, failed_step
 from harness.kernel import Kernel
 from harness.settings import IMAGES_DIR
@@ -38,14 +39,6 @@ class Payload:
     directory: Path  # test_progs runs from here: its *.bpf.o sit beside it
     test_progs: Path
     identity: str
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def llvm_bin() -> Path:
@@ -119,27 +112,44 @@ def build_test_progs(
 ) -> Payload:
     """Build (or find in the cache) test_progs for this kernel: only `tests` ("mptcp"), or all (None).
 
-    A second call runs no make.
+    A second call runs no make. The build goes into a directory of its own that is renamed
+    into place, stamp included, only when it is complete: a killed build (its make dies with
+    the harness) leaves a partial directory that no later run uses or writes into.
     """
     llvm = llvm_bin()
     toolchain = toolchain_identity(llvm)
     key = payload_key(kernel, toolchain, tests)
     out = cache_dir / "payloads" / key
-    stamp = out / STAMP
-    if stamp.is_file():
-        return Payload(out, out / "test_progs", json.loads(stamp.read_text())["identity"])
+    if (found := _stamped(out)) is not None:
+        return found
+    with locked(out.parent, key):  # one build per payload; the next one to come finds it done
+        if (found := _stamped(out)) is not None:
+            return found
+        for stale in [*out.parent.glob(f"{key}.partial-*"), *(cache_dir / "shadow").glob(f"{key}*")]:
+            shutil.rmtree(stale, ignore_errors=True)  # what killed builds left (their make died with them)
+        partial = out.with_name(f"{key}.partial-{os.getpid()}")
+        identity = _build(kernel, cache_dir / "shadow" / f"{key}-{os.getpid()}", partial, jobs, say, tests, llvm, toolchain)
+        partial.rename(out)
+        return Payload(out, out / "test_progs", identity)
+
+
+def _stamped(out: Path) -> Payload | None:
+    stamp = read_json(out / STAMP, None)
+    return Payload(out, out / "test_progs", str(stamp["identity"])) if stamp else None
+
+
+def _build(kernel: Kernel, shadow: Path, out: Path, jobs: int, say: Callable[[str], None], tests: tuple[str, ...] | None,
+           llvm: Path, toolchain: str) -> str:
+    """make test_progs into `out` (from a shadow tree), stamp it; its identity."""
     assert kernel.source is not None
-    require_free_space(cache_dir, BUILD_SPACE_GB, "a test_progs build")
+    require_free_space(out.parent.parent, BUILD_SPACE_GB, "a test_progs build")
     if not (kernel.source / "tools/testing/selftests/bpf/Makefile").is_file():
         raise BadInput(f"{kernel.source} has no tools/testing/selftests/bpf: not a kernel source tree")
-    selftests = shadow_tree(kernel.source, cache_dir / "shadow" / key, tests)
-    out.mkdir(parents=True, exist_ok=True)
+    selftests = shadow_tree(kernel.source, shadow, tests)
+    out.mkdir(parents=True)
     log = out / "build.log"
     env = dict(os.environ, PATH=f"{llvm}:{os.environ.get('PATH', '/usr/bin:/bin')}")
-    argv = [
-        "make", "-C", str(selftests), f"-j{jobs}", "test_progs",
-        f"OUTPUT={out}", f"VMLINUX_BTF={kernel.vmlinux}",
-    ]
+    argv = ["make", "-C", str(selftests), f"-j{jobs}", "test_progs", f"OUTPUT={out}", f"VMLINUX_BTF={kernel.vmlinux}"]
     if kernel.build_dir is not None:  # bpf_testmod.ko and friends, against the kernel we built
         argv.append(f"KBUILD_OUTPUT={kernel.build_dir}")
     else:  # a prebuilt kernel has no build dir for bpf_testmod.ko: build the rest regardless
@@ -156,17 +166,54 @@ def build_test_progs(
     with open(log, "w") as f:
         f.write(" ".join(argv) + "\n")
         f.flush()
-        proc = subprocess.run(argv, stdout=f, stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL)
+        returncode, _ = procs.run(argv, stdout=f, env=env)  # dies with the harness, even SIGKILLed
     for stand_in in out.rglob("*.ko"):
         if stand_in.stat().st_size == 0:
             stand_in.unlink()  # test_progs then says it has no bpf_testmod, and skips what needs it
-    if proc.returncode != 0 or not (out / "test_progs").is_file():
+    if returncode != 0 or not (out / "test_progs").is_file():
         raise failed_step("test_progs build", log, COMPILER_ERROR)
-    identity = f"test_progs:{kernel.source_identity or kernel.source}:{key}"
-    stamp.write_text(json.dumps({
+    shutil.rmtree(shadow, ignore_errors=True)
+    identity = f"test_progs:{kernel.source_identity or kernel.source}:{out.name.split('.')[0]}"
+    write_json(out / STAMP, {
         "identity": identity, "kernel": kernel.identity, "toolchain": toolchain, "tests": tests or "all",
         "image_sha256": file_sha256(kernel.image),  # the same kernel under another name (--kernel-image) matches
         "build_seconds": round(time.monotonic() - start, 1), "python": sys.version.split()[0],
-    }, indent=1))
+    })
     say(f"built test_progs in {time.monotonic() - start:.0f} s")
-    return Payload(out, out / "test_progs", identity)
+    return identity
+
+
+def given_test_progs(directory: Path, kernel: Kernel) -> Payload:
+    """A test_progs built elsewhere (--test-progs); refused when it says it was built for another kernel."""
+    binary = directory / "test_progs"
+    if not binary.is_file():
+        raise BadInput(f"no test_progs in {directory}: give the directory `make -C tools/testing/selftests/bpf` built it in")
+    try:
+        stamp = json.loads((directory / STAMP).read_text())
+    except (OSError, ValueError):
+        stamp = {}  # built outside the harness: nothing says which kernel; trust the user
+    built_for = stamp.get("kernel")
+    if "image_sha256" in stamp:  # the very image it was built for, whatever it is called now
+        same = stamp["image_sha256"] == file_sha256(kernel.image)
+    else:
+        same = built_for is None or built_for == kernel.identity
+    if not same:
+        raise BadInput(f"test_progs in {directory} was built against the BTF of {built_for}, not {kernel.identity}: "
+                       "its BPF programs would not load; rebuild it or pass the matching kernel")
+    return Payload(directory, binary, f"given:{directory}")
+
+
+def built_for_image(kernel: Kernel, cache_dir: Path, tests: tuple[str, ...] | None) -> Payload:
+    """For a kernel without its source (--kernel-image): a test_progs the harness built earlier for this very
+    image (same sha256, e.g. a Debian kernel's vmlinuz from the cache) that has the selected tests."""
+    digest = file_sha256(kernel.image)
+    for stamp in sorted((cache_dir / "payloads").glob(f"*/{STAMP}")):
+        try:
+            data = json.loads(stamp.read_text())
+        except (OSError, ValueError):
+            continue
+        has = data.get("tests")
+        if data.get("image_sha256") == digest and (has == "all" or (tests is not None and set(tests) <= set(has or ()))):
+            return Payload(stamp.parent, stamp.parent / "test_progs", str(data["identity"]))
+    raise BadInput(f"kernel {kernel.identity} comes with no source tree to build test_progs from, and the cache has "
+                   "no test_progs built for this image; pass --test-progs DIR")

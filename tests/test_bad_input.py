@@ -10,7 +10,7 @@ SUITE_FILE = str(SUITES_DIR / "mptcp_bpf.toml")
 
 
 def run(pytester, *args):
-    return pytester.runpytest_inprocess(SUITE_FILE, "-p", "harness.pytest_plugin", *args)
+    return pytester.runpytest_inprocess(SUITE_FILE, *args)
 
 
 def one_line_error(result, *words):
@@ -62,7 +62,7 @@ def test_ini_value_is_used(pytester):
 
 
 def test_unknown_subtest_named_explicitly(pytester):
-    result = pytester.runpytest_inprocess(f"{SUITE_FILE}::mptcp/nope", "-p", "harness.pytest_plugin")
+    result = pytester.runpytest_inprocess(f"{SUITE_FILE}::mptcp/nope")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     one_line_error(result, "not found", "mptcp/nope")
 
@@ -75,7 +75,7 @@ def test_malformed_suite_file(pytester):
     original = pytest_plugin.SUITES_DIR
     pytest_plugin.SUITES_DIR = bad
     try:
-        result = pytester.runpytest_inprocess(str(bad / "x.toml"), "-p", "harness.pytest_plugin")
+        result = pytester.runpytest_inprocess(str(bad / "x.toml"))
     finally:
         pytest_plugin.SUITES_DIR = original
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -86,7 +86,7 @@ def test_qemu_missing_is_said_before_any_download(pytester, monkeypatch, tmp_pat
     monkeypatch.setenv("PATH", "/nonexistent")
     result = run(pytester, "-k", "mptcp/base", "--harness-cache", str(tmp_path / "cache"))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    one_line_error(result, "qemu-system-x86_64 not found", "qemu-system-x86")
+    one_line_error(result, "not on this host", "qemu-system-x86_64 (qemu-system-x86)", "busybox (busybox-static)")
     assert not (tmp_path / "cache").exists()
 
 
@@ -126,7 +126,7 @@ def test_test_progs_dir_without_test_progs_or_built_for_another_kernel(tmp_path)
     import json
 
     from harness.kernel import Kernel
-    from harness.kernel.prebuilt import given_test_progs
+    from harness.selftests import given_test_progs
 
     kernel = Kernel(tmp_path / "bzImage", "7.3.4", None, tmp_path / "vmlinux", "debian:7.3.4")
     with pytest.raises(BadInput, match=r"no test_progs in"):
@@ -142,7 +142,7 @@ def test_test_progs_of_the_same_image_under_another_name_is_accepted(tmp_path):
     import json
 
     from harness.kernel import Kernel
-    from harness.kernel.prebuilt import given_test_progs
+    from harness.selftests import given_test_progs
 
     image = tmp_path / "vmlinuz"
     image.write_bytes(b"kernel bytes")

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from harness.settings import REPO_ROOT
-from tests.test_guest_e2e import harness_qemus, pytest_argv, pytest_env, run_pytest
+from tests.helpers import harness_qemus, pytest_argv, pytest_env, run_pytest
 
 pytestmark = pytest.mark.guest
 CANARY = "suites/canary/canary.toml"

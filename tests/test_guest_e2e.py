@@ -8,28 +8,11 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from harness.settings import REPO_ROOT, default_cache_dir
+from harness.selftests import build_test_progs
+from harness.settings import REPO_ROOT
+from tests.helpers import CACHE, default_kernel, harness_qemus, pytest_argv, pytest_env, run_pytest
 
 pytestmark = pytest.mark.guest
-CACHE = default_cache_dir()
-
-
-def harness_qemus() -> list[str]:
-    """qemu processes started for the harness: the kernel they boot lives in its cache."""
-    out = subprocess.run(["pgrep", "-af", "qemu-system"], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if str(CACHE) in line]
-
-
-def pytest_argv(*args: str) -> list[str]:
-    return [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
-
-
-def pytest_env(**extra: str) -> dict[str, str]:
-    return dict(os.environ, PATH=f"{os.path.dirname(sys.executable)}:{os.environ.get('PATH', '')}", **extra)
-
-
-def run_pytest(*args: str, timeout: float = 3000, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(pytest_argv(*args), cwd=REPO_ROOT, env=pytest_env(**env), capture_output=True, text=True, timeout=timeout)
 
 
 def test_collection_lists_all_19_and_fetches_builds_boots_nothing(tmp_path):
@@ -83,4 +66,16 @@ def test_bisect_step_answers_git_bisect_good_or_cannot_tell():
     lacking = subprocess.run([sys.executable, "-m", "harness", "bisect-step", "-k", "mptcp/rr"],
                              cwd="/", env=pytest_env(), capture_output=True, text=True)
     assert lacking.returncode == 125 and "not in this build" in lacking.stdout, lacking.stdout + lacking.stderr
+    assert harness_qemus() == []
+
+
+def test_a_debian_vmlinuz_from_the_cache_runs_as_kernel_image_with_its_modules():
+    """--kernel-image/--modules-dir without --test-progs: the test_progs built for that very image is found by its sha256."""
+    kernel = default_kernel()
+    assert kernel.modules_dir is not None
+    build_test_progs(kernel, CACHE, os.cpu_count() or 1, say=lambda _: None, tests=("mptcp",))  # nothing when built
+    proc = run_pytest("-v", "suites", "-k", "mptcp/base", "--kernel-image", str(kernel.image),
+                      "--modules-dir", str(kernel.modules_dir))
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert "mptcp/base PASSED" in proc.stdout and "1 passed" in proc.stdout
     assert harness_qemus() == []

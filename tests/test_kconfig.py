@@ -7,14 +7,7 @@ from harness.errors import BadInput
 from harness.guest import vng_environment
 from harness.kernel import tree
 from harness.kernel.kconfig import configure, mode_fragments, read_config, read_fragment
-from harness.settings import default_cache_dir
-
-
-def linux_source() -> Path:
-    found = sorted(default_cache_dir().glob("sources/linux-source-*"))
-    if not found:
-        pytest.skip("no unpacked linux-source in the cache yet (the real-guest tests fetch it)")
-    return found[-1]
+from tests.helpers import linux_source
 
 
 def test_every_mode_composes_and_keeps_every_option(tmp_path):

@@ -9,7 +9,7 @@ from harness.isolation import isolated
 from harness.kernel import debian
 from harness.selftests import build_test_progs
 from harness.settings import Settings, default_cache_dir
-from tests.test_guest_e2e import CACHE, harness_qemus, run_pytest
+from tests.helpers import boots, harness_qemus, run_pytest
 
 pytestmark = pytest.mark.guest
 
@@ -38,11 +38,6 @@ def test_four_copies_of_a_subtest_pass_side_by_side_only_when_isolated(tmp_path)
     assert [summary("isolated", n) for n in range(4)] == ["Summary: 1/1 PASSED, 0 SKIPPED, 0/0 FAILED"] * 4
     # the same four without isolation collide on /run/netns/mptcp_ns: the isolation is what makes them pass
     assert any("FAILED" in summary("plain", n) and "1/1 FAILED" in summary("plain", n) for n in range(4))
-
-
-def boots() -> list[str]:
-    log = CACHE / "guests" / "boots.log"
-    return log.read_text().splitlines() if log.exists() else []
 
 
 def test_persistent_guest_runs_two_subtests_over_ssh_with_one_boot():

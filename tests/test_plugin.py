@@ -36,14 +36,14 @@ def guest_replaced_by_log(monkeypatch):
 
 
 def test_k_selects_exactly_one_subtest(pytester):
-    result = pytester.runpytest_inprocess(SUITE_FILE, "-p", "harness.pytest_plugin", "--collect-only", "-q", "-k", "mptcp/subflow")
+    result = pytester.runpytest_inprocess(SUITE_FILE, "--collect-only", "-q", "-k", "mptcp/subflow")
     lines = [ln for ln in result.outlines if "::" in ln]
     assert lines == ["suites/mptcp_bpf.toml::mptcp/subflow"]  # not iters_subflow
 
 
 def test_failing_item_shows_its_subtest_output(pytester, guest_replaced_by_log):
     guest_replaced_by_log.append("concurrent-unisolated-mptcpify-fail.log")
-    result = pytester.runpytest_inprocess(SUITE_FILE, "-p", "harness.pytest_plugin", "-k", "mptcp/mptcpify")
+    result = pytester.runpytest_inprocess(SUITE_FILE, "-k", "mptcp/mptcpify")
     result.assert_outcomes(failed=1)
     out = result.stdout.str()
     assert "mptcp/mptcpify: failed" in out
@@ -53,7 +53,7 @@ def test_failing_item_shows_its_subtest_output(pytester, guest_replaced_by_log):
 
 def test_subtests_missing_from_build_are_skipped_with_reason(pytester, guest_replaced_by_log):
     guest_replaced_by_log.append("full-mptcp-7.3-ok.log")
-    result = pytester.runpytest_inprocess(SUITE_FILE, "-p", "harness.pytest_plugin", "-rs", "-k", "mptcp/base or mptcp/rr")
+    result = pytester.runpytest_inprocess(SUITE_FILE, "-rs", "-k", "mptcp/base or mptcp/rr")
     result.assert_outcomes(passed=1, skipped=1)
     assert "not in this build" in result.stdout.str()
 
@@ -62,7 +62,7 @@ def test_report_dir_gets_ktap_json_and_junit_that_agree(pytester, guest_replaced
     guest_replaced_by_log.append("full-mptcp-7.3-ok.log")
     out = tmp_path / "reports"
     result = pytester.runpytest_inprocess(
-        SUITE_FILE, "-p", "harness.pytest_plugin", "-k", "mptcp/base or mptcp/rr", "--report-dir", str(out)
+        SUITE_FILE, "-k", "mptcp/base or mptcp/rr", "--report-dir", str(out)
     )
     result.assert_outcomes(passed=1, skipped=1)
     doc = json.loads((out / "results.json").read_text())

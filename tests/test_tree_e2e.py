@@ -2,8 +2,7 @@
 the second run's build phase runs no make. ./run slow (about half an hour on 2 cores)."""
 import pytest
 
-from tests.test_guest_e2e import run_pytest
-from tests.test_kconfig import linux_source
+from tests.helpers import linux_source, run_pytest
 
 pytestmark = [pytest.mark.guest, pytest.mark.slow]
 

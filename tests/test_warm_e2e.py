@@ -6,8 +6,7 @@ import time
 import pytest
 
 from harness.settings import REPO_ROOT
-from tests.test_guest_e2e import harness_qemus, pytest_env, run_pytest
-from tests.test_parallel_e2e import boots
+from tests.helpers import boots, harness_qemus, pytest_env, run_pytest
 
 pytestmark = pytest.mark.guest
 

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import subprocess
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import proc as procs
 from harness.apt import PrivateApt
-from harness.cache import require_free_space
+from harness.cache import locked, require_free_space
 from harness.errors import BadInput, InfraError
 from harness.kernel import Kernel
 from harness.kernel.vmlinux import extract_vmlinux
@@ -72,9 +72,9 @@ def spec_for(name: str | None) -> DebianKernelSpec:
 
 
 def _check(argv: list[str]) -> None:
-    proc = subprocess.run(argv, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise InfraError(f"{' '.join(argv)} failed: {proc.stderr.strip()[-400:]}")
+    returncode, out = procs.run(argv)  # dies with the harness, even SIGKILLed
+    if returncode != 0:
+        raise InfraError(f"{' '.join(argv)} failed: {out.decode(errors='replace').strip()[-400:]}")
 
 
 def _unpack(debs: list[Path], dest: Path) -> None:
@@ -114,6 +114,11 @@ def fetch(spec: DebianKernelSpec, cache_dir: Path, apt: PrivateApt | None = None
     """Download and unpack the kernel's packages into the cache; a second call does nothing."""
     key = hashlib.sha256(spec.identity.encode()).hexdigest()[:12]
     root = cache_dir / "kernels" / f"debian-{spec.release}-{key}"
+    with locked(root.parent, root.name):  # one fetch per kernel; the next one to come finds it done
+        return _fetched(spec, cache_dir, root, apt)
+
+
+def _fetched(spec: DebianKernelSpec, cache_dir: Path, root: Path, apt: PrivateApt | None) -> Kernel:
     tree = root / "tree"
     if not tree.is_dir():
         require_free_space(cache_dir, FETCH_SPACE_GB, f"fetching {spec.identity}")

@@ -17,12 +17,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.cache import require_free_space
+from harness import proc as procs
+from harness.cache import locked, require_free_space, write_json
 from harness.errors import BadInput, failed_step
 from harness.kernel import Kernel
 from harness.kernel.kconfig import Fragment, configure
 
 STAMP = "harness-build.json"
+BUILDING = "harness-building.json"  # present while a build runs: found by the next run, it was interrupted
 SELFTESTS = "tools/testing/selftests"
 GENERATED = (".o", ".d", ".cmd", ".skel.h", ".lskel.h", ".subskel.h", ".a", ".so")
 MAKE_ERROR = re.compile(r"error:|Error ")
@@ -79,10 +81,31 @@ def build_kernel(tree: Path, cache_dir: Path, mode: str, fragments: list[Fragmen
         known = {}
     if known.get("state") == state:
         return _kernel(tree, out, known)
+    with locked(out.parent, out.name):  # one writer per build directory
+        return _build(tree, out, mode, fragments, jobs, env, say, state, cache_dir)
+
+
+def _build(tree: Path, out: Path, mode: str, fragments: list[Fragment], jobs: int, env: dict[str, str],
+           say: Callable[[str], None], state: str, cache_dir: Path) -> Kernel:
+    stamp = out / STAMP
+    try:
+        known = json.loads(stamp.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if known.get("state") == state:  # another run built it while we waited for the lock
+        return _kernel(tree, out, known)
     require_free_space(cache_dir, BUILD_SPACE_GB, f"building the kernel of {tree}")
+    if (ended := procs.end_leftovers(out)):
+        say(f"stopped {ended} process(es) an interrupted run left building in {out}")
+    building = out / BUILDING
+    if building.exists():
+        say(f"resuming the interrupted build in {out}: make rebuilds only what it had not finished")
+    stamp.unlink(missing_ok=True)  # a stamp only for what this build produces
     log = out / "build.log"
     out.mkdir(parents=True, exist_ok=True)
-    log.write_text("")
+    building.write_text(json.dumps({"state": state, "pid": os.getpid()}))
+    with open(log, "a") as f:
+        f.write(f"=== {time.strftime('%Y-%m-%dT%H:%M:%S')} build of state {state[:16]} ===\n")
     start = time.monotonic()
     say(f"configuring {tree} ({mode}: base of vng + {', '.join(f.name for f in fragments)}) in {out}")
     configure(tree, out, fragments, env, log)
@@ -90,11 +113,12 @@ def build_kernel(tree: Path, cache_dir: Path, mode: str, fragments: list[Fragmen
     _make(tree, out, ["-j", str(jobs), "bzImage", "modules"], env, log, say, start)
     mods = out / "modules-install"
     _make(tree, out, ["modules_install", f"INSTALL_MOD_PATH={mods}", "INSTALL_MOD_STRIP=1"], env, log, say, start)
-    release = subprocess.run(["make", "-s", "-C", str(tree), f"O={out}", "kernelrelease"], capture_output=True,
-                             text=True, env=env).stdout.strip()
+    _, out_bytes = procs.run(["make", "-s", "-C", str(tree), f"O={out}", "kernelrelease"], env=env)
+    release = out_bytes.decode().strip()
     known = {"state": state, "release": release, "mode": mode, "tree": str(tree.resolve()),
              "build_seconds": round(time.monotonic() - start, 1)}
-    stamp.write_text(json.dumps(known, indent=1))
+    write_json(stamp, known)
+    building.unlink()
     say(f"built the kernel {release} in {time.monotonic() - start:.0f} s")
     return _kernel(tree, out, known)
 
@@ -105,13 +129,16 @@ def _make(tree: Path, out: Path, args: list[str], env: dict[str, str], log: Path
     with open(log, "a") as f:
         f.write(" ".join(argv) + "\n")
         f.flush()
-        proc = subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL)
-        last = time.monotonic()
-        while proc.poll() is None:
-            time.sleep(1)
-            if time.monotonic() - last >= 60:
-                last = time.monotonic()
-                say(f"  still building: {args[-1]}, {time.monotonic() - start:.0f} s so far")
+        proc = procs.spawn(argv, f, env=env)  # dies with the harness, even SIGKILLed
+        try:
+            last = time.monotonic()
+            while proc.poll() is None:
+                time.sleep(1)
+                if time.monotonic() - last >= 60:
+                    last = time.monotonic()
+                    say(f"  still building: {args[-1]}, {time.monotonic() - start:.0f} s so far")
+        finally:
+            procs.stop(proc)
     if proc.returncode != 0:
         raise failed_step("kernel build", log, MAKE_ERROR)
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-KERNEL_TIMESTAMP = re.compile(r"\[\s*\d+\.\d{3,9}\] ")
+# "[   11.519625] ", or with CONFIG_PRINTK_CALLER "[    8.684612][  T157] " (task) / "[C1]" (CPU)
+KERNEL_TIMESTAMP = re.compile(r"\[\s*\d+\.\d{3,9}\](?:\[\s*[TC]\d+\])? ")
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ SKIP/TODO directives). tap-py reads one flat stream; what it cannot do is done h
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 
@@ -32,6 +33,7 @@ class TapResult:
     output: tuple[str, ...]
     line_no: int  # 0 for a result that never came
     has_children: bool = False  # a suite / a wrapped program whose own results follow it
+    depth: int = 0  # nesting level of its result line: 0 for the outermost stream
 
 
 @dataclass
@@ -116,7 +118,8 @@ def parse_tap(lines: list[NumberedLine]) -> TapLog:
             name = item.description.strip() or here.announced or f"unnamed result {item.number}"
             result, reason = _classify(item)
             children = close_below(depth, name, at_eof=False)
-            here.results.append(TapResult(name, result, reason, tuple(here.output), numbered.line_no, bool(children)))
+            here.results.append(TapResult(name, result, reason, tuple(here.output), numbered.line_no, bool(children),
+                                          depth))
             here.results += children
             here.own += 1
             if item.number is not None:
@@ -139,7 +142,7 @@ def parse_tap(lines: list[NumberedLine]) -> TapLog:
 def _finish(level: _Level, name: str, log: TapLog, at_eof: bool) -> list[TapResult]:
     """A level's results under its parent's name, plus one LOST result per planned result that never came."""
     prefix = f"{name}/" if name else ""
-    found = [TapResult(prefix + r.name, r.result, r.reason, r.output, r.line_no, r.has_children) for r in level.results]
+    found = [dataclasses.replace(r, name=prefix + r.name) for r in level.results]
     own = level.own
     if level.plan is not None and own < level.plan:
         where = name or "the top level"

@@ -22,9 +22,10 @@ from harness.parse.console import ConsoleEvent, separate
 SUBTEST_RESULT = re.compile(r"^#(?P<num>\d+)/(?P<sub>\d+)\s+(?P<name>\S.*?):(?P<result>OK|FAIL|SKIP)(?P<rest>.*)$")
 TEST_RESULT = re.compile(r"^#(?P<num>\d+)\s+(?P<name>[^\s/]+):(?P<result>OK|FAIL|SKIP)(?P<rest>.*)$")
 ERROR_LOGS_HEADER = re.compile(r"^All error logs:\s*$")
+# Older test_progs (6.12 and before) print "%d FAILED" without the failed subtests' count.
 SUMMARY = re.compile(
     r"^Summary: (?P<tests_ok>\d+)/(?P<subtests_ok>\d+) PASSED, (?P<skipped>\d+) SKIPPED"
-    r"(?: \((?P<not_built>\d+) not built\))?, (?P<tests_failed>\d+)/(?P<subtests_failed>\d+) FAILED\s*$"
+    r"(?: \((?P<not_built>\d+) not built\))?, (?P<tests_failed>\d+)(?:/(?P<subtests_failed>\d+))? FAILED\s*$"
 )
 
 
@@ -44,7 +45,7 @@ class Summary:
     subtests_passed: int
     skipped: int
     tests_failed: int
-    subtests_failed: int
+    subtests_failed: int | None  # None: an older test_progs that does not count them
 
 
 @dataclass
@@ -92,7 +93,7 @@ def parse_test_progs(text: str) -> ParsedLog:
         if m := SUMMARY.match(line):
             log.summary = Summary(
                 int(m["tests_ok"]), int(m["subtests_ok"]), int(m["skipped"]),
-                int(m["tests_failed"]), int(m["subtests_failed"]),
+                int(m["tests_failed"]), int(m["subtests_failed"]) if m["subtests_failed"] else None,
             )
             pending = []
             continue

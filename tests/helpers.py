@@ -1,0 +1,49 @@
+"""What several test modules share: running pytest and the harness in a fresh process, the cache, the guests."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from harness.kernel import Kernel, debian
+from harness.settings import REPO_ROOT, default_cache_dir
+
+CACHE = default_cache_dir()
+
+
+def harness_qemus() -> list[str]:
+    """qemu processes started for the harness: the kernel they boot lives in its cache."""
+    out = subprocess.run(["pgrep", "-af", "qemu-system"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if str(CACHE) in line]
+
+
+def boots() -> list[str]:
+    """<cache>/guests/boots.log: a line per persistent guest booted."""
+    log = CACHE / "guests" / "boots.log"
+    return log.read_text().splitlines() if log.exists() else []
+
+
+def pytest_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
+
+
+def pytest_env(**extra: str) -> dict[str, str]:
+    return dict(os.environ, PATH=f"{os.path.dirname(sys.executable)}:{os.environ.get('PATH', '')}", **extra)
+
+
+def run_pytest(*args: str, timeout: float = 3000, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(pytest_argv(*args), cwd=REPO_ROOT, env=pytest_env(**env), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def default_kernel() -> Kernel:
+    """The default Debian kernel with its linux-source, fetched through the harness itself when the cache lacks it."""
+    return debian.fetch(debian.spec_for(None), CACHE)
+
+
+def linux_source() -> Path:
+    """An unpacked linux-source (the default kernel's): fetched if need be, never a reason to skip."""
+    source = default_kernel().source
+    assert source is not None
+    return source

@@ -1,0 +1,64 @@
+"""The plugin is a registered pytest plugin (pytest11): its options parse wherever their values point, from anywhere.
+
+Each test runs the real `python -m pytest` in a fresh process, with real existing paths
+outside the repository as option values (the way a user types them: `--kernel-image PATH`,
+not `--kernel-image=PATH`), some from a working directory outside the repository.
+"""
+import subprocess
+
+import pytest
+
+from harness.settings import REPO_ROOT, SUITES_DIR
+from tests.helpers import pytest_argv, pytest_env
+
+SUITES = str(SUITES_DIR)
+
+
+def pytest_in(cwd, *args):
+    return subprocess.run(pytest_argv(*args), cwd=cwd, env=pytest_env(), capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def outside(tmp_path):
+    """A directory tree outside the repository: a kernel 'tree' that is not one, a junk image, empty dirs."""
+    (tmp_path / "tree").mkdir()
+    (tmp_path / "modules").mkdir()
+    (tmp_path / "progs").mkdir()
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "vmlinuz").write_bytes(b"\0" * 4096)
+    (tmp_path / "cwd").mkdir()
+    return tmp_path
+
+
+def test_kernel_tree_with_a_space_separated_real_path_reaches_the_harness(outside):
+    proc = pytest_in(outside / "cwd", SUITES, "-k", "mptcp/base", "--kernel-tree", str(outside / "tree"))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == pytest.ExitCode.USAGE_ERROR, out
+    assert "unrecognized arguments" not in out
+    assert f"{outside / 'tree'} is not a kernel source tree" in out
+    assert f"rootdir: {REPO_ROOT}" in out
+
+
+def test_kernel_image_modules_test_progs_and_report_dir_outside_the_repo(outside):
+    proc = pytest_in(outside / "cwd", SUITES, "-k", "mptcp/base", "--kernel-image", str(outside / "vmlinuz"),
+                     "--modules-dir", str(outside / "modules"), "--test-progs", str(outside / "progs"),
+                     "--report-dir", str(outside / "reports"))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == pytest.ExitCode.USAGE_ERROR, out
+    assert "unrecognized arguments" not in out and "Traceback" not in out
+    assert f"{outside / 'vmlinuz'} is not an x86 bzImage" in out
+
+
+def test_collection_from_the_repo_without_paths_takes_option_values_as_values(outside):
+    proc = pytest_in(REPO_ROOT, "--collect-only", "-q", "suites", "--kernel-tree", str(outside / "tree"),
+                     "--report-dir", str(outside / "reports"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "19 tests collected" in proc.stdout
+
+
+def test_p_no_harness_turns_the_plugin_off(outside):
+    off = pytest_in(outside / "cwd", "-p", "no:harness", "--collect-only", "-q", SUITES)
+    assert off.returncode == pytest.ExitCode.NO_TESTS_COLLECTED, off.stdout + off.stderr
+    unknown = pytest_in(outside / "cwd", "-p", "no:harness", "--collect-only", SUITES, "--kernel-tree", str(outside / "tree"))
+    assert unknown.returncode == pytest.ExitCode.USAGE_ERROR
+    assert "unrecognized arguments: --kernel-tree" in unknown.stderr
