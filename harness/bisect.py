@@ -1,82 +1,114 @@
 """Bisecting a regression: one verdict per kernel, across a list of builds or under `git bisect run`.
 
-A step runs the selected subtests on one kernel through pytest (the plugin does all the
-work: kernel, payload, guest, parse) and reduces its JSON report to a verdict: good (every
+A step runs the selected subtests on one kernel through the pipeline (harness.pipeline:
+kernel, payload, guest, parse; no pytest) and reduces the results to a verdict: good (every
 selected subtest passed), bad (one failed or timed out, or the kernel died under it), or
 untestable (a subtest is not in this build, a result was lost, nothing ran).
 """
 from __future__ import annotations
 
-import json
-import subprocess
+import argparse
+import enum
 import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
+from _pytest.mark.expression import Expression  # pytest's own -k grammar (pytest is pinned)
+
+from harness import pipeline
 from harness.errors import BadInput, InfraError
-from harness.results import NOT_IN_BUILD, Status
-from harness.settings import REPO_ROOT, SUITES_DIR
+from harness.results import NOT_IN_BUILD, Status, SubtestResult
+from harness.settings import OPTIONS, SUITES_DIR, Settings, from_values, parse_value
+from harness.suites import all_suites
 
 # git bisect run's protocol: 0 good, 1 bad, 125 skip this commit, 128+ abort the bisection
 GIT_GOOD, GIT_BAD, GIT_SKIP, GIT_ABORT = 0, 1, 125, 128
 
 
+class Kind(enum.Enum):
+    GOOD = "good"
+    BAD = "bad"
+    UNTESTABLE = "untestable"
+
+
 @dataclass(frozen=True)
 class Verdict:
-    kind: str  # "good" | "bad" | "untestable"
+    kind: Kind
     why: str  # a few words: which subtest decided it
 
     @property
     def git_code(self) -> int:
-        return {"good": GIT_GOOD, "bad": GIT_BAD}.get(self.kind, GIT_SKIP)
+        return {Kind.GOOD: GIT_GOOD, Kind.BAD: GIT_BAD}.get(self.kind, GIT_SKIP)
 
 
-def verdict(report: dict[str, Any]) -> Verdict:
-    """The verdict of one run, from its results.json (subtests beyond the suite file do not count)."""
-    tests = [t for t in report.get("tests", []) if t.get("in_suite", True)]
+def verdict(results: list[SubtestResult]) -> Verdict:
+    """The verdict of one run (subtests beyond the suite file do not count)."""
+    tests = [r for r in results if r.in_suite]
     if not tests:
-        return Verdict("untestable", "no subtest ran")
-    for t in tests:
-        if t["status"] in (Status.FAILED.value, Status.TIMEOUT.value):
-            return Verdict("bad", f"{t['name']} {t['status']}: {t['reason'] or 'see its output'}")
-    for t in tests:
-        if t["status"] in (Status.LOST.value, Status.NOT_RUN.value, Status.SKIPPED.value):
-            why = NOT_IN_BUILD if t["reason"] == NOT_IN_BUILD else t["reason"] or t["status"]
-            return Verdict("untestable", f"{t['name']} {t['status']} ({why})")
-    flaky = [t["name"] for t in tests if t["status"] == Status.FLAKY.value]
-    return Verdict("good", f"{len(tests)} passed" + (f" ({', '.join(flaky)} only on retry)" if flaky else ""))
+        return Verdict(Kind.UNTESTABLE, "no subtest ran")
+    for r in tests:
+        if r.status in (Status.FAILED, Status.TIMEOUT):
+            return Verdict(Kind.BAD, f"{r.name} {r.status.value}: {r.reason or 'see its output'}")
+    for r in tests:
+        if r.status in (Status.LOST, Status.NOT_RUN, Status.SKIPPED):
+            why = NOT_IN_BUILD if r.reason == NOT_IN_BUILD else r.reason or r.status.value
+            return Verdict(Kind.UNTESTABLE, f"{r.name} {r.status.value} ({why})")
+    flaky = [r.name for r in tests if r.status is Status.FLAKY]
+    return Verdict(Kind.GOOD, f"{len(tests)} passed" + (f" ({', '.join(flaky)} only on retry)" if flaky else ""))
 
 
-def run_step(pytest_args: list[str]) -> Verdict:
-    """Run pytest on the suites with `pytest_args` (a kernel choice, -k ...); usage errors are BadInput."""
-    with tempfile.TemporaryDirectory(prefix="harness-bisect-") as tmp:
-        # from the caller's directory (git bisect runs in the tree: --kernel-tree .), with the harness's config
-        argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(REPO_ROOT),
-                "-c", str(REPO_ROOT / "pyproject.toml"), str(SUITES_DIR), "--report-dir", tmp, *pytest_args]
-        output: list[str] = []
-        with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
-            assert proc.stdout is not None
-            for line in proc.stdout:  # shown as it comes (a kernel build takes minutes), on stderr: stdout is the verdict
-                output.append(line.rstrip("\n"))
-                print(line, end="", file=sys.stderr, flush=True)
-        if proc.returncode == 4:  # pytest's usage error: the harness said what is wrong in one line
-            raise BadInput(_usage_line(output))
-        report = Path(tmp) / "results.json"
-        if not report.exists():  # the kernel or payload did not build, or nothing was collected
-            return Verdict("untestable", f"no results (pytest exit {proc.returncode}: {' | '.join(output[-3:])})")
-        return verdict(json.loads(report.read_text()))
+def step_settings(argv: list[str]) -> tuple[Settings, str | None]:
+    """The harness's options (as pytest takes them: --kernel-tree PATH ...) and -k EXPR, for a step without pytest."""
+    parser = argparse.ArgumentParser(prog="python -m harness bisect-step", add_help=False, exit_on_error=False)
+    for o in OPTIONS:
+        parser.add_argument(o.flag, dest=o.key, action="store_true" if o.kind is bool else "store", default=None)
+    parser.add_argument("-k", dest="keyword", default=None)
+    try:
+        args, rest = parser.parse_known_args(argv)
+    except argparse.ArgumentError as e:
+        raise BadInput(f"{e}; see `pytest --help`, group harness") from None
+    if rest:
+        raise BadInput(f"unrecognized arguments: {' '.join(rest)}; a step takes the harness's options and -k EXPR")
+    values = {o.key: parse_value(o, raw, o.flag) for o in OPTIONS if (raw := getattr(args, o.key)) is not None}
+    return from_values(values), args.keyword
 
 
-def _usage_line(lines: list[str]) -> str:
-    """The one line saying what is wrong, from pytest's output on a usage error."""
-    for marker in (": error: ", "_pytest.outcomes.Exit: ", "ERROR: "):
-        for line in lines:
-            if marker in line:
-                return line.split(marker, 1)[1].strip(" !")
-    return " | ".join(lines[-3:])
+class _Names:
+    """pytest's -k matcher: a term matches when it is part of the item's name or of a parent's, in any case."""
+
+    def __init__(self, *names: str) -> None:
+        self.names = [n.lower() for n in names]
+
+    def __call__(self, term: str, /, **kwargs: str | int | bool | None) -> bool:
+        return any(term.lower() in n for n in self.names)
+
+
+def selections(keyword: str | None) -> list[pipeline.Selection]:
+    """The suites/*.toml subtests that `-k keyword` selects, as pytest would (names and file names, any case)."""
+    try:
+        expression = Expression.compile(keyword) if keyword else None
+    except SyntaxError as e:
+        raise BadInput(f"-k {keyword!r}: {e}") from None
+    found = []
+    for suite in all_suites(SUITES_DIR):
+        subtests = tuple(s for s in suite.subtests if expression is None or expression.evaluate(
+            _Names(suite.full_name(s), suite.path.name, SUITES_DIR.name)))
+        if subtests:
+            found.append(pipeline.Selection(suite, subtests))
+    if not found:
+        raise BadInput(f"-k {keyword!r} selects no subtest of {SUITES_DIR}; try pytest --collect-only -q -k ...")
+    return found
+
+
+def run_step(argv: list[str]) -> Verdict:
+    """Run the selection on one kernel (its options in argv); progress on stderr: stdout is the verdict."""
+    settings, keyword = step_settings(argv)
+    chosen = selections(keyword)
+    try:
+        runs = pipeline.run(settings, chosen, say=lambda line: print(f"[harness] {line}", file=sys.stderr, flush=True))
+    except InfraError as e:  # the kernel or payload did not build, the guest never came up
+        return Verdict(Kind.UNTESTABLE, f"no results: {str(e).splitlines()[0]}")
+    return verdict([r for run in runs for r in run.subtests])
 
 
 def first_bad(kernels: list[str], test: Callable[[str], Verdict], say: Callable[[str], object]) -> tuple[int, int]:
@@ -92,17 +124,17 @@ def first_bad(kernels: list[str], test: Callable[[str], Verdict], say: Callable[
     def judged(i: int) -> Verdict:
         if i not in verdicts:
             verdicts[i] = test(kernels[i])
-            say(f"{kernels[i]}: {verdicts[i].kind} ({verdicts[i].why})")
+            say(f"{kernels[i]}: {verdicts[i].kind.value} ({verdicts[i].why})")
         return verdicts[i]
 
     last = len(kernels) - 1
-    for end, wanted in ((0, "good"), (last, "bad")):
+    for end, wanted in ((0, Kind.GOOD), (last, Kind.BAD)):
         found = judged(end)
-        if found.kind == "untestable" and NOT_IN_BUILD not in found.why:
+        if found.kind is Kind.UNTESTABLE and NOT_IN_BUILD not in found.why:
             raise InfraError(f"{kernels[end]} could not be tested ({found.why})")
         if found.kind != wanted:
-            raise BadInput(f"{kernels[end]} is {found.kind} ({found.why}), the {'oldest' if end == 0 else 'newest'} "
-                           f"kernel must be {wanted}: choose another range")
+            raise BadInput(f"{kernels[end]} is {found.kind.value} ({found.why}), the {'oldest' if end == 0 else 'newest'} "
+                           f"kernel must be {wanted.value}: choose another range")
     good, bad = 0, last
     untestable: set[int] = set()
     while True:
@@ -111,9 +143,9 @@ def first_bad(kernels: list[str], test: Callable[[str], Verdict], say: Callable[
             return good, bad
         i = middle[len(middle) // 2]
         kind = judged(i).kind
-        if kind == "good":
+        if kind is Kind.GOOD:
             good = i
-        elif kind == "bad":
+        elif kind is Kind.BAD:
             bad = i
         else:
             untestable.add(i)

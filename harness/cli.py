@@ -92,7 +92,7 @@ def _bisect_step_command(args: argparse.Namespace, pytest_args: list[str]) -> in
     except BadInput as e:
         print(f"error: {e}", file=sys.stderr)
         return bisect.GIT_ABORT
-    print(f"{found.kind}: {found.why}")
+    print(f"{found.kind.value}: {found.why}")
     return found.git_code
 
 

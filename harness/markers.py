@@ -5,45 +5,21 @@ serial console: two channels, read at different moments, so which subtest was ru
 a WARNING appeared cannot be told from when the host saw it (on a busy host one channel
 lags the other). The guest therefore also writes each result line into the kernel's own log
 (/dev/kmsg), and an incident belongs to the subtest whose result follows it there: one
-ordering, the kernel's. The shell runner writes its markers itself, before printing each
-result; test_progs' output goes through a filter, so a message printed in the instant
-after a result line is counted to that subtest, not to the next.
+ordering, the kernel's. The writers are in guest/scripts: batch.sh marks a batch's start
+and end, shell-suite.sh marks each result before printing it, and test_progs' output goes
+through mark-results.awk, so a message printed in the instant after a result line is
+counted to that subtest, not to the next. This module reads them back.
 """
 from __future__ import annotations
 
 import re
-import shlex
 from dataclasses import dataclass, field
 
 from harness.parse.console import ConsoleEvent
 from harness.parse.test_progs import SUBTEST_RESULT
 
-KMSG = "/dev/kmsg"
 # <4>: shown on a console booted with loglevel=5, like the warnings it places
 _MARKER = re.compile(r"harness: batch (?P<batch>\d+) (?:(?P<edge>start|end)|done (?P<line>.*))$")
-
-
-def kmsg_line(batch: int, what: str, kmsg: str = KMSG) -> str:
-    """Shell writing a marker; `what` may hold shell expansions ("done #1/$n ...").
-
-    /dev/kmsg is opened for each line: its rate limit (10 lines in 5 s) counts per open file.
-    """
-    return f'echo "<4>harness: batch {batch} {what}" > {shlex.quote(kmsg)}'
-
-
-def result_filter(batch: int, kmsg: str = KMSG) -> str:
-    """Shell passing test_progs' output through unchanged, marking each subtest result line.
-
-    mawk reads a pipe in blocks unless -W interactive; other awks read lines as they come.
-    """
-    program = (
-        "{ print; fflush() } /^#[0-9]+\\/[0-9]+[ \\t]/ "
-        f'{{ print "<4>harness: batch {batch} done " $0 > "{kmsg}"; close("{kmsg}") }}'
-    )
-    return (
-        'if awk -W version 2>&1 | grep -q mawk; then awk -W interactive '
-        f"{shlex.quote(program)}; else awk {shlex.quote(program)}; fi"
-    )
 
 
 def is_marker(event: ConsoleEvent) -> bool:

@@ -10,7 +10,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.parse.test_progs import ParsedLog
+from harness.parse.test_progs import ParsedLog, Word
 
 NOT_IN_BUILD = "not in this build"
 
@@ -74,7 +74,8 @@ def run_from_plain(plain: dict[str, Any]) -> SuiteRun:
 
 # result words of the parsers: test_progs' OK/FAIL/SKIP, plus what TAP directives and cut plans say
 _STATUS_OF_WORD = {
-    "OK": Status.PASSED, "FAIL": Status.FAILED, "SKIP": Status.SKIPPED, "TIMEOUT": Status.TIMEOUT, "LOST": Status.LOST,
+    Word.OK: Status.PASSED, Word.FAIL: Status.FAILED, Word.SKIP: Status.SKIPPED, Word.TIMEOUT: Status.TIMEOUT,
+    Word.LOST: Status.LOST,
 }
 
 
@@ -119,6 +120,28 @@ def decide(
                 )
             )
     return results
+
+
+# Every other way a subtest's status is made, besides what its output said (decide() above).
+
+def blamed(result: SubtestResult, reason: str, excerpt: tuple[str, ...]) -> SubtestResult:
+    """The kernel crashed or warned while it ran: failed, with the kernel's trace as part of its output."""
+    return dataclasses.replace(result, status=Status.FAILED, reason=reason, output=(*result.output, *excerpt))
+
+
+def timed_out(result: SubtestResult, why: str) -> SubtestResult:
+    return dataclasses.replace(result, status=Status.TIMEOUT, reason=why)
+
+
+def not_run(name: str, why: str) -> SubtestResult:
+    """Never started: the run was interrupted or ran out of time first."""
+    return SubtestResult(name, Status.NOT_RUN, reason=why)
+
+
+def flaky(first: SubtestResult, again: SubtestResult, attempt: int) -> SubtestResult:
+    """Failed, then passed on a retry: its first failure stays its output."""
+    return dataclasses.replace(first, status=Status.FLAKY, reason=f"failed, then passed on retry {attempt}",
+                               duration_s=again.duration_s)
 
 
 def merge_runs(runs: list[SuiteRun]) -> list[SuiteRun]:

@@ -1,9 +1,18 @@
-"""Where things live, and the knobs of a run, resolved once into one Settings value."""
+"""Where things live, the knobs of a run (OPTIONS), and their resolution into one checked Settings value.
+
+Every front end reads the same knobs: pytest (flags, ini keys, $HARNESS_*), the harness's
+own commands (bisect, nightly). from_values() checks them together and raises BadInput,
+one line each, before anything long starts.
+"""
 from __future__ import annotations
 
+import enum
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from harness.errors import BadInput
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 IMAGES_DIR = REPO_ROOT / "images"
@@ -16,6 +25,73 @@ def default_cache_dir() -> Path:
         return Path(env)
     xdg = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
     return Path(xdg) / "mptcp-harness"
+
+
+class Kvm(enum.Enum):
+    AUTO = "auto"  # KVM when a probe boot works, else TCG
+    ON = "on"  # KVM or bad input
+    OFF = "off"  # TCG
+
+
+@dataclass(frozen=True)
+class Option:
+    """One knob: a command-line flag, an ini key `harness_<key>` (pytest.ini, tox.ini, pyproject) and $HARNESS_<KEY>."""
+
+    flag: str
+    key: str
+    help: str
+    kind: type = str  # str, int, float or bool
+    choices: tuple[str, ...] = ()
+
+
+OPTIONS = (
+    Option("--kernel", "kernel", "Debian kernel from images/debian.toml, by name or version (e.g. 6.12, 7.2; "
+           "default: its 'default' entry)"),
+    Option("--kernel-version", "kernel_version", "the same as --kernel: a Debian kernel by version, e.g. 6.12 or 7.2.12"),
+    Option("--kernel-tree", "kernel_tree", "build the kernel and test_progs of this kernel source tree (out of tree, "
+           "in the cache) instead of using a Debian kernel"),
+    Option("--kernel-mode", "kernel_mode", "with --kernel-tree: normal, debug or btf (kernel-configs/modes.toml; default normal)"),
+    Option("--kconfig-fragment", "kconfig_fragment", "with --kernel-tree: more kernel-configs/ fragments, comma-separated"),
+    Option("--kernel-image", "kernel_image", "boot this prebuilt bzImage (with --test-progs, and --modules-dir if it has modules)"),
+    Option("--modules-dir", "modules_dir", "with --kernel-image: its lib/modules/<release> directory"),
+    Option("--test-progs", "test_progs", "a built tools/testing/selftests/bpf directory (with test_progs) to run"),
+    Option("--payload", "payload", "test_progs with only the selected suites' tests (fast, default) or all of them (full)",
+           choices=("fast", "full")),
+    Option("--guest-cpus", "guest_cpus", "vCPUs per guest (default 2)", int),
+    Option("--guest-memory", "guest_memory", "memory per guest (default 2G)"),
+    Option("--kvm", "kvm", "auto: use KVM when a probe boot works, else TCG (default)", choices=tuple(k.value for k in Kvm)),
+    Option("--concurrency", "concurrency", "batches side by side in a guest (default: vCPUs with a host core each; 1 under TCG)", int),
+    Option("--persistent-guest", "persistent_guest",
+           "one guest per pytest process, each item run in it over SSH (always so under pytest-xdist)", bool),
+    Option("--keep-guest", "keep_guest", "keep the guest running after the run; the next run with the same kernel "
+           "attaches to it instead of booting (see `python -m harness guests`)", bool),
+    Option("--idle-timeout", "idle_timeout", "seconds a kept guest waits unused before it stops (default 900)", float),
+    Option("--retries", "retries", "run failed subtests again up to N times; a pass then is 'flaky' "
+           "(default: 1 when $CI is set, else 0)", int),
+    Option("--kernel-warnings", "kernel_warnings", "a kernel WARNING during a subtest fails it (default), or is only reported",
+           choices=("fail", "report")),
+    Option("--subtest-timeout", "subtest_timeout", "seconds a subtest may run (default: the suite file's)", float),
+    Option("--deadline", "deadline", "seconds the whole run may take; what has not run by then is not_run", float),
+    Option("--report-dir", "report_dir", "write results.ktap, results.json and junit.xml of the run there"),
+    Option("--harness-cache", "cache", "cache for kernels, builds and run logs (default: $HARNESS_CACHE or ~/.cache/mptcp-harness)"),
+)
+KERNEL_CHOICES = ("kernel", "kernel_version", "kernel_tree", "kernel_image")
+
+
+def parse_value(o: Option, raw: object, where: str) -> Any:
+    """One knob's raw value (a string, or a bool from a flag) as its kind, checked; BadInput naming `where`."""
+    try:
+        if o.kind is bool:
+            value: Any = raw if isinstance(raw, bool) else str(raw).strip().lower() in ("1", "true", "yes", "on")
+        else:
+            value = o.kind(raw)
+    except ValueError:
+        raise BadInput(f"{where}: {raw!r} is not a{'n' if o.kind is int else ''} {o.kind.__name__}") from None
+    if o.choices and value not in o.choices:
+        raise BadInput(f"{where}: {value!r} is not one of {', '.join(o.choices)}")
+    if o.kind in (int, float) and value < (0 if o.key == "retries" else 1):
+        raise BadInput(f"{where}: must be at least {0 if o.key == 'retries' else 1}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -31,12 +107,12 @@ class Settings:
     full_payload: bool = False  # build all of test_progs, not only the selected suites' tests
     guest_cpus: int = 2
     guest_memory: str = "2G"
-    kvm: str = "auto"  # auto | on | off
+    kvm: Kvm = Kvm.AUTO
     boot_timeout_s: float = 300.0
     build_jobs: int = os.cpu_count() or 1
     concurrency: int | None = None  # batches side by side per guest; None: see guest_concurrency
     report_dir: Path | None = None  # KTAP, JUnit and JSON of the run go here
-    persistent_guest: bool = False  # one guest per pytest process, commands over SSH
+    persistent_guest: bool = False  # one guest per process, commands over SSH
     keep_guest: bool = False  # leave the guest running for the next run (implies persistent_guest)
     idle_timeout: float = 900.0  # seconds a kept guest waits unused before it stops
     retries: int = 1 if os.environ.get("CI") else 0  # failed subtests run again; a pass then is flaky
@@ -52,3 +128,38 @@ class Settings:
         """
         cores = (os.cpu_count() or 1) if use_kvm else 1
         return self.concurrency or max(1, min(self.guest_cpus, cores))
+
+
+def from_values(v: dict[str, Any], persistent: bool = False) -> Settings:
+    """Settings from parsed knob values (key -> value, see OPTIONS), checked together.
+
+    persistent: the front end runs one guest per process anyway (pytest-xdist workers).
+    """
+    chosen = [f"--{k.replace('_', '-')}" for k in KERNEL_CHOICES if k in v]
+    if len(chosen) > 1:
+        raise BadInput(f"{' and '.join(chosen)} each choose the kernel: give one")
+    for needs, of in (("kernel_mode", "kernel_tree"), ("kconfig_fragment", "kernel_tree"), ("modules_dir", "kernel_image")):
+        if needs in v and of not in v:
+            raise BadInput(f"--{needs.replace('_', '-')} only goes with --{of.replace('_', '-')}")
+    fields: dict[str, Any] = {
+        "cache_dir": Path(v["cache"]) if "cache" in v else default_cache_dir(),
+        "kernel_name": v.get("kernel") or v.get("kernel_version"),
+        "persistent_guest": bool(v.get("persistent_guest") or v.get("keep_guest")) or persistent,
+        "keep_guest": bool(v.get("keep_guest")),
+        "fail_on_warning": v.get("kernel_warnings", "fail") == "fail",
+        "report_dir": Path(v["report_dir"]) if "report_dir" in v else None,
+        "kernel_mode": v.get("kernel_mode", "normal"),
+        "full_payload": v.get("payload") == "full",
+        "kconfig_fragments": tuple(f.strip() for f in v.get("kconfig_fragment", "").split(",") if f.strip()),
+        "kvm": Kvm(v.get("kvm", "auto")),
+    }
+    for key in ("guest_cpus", "guest_memory", "concurrency", "retries", "subtest_timeout", "deadline", "idle_timeout"):
+        if key in v:
+            fields[key] = v[key]
+    for key in ("kernel_tree", "kernel_image", "modules_dir", "test_progs"):
+        if key in v:
+            fields[key] = Path(v[key]).expanduser()
+    if fields["persistent_guest"] and (v.get("concurrency") or 1) > 1:
+        raise BadInput("--concurrency runs subtests side by side in one guest; --persistent-guest (and xdist) "
+                       "runs one at a time per guest: choose one")
+    return Settings(**fields)

@@ -8,21 +8,20 @@ processes behind.
 from __future__ import annotations
 
 import fcntl
-import json
+import shlex
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO
 
+from harness.cache import read_json, write_json
 from harness.channel import Channel
 from harness.guest import GuestConfig, PersistentGuest, group_alive, stop_detached
+from harness.guest.commands import SCRIPTS
 
 REGISTRY = "warm.json"
 # one command, one round trip: what a reused guest must show
-HEALTH_COMMAND = (
-    "echo tainted=$(cat /proc/sys/kernel/tainted); echo netns=$(ip netns list | wc -l); "
-    "echo mounts=$(grep -c harness-netns /proc/mounts); echo procs=$(pgrep -c test_progs)"
-)
+HEALTH_COMMAND = f"sh {shlex.quote(str(SCRIPTS / 'health.sh'))}"
 HEALTH_PROBLEMS = (  # each fact that must be 0, and what it means when it is not
     ("tainted", "its kernel is tainted ({}: an earlier crash or WARNING)"),
     ("netns", "{} network namespace(s) left by an earlier run"),
@@ -61,17 +60,14 @@ def _path(cache_dir: Path) -> Path:
 
 def load(cache_dir: Path) -> list[WarmGuest]:
     try:
-        return [WarmGuest(**e) for e in json.loads(_path(cache_dir).read_text())]
-    except (OSError, ValueError, TypeError):
+        return [WarmGuest(**e) for e in read_json(_path(cache_dir), [])]
+    except TypeError:
         return []
 
 
 def save(cache_dir: Path, guests: list[WarmGuest]) -> None:
-    path = _path(cache_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps([asdict(g) for g in guests], indent=1))
-    tmp.replace(path)
+    """Callers hold the cache's "guests" lock: runs and `guests stop` rewrite the registry."""
+    write_json(_path(cache_dir), [asdict(g) for g in guests])
 
 
 def is_alive(entry: WarmGuest) -> bool:

@@ -1,38 +1,52 @@
 """The bisect driver: verdicts from real reports, and the search over a list of builds."""
-import json
 from pathlib import Path
 
 import pytest
 
-from harness.bisect import Verdict, first_bad, verdict
+from harness.bisect import Kind, Verdict, first_bad, selections, step_settings, verdict
 from harness.errors import BadInput, InfraError
+from harness.report.json import from_json
+from harness.settings import Kvm
 
 REPORTS = Path(__file__).parent / "data" / "reports"
 
 
-def report(name: str, *subtests: str) -> dict:
-    """A real results.json, cut down to the subtests a `-k` selection would have run."""
-    doc = json.loads((REPORTS / name).read_text())
-    doc["tests"] = [t for t in doc["tests"] if t["name"] in subtests]
-    return doc
+def report(name: str, *subtests: str) -> list:
+    """A real results.json read back, cut down to the subtests a `-k` selection would have run."""
+    runs = from_json((REPORTS / name).read_text())
+    return [r for run in runs for r in run.subtests if r.name in subtests]
 
 
 def test_passed_subtests_make_a_good_kernel():
-    assert verdict(report("mptcp-7.3-results.json", "mptcp/base", "mptcp/subflow")) == Verdict("good", "2 passed")
+    assert verdict(report("mptcp-7.3-results.json", "mptcp/base", "mptcp/subflow")) == Verdict(Kind.GOOD, "2 passed")
 
 
 def test_a_subtest_the_build_lacks_makes_the_kernel_untestable_not_good():
     found = verdict(report("mptcp-7.3-results.json", "mptcp/base", "mptcp/rr"))
-    assert found.kind == "untestable" and "not in this build" in found.why and found.git_code == 125
+    assert found.kind is Kind.UNTESTABLE and "not in this build" in found.why and found.git_code == 125
 
 
 def test_a_failed_subtest_makes_the_kernel_bad():
     found = verdict(report("canary-7.3-results.json", "canary/pass", "canary/warning"))
-    assert found == Verdict("bad", "canary/warning failed: kernel warning while it ran") and found.git_code == 1
+    assert found == Verdict(Kind.BAD, "canary/warning failed: kernel warning while it ran") and found.git_code == 1
 
 
 def test_nothing_ran_is_untestable():
-    assert verdict({"tests": []}).kind == "untestable"
+    assert verdict([]).kind is Kind.UNTESTABLE
+
+
+def test_a_step_takes_the_harness_options_and_k_as_pytest_does():
+    settings, keyword = step_settings(["--kernel-tree", "/src/linux", "--kvm", "off", "-k", "mptcp/rr"])
+    assert settings.kernel_tree == Path("/src/linux") and settings.kvm is Kvm.OFF and keyword == "mptcp/rr"
+    (only,) = selections("mptcp/rr")
+    assert only.subtests == ("rr",)
+    assert [sel.subtests for sel in selections("MPTCP/BASE or mptcp/subflow and not iters")] == [("base", "subflow")]
+    with pytest.raises(BadInput, match="unrecognized arguments: --frobnicate"):
+        step_settings(["--frobnicate"])
+    with pytest.raises(BadInput, match="selects no subtest"):
+        selections("nothing-like-this")
+    with pytest.raises(BadInput, match="--guest-cpus: 'two' is not an int"):
+        step_settings(["--guest-cpus", "two"])
 
 
 def verdicts(*kinds: str):
@@ -41,7 +55,7 @@ def verdicts(*kinds: str):
 
     def test(kernel: str) -> Verdict:
         tested.append(kernel)
-        return Verdict(kinds[int(kernel)], "stand-in")
+        return Verdict(Kind(kinds[int(kernel)]), "stand-in")
     return test, tested
 
 
@@ -63,6 +77,6 @@ def test_a_range_without_a_regression_is_bad_input():
 
 def test_an_end_that_cannot_be_tested_is_an_infrastructure_error():
     def lost(kernel: str) -> Verdict:
-        return Verdict("untestable", "mptcp/base lost (test_progs did not finish)")
+        return Verdict(Kind.UNTESTABLE, "mptcp/base lost (test_progs did not finish)")
     with pytest.raises(InfraError):
         first_bad(["0", "1"], lost, lambda line: None)

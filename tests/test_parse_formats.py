@@ -88,3 +88,15 @@ def test_parse_command_writes_all_reports_and_exit_code_says_failure(tmp_path, c
     # "ok 1 selftests: bpf: test_progs" is the parent of the four mptcp results, not a fifth pass
     assert capsys.readouterr().out.rstrip().endswith("15 passed, 8 failed, 1 skipped, 1 timeout")
     assert "selftests: bpf: test_progs" not in {t["name"] for t in doc["tests"]}
+
+
+def test_a_real_panic_console_is_one_fatal_incident_with_its_whole_trace():
+    from harness.parse.console import find_incidents, separate
+
+    _, events = separate((DATA / "console" / "sysrq-crash-7.3.log").read_text())
+    incidents = find_incidents(events)
+    assert [(i.kind, i.fatal) for i in incidents] == [("panic", True)]
+    (panic,) = incidents
+    assert "Kernel panic - not syncing: sysrq triggered crash" in panic.excerpt[0]
+    assert any("Call Trace:" in line for line in panic.excerpt) and any("sysrq_handle_crash" in ln for ln in panic.excerpt)
+    assert "Kernel Offset:" in panic.excerpt[-1]  # the guest powered off (panic=-1) before "end Kernel panic"

@@ -18,6 +18,26 @@ def test_full_run_reports_every_subtest_once():
     assert log.summary is not None and log.summary.subtests_passed == 4 and log.summary.subtests_failed == 0
 
 
+def test_counts_agree_with_test_progs_own_json_summary_of_the_same_run():
+    """`-J all.json` of that very run (test_progs' own counts) against what we parsed from its text."""
+    import json
+
+    own = json.loads((DATA / "full-mptcp-7.3-ok.json").read_text())
+    log = parse("full-mptcp-7.3-ok.log")
+    passed = [s for s in log.subtests.values() if s.result == "OK"]
+    assert (len(passed), len(log.subtests) - len(passed)) == (own["success_subtest"], own["failed_subtest"])
+    assert log.summary is not None and log.summary.tests_passed == own["success"] and own["skipped"] == 0
+
+
+def test_four_unisolated_copies_one_passed_three_collided():
+    """Run side by side without isolation, only one copy got the netns mptcp_ns; the others say why they failed."""
+    got = {}
+    for name in ("base-ok", "mptcpify-fail", "subflow-fail", "sockmap-fail"):
+        log = parse(f"concurrent-unisolated-{name}.log")
+        got.update({n: s.result for n, s in log.subtests.items()})
+    assert got == {"mptcp/base": "OK", "mptcp/mptcpify": "FAIL", "mptcp/subflow": "FAIL", "mptcp/sockmap": "FAIL"}
+
+
 def test_startup_chatter_is_not_a_subtest_output():
     log = parse("full-mptcp-7.3-ok.log")
     assert log.preamble[0].startswith("WARNING! Selftests relying on bpf_testmod")

@@ -1,13 +1,18 @@
-"""The pytest adapter: naming, selection and what a failing item shows (guest stubbed out here;
-tests/test_guest_e2e.py does the same with a real guest)."""
+"""The pytest adapter: naming, selection and what a failing item shows.
+
+What is real here: pytest, the plugin, the pipeline's Session and the scheduler's rounds
+(plan, in-guest script, watch, decide). What stands in: the kernel (a Prepared that names
+files nobody reads) and the guest, which "runs" a round by writing a real captured test_progs
+log as its batch's output. tests/test_guest_e2e.py does the same with a real kernel and guest.
+"""
 import json
 from pathlib import Path
 
 import pytest
 
-from harness import pytest_plugin
-from harness.parse.test_progs import parse_test_progs
-from harness.results import SuiteRun, decide
+from harness import guest, pipeline, scheduler
+from harness.kernel import Kernel
+from harness.selftests import Payload
 from harness.settings import SUITES_DIR
 
 pytest_plugins = ["pytester"]
@@ -16,22 +21,23 @@ SUITE_FILE = str(SUITES_DIR / "mptcp_bpf.toml")
 
 
 @pytest.fixture
-def guest_replaced_by_log(monkeypatch):
-    """Make the session runner 'run' a suite by reading a real captured test_progs log."""
-    logs = []
+def guest_replaced_by_log(monkeypatch, tmp_path):
+    """The guest of every round prints logs[0], a real test_progs log, and exits; the cache is a fresh one."""
+    logs: list[str] = []
+    kernel = Kernel(Path("/k/vmlinuz"), "7.3.4", None, Path("/k/vmlinux"), "stand-in:7.3.4")
+    payload = Payload(Path("/p"), Path("/p/test_progs"), "stand-in")
+    monkeypatch.setattr(pipeline, "prepare", lambda settings, suites, say: pipeline.Prepared(kernel, payload, False))
 
-    def fake_prepare(self):
-        self.kernel, self.payload, self.use_kvm = object(), object(), False
+    def stand_in_guest(config, boot_timeout_s, shared_dir):
+        def run(script, timeout_s, on_tick):
+            (script.parent / "batch-0.log").write_text((DATA / logs[0]).read_text())
+            (script.parent / "batch-0.rc").write_text("0\n")
+            on_tick()
+            return guest.GuestExit(0, False, 0.1, script.parent / "console.log")
+        return run
 
-    def fake_run(self, suite):
-        items = self.config.stash[pytest_plugin._SESSION_ITEMS]
-        asked = [i.subtest for i in items]
-        text = (DATA / logs[0]).read_text()
-        parsed = parse_test_progs(text)
-        return SuiteRun(suite.name, "test", tuple(decide(suite.test, asked, list(suite.subtests), parsed, True)), text)
-
-    monkeypatch.setattr(pytest_plugin.SessionRunner, "_prepare", fake_prepare)
-    monkeypatch.setattr(pytest_plugin.SessionRunner, "_run", fake_run)
+    monkeypatch.setattr(scheduler, "one_shot", stand_in_guest)
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
     return logs
 
 
@@ -68,5 +74,7 @@ def test_report_dir_gets_ktap_json_and_junit_that_agree(pytester, guest_replaced
     doc = json.loads((out / "results.json").read_text())
     status = {t["name"]: t["status"] for t in doc["tests"]}  # the saved log also reports subtests not asked for
     assert status["mptcp/base"] == "passed" and status["mptcp/rr"] == "skipped"
-    assert "    ok 1 base\n    ok 2 rr # SKIP not in this build\n" in (out / "results.ktap").read_text()
+    # in suite order, what the build has beyond the suite file last
+    assert ("    1..5\n    ok 1 base\n    ok 2 mptcpify\n    ok 3 subflow\n    ok 4 rr # SKIP not in this build\n"
+            "    ok 5 sockmap\n") in (out / "results.ktap").read_text()
     assert (out / "junit.xml").read_text().count("<testcase ") == len(status)

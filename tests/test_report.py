@@ -26,7 +26,7 @@ def test_json_has_every_subtest_with_status_and_duration(tmp_path):
     assert [(t["name"], t["status"]) for t in tests] == [
         ("mptcp/base", "passed"), ("mptcp/mptcpify", "passed"), ("mptcp/subflow", "passed"),
         ("mptcp/sockmap", "passed"), ("mptcp/mptcpify", "failed")]
-    assert all("duration_s" in t for t in tests)
+    assert all(t["duration_s"] is None for t in tests)  # a saved log has no timing: null, not a made-up number
 
 
 def test_junit_failure_carries_the_subtest_lines(tmp_path):

@@ -1,12 +1,19 @@
-"""What the scheduler asks the guest to run: the plan, the test_progs selection, the in-guest script."""
+"""What the scheduler asks the guest to run: the plan, the test_progs selection, the in-guest scripts (run for
+real here where they need no guest), and the round loop with a stand-in guest."""
+import os
 import re
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from harness import guest
+from harness.guest.commands import runner_script, script
 from harness.isolation import isolated
 from harness.kernel import Kernel
-from harness.scheduler import Batch, RunRequest, plan_batches, progs_argv, runner_script
+from harness.parse.test_progs import SUBTEST_RESULT, SUBTEST_RESULT_LINE, unprefixed
+from harness.plan import Batch, plan_batches, progs_argv
+from harness.scheduler import RunRequest
 from harness.selftests import Payload
 from harness.settings import SUITES_DIR
 from harness.suites import load_suite
@@ -55,22 +62,28 @@ def test_never_more_batches_than_subtests_nor_than_concurrency():
 
 
 def test_runner_script_starts_every_batch_isolated_and_records_exit_status(tmp_path):
-    req = RunRequest(SUITE, ("base", "subflow"), Payload(Path("/p"), Path("/p/test_progs"), "x"),
-                     guest.GuestConfig(KERNEL, 2, "2G", False), tmp_path, 60, concurrency=2)
     batches = [Batch(0, ("base",)), Batch(1, ("subflow",))]
-    script = runner_script(req, batches, tmp_path)
-    assert "cd /p " in script
-    assert script.count("unshare --mount --propagation private --net") == 2
-    assert f" 2>&1; echo $? > {tmp_path}/batch-1.rc; }} | " in script
-    assert '"<4>harness: batch 1 start" > /dev/kmsg' in script and '"<4>harness: batch 1 end" > /dev/kmsg' in script
-    assert script.rstrip().endswith("wait\nsync")
-    subprocess.run(["bash", "-n"], input=script, text=True, check=True)  # valid shell
+    text = runner_script(SUITE, Path("/p"), tmp_path, batches, tmp_path)
+    assert "cd /p " in text
+    for b in batches:  # side by side: each in its own scratch dir (isolated), log and status file
+        assert (f"{script('batch.sh')} {b.index} {tmp_path}/batch-{b.index}.log {tmp_path}/batch-{b.index}.rc "
+                f"{tmp_path}/scratch-{b.index} stdbuf -oL ./test_progs -v -a mptcp/{b.subtests[0]} &") in text
+    alone = runner_script(SUITE, Path("/p"), tmp_path, batches[:1], tmp_path)
+    assert "batch-0.rc - stdbuf" in alone  # alone in the guest: no isolation set-up
+    assert text.rstrip().endswith("wait\nsync")
+    subprocess.run(["sh", "-n"], input=text, text=True, check=True)  # valid shell
 
 
-def test_isolated_command_is_valid_shell_with_private_netns_and_scratch():
-    line = isolated(["./test_progs", "-a", "mptcp/base"], "/w/scratch 0")
-    assert "TMPDIR='/w/scratch 0'" in line and "mount -t tmpfs harness-netns /run/netns" in line
-    subprocess.run(["sh", "-n", "-c", line], check=True)
+@pytest.mark.skipif(os.geteuid() != 0, reason="namespaces need root (the harness runs its guests as root)")
+def test_isolated_runs_in_private_netns_and_scratch_for_real(tmp_path):
+    """On the host, for real: a netns made inside is not seen outside, TMPDIR is the scratch dir."""
+    inside = "ip netns add harness-test-ns && ls /run/netns && echo tmp=$TMPDIR"
+    out = subprocess.run(["sh", "-c", isolated(["sh", "-c", inside], str(tmp_path / "scratch 0"))],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["harness-test-ns", f"tmp={tmp_path}/scratch", "0"]
+    assert "harness-test-ns" not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert (tmp_path / "scratch 0").is_dir()
 
 
 def test_vng_command_line_gives_modules_console_and_chooses_accelerator(tmp_path):
@@ -83,35 +96,59 @@ def test_vng_command_line_gives_modules_console_and_chooses_accelerator(tmp_path
     assert "--disable-kvm" not in guest.vng_argv(guest.GuestConfig(KERNEL, 2, "2G", True), tmp_path, "x")
 
 
-def test_shell_runner_batch_reports_in_test_progs_format(tmp_path):
+def kmsg_stand_in(tmp_path):
+    """A FIFO standing in for /dev/kmsg: every marker written (each by its own open) is kept, in order."""
+    fifo = tmp_path / "kmsg"
+    os.mkfifo(fifo)
+    return fifo, os.open(fifo, os.O_RDWR | os.O_NONBLOCK)  # held open: writers never block, nothing is lost
+
+
+def read_markers(fd):
+    return os.read(fd, 1 << 16).decode().splitlines()
+
+
+def test_shell_suite_reports_in_test_progs_format_and_marks_each_result(tmp_path):
+    from harness.guest.commands import shell_suite_argv
     from harness.parse.test_progs import parse_test_progs
-    from harness.scheduler import shell_batch
     from harness.suites import Suite
 
     suite = Suite("demo", "shell", "demo", ("ok", "bad", "skipped"), 5.0, tmp_path / "demo.toml",
                   commands={"ok": "true", "bad": "echo broken; exit 3", "skipped": "exit 4"})
-    kmsg = tmp_path / "kmsg"
-    out = subprocess.run(["sh", "-c", shell_batch(suite, Batch(3, suite.subtests), tmp_path, str(kmsg))],
-                         capture_output=True, text=True)
+    kmsg, fd = kmsg_stand_in(tmp_path)
+    out = subprocess.run(shell_suite_argv(suite, Batch(3, suite.subtests), tmp_path), capture_output=True, text=True,
+                         env=dict(os.environ, HARNESS_KMSG=str(kmsg)))
     parsed = parse_test_progs(out.stdout)
     assert {n: s.result for n, s in parsed.subtests.items()} == {"demo/ok": "OK", "demo/bad": "FAIL", "demo/skipped": "SKIP"}
     assert parsed.subtests["demo/bad"].output == ("broken",)
     assert parsed.summary is not None and out.returncode != 0
-    assert kmsg.read_text() == "<4>harness: batch 3 done #1/3 demo/skipped:SKIP\n"  # opened anew for each line
+    assert read_markers(fd) == [f"<4>harness: batch 3 done #1/{n} demo/{s}:{r}"
+                                for n, s, r in ((1, "ok", "OK"), (2, "bad", "FAIL"), (3, "skipped", "SKIP"))]
 
 
-def test_result_filter_passes_output_through_and_marks_each_subtest_result(tmp_path):
-    from harness.markers import result_filter
-
-    kmsg = tmp_path / "kmsg"
-    marked = tmp_path / "marked"
-    # /dev/kmsg keeps every line written to it; a regular file opened with > keeps the last: append
-    script = result_filter(2, str(kmsg)).replace(f'> "{kmsg}"', f'>> "{marked}"')
+def test_batch_passes_output_through_marks_start_results_end_and_keeps_the_status(tmp_path):
+    kmsg, fd = kmsg_stand_in(tmp_path)
     text = (DATA / "verbose-base-ok.log").read_text()
-    out = subprocess.run(["sh", "-c", script], input=text, capture_output=True, text=True, check=True)
-    assert out.stdout == text
-    results = [line for line in text.splitlines() if re.match(r"#\d+/\d+\s", line)]
-    assert results and marked.read_text().splitlines() == [f"<4>harness: batch 2 done {line}" for line in results]
+    (tmp_path / "in.log").write_text(text)
+    env = dict(os.environ, HARNESS_KMSG=str(kmsg), HARNESS_RESULT_LINE=SUBTEST_RESULT_LINE)
+    subprocess.run(["sh", script("batch.sh"), "2", str(tmp_path / "out.log"), str(tmp_path / "rc"), "-",
+                    "sh", "-c", f"cat {tmp_path}/in.log; exit 7"], env=env, check=True)
+    assert (tmp_path / "out.log").read_text() == text
+    assert (tmp_path / "rc").read_text() == "7\n"
+    results = [line for line in text.splitlines() if SUBTEST_RESULT.match(line)]
+    assert results and read_markers(fd) == ["<4>harness: batch 2 start", *(f"<4>harness: batch 2 done {line}" for line in results),
+                                            "<4>harness: batch 2 end"]
+
+
+def test_the_result_grammar_is_one_for_awk_and_python():
+    """Every line of the real captures: the ERE the guest marks with matches exactly where the parser finds a result."""
+    import lzma
+
+    texts = [f.read_text() for f in sorted(DATA.parent.rglob("*.log"))]
+    texts += [lzma.open(f, "rt").read() for f in sorted(DATA.parent.rglob("*.log.xz"))]
+    lines = [form for text in texts for ln in text.splitlines() for form in (ln, unprefixed(ln))]
+    ere = re.compile(SUBTEST_RESULT_LINE)
+    assert sum(bool(SUBTEST_RESULT.match(ln)) for ln in lines) >= 50
+    assert [ln for ln in lines if bool(ere.match(ln)) != bool(SUBTEST_RESULT.match(ln))] == []
 
 
 def boot_panic_then(*later: str):

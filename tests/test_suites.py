@@ -1,20 +1,24 @@
 """Suite files are data; a malformed one is one clear error, not a traceback."""
+import re
+
 import pytest
 
 from harness.errors import BadInput
 from harness.settings import SUITES_DIR
 from harness.suites import load_suite
-
-MPTCP_NET_NEXT = [
-    "base", "mptcpify", "subflow", "iters_subflow", "netlink_pm", "bpf_netlink_pm", "userspace_pm",
-    "bpf_userspace_pm", "iters_netlink_address", "iters_userspace_address", "bpf_hashmap_pm", "sockopt",
-    "default", "first", "bkup", "rr", "red", "burst", "stale",
-]
+from tests.helpers import linux_source
 
 
-def test_mptcp_suite_has_the_19_subtests_of_mptcp_net_next():
+def test_mptcp_suite_follows_test_progs_order_in_a_real_source():
+    """The scheduler reads "the first subtest without a result" as the one running: that needs the suite file's
+    order to be test_progs' own. Checked against the prog_tests/mptcp.c of the default kernel's source."""
     suite = load_suite(SUITES_DIR / "mptcp_bpf.toml")
-    assert list(suite.subtests) == MPTCP_NET_NEXT
+    source = (linux_source() / "tools/testing/selftests/bpf/prog_tests/mptcp.c").read_text()
+    in_source = re.findall(r'test__start_subtest\("(\w+)"\)', source)
+    assert len(in_source) >= 4
+    shared = [s for s in in_source if s in suite.subtests]
+    assert shared == [s for s in suite.subtests if s in in_source] and len(shared) >= 3
+    assert len(suite.subtests) == 19 and len(set(suite.subtests)) == 19  # mptcp_net-next's, each once
     assert suite.full_name("rr") == "mptcp/rr"
 
 

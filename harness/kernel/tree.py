@@ -113,8 +113,7 @@ def _build(tree: Path, out: Path, mode: str, fragments: list[Fragment], jobs: in
     _make(tree, out, ["-j", str(jobs), "bzImage", "modules"], env, log, say, start)
     mods = out / "modules-install"
     _make(tree, out, ["modules_install", f"INSTALL_MOD_PATH={mods}", "INSTALL_MOD_STRIP=1"], env, log, say, start)
-    _, out_bytes = procs.run(["make", "-s", "-C", str(tree), f"O={out}", "kernelrelease"], env=env)
-    release = out_bytes.decode().strip()
+    release = kernelrelease(tree, out, env)
     known = {"state": state, "release": release, "mode": mode, "tree": str(tree.resolve()),
              "build_seconds": round(time.monotonic() - start, 1)}
     write_json(stamp, known)
@@ -141,6 +140,12 @@ def _make(tree: Path, out: Path, args: list[str], env: dict[str, str], log: Path
             procs.stop(proc)
     if proc.returncode != 0:
         raise failed_step("kernel build", log, MAKE_ERROR)
+
+
+def kernelrelease(tree: Path, out: Path, env: dict[str, str]) -> str:
+    """`uname -r` of the kernel built in `out`."""
+    _, printed = procs.run(["make", "-s", "-C", str(tree), f"O={out}", "kernelrelease"], env=env)
+    return printed.decode().strip()
 
 
 def _kernel(tree: Path, out: Path, known: dict[str, str]) -> Kernel:

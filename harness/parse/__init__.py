@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from harness.parse.console import separate
 from harness.parse.tap import TapResult, is_tap, parse_tap
-from harness.parse.test_progs import ParsedLog, ParsedSubtest, parse_test_progs
+from harness.parse.test_progs import ParsedLog, ParsedSubtest, Word, parse_test_progs
 
 
 def parse_log(text: str) -> ParsedLog:
@@ -19,12 +19,12 @@ def parse_log(text: str) -> ParsedLog:
     if not is_tap(lines):
         return log
     tap = parse_tap(lines)
-    failed_under = {r.name.rsplit("/", 1)[0] for r in tap.results if r.result != "OK" and "/" in r.name}
+    failed_under = {r.name.rsplit("/", 1)[0] for r in tap.results if r.result is not Word.OK and "/" in r.name}
     wrappers = _test_progs_wrappers(tap.results, log)
     for r in tap.results:
         if r.has_children or r.name in wrappers:
             log.tests.setdefault(r.name, r.result)
-            if r.result == "OK" or r.name in failed_under or wrappers.get(r.name, False):
+            if r.result is Word.OK or r.name in failed_under or wrappers.get(r.name, False):
                 continue  # a container: its children carry the results
         log.subtests.setdefault(r.name, ParsedSubtest(r.name, r.result, r.output, r.line_no, r.reason))
     log.problems += tap.problems
@@ -43,5 +43,5 @@ def _test_progs_wrappers(results: list[TapResult], log: ParsedLog) -> dict[str, 
     for sub in log.subtests.values():
         owner = next((r for r in outer if r.line_no > sub.line_no), outer[-1] if outer else None)
         if owner is not None:
-            wrappers[owner.name] = wrappers.get(owner.name, False) or sub.result == "FAIL"
+            wrappers[owner.name] = wrappers.get(owner.name, False) or sub.result is Word.FAIL
     return wrappers

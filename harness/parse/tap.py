@@ -19,6 +19,7 @@ from tap.line import Plan, Result, Version
 from tap.parser import Parser
 
 from harness.parse.console import NumberedLine
+from harness.parse.test_progs import Word
 
 VERSION_LINE = re.compile(r"^(?:(?:    )|(?:# ))*(?:K?TAP version \d+)\s*$")
 SUBTEST_HEADER = re.compile(r"^# Subtest: (?P<name>.+)$")  # KTAP: names the level it starts
@@ -28,7 +29,7 @@ KSELFTEST_ANNOUNCE = re.compile(r"^# (?P<name>selftests: \S+: \S+)$")  # names t
 @dataclass(frozen=True)
 class TapResult:
     name: str  # the path of descriptions from the top: "parent/child"
-    result: str  # OK | FAIL | SKIP | TIMEOUT | LOST
+    result: Word
     reason: str
     output: tuple[str, ...]
     line_no: int  # 0 for a result that never came
@@ -70,21 +71,21 @@ def _split_depth(line: str) -> tuple[int, int, str]:
 _DIRECTIVE = re.compile(r"^(?P<word>SKIP|TODO|XFAIL|XPASS|TIMEOUT)\b\s*(?P<reason>.*)$", re.IGNORECASE)
 
 
-def _classify(result: Result) -> tuple[str, str]:
+def _classify(result: Result) -> tuple[Word, str]:
     """(OK | FAIL | SKIP | TIMEOUT, reason) of one TAP result line."""
     text = result.directive.text.strip()
     m = _DIRECTIVE.match(text)
     word = m["word"].upper() if m else ""
     reason = text
     if word == "SKIP":
-        return "SKIP", m["reason"] if m else ""
+        return Word.SKIP, m["reason"] if m else ""
     if word == "TODO":  # a TODO's failure is expected: not a failure, not a pass
-        return ("OK", reason) if result.ok else ("SKIP", reason)
+        return (Word.OK, reason) if result.ok else (Word.SKIP, reason)
     if word == "TIMEOUT":
-        return "TIMEOUT", reason
+        return Word.TIMEOUT, reason
     if word in ("XFAIL", "XPASS"):
-        return "OK", reason
-    return ("OK", "") if result.ok else ("FAIL", reason)
+        return Word.OK, reason
+    return (Word.OK, "") if result.ok else (Word.FAIL, reason)
 
 
 def parse_tap(lines: list[NumberedLine]) -> TapLog:
@@ -150,7 +151,7 @@ def _finish(level: _Level, name: str, log: TapLog, at_eof: bool) -> list[TapResu
         missing = [n for n in range(1, level.plan + 1) if n not in level.numbers]
         for i, number in enumerate(missing[: level.plan - own]):
             lost_name = level.announced if i == 0 and level.announced else f"planned result {number}"
-            found.append(TapResult(prefix + lost_name, "LOST", "never reported", tuple(level.output) if i == 0 else (), 0))
+            found.append(TapResult(prefix + lost_name, Word.LOST, "never reported", tuple(level.output) if i == 0 else (), 0))
     elif at_eof and name and level.plan is None and not level.results:
         log.problems.append(f"{name}: output ends before any result")
     return found

@@ -13,13 +13,19 @@ console shared with kernel messages (see parse.console).
 """
 from __future__ import annotations
 
+import enum
 import re
 from dataclasses import dataclass, field
 
 from harness.parse.console import ConsoleEvent, separate
 
-# After the result word: nothing, " (reason)", or a kernel message that began mid-line.
-SUBTEST_RESULT = re.compile(r"^#(?P<num>\d+)/(?P<sub>\d+)\s+(?P<name>\S.*?):(?P<result>OK|FAIL|SKIP)(?P<rest>.*)$")
+# A subtest's result line, as an extended regular expression that awk and Python both read:
+# the guest marks these lines as they pass (guest/scripts/mark-results.awk), the host parses them.
+SUBTEST_RESULT_LINE = "^#[0-9]+/[0-9]+[ \t]+[^ \t].*:(OK|FAIL|SKIP)"
+# The same grammar with its parts named. After the result word: nothing, " (reason)", or a
+# kernel message that began mid-line.
+SUBTEST_RESULT = re.compile(
+    r"^#(?P<num>[0-9]+)/(?P<sub>[0-9]+)[ \t]+(?P<name>[^ \t].*?):(?P<result>OK|FAIL|SKIP)(?P<rest>.*)$")
 TEST_RESULT = re.compile(r"^#(?P<num>\d+)\s+(?P<name>[^\s/]+):(?P<result>OK|FAIL|SKIP)(?P<rest>.*)$")
 ERROR_LOGS_HEADER = re.compile(r"^All error logs:\s*$")
 # Older test_progs (6.12 and before) print "%d FAILED" without the failed subtests' count.
@@ -29,10 +35,20 @@ SUMMARY = re.compile(
 )
 
 
+class Word(enum.StrEnum):
+    """What a log says of a result: test_progs' OK/FAIL/SKIP, TAP's TIMEOUT directive, a result never reported."""
+
+    OK = "OK"
+    FAIL = "FAIL"
+    SKIP = "SKIP"
+    TIMEOUT = "TIMEOUT"
+    LOST = "LOST"
+
+
 @dataclass(frozen=True)
 class ParsedSubtest:
     name: str  # "mptcp/base"
-    result: str  # OK | FAIL | SKIP
+    result: Word
     output: tuple[str, ...]
     line_no: int  # 1-based line of its result line
     reason: str = ""
@@ -51,7 +67,7 @@ class Summary:
 @dataclass
 class ParsedLog:
     subtests: dict[str, ParsedSubtest] = field(default_factory=dict)
-    tests: dict[str, str] = field(default_factory=dict)  # top-level test -> OK | FAIL | SKIP
+    tests: dict[str, Word] = field(default_factory=dict)  # top-level test -> its result
     summary: Summary | None = None
     preamble: list[str] = field(default_factory=list)  # lines before the first test's output
     console: list[ConsoleEvent] = field(default_factory=list)  # kernel messages found among the lines
@@ -104,13 +120,13 @@ def parse_test_progs(text: str) -> ParsedLog:
                 error_log_output[name] = tuple(pending)
             elif name not in log.subtests:
                 log.subtests[name] = ParsedSubtest(
-                    name, m["result"], tuple(pending), line_no, reason=_split_rest(m["rest"], line_no, log)
+                    name, Word(m["result"]), tuple(pending), line_no, reason=_split_rest(m["rest"], line_no, log)
                 )
             pending = []
             continue
         if m := TEST_RESULT.match(line):
             if not in_error_logs:
-                log.tests.setdefault(m["name"], m["result"])
+                log.tests.setdefault(m["name"], Word(m["result"]))
                 _split_rest(m["rest"], line_no, log)
             pending = []
             continue

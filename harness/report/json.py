@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from harness.results import SuiteRun
+from harness.results import Status, SubtestResult, SuiteRun
 
 
 def to_json(runs: list[SuiteRun]) -> str:
@@ -21,3 +21,14 @@ def to_json(runs: list[SuiteRun]) -> str:
         "console_events": [e for run in runs for e in run.console_events],
     }
     return json.dumps(doc, indent=1) + "\n"
+
+
+def from_json(text: str) -> list[SuiteRun]:
+    """A results.json read back (one SuiteRun per suite and kernel): saved reports re-judged offline."""
+    doc = json.loads(text)
+    by_run: dict[tuple[str, str], list[SubtestResult]] = {}
+    for t in doc.get("tests", []):
+        result = SubtestResult(t["name"], Status(t["status"]), tuple(t.get("output", ())), t.get("reason", ""),
+                               t.get("duration_s"), t.get("in_suite", True))
+        by_run.setdefault((t.get("suite", ""), t.get("kernel", "")), []).append(result)
+    return [SuiteRun(suite, kernel, tuple(results)) for (suite, kernel), results in by_run.items()]

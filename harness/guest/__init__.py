@@ -6,7 +6,6 @@ script (results go to a shared directory, not through vng's exit code) and power
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
 import selectors
@@ -22,10 +21,13 @@ from pathlib import Path
 
 from harness import host
 from harness import proc as procs
+from harness.cache import locked, read_json, write_json
 from harness.errors import BadInput, InfraError
+from harness.guest.commands import SCRIPTS
 from harness.kernel import Kernel
 
 KVM_PROBE_TIMEOUT_S = 20.0
+KVM_PROBE_FILE = "kvm-probe.json"
 TICK_S = 0.5
 
 
@@ -73,52 +75,46 @@ def probe_kvm(kernel: Kernel, cache_dir: Path) -> tuple[bool, str]:
         return False, "/dev/kvm is absent or not accessible"
     qemu = qemu_binary()
     key = hashlib.sha256(f"{_boot_id()}|{os.stat(qemu).st_mtime}|{kernel.identity}".encode()).hexdigest()[:16]
-    cache = cache_dir / "kvm-probe.json"
-    try:
-        known = json.loads(cache.read_text())
-    except (OSError, ValueError):
-        known = {}
-    if key in known:
-        return bool(known[key]["usable"]), str(known[key]["why"])
+    path = cache_dir / KVM_PROBE_FILE
+    with locked(cache_dir, "kvm-probe"):  # one probe at a time: xdist workers ask together
+        known = read_json(path, {})
+        if key not in known:
+            usable, why = _boot_under_kvm(qemu, kernel)
+            known[key] = {"usable": usable, "why": why}
+            write_json(path, known)
+    return bool(known[key]["usable"]), str(known[key]["why"])
+
+
+def _boot_under_kvm(qemu: str, kernel: Kernel) -> tuple[bool, str]:
     argv = [
         qemu, "-accel", "kvm", "-cpu", "host", "-machine", "q35", "-nodefaults", "-display", "none",
         "-no-reboot", "-m", "256", "-serial", "stdio", "-kernel", str(kernel.image),
         "-append", "console=ttyS0 panic=-1",
     ]
-    proc = subprocess.Popen(
-        argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        start_new_session=True, preexec_fn=procs.die_with_parent,
-    )
+    proc = procs.spawn(argv, subprocess.PIPE)
     assert proc.stdout is not None
     seen = b""
     usable, why = False, f"no kernel banner within {KVM_PROBE_TIMEOUT_S:.0f} s under KVM"
     deadline = time.monotonic() + KVM_PROBE_TIMEOUT_S
-    with selectors.DefaultSelector() as sel:
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        while time.monotonic() < deadline:
-            if not sel.select(timeout=0.5):
-                continue
-            chunk = os.read(proc.stdout.fileno(), 65536)
-            if not chunk:
-                break
-            seen += chunk
-            if b"Linux version" in seen:
-                usable, why = True, "KVM works"
-                break
-            if b"KVM internal error" in seen or b"failed to set MSR" in seen:
-                line = next(ln for ln in seen.decode(errors="replace").splitlines() if "KVM" in ln or "MSR" in ln)
-                why = f"qemu+KVM fails here: {line.strip()}"
-                break
     try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait()
-    if not usable and proc.returncode not in (None, -signal.SIGKILL) and why.startswith("no kernel banner"):
+        with selectors.DefaultSelector() as sel:
+            sel.register(proc.stdout, selectors.EVENT_READ)
+            while time.monotonic() < deadline:
+                if not sel.select(timeout=0.5):
+                    continue
+                chunk = os.read(proc.stdout.fileno(), 65536)
+                if not chunk:
+                    break
+                seen += chunk
+                if b"Linux version" in seen:
+                    return True, "KVM works"
+                if b"KVM internal error" in seen or b"failed to set MSR" in seen:
+                    line = next(ln for ln in seen.decode(errors="replace").splitlines() if "KVM" in ln or "MSR" in ln)
+                    return False, f"qemu+KVM fails here: {line.strip()}"
+    finally:
+        procs.stop(proc)
+    if proc.returncode not in (None, -signal.SIGKILL, -signal.SIGTERM):
         why = f"qemu+KVM exited with {proc.returncode}: {seen.decode(errors='replace').strip()[-200:]}"
-    known[key] = {"usable": usable, "why": why}
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_text(json.dumps(known, indent=1))
     return usable, why
 
 
@@ -199,61 +195,16 @@ def run_once(
     return GuestExit(returncode, timed_out, time.monotonic() - start, console)
 
 
-AGENT_READY = "agent.ready"
-AGENT_STOP = "agent.stop"
-
-
-def agent_script(shared_dir: Path) -> str:
-    """What a persistent guest runs instead of a test: network for SSH, then jobs until told to stop.
-
-    vng's init starts sshd before this runs, but with Debian's kernel the NIC's driver is a
-    module and udev renames the NIC (net.ifnames=0 notwithstanding), so vng's DHCP finds no
-    eth0: sshd listens, yet qemu's forwarded port reaches nothing and no banner comes. Here
-    virtio_net is loaded and whatever NIC appears gets slirp's fixed address. root's shell
-    becomes sh in the guest's /etc overlay: bash would read the host's ~/.bashrc on every
-    SSH command (seconds under TCG).
-    """
-    w = shlex.quote(str(shared_dir))
-    return f"""#!/bin/bash
-# written by harness.guest: the agent of a persistent guest
-W={w}
-modprobe virtio_net 2>/dev/null
-for i in $(seq 100); do nic=$(ls /sys/class/net | grep -v '^lo$' | head -1); [ -n "$nic" ] && break; sleep 0.1; done
-if [ -n "$nic" ]; then
-  ip link set "$nic" up && ip addr add 10.0.2.15/24 dev "$nic" 2>/dev/null; ip route add default via 10.0.2.2 2>/dev/null
-fi
-usermod -s /bin/sh root 2>/dev/null
-mkdir -p "$W/queue"
-echo "$(uname -r) ${{nic:-no-nic}}" > "$W/{AGENT_READY}"
-while [ ! -e "$W/{AGENT_STOP}" ]; do
-  for job in "$W"/queue/*.sh; do
-    [ -e "$job" ] || continue
-    base="${{job%.sh}}"; mv "$job" "$base.run"
-    bash "$base.run" > "$base.out" 2>&1; echo $? > "$base.rc"
-  done
-  sleep 1  # idle guests cost the host little; only the shared-directory fallback waits on this
-done
-sync
-"""
-
-
+AGENT_READY = "agent.ready"  # the agent (scripts/agent.sh) is up
+AGENT_STOP = "agent.stop"  # tells the agent to power the guest off
 IDLE_UNTIL = "idle-until"  # a kept guest powers off when the host clock passes this (epoch seconds)
+SCRIPT_NAMES = {"HARNESS_READY": AGENT_READY, "HARNESS_STOP": AGENT_STOP, "HARNESS_IDLE_UNTIL": IDLE_UNTIL}
 
-# Runs beside a kept guest, in its process group, on the host: stops it once idle-until has
-# passed, even if no harness process ever comes back (and kills it if it does not power off).
-_WATCHDOG = f"""
-W=$1; shift
-"$@" &
-guest=$!
-while kill -0 "$guest" 2>/dev/null; do
-  sleep 2
-  if [ "$(date +%s)" -gt "$(cat "$W/{IDLE_UNTIL}" 2>/dev/null || echo 0)" ]; then
-    touch "$W/{AGENT_STOP}"
-    for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do kill -0 "$guest" 2>/dev/null || exit 0; sleep 1; done
-    kill -KILL -- -$$
-  fi
-done
-"""
+
+def agent_command(shared_dir: Path) -> str:
+    """What a persistent guest runs instead of a test: scripts/agent.sh (network for SSH, then jobs until told to stop)."""
+    names = " ".join(f"{k}={v}" for k, v in SCRIPT_NAMES.items())
+    return f"{names} bash {shlex.quote(str(SCRIPTS / 'agent.sh'))} {shlex.quote(str(shared_dir))}"
 
 
 class PersistentGuest:
@@ -281,10 +232,8 @@ class PersistentGuest:
         shared_dir.mkdir(parents=True, exist_ok=True)
         for stale in (AGENT_READY, AGENT_STOP):
             (shared_dir / stale).unlink(missing_ok=True)
-        script = shared_dir / "agent.sh"
-        script.write_text(agent_script(shared_dir))
         start = time.monotonic()
-        argv = vng_argv(config, shared_dir, f"bash {script}") + (["--ssh", str(port), "--ssh-tcp"] if ssh else [])
+        argv = vng_argv(config, shared_dir, agent_command(shared_dir)) + (["--ssh", str(port), "--ssh-tcp"] if ssh else [])
         console = shared_dir / "console.log"
         if keep_for_s is None:
             proc = procs.spawn_logged(argv, console, env=vng_environment())
@@ -292,8 +241,8 @@ class PersistentGuest:
             set_idle_deadline(shared_dir, timeout_s + keep_for_s)
             with open(console, "wb") as out:
                 proc = subprocess.Popen(  # no parent-death signal, no PID namespace: it is meant to stay
-                    ["sh", "-c", _WATCHDOG, "watchdog", str(shared_dir), *argv], stdin=subprocess.DEVNULL,
-                    stdout=out, stderr=subprocess.STDOUT, env=vng_environment(), start_new_session=True,
+                    ["sh", str(SCRIPTS / "watchdog.sh"), str(shared_dir), *argv], stdin=subprocess.DEVNULL,
+                    stdout=out, stderr=subprocess.STDOUT, env={**vng_environment(), **SCRIPT_NAMES}, start_new_session=True,
                 )
         self = cls(config, shared_dir, port, proc.pid, proc if keep_for_s is None else None)
         while not (shared_dir / AGENT_READY).exists():

@@ -1,0 +1,48 @@
+"""What a round asks the guest to run: a runner script of one line per batch, each calling scripts/batch.sh.
+
+All the logic lives in the shell files of scripts/ (shellchecked); this only writes their
+calls with the round's paths and the environment they read.
+"""
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+from harness.parse.test_progs import SUBTEST_RESULT_LINE
+from harness.plan import Batch, progs_argv
+from harness.suites import Suite
+
+SCRIPTS = Path(__file__).resolve().parent / "scripts"
+KMSG = "/dev/kmsg"
+RUNNER_SCRIPT = "run.sh"
+
+
+def script(name: str) -> str:
+    return str(SCRIPTS / name)
+
+
+def shell_suite_argv(suite: Suite, batch: Batch, workdir: Path) -> list[str]:
+    """A batch of a shell suite: its commands written as files beside the round's logs."""
+    commands = workdir / "commands"
+    commands.mkdir(parents=True, exist_ok=True)
+    for sub in batch.subtests:
+        (commands / f"{sub}.sh").write_text(suite.commands[sub] + "\n")
+    return ["sh", script("shell-suite.sh"), str(batch.index), suite.test, str(commands), *batch.subtests]
+
+
+def runner_script(suite: Suite, payload_dir: Path | None, shared: Path, batches: list[Batch], workdir: Path,
+                  kmsg: str = KMSG) -> str:
+    """The round's run.sh: every batch started at once (isolated when not alone), then wait for all."""
+    env = {"HARNESS_KMSG": kmsg, "HARNESS_RESULT_LINE": SUBTEST_RESULT_LINE, "HARNESS_SHARED": str(shared),
+           "HARNESS_MARKS_ITSELF": "1" if suite.runner == "shell" else "0"}
+    lines = ["# written by harness.guest.commands; run by sh inside the guest",
+             *(f"export {k}={shlex.quote(v)}" for k, v in env.items())]
+    if payload_dir is not None:
+        lines.append(f"cd {shlex.quote(str(payload_dir))} || exit 1")
+    for b in batches:
+        argv = shell_suite_argv(suite, b, workdir) if suite.runner == "shell" else progs_argv(suite, b, batches)
+        scratch = str(workdir / f"scratch-{b.index}") if len(batches) > 1 else "-"  # alone: no isolation set-up
+        call = ["sh", script("batch.sh"), str(b.index), str(b.log(workdir)), str(b.status_file(workdir)), scratch, *argv]
+        lines.append(shlex.join(call) + " &")
+    lines += ["wait", "sync", ""]
+    return "\n".join(lines)

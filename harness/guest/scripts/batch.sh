@@ -1,0 +1,27 @@
+#!/bin/sh
+# One batch of subtests in the guest (harness.scheduler): its start and end marked in the kernel
+# log (harness.markers), isolated when other batches run beside it, its output into its log and
+# its exit status into its status file.
+#   $1: batch index  $2: log file  $3: status file  $4: scratch directory, or - (alone: no isolation)
+#   the rest: the command (test_progs ..., or shell-suite.sh ...)
+#   $HARNESS_RESULT_LINE: the pattern of a subtest result line (marked as it passes)
+#   $HARNESS_MARKS_ITSELF: 1 when the command marks its results itself (shell-suite.sh)
+#   $HARNESS_KMSG: where markers go (/dev/kmsg)
+index=$1 log=$2 status=$3 scratch=$4
+shift 4
+here=$(dirname "$0")
+[ "$scratch" = - ] || set -- "$here/isolated.sh" "$scratch" "$@"
+echo "<4>harness: batch $index start" > "$HARNESS_KMSG"
+if [ "${HARNESS_MARKS_ITSELF:-0}" = 1 ]; then
+	"$@" > "$log" 2>&1
+	echo $? > "$status"
+else
+	# mawk reads a pipe in blocks unless -W interactive; other awks read lines as they come
+	interactive=
+	if awk -W version 2>&1 | grep -q mawk; then interactive="-W interactive"; fi
+	# shellcheck disable=SC2086 # $interactive is one option, or none
+	{ "$@" 2>&1; echo $? > "$status"; } |
+		awk $interactive -v batch="$index" -v kmsg="$HARNESS_KMSG" -v pattern="$HARNESS_RESULT_LINE" \
+			-f "$here/mark-results.awk" > "$log"
+fi
+echo "<4>harness: batch $index end" > "$HARNESS_KMSG"

@@ -1,0 +1,168 @@
+"""The one pipeline every front end drives (pytest, bisect, and next the nightly): prepare once, then run.
+
+    prepared = prepare(settings, suites, say)     # kernel, payload (none when no suite needs it), accelerator
+    with Session(settings, prepared, say) as session:
+        run = session.run(Selection(suite, ("base", "rr")))      # rounds of one-shot guests
+        run = session.run_in_guest(suite, "base")                # or in this process's persistent guest
+
+No pytest here: a front end maps its own input to Settings and Selections, and the
+SuiteRuns back to its own output.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from types import TracebackType
+
+from harness import durations, guest
+from harness.errors import BadInput
+from harness.guest.pool import GuestPool
+from harness.kernel import Kernel, debian
+from harness.kernel.kconfig import mode_fragments
+from harness.kernel.prebuilt import prebuilt_kernel
+from harness.kernel.tree import build_kernel
+from harness.report.console import result_line
+from harness.results import Status, SuiteRun
+from harness.scheduler import RunRequest, on_running_guest, run_suite
+from harness.selftests import Payload, build_test_progs, built_for_image, given_test_progs, llvm_bin, toolchain_identity
+from harness.settings import Kvm, Settings
+from harness.suites import Suite
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    kernel: Kernel
+    payload: Payload | None  # None: only shell suites were asked for
+    use_kvm: bool
+
+
+@dataclass(frozen=True)
+class Selection:
+    suite: Suite
+    subtests: tuple[str, ...]  # names without the test prefix, in suite order
+
+
+def prepare(settings: Settings, suites: Iterable[Suite], say: Say = print) -> Prepared:
+    """Everything the guests need, each stage filling its part of the cache under its own lock."""
+    guest.require_tools()  # before any long download or build
+    if settings.keep_guest and (why := guest.ssh_unavailable()):
+        raise BadInput(f"--keep-guest: the warm loop attaches to its guest over SSH, but there is {why}; "
+                       "install it (./run does) or run without --keep-guest")
+    kernel = get_kernel(settings, say)
+    payload = get_payload(settings, kernel, sorted({s.test for s in suites if s.runner == "test_progs"}), say)
+    return Prepared(kernel, payload, accelerator(settings, kernel, say))
+
+
+def get_kernel(settings: Settings, say: Say) -> Kernel:
+    s = settings
+    if s.kernel_tree is not None:
+        fragments = mode_fragments(s.kernel_mode, s.kconfig_fragments)
+        return build_kernel(s.kernel_tree, s.cache_dir, s.kernel_mode, fragments, s.build_jobs,
+                            toolchain_identity(llvm_bin()), guest.vng_environment(), say)
+    if s.kernel_image is not None:
+        return prebuilt_kernel(s.kernel_image, s.modules_dir, s.cache_dir)
+    spec = debian.spec_for(s.kernel_name)
+    say(f"kernel: {spec.identity} (fetching into {s.cache_dir} if needed)")
+    return debian.fetch(spec, s.cache_dir)
+
+
+def get_payload(settings: Settings, kernel: Kernel, tests: list[str], say: Say) -> Payload | None:
+    """test_progs with the selected suites' tests (all with --payload full); none for shell suites only."""
+    s = settings
+    selection = None if s.full_payload else tuple(tests)
+    if s.test_progs is not None:
+        return given_test_progs(s.test_progs, kernel)
+    if not tests and not s.full_payload:
+        return None
+    if kernel.source is None:
+        return built_for_image(kernel, s.cache_dir, selection)
+    return build_test_progs(kernel, s.cache_dir, s.build_jobs, say=say, tests=selection)
+
+
+def accelerator(settings: Settings, kernel: Kernel, say: Say) -> bool:
+    """KVM if it works here (a real probe boot), else TCG; --kvm on insists."""
+    if settings.kvm is Kvm.OFF:
+        return False
+    usable, why = guest.probe_kvm(kernel, settings.cache_dir)
+    if settings.kvm is Kvm.ON and not usable:
+        raise BadInput(f"--kvm on, but {why}; use --kvm auto or off")
+    if not usable:
+        say(f"KVM unusable ({why}): guests run under TCG (slower)")
+    return usable
+
+
+class Session:
+    """Runs selections on a prepared kernel; owns this process's persistent guest when there is one."""
+
+    def __init__(self, settings: Settings, prepared: Prepared, say: Say = print,
+                 progress: Callable[[str], None] | None = None) -> None:
+        self.settings, self.prepared, self.say = settings, prepared, say
+        self.deadline = time.monotonic() + settings.deadline if settings.deadline else None
+        self.config = guest.GuestConfig(prepared.kernel, settings.guest_cpus, settings.guest_memory, prepared.use_kvm)
+        self.pool = GuestPool(settings, self.config, say)
+        self.items = 0
+        self.progress = lambda r: (progress or say)(result_line(r))
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def _timed(self, suite: Suite) -> Suite:
+        if self.settings.subtest_timeout is None:
+            return suite
+        return dataclasses.replace(suite, timeout_s=self.settings.subtest_timeout)
+
+    def run(self, selection: Selection) -> SuiteRun:
+        """The selection in rounds of one-shot guests, batches side by side (harness.scheduler)."""
+        s, suite = self.settings, selection.suite
+        workdir = s.cache_dir / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{suite.name}"
+        concurrency = s.guest_concurrency(self.prepared.use_kvm)
+        self.say(f"booting a guest ({'KVM' if self.prepared.use_kvm else 'TCG'}, {self.config.cpus} vCPUs) for "
+                 f"{len(selection.subtests)} {suite.name} subtest(s), up to {concurrency} side by side; logs: {workdir}")
+        request = RunRequest(
+            self._timed(suite), selection.subtests, self.prepared.payload, self.config, workdir, s.boot_timeout_s,
+            concurrency=concurrency, durations=durations.load(s.cache_dir, suite), progress=self.progress,
+            retries=s.retries, fail_on_warning=s.fail_on_warning, deadline=self.deadline,
+        )
+        run = run_suite(request)
+        if not run.interrupted:
+            durations.record(s.cache_dir, suite, run)
+        return run
+
+    def run_in_guest(self, suite: Suite, subtest: str) -> SuiteRun:
+        """One subtest in this process's persistent guest (replaced afterwards if it died or got stuck)."""
+        s = self.settings
+        running, channel = self.pool.get()
+        self.pool.hold_for(2 * suite.timeout_s)
+        self.items += 1
+        request = RunRequest(
+            self._timed(suite), (subtest,), self.prepared.payload, running.config,
+            running.shared_dir / f"run-{self.items}-{subtest}", s.boot_timeout_s,
+            runner=on_running_guest(running, channel), progress=self.progress, console=running.console,
+            retries=s.retries, fail_on_warning=s.fail_on_warning, deadline=self.deadline,
+        )
+        run = run_suite(request)
+        if run.interrupted:
+            return run
+        if not running.alive() or run.infra_errors or any(r.status is Status.TIMEOUT for r in run.subtests):
+            self.say("this guest is gone or stuck: the next subtest boots a new one")
+            self.pool.close(keep=False)
+        durations.record(s.cache_dir, suite, run)
+        return run
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def run(settings: Settings, selections: list[Selection], say: Say = print) -> list[SuiteRun]:
+    """Prepare and run each selection in one-shot guests: the whole pipeline in one call."""
+    prepared = prepare(settings, [sel.suite for sel in selections], say)
+    with Session(settings, prepared, say) as session:
+        return [session.run(sel) for sel in selections]

@@ -1,0 +1,135 @@
+"""Watching a round while its guest runs: results as they come, kernel incidents, and when to stop the round.
+
+The batches' logs (shared directory) and the guest's console are read about twice a
+second. Each result is reported once, with how long it took; a subtest past its timeout,
+a kernel panic, or the run's deadline ends the round early (Stop). Which subtest a kernel
+incident belongs to is read from the markers in the kernel log (harness.markers).
+"""
+from __future__ import annotations
+
+import dataclasses
+import enum
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from harness import markers
+from harness.parse.console import ConsoleEvent, Incident, find_incidents, separate
+from harness.parse.test_progs import parse_test_progs
+from harness.plan import Batch
+from harness.results import SubtestResult, decide
+from harness.suites import Suite
+
+PANIC_GRACE_S = 15.0  # after a panic, time for the guest to power off before it is killed
+
+
+class StopKind(enum.Enum):
+    TIMEOUT = "timeout"  # a subtest ran past its timeout
+    CRASH = "crash"  # the kernel panicked and the guest did not power off
+    INTERRUPTED = "interrupted"  # Ctrl-C or SIGTERM
+    DEADLINE = "deadline"  # the run's own deadline passed
+
+
+class Stop(Exception):
+    """Raised from the watch to end a round early: the guest is killed."""
+
+    def __init__(self, why: str, kind: StopKind) -> None:
+        super().__init__(why)
+        self.why, self.kind = why, kind
+
+
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 1)
+
+
+class Watch:
+    """Reads the batches' logs and the guest console while the guest runs."""
+
+    def __init__(self, suite: Suite, batches: list[Batch], workdir: Path, console: Path,
+                 progress: Callable[[SubtestResult], object] | None, deadline: float | None) -> None:
+        self.suite, self.batches, self.workdir, self.console = suite, batches, workdir, console
+        self.progress, self.deadline = progress, deadline
+        self.start = time.monotonic()
+        self.seen_at: dict[str, float] = {}  # subtest name -> when its result line was first seen
+        self.durations: dict[str, float] = {}
+        self.batch_start: dict[int, float] = {}  # when its log appeared: the guest is up, test_progs starting
+        self.reported: dict[int, set[str]] = {}
+        # a persistent guest's console holds earlier runs: read only what comes from now on
+        self.console_offset = console.stat().st_size if console.exists() else 0
+        self.console_text = ""
+        self.panic_seen_at: float | None = None
+
+    def running(self) -> list[str]:
+        """Per unfinished batch, its first subtest without a result (test_progs runs them in suite order)."""
+        names = []
+        for b in self.batches:
+            if b.status_file(self.workdir).exists():
+                continue
+            done = self.reported.get(b.index, set())
+            pending = [s for s in b.subtests if self.suite.full_name(s) not in done]
+            if pending and b.index in self.batch_start:
+                names.append(self.suite.full_name(pending[0]))
+        return names
+
+    def tick(self, final: bool = False) -> None:
+        """Read what came; unless `final` (the guest has exited), stop the round when it must end."""
+        now = time.monotonic()
+        for b in self.batches:
+            if b.log(self.workdir).exists():
+                self._read_batch(b, now, final)
+        self._read_console()
+        if final:
+            return
+        if self.panic_seen_at is not None and time.monotonic() - self.panic_seen_at > PANIC_GRACE_S:
+            raise Stop("kernel panic", StopKind.CRASH)  # a panicked guest normally powers off by itself
+        if self.deadline is not None and now > self.deadline:
+            raise Stop("the run's deadline passed", StopKind.DEADLINE)
+
+    def _read_batch(self, b: Batch, now: float, final: bool) -> None:
+        started = self.batch_start.setdefault(b.index, now)
+        parsed = parse_test_progs(b.log(self.workdir).read_text(errors="replace"))
+        self.reported[b.index] = set(parsed.subtests)
+        new = [n for n in sorted(parsed.subtests, key=lambda n: parsed.subtests[n].line_no) if n not in self.seen_at]
+        previous = max((self.seen_at[n] for n in parsed.subtests if n in self.seen_at), default=started)
+        for name in new:  # several at once: the time since the last one is shared out
+            self.seen_at[name] = now
+            self.durations[name] = (now - previous) / len(new)
+        if new and self.progress is not None:
+            for r in decide(self.suite.test, [], [], parsed, False):
+                if r.name in new:
+                    self.progress(dataclasses.replace(r, duration_s=_rounded(self.durations[r.name])))
+        last = max((self.seen_at[n] for n in parsed.subtests), default=started)
+        if not final and not b.status_file(self.workdir).exists() and now - last > self.suite.timeout_s:
+            late = [n for n in self.running() if n in {self.suite.full_name(s) for s in b.subtests}]
+            raise Stop(f"{', '.join(late) or 'batch ' + str(b.index)}: no result within {self.suite.timeout_s:.0f} s",
+                       StopKind.TIMEOUT)
+
+    def duration(self, name: str) -> float | None:
+        return _rounded(self.durations.get(name))
+
+    def _read_console(self) -> None:
+        try:
+            with open(self.console, "rb") as f:
+                f.seek(self.console_offset)
+                chunk = f.read()
+        except OSError:
+            return
+        complete = chunk.rfind(b"\n") + 1  # whole lines only; the rest next time
+        self.console_offset += complete
+        new = chunk[:complete].decode(errors="replace")
+        self.console_text += new
+        # a panic is one line: the new lines are enough (this runs on every tick)
+        if self.panic_seen_at is None and any(i.fatal for i in _incidents(separate(new)[1])):
+            self.panic_seen_at = time.monotonic()
+
+    def incidents(self) -> tuple[list[tuple[Incident, tuple[str, ...]]], markers.Timeline]:
+        """Every incident with its whole trace and the subtests running where it sits in the kernel log; the markers."""
+        self._read_console()
+        events = separate(self.console_text)[1]
+        timeline = markers.Timeline.from_console(events)
+        planned = {b.index: tuple(self.suite.full_name(s) for s in b.subtests) for b in self.batches}
+        return [(i, timeline.running_at(i.line_no, planned)) for i in _incidents(events)], timeline
+
+
+def _incidents(events: list[ConsoleEvent]) -> list[Incident]:
+    return find_incidents([e for e in events if not markers.is_marker(e)])
