@@ -56,3 +56,11 @@ def test_sigkill_during_the_payload_build_leaves_no_make_and_the_next_run_is_rig
     assert (built / "payload.json").is_file() and ".partial" not in built.name
     assert not unfinished.exists()
     assert harness_qemus() == []
+
+
+def test_a_shell_only_suite_builds_no_test_progs(cache_with_the_kernel):
+    cache = cache_with_the_kernel
+    proc = run_pytest("-v", "suites/canary/canary.toml", "-k", "pass", "--harness-cache", str(cache))
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert "canary/pass PASSED" in proc.stdout and "building test_progs" not in proc.stdout
+    assert not (cache / "payloads").exists() and not (cache / "shadow").exists()

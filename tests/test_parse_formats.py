@@ -100,3 +100,20 @@ def test_a_real_panic_console_is_one_fatal_incident_with_its_whole_trace():
     assert "Kernel panic - not syncing: sysrq triggered crash" in panic.excerpt[0]
     assert any("Call Trace:" in line for line in panic.excerpt) and any("sysrq_handle_crash" in ln for ln in panic.excerpt)
     assert "Kernel Offset:" in panic.excerpt[-1]  # the guest powered off (panic=-1) before "end Kernel panic"
+
+
+def test_mptcp_ci_shaped_console_with_caller_ids_parses_to_its_subtests_exit_0(tmp_path, capsys):
+    """test_progs -t mptcp wrapped as the MPTCP CI does (prefix.pl, "ok 1 test: ...", "# time=N") on a serial
+    console of a kernel with CONFIG_PRINTK_CALLER: "[    8.684612][  T157] " messages among the lines."""
+    log = DATA / "console" / "mptcp-ci-shape-printk-caller-7.3.log"
+    text = log.read_text()
+    assert re.search(r"^\[\s*\d+\.\d+\]\[\s*T\d+\] ", text, re.MULTILINE)  # caller ids, for real
+    assert "# Summary: " in text and "ok 1 test: bpftest_test_progs_mptcp" in text and "# time=" in text
+    parsed = parse_log(text)
+    got = statuses(parsed)
+    assert got == {f"mptcp/{s}": Status.PASSED for s in ("base", "mptcpify", "subflow", "sockmap")}  # 7.3's four
+    assert parsed.tests["test: bpftest_test_progs_mptcp"] == "OK"  # the wrapper: their parent, not a fifth result
+    assert parsed.summary is not None and parsed.problems == []
+    assert not any("][" in line for sub in parsed.subtests.values() for line in sub.output)  # kernel lines split off
+    assert main(["parse", str(log)]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("4 passed")

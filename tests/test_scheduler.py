@@ -96,6 +96,16 @@ def test_vng_command_line_gives_modules_console_and_chooses_accelerator(tmp_path
     assert "--disable-kvm" not in guest.vng_argv(guest.GuestConfig(KERNEL, 2, "2G", True), tmp_path, "x")
 
 
+def test_9p_from_the_start_where_vng_would_try_qemus_c_virtiofsd_first():
+    """Debian 12's qemu ships the C virtiofsd; run as root, vng tries it, waits ~3 s per share, falls back to 9p."""
+    c_daemon = Path("/usr/lib/qemu/virtiofsd")
+    if not c_daemon.exists():
+        pytest.skip("no /usr/lib/qemu/virtiofsd on this host (Debian 12's qemu-system-common has it)")
+    version = subprocess.run([str(c_daemon), "--version"], capture_output=True, text=True).stdout
+    argv = guest.vng_argv(guest.GuestConfig(KERNEL, 2, "2G", False), Path("/w"), "x")
+    assert ("--force-9p" in argv) == ("QEMU Project" in version and guest.qemu_virtiofsd_only())
+
+
 def kmsg_stand_in(tmp_path):
     """A FIFO standing in for /dev/kmsg: every marker written (each by its own open) is kept, in order."""
     fifo = tmp_path / "kmsg"

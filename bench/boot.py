@@ -1,0 +1,89 @@
+"""P6 and where a guest's start-up goes, measured on cold guests of the default kernel (medians of --rounds).
+
+Each round boots a one-shot guest the way the harness does (harness.guest.run_once, the
+harness's vng command line) with a script that, first thing, saves the kernel's whole log
+(`dmesg`: printk times of the kernel's own boot and of virtme-ng-init's steps) and the
+guest's uptime. The host times, by the wall clock, from starting vng to the script's first
+file appearing in the shared directory: that is `P6 boot to first test`, the moment the
+harness's batch would start. The phase table splits it:
+  host: vng + qemu + firmware   wall time to the script, minus the guest's uptime then
+  kernel                        uptime when virtme-ng-init starts (its first message)
+  init: <step>                  between virtme-ng-init's messages
+  init -> script                last init message to the script's first line
+Usage: python bench/boot.py [--rounds N]
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from harness import guest, pipeline  # noqa: E402
+from harness.settings import Settings, default_cache_dir  # noqa: E402
+
+STAMP = re.compile(r"^\[\s*(\d+\.\d+)\](?:\[\s*[TC]\d+\])? (.*)$")
+INIT = "virtme-ng-init: "
+DURATION = re.compile(r"[0-9.]+ ?(ms|s)\b")  # "udev is done (1.2 s)": one label whatever it took
+
+
+def one_boot(config: guest.GuestConfig, workdir: Path) -> dict[str, float]:
+    script = workdir / "first.sh"
+    script.write_text(f"cat /proc/uptime > {workdir}/uptime.tmp; dmesg > {workdir}/dmesg.txt; "
+                      f"mv {workdir}/uptime.tmp {workdir}/uptime\n")
+    start = time.monotonic()
+    first: list[float] = []
+
+    def tick() -> None:
+        if not first and (workdir / "uptime").exists():
+            first.append(time.monotonic() - start)
+
+    exit_ = guest.run_once(config, workdir, script, 600, on_tick=tick)
+    tick()
+    if not first or exit_.timed_out:
+        sys.exit(f"the guest never ran the script (console: {exit_.console_log})")
+    return phases(first[0], float((workdir / "uptime").read_text().split()[0]), (workdir / "dmesg.txt").read_text())
+
+
+def phases(wall: float, uptime: float, dmesg: str) -> dict[str, float]:
+    """The phase table of one boot, from the wall time to the script and the guest's own log."""
+    steps = [(float(m[1]), m[2].split(INIT, 1)[1]) for m in map(STAMP.match, dmesg.splitlines()) if m and INIT in m[2]]
+    table = {"P6 boot to first test": wall, "host: vng + qemu + firmware": wall - uptime}
+    if not steps:
+        table["kernel + init"] = uptime
+        return table
+    table["kernel"] = steps[0][0]
+    for (at, what), (later, _) in zip(steps, steps[1:], strict=False):
+        label = "init: " + DURATION.sub("", what).strip()[:40]
+        table[label] = table.get(label, 0.0) + later - at
+    table["init -> script"] = uptime - steps[-1][0]
+    return table
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    settings = Settings(cache_dir=default_cache_dir())
+    prepared = pipeline.prepare(settings, [], say=lambda _: None)
+    config = guest.GuestConfig(prepared.kernel, settings.guest_cpus, settings.guest_memory, prepared.use_kvm)
+    rounds = []
+    for n in range(1, args.rounds + 1):
+        with tempfile.TemporaryDirectory(prefix="harness-boot-") as tmp:
+            rounds.append(one_boot(config, Path(tmp)))
+        print(f"round {n}: {rounds[-1]['P6 boot to first test']:.1f} s", flush=True)
+    labels = list(dict.fromkeys(k for r in rounds for k in r))
+    print(f"{'phase':44} median s   ({'TCG' if not prepared.use_kvm else 'KVM'}, {config.cpus} vCPUs)")
+    for label in labels[1:]:
+        print(f"{label:44} {statistics.median(r.get(label, 0.0) for r in rounds):6.2f}")
+    print(f"P6 boot to first test: {statistics.median(r['P6 boot to first test'] for r in rounds):.1f} s")
+
+
+if __name__ == "__main__":
+    main()
