@@ -93,6 +93,7 @@ def test_vng_command_line_gives_modules_console_and_chooses_accelerator(tmp_path
     assert argv[argv.index("--rwdir") + 1] == str(tmp_path)
     assert "--disable-kvm" in argv and "--verbose" in argv
     assert "--qemu-opts=-accel tcg,thread=single" in argv  # multi-threaded TCG kills ~4% of guests (int3)
+    assert "modprobe.blacklist=ahci,sr_mod," in argv[argv.index("--append") + 1]  # images/guest.toml
     assert "--disable-kvm" not in guest.vng_argv(guest.GuestConfig(KERNEL, 2, "2G", True), tmp_path, "x")
 
 

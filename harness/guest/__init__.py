@@ -16,9 +16,11 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness import host
 from harness import proc as procs
@@ -26,6 +28,7 @@ from harness.cache import locked, read_json, write_json
 from harness.errors import BadInput, InfraError
 from harness.guest.commands import SCRIPTS
 from harness.kernel import Kernel
+from harness.settings import IMAGES_DIR
 
 KVM_PROBE_TIMEOUT_S = 20.0
 KVM_PROBE_FILE = "kvm-probe.json"
@@ -147,6 +150,8 @@ def vng_argv(config: GuestConfig, shared_dir: Path, command: str) -> list[str]:
         argv += ["--rodir", f"/lib/modules/{config.kernel.release}={config.kernel.modules_dir}"]
     if qemu_virtiofsd_only():
         argv.append("--force-9p")
+    if skipped := boot_settings().get("skip_modules"):  # images/guest.toml: udev would load them for nothing
+        argv += ["--append", f"modprobe.blacklist={','.join(skipped)}"]
     if not config.use_kvm:
         # One TCG thread for all vCPUs: with a thread per vCPU, Debian 12's QEMU 7.2 now and
         # then runs kernel text the kernel is patching (int3 text poking) and the guest dies
@@ -160,6 +165,12 @@ def vng_argv(config: GuestConfig, shared_dir: Path, command: str) -> list[str]:
         # the boot chatter, which costs time on an emulated serial port under TCG.
         argv += ["--verbose", "--append", "loglevel=5"]
     return argv
+
+
+@functools.cache
+def boot_settings() -> dict[str, Any]:
+    """images/guest.toml's [boot]: what the guests boot with besides vng's defaults."""
+    return dict(tomllib.loads((IMAGES_DIR / "guest.toml").read_text()).get("boot", {}))
 
 
 # Where vng looks for virtiofsd, in its order (virtme/commands/run.py, _get_virtiofsd_path), besides $PATH.
