@@ -9,6 +9,8 @@ and unpack with `dpkg-deb -x`.
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,11 +136,19 @@ class PrivateApt:
         missing = [p for p, deb in wanted.items() if deb is None]
         if missing:
             self.update()
+            # into a directory of its own, moved beside the others only when whole: a killed
+            # download leaves no truncated .deb that a later run would take for a good one
+            partial = Path(tempfile.mkdtemp(prefix=".download-", dir=dest))
             try:
-                self._apt("apt-get", "download", *(f"{p}={version}" for p in missing), cwd=dest)
-            except InfraError:
-                self.update(force=True)  # lists may be older than the archive
-                self._apt("apt-get", "download", *(f"{p}={version}" for p in missing), cwd=dest)
+                try:
+                    self._apt("apt-get", "download", *(f"{p}={version}" for p in missing), cwd=partial)
+                except InfraError:
+                    self.update(force=True)  # lists may be older than the archive
+                    self._apt("apt-get", "download", *(f"{p}={version}" for p in missing), cwd=partial)
+                for deb in partial.glob("*.deb"):
+                    deb.rename(dest / deb.name)
+            finally:
+                shutil.rmtree(partial, ignore_errors=True)
         debs = []
         for p in packages:
             found = sorted(dest.glob(f"{p}_*.deb"))
