@@ -14,6 +14,7 @@ import dataclasses
 import os
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -54,8 +55,10 @@ def prepare(settings: Settings, suites: Iterable[Suite], say: Say = print) -> Pr
         raise BadInput(f"--keep-guest: the warm loop attaches to its guest over SSH, but there is {why}; "
                        "install it (./run does) or run without --keep-guest")
     kernel = get_kernel(settings, say)
-    payload = get_payload(settings, kernel, sorted({s.test for s in suites if s.runner == "test_progs"}), say)
-    return Prepared(kernel, payload, accelerator(settings, kernel, say))
+    with ThreadPoolExecutor(max_workers=1) as beside:  # the KVM probe boots while test_progs builds
+        kvm = beside.submit(accelerator, settings, kernel, say)
+        payload = get_payload(settings, kernel, sorted({s.test for s in suites if s.runner == "test_progs"}), say)
+        return Prepared(kernel, payload, kvm.result())
 
 
 def get_kernel(settings: Settings, say: Say) -> Kernel:

@@ -5,7 +5,8 @@ namespace of its own when we are root: when pid 1 dies the kernel kills everythi
 namespace, and pid 1 itself gets SIGKILL when the harness dies (a parent-death signal), even
 when the harness is SIGKILLed and no handler of ours runs. Without root, only the direct
 child gets the parent-death signal. Every child also leads its own process group, which
-stop() ends.
+stop() ends. The parent-death signal fires when the *thread* that started the child ends:
+a child started from a worker thread must end before that thread does (the KVM probe does).
 """
 from __future__ import annotations
 
