@@ -24,9 +24,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from harness import guest  # noqa: E402
+from harness import durations, guest  # noqa: E402
 from harness.kernel import debian  # noqa: E402
-from harness.scheduler import load_durations, plan_batches  # noqa: E402
+from harness.plan import plan_batches  # noqa: E402
 from harness.selftests import build_test_progs  # noqa: E402
 from harness.settings import SUITES_DIR, Settings, default_cache_dir  # noqa: E402
 from harness.suites import load_suite  # noqa: E402
@@ -53,7 +53,7 @@ def main() -> None:
     use_kvm, why = guest.probe_kvm(kernel, settings.cache_dir)
     suite = load_suite(SUITES_DIR / "mptcp_bpf.toml")
     config = guest.GuestConfig(kernel, settings.guest_cpus, settings.guest_memory, use_kvm, kernel_console=False)
-    plan = plan_batches(suite, suite.subtests, load_durations(settings.cache_dir, suite), settings.guest_concurrency(use_kvm))
+    plan = plan_batches(suite, suite.subtests, durations.load(settings.cache_dir, suite), settings.guest_concurrency(use_kvm))
     print(f"machine: {os.cpu_count()} cores, {'KVM' if use_kvm else 'TCG'} ({why}); guest: {config.cpus} vCPUs")
     print("harness plan: " + "; ".join(
         f"batch {b.index}: {', '.join(b.subtests)}" + (" + the rest of the test" if b.runs_rest else "") for b in plan))
