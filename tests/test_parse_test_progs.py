@@ -81,3 +81,15 @@ def test_truncated_output_has_no_summary():
     log = parse_test_progs(cut)
     assert list(log.subtests) == ["mptcp/base", "mptcp/mptcpify"]
     assert log.summary is None and log.tests == {}
+
+
+def test_an_older_test_progs_summary_without_failed_subtests_is_a_finished_run(capsys):
+    """6.12's test_progs prints "Summary: 1/2 PASSED, 0 SKIPPED, 0 FAILED" (no failed-subtest count), as the
+    MPTCP CI's mptcp_net-next build did; it is the end of a finished run, not a log cut short."""
+    from harness.cli import main
+
+    log = parse("verbose-base-mptcpify-6.12.log")
+    assert log.summary is not None and log.summary.tests_failed == 0 and log.summary.subtests_failed is None
+    assert log.problems == [] and {s.result for s in log.subtests.values()} == {"OK"}
+    assert main(["parse", str(DATA / "verbose-base-mptcpify-6.12.log")]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("2 passed")
