@@ -10,7 +10,9 @@ harness's batch would start. The phase table splits it:
   kernel                        uptime when virtme-ng-init starts (its first message)
   init: <step>                  between virtme-ng-init's messages
   init -> script                last init message to the script's first line
-Usage: python bench/boot.py [--rounds N]
+--vng-defaults boots without the harness's two boot changes (--force-9p where vng would try
+QEMU's C virtiofsd first; images/guest.toml's modules skipped), for the before/after table.
+Usage: python bench/boot.py [--rounds N] [--vng-defaults]
 """
 from __future__ import annotations
 
@@ -69,7 +71,11 @@ def phases(wall: float, uptime: float, dmesg: str) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--vng-defaults", action="store_true", help="without --force-9p and the skipped modules")
     args = ap.parse_args()
+    if args.vng_defaults:
+        setattr(guest, "qemu_virtiofsd_only", lambda: False)  # noqa: B010
+        setattr(guest, "boot_settings", lambda: {})  # noqa: B010
     settings = Settings(cache_dir=default_cache_dir())
     prepared = pipeline.prepare(settings, [], say=lambda _: None)
     config = guest.GuestConfig(prepared.kernel, settings.guest_cpus, settings.guest_memory, prepared.use_kvm)
