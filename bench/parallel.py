@@ -5,9 +5,12 @@ P1 speedup  = (one cold guest running `test_progs -t mptcp` serially, the MPTCP 
 P2 overhead = (the harness running one subtest: `pytest -k mptcp/base`)
               / (a bare `vng --exec 'test_progs -t mptcp/base'`)
 
-Each side runs `--rounds` times, alternating, and the medians are compared. The kernel and
+Each side runs once per round, the sides alternating, and the medians are compared. Printed
+too: each round's P1 and P2, and each side's min / median / max, so that a noisy machine shows
+as spread rather than as a result. Rounds go on (at least --rounds, at most --max-rounds) until
+the medians of P1 and P2 moved less than 1 % over the last two rounds. The kernel and
 test_progs come from the harness cache (a first `./run mptcp` fills it).
-Usage: python bench/parallel.py [--rounds N] [--subtest base]
+Usage: python bench/parallel.py [--rounds N] [--max-rounds M] [--subtest base]
 """
 from __future__ import annotations
 
@@ -43,7 +46,8 @@ def timed(argv: list[str], env: dict[str, str]) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5, help="at least this many rounds (default 5)")
+    ap.add_argument("--max-rounds", type=int, default=12, help="at most this many (default 12)")
     ap.add_argument("--subtest", default="base")
     args = ap.parse_args()
 
@@ -72,14 +76,34 @@ def main() -> None:
             "harness one": [*pytest, "-k", f"{suite.test}/{args.subtest}"],
         }
         times: dict[str, list[float]] = {k: [] for k in sides}
-        for round_ in range(1, args.rounds + 1):
+        history: list[tuple[float, float]] = []  # (P1, P2) of the medians after each round
+        for round_ in range(1, args.max_rounds + 1):
             for name, argv in sides.items():
                 times[name].append(timed(argv, env))
-            print(f"round {round_}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in times.items()), flush=True)
-    med = {k: statistics.median(v) for k, v in times.items()}
-    print("medians: " + ", ".join(f"{k} {v:.1f} s" for k, v in med.items()))
-    print(f"P1 speedup: {med['serial'] / med['harness']:.3f}")
-    print(f"P2 overhead: {med['harness one'] / med['bare one']:.3f}")
+            p1, p2 = ratios({k: v[-1] for k, v in times.items()})
+            print(f"round {round_}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in times.items())
+                  + f"; P1 {p1:.3f}, P2 {p2:.3f}", flush=True)
+            history.append(ratios({k: statistics.median(v) for k, v in times.items()}))
+            if round_ >= args.rounds and settled(history):
+                break
+    for name, values in times.items():
+        print(f"{name:12} min {min(values):.1f} s, median {statistics.median(values):.1f} s, max {max(values):.1f} s")
+    p1, p2 = history[-1]
+    print(f"rounds: {len(history)}")
+    print(f"P1 speedup: {p1:.3f}")
+    print(f"P2 overhead: {p2:.3f}")
+
+
+def ratios(t: dict[str, float]) -> tuple[float, float]:
+    return t["serial"] / t["harness"], t["harness one"] / t["bare one"]
+
+
+def settled(history: list[tuple[float, float]], within: float = 0.01) -> bool:
+    """The medians' P1 and P2 moved less than `within` (relative) over the last two rounds."""
+    if len(history) < 3:
+        return False
+    recent = history[-3:]
+    return all(max(r[i] for r in recent) - min(r[i] for r in recent) <= within * recent[-1][i] for i in (0, 1))
 
 
 if __name__ == "__main__":
