@@ -145,7 +145,8 @@ def _make(tree: Path, out: Path, args: list[str], env: dict[str, str], log: Path
 def kernelrelease(tree: Path, out: Path, env: dict[str, str]) -> str:
     """`uname -r` of the kernel built in `out`."""
     _, printed = procs.run(["make", "-s", "-C", str(tree), f"O={out}", "kernelrelease"], env=env)
-    return printed.decode().strip()
+    lines = printed.decode(errors="replace").split()  # stderr comes along: the release is the last word printed
+    return lines[-1] if lines else ""
 
 
 def _kernel(tree: Path, out: Path, known: dict[str, str]) -> Kernel:
