@@ -6,7 +6,7 @@ import shlex
 import pytest
 
 from harness import guest
-from harness.isolation import isolated
+from harness.guest.commands import isolated
 from harness.kernel import debian
 from harness.selftests import build_test_progs
 from harness.settings import Settings, default_cache_dir

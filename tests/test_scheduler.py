@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness import guest
-from harness.guest.commands import runner_script, script
-from harness.isolation import isolated
+from harness.guest.commands import isolated, runner_script, script
 from harness.kernel import Kernel
 from harness.parse.test_progs import SUBTEST_RESULT, SUBTEST_RESULT_LINE, unprefixed
 from harness.plan import Batch, plan_batches, progs_argv

@@ -21,6 +21,11 @@ def script(name: str) -> str:
     return str(SCRIPTS / name)
 
 
+def isolated(argv: list[str], scratch: str) -> str:
+    """A shell command line running argv isolated from every other isolated one (scripts/isolated.sh says how)."""
+    return shlex.join(["sh", script("isolated.sh"), scratch, *argv])
+
+
 def shell_suite_argv(suite: Suite, batch: Batch, workdir: Path) -> list[str]:
     """A batch of a shell suite: its commands written as files beside the round's logs."""
     commands = workdir / "commands"

@@ -1,7 +1,8 @@
 #!/bin/sh
-# Runs a command isolated from every other isolated one (harness.isolation): its own mount and
-# network namespaces, a private tmpfs on /run/netns (the MPTCP subtests all create the netns
-# "mptcp_ns"), lo up, and its own scratch directory as TMPDIR.
+# Runs a command isolated from every other isolated one (batch.sh, when batches run side by side): its own mount and
+# network namespaces, a private tmpfs on /run/netns, lo up, and its own scratch directory as TMPDIR.
+# test_progs' MPTCP subtests all create the netns "mptcp_ns" (/run/netns/mptcp_ns): two copies at
+# once collide ("File exists"; measured: 3 of 4 concurrent copies fail), isolated they all pass.
 #   $1: the scratch directory; the rest: the command
 scratch=$1
 shift
