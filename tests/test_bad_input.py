@@ -154,3 +154,14 @@ def test_test_progs_of_the_same_image_under_another_name_is_accepted(tmp_path):
     image.write_bytes(b"another kernel")
     with pytest.raises(BadInput, match=r"built against the BTF of debian:7.3.4"):
         given_test_progs(tmp_path, kernel)
+
+
+def test_keep_guest_without_sshd_is_one_line_before_any_download(pytester, monkeypatch, tmp_path):
+    from harness import host
+
+    real_find = host.find
+    monkeypatch.setattr(host, "find", lambda program, path=None: None if program == "sshd" else real_find(program, path))
+    result = run(pytester, "-k", "mptcp/base", "--keep-guest", "--harness-cache", str(tmp_path / "cache"))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    one_line_error(result, "--keep-guest", "over SSH", "no sshd (openssh-server) on this host")
+    assert not (tmp_path / "cache" / "kernels").exists()
