@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import signal
 import sys
 import time
 from pathlib import Path
@@ -79,10 +81,51 @@ def _guests_command(args: argparse.Namespace) -> int:
 
 def _bisect_command(args: argparse.Namespace, pytest_args: list[str]) -> int:
     """Test the oldest and newest kernel, then halve the range until the first bad one is found."""
+    if args.kernel_tree:
+        return _bisect_tree_command(args, pytest_args)
+    if not args.kernels:
+        raise BadInput("bisect needs --kernels OLD,...,NEW, or --kernel-tree PATH --good REV --bad REV")
     kernels = [k.strip() for k in args.kernels.split(",") if k.strip()]
     good, bad = bisect.first_bad(kernels, lambda k: bisect.run_step(["--kernel", k, *pytest_args]), print)
     print(f"first bad: {kernels[bad]}; last good: {kernels[good]}")
     return 0
+
+
+def _bisect_tree_command(args: argparse.Namespace, pytest_args: list[str]) -> int:
+    """git bisect of a tree's commits in a worktree of the harness's own; a report at the end."""
+    from harness import bisect_tree
+
+    if not (args.good and args.bad):
+        raise BadInput("bisecting a tree needs --good REV and --bad REV (commits, tags or branches of it)")
+    settings, keyword = bisect.step_settings(pytest_args)
+    chosen = bisect.selections(keyword)
+    out = Path(args.out) if args.out else settings.cache_dir / "bisect" / Path(args.kernel_tree).resolve().name
+    signal.signal(signal.SIGTERM, _interrupted)  # the worktree is removed on the way out
+    start = time.monotonic()
+    try:
+        with bisect_tree.Worktree(Path(args.kernel_tree), settings.cache_dir) as tree:
+            tree_settings = dataclasses.replace(settings, kernel_tree=tree.path)
+            run_once = bisect_tree.tree_step(tree_settings, chosen, print)
+            b = bisect_tree.Bisection(tree, tree.rev(args.good), tree.rev(args.bad), run_once, args.runs,
+                                      out / "state.json", print, (args.term_old, args.term_new))
+            if args.resume:
+                b.resume()
+            culprit = b.find()
+            report = bisect_tree.Report.of(culprit, tree, b.steps,
+                                           bisect_tree.verify(culprit, tree.rev(f"{culprit}^"), run_once, args.runs),
+                                           time.monotonic() - start)
+    except KeyboardInterrupt:
+        print(f"interrupted: `--resume` goes on from {out / 'state.json'}", file=sys.stderr)
+        return InfraError.exit_code
+    report.write(out)
+    for line in report.lines():
+        print(line)
+    print(f"report: {out}/bisect.md, bisect.json")
+    return 0
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _bisect_step_command(args: argparse.Namespace, pytest_args: list[str]) -> int:
@@ -112,9 +155,18 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--all", action="store_true", help="with stop: also the ones a run is using")
     g.add_argument("--cache", help="the harness cache (default: $HARNESS_CACHE or ~/.cache/mptcp-harness)")
     g.set_defaults(func=_guests_command)
-    b = sub.add_parser("bisect", help="find the first bad one in a list of Debian kernel builds, oldest first",
-                       usage="python -m harness bisect --kernels OLD,...,NEW [pytest options: -k mptcp/rr ...]")
-    b.add_argument("--kernels", required=True, help="Debian kernels from images/debian.toml, oldest first (6.12,7.2,7.3)")
+    b = sub.add_parser("bisect", help="find the first bad Debian build of a list, or the first bad commit of a tree",
+                       usage="python -m harness bisect (--kernels OLD,...,NEW | --kernel-tree PATH --good REV --bad REV) "
+                             "[--runs N] [--out DIR] [--resume] [harness options] -k mptcp/rr")
+    b.add_argument("--kernels", help="Debian kernels from images/debian.toml, oldest first (6.12,7.2,7.3)")
+    b.add_argument("--kernel-tree", help="a git checkout: bisect its commits in a worktree of the harness's own")
+    b.add_argument("--good", help="with --kernel-tree: a commit where the selection passes")
+    b.add_argument("--bad", help="with --kernel-tree: a commit where it fails")
+    b.add_argument("--runs", type=int, default=3, help="a passing step is run again until this many passes (default 3)")
+    b.add_argument("--out", help="where bisect.json, bisect.md and the state go (default: <cache>/bisect/<tree>)")
+    b.add_argument("--resume", action="store_true", help="go on from the steps an interrupted bisection judged")
+    b.add_argument("--term-old", default="good", help="git bisect's term for the old state (e.g. absent)")
+    b.add_argument("--term-new", default="bad", help="git bisect's term for the new state (e.g. present)")
     b.set_defaults(func=_bisect_command, passes_pytest_args=True)
     s = sub.add_parser("bisect-step", help="for `git bisect run`: exit 0 good, 1 bad, 125 cannot tell",
                        usage="git bisect run python -m harness bisect-step --kernel-tree . -k mptcp/rr")

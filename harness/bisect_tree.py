@@ -1,0 +1,234 @@
+"""Bisecting the commits of a kernel tree: git bisect in a worktree of the harness's own, repeated runs per step.
+
+The user's checkout is never touched: `git worktree add --detach` makes a checkout under
+the cache, git bisect moves that one, and it is removed at the end, also on Ctrl-C or
+SIGTERM. Each step is judged by `judge()`: a step is bad at its first failing run and good
+only after `runs` passing ones, so one flaky result cannot misplace the culprit; a commit
+that does not build, boot or have the subtests is skipped, never bad. Too many steps lost to
+infrastructure stop the bisection. The culprit is verified at the end (it fails again, its
+parent passes again), and a culprit whose kernel image equals its parent's is said to be
+suspect. What each step found is kept in a state file: --resume goes on from there.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from harness import bisect, pipeline
+from harness import proc as procs
+from harness.bisect import Kind, Verdict
+from harness.cache import file_sha256, read_json, write_json
+from harness.errors import BadInput, InfraError
+from harness.settings import Settings
+
+MAX_INFRA_SHARE = 1 / 3  # more steps than this lost to infrastructure: the answer could not be trusted
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one run of the selection on one commit gave."""
+
+    verdict: Verdict
+    image_sha256: str = ""  # the kernel image it booted ("" when none was built)
+    infra: bool = False  # the machinery failed (guest lost, boot failed), not the kernel's behaviour
+    build_s: float = 0.0
+    run_s: float = 0.0
+
+
+@dataclass
+class Step:
+    commit: str
+    kind: Kind
+    why: str
+    runs: int
+    infra: bool = False
+    image_sha256: str = ""
+    build_s: float = 0.0
+    run_s: float = 0.0
+
+    def plain(self) -> dict[str, object]:
+        return dataclasses.asdict(self) | {"kind": self.kind.value}
+
+
+def judge(run_once: Callable[[], Outcome], runs: int) -> tuple[Outcome, int]:
+    """Repeated runs: bad at the first bad run, untestable at the first untestable one, good after `runs` good ones."""
+    last = run_once()
+    done = 1
+    while last.verdict.kind is Kind.GOOD and done < runs:
+        last = run_once()
+        done += 1
+    return last, done
+
+
+class Worktree:
+    """A detached checkout of `repo` under the cache, for git bisect to move; removed on exit."""
+
+    def __init__(self, repo: Path, cache_dir: Path) -> None:
+        self.repo = repo.resolve()
+        self.path = cache_dir / "worktrees" / self.repo.name
+
+    def git(self, *args: str, where: Path | None = None) -> str:
+        code, out = procs.run(["git", "-C", str(where or self.path), *args])
+        text = out.decode(errors="replace")
+        if code != 0:
+            raise InfraError(f"git {' '.join(args)} failed: {text.strip()[-400:]}")
+        return text
+
+    def __enter__(self) -> Worktree:
+        if not (self.repo / ".git").exists():
+            raise BadInput(f"{self.repo} is not a git checkout: bisecting commits needs one (git clone, or git init)")
+        self._remove()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.git("worktree", "add", "--detach", str(self.path), "HEAD", where=self.repo)
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+        self._remove()
+
+    def _remove(self) -> None:
+        procs.run(["git", "-C", str(self.repo), "worktree", "remove", "--force", str(self.path)])
+        procs.run(["git", "-C", str(self.repo), "worktree", "prune"])
+
+    def rev(self, name: str) -> str:
+        return self.git("rev-parse", "--verify", f"{name}^{{commit}}").strip()
+
+
+@dataclass
+class Bisection:
+    """git bisect driven step by step in `tree`, each commit judged by `run_once(commit)`."""
+
+    tree: Worktree
+    good: str
+    bad: str
+    run_once: Callable[[str], Outcome]
+    runs: int = 3
+    state_file: Path | None = None
+    say: Callable[[str], object] = print
+    terms: tuple[str, str] = ("good", "bad")  # --term-old / --term-new
+    steps: list[Step] = field(default_factory=list)
+
+    def _record(self, commit: str) -> Step:
+        start = time.monotonic()
+        outcome, runs = judge(lambda: self.run_once(commit), self.runs)
+        step = Step(commit, outcome.verdict.kind, outcome.verdict.why, runs, outcome.infra, outcome.image_sha256,
+                    outcome.build_s, outcome.run_s or time.monotonic() - start)
+        self.steps.append(step)
+        if self.state_file is not None:
+            write_json(self.state_file, {"good": self.good, "bad": self.bad, "steps": [s.plain() for s in self.steps]})
+        self.say(f"{commit[:12]}: {step.kind.value} ({step.why}; {runs} run(s))")
+        return step
+
+    def _mark(self, step: Step) -> str:
+        """Tell git bisect; what it said (where it goes next, or the culprit)."""
+        word = {Kind.GOOD: self.terms[0], Kind.BAD: self.terms[1]}.get(step.kind, "skip")
+        code, out = procs.run(["git", "-C", str(self.tree.path), "bisect", word, step.commit])
+        text = out.decode(errors="replace")
+        if code != 0 and "only 'skip'ped commits left" not in text:
+            raise InfraError(f"git bisect {word} {step.commit} failed: {text.strip()[-400:]}")
+        return text
+
+    def resume(self) -> None:
+        """Steps found before an interruption, from the state file (same good and bad only)."""
+        state = read_json(self.state_file, {}) if self.state_file is not None else {}
+        if state.get("good") == self.good and state.get("bad") == self.bad:
+            self.steps = [Step(**{**s, "kind": Kind(s["kind"])}) for s in state.get("steps", [])]
+            self.say(f"resuming: {len(self.steps)} step(s) already judged")
+
+    def find(self) -> str:
+        """The first bad commit (hash)."""
+        old, new = self.terms
+        self.tree.git("bisect", "start", f"--term-old={old}", f"--term-new={new}")
+        out = self.tree.git("bisect", new, self.bad) + self.tree.git("bisect", old, self.good)
+        for step in self.steps:  # what a previous run found
+            out = self._mark(step)
+        while True:
+            if (culprit := _first_bad(out, new)) is not None:
+                return culprit
+            if "only 'skip'ped commits left" in out:
+                raise InfraError("only untestable commits are left between good and bad: " + " ".join(out.split()[-12:]))
+            commit = self.tree.rev("HEAD")
+            step = next((s for s in self.steps if s.commit == commit), None) or self._record(commit)
+            infra = sum(s.infra for s in self.steps)
+            if len(self.steps) >= 3 and infra > MAX_INFRA_SHARE * len(self.steps):
+                raise InfraError(f"{infra} of {len(self.steps)} steps failed for infrastructure reasons: "
+                                 "stopping rather than trusting the answer")
+            out = self._mark(step)
+
+
+def _first_bad(out: str, term: str) -> str | None:
+    for line in out.splitlines():
+        if line.endswith(f"is the first {term} commit"):
+            return line.split()[0]
+    return None
+
+
+def verify(culprit: str, parent: str, run_once: Callable[[str], Outcome], runs: int) -> list[str]:
+    """KernelCI's check: the culprit fails again and its parent passes again; problems found, in words."""
+    problems = []
+    again, _ = judge(lambda: run_once(culprit), runs)
+    if again.verdict.kind is not Kind.BAD:
+        problems.append(f"the culprit did not fail again ({again.verdict.kind.value}: {again.verdict.why})")
+    before, _ = judge(lambda: run_once(parent), runs)
+    if before.verdict.kind is not Kind.GOOD:
+        problems.append(f"its parent did not pass again ({before.verdict.kind.value}: {before.verdict.why})")
+    if again.image_sha256 and again.image_sha256 == before.image_sha256:
+        problems.append("the culprit's kernel image is identical to its parent's: the change cannot be what broke it")
+    return problems
+
+
+@dataclass(frozen=True)
+class Report:
+    commit: str
+    subject: str
+    author: str
+    problems: tuple[str, ...]  # from verify(): none means verified
+    steps: tuple[Step, ...]
+    elapsed_s: float
+
+    @classmethod
+    def of(cls, culprit: str, tree: Worktree, steps: list[Step], problems: list[str], elapsed_s: float) -> Report:
+        subject, author = tree.git("show", "-s", "--format=%s%x00%an <%ae>", culprit).strip().split("\0")
+        return cls(culprit, subject, author, tuple(problems), tuple(steps), round(elapsed_s, 1))
+
+    def lines(self) -> list[str]:
+        """The terminal's and the Markdown's summary."""
+        verified = "verified: it fails again, its parent passes again" if not self.problems else \
+            "NOT verified: " + "; ".join(self.problems)
+        return [f"first bad commit: {self.commit[:12]} {self.subject}", f"author: {self.author}", verified,
+                f"{len(self.steps)} step(s) in {self.elapsed_s:.0f} s"]
+
+    def write(self, out: Path) -> None:
+        """bisect.json and bisect.md in `out`."""
+        out.mkdir(parents=True, exist_ok=True)
+        doc = dataclasses.asdict(self) | {"steps": [s.plain() for s in self.steps], "verified": not self.problems}
+        (out / "bisect.json").write_text(json.dumps(doc, indent=1) + "\n")
+        table = ["| commit | verdict | why | runs | build s | run s |", "| --- | --- | --- | --- | --- | --- |"]
+        table += [f"| {s.commit[:12]} | {s.kind.value} | {s.why} | {s.runs} | {s.build_s:.0f} | {s.run_s:.0f} |"
+                  for s in self.steps]
+        (out / "bisect.md").write_text("\n".join(["# Bisection", "", *(f"- {ln}" for ln in self.lines()), "", *table]) + "\n")
+
+
+def tree_step(settings: Settings, selections: list[pipeline.Selection], say: Callable[[str], object]
+              ) -> Callable[[str], Outcome]:
+    """One run of the selection on the commit checked out in settings.kernel_tree (the worktree): build, boot, run."""
+    def run_once(commit: str) -> Outcome:
+        start = time.monotonic()
+        def quiet(line: str) -> None:
+            say(f"  {line}")
+        try:
+            prepared = pipeline.prepare(settings, [sel.suite for sel in selections], quiet)
+        except InfraError as e:
+            return Outcome(Verdict(Kind.UNTESTABLE, f"does not build: {str(e).splitlines()[0]}"),
+                           build_s=time.monotonic() - start)
+        built = time.monotonic()
+        with pipeline.Session(settings, prepared, quiet) as session:
+            runs = [session.run(sel) for sel in selections]
+        verdict = bisect.verdict([r for run in runs for r in run.subtests])
+        infra = any(run.infra_errors for run in runs) and verdict.kind is Kind.UNTESTABLE
+        return Outcome(verdict, file_sha256(prepared.kernel.image), infra, built - start, time.monotonic() - built)
+    return run_once
