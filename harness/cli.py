@@ -13,12 +13,13 @@ from harness.cache import locked
 from harness.errors import BadInput, InfraError
 from harness.parse import parse_log
 from harness.report.console import print_results
-from harness.report.json import to_json
+from harness.report.json import from_json, to_json
 from harness.report.junit import to_junit
 from harness.report.ktap import to_ktap
 from harness.results import SuiteRun, decide, exit_code
 from harness.settings import default_cache_dir
-from harness.suites import load_suite
+from harness.shard import merged_in_order
+from harness.suites import all_suites, load_suite
 
 
 def _parse_command(args: argparse.Namespace) -> int:
@@ -47,6 +48,24 @@ def _parse_command(args: argparse.Namespace) -> int:
             Path(path).write_text(render(runs))
     print_results(runs, print)
     return exit_code(runs)
+
+
+def _merge_command(args: argparse.Namespace) -> int:
+    """Report dirs of several jobs (--shard i/n) as one set of reports, as if one run had made them."""
+    runs: list[SuiteRun] = []
+    for directory in args.dirs:
+        try:
+            runs += from_json((Path(directory) / "results.json").read_text())
+        except (OSError, ValueError, KeyError) as e:
+            raise BadInput(f"{directory}: no readable results.json ({e}); give --report-dir directories") from None
+    order = {s.name: [s.full_name(n) for n in s.subtests] for s in all_suites()}
+    merged = merged_in_order(runs, order)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, render in (("results.ktap", to_ktap), ("results.json", to_json), ("junit.xml", to_junit)):
+        (out / name).write_text(render(merged))
+    print_results(merged, print)
+    return exit_code(merged)
 
 
 def _guests_command(args: argparse.Namespace) -> int:
@@ -150,6 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--junit", metavar="FILE", help="write a JUnit XML report")
     p.add_argument("--json", metavar="FILE", help="write a JSON report")
     p.set_defaults(func=_parse_command)
+    m = sub.add_parser("merge", help="join the report dirs of sharded jobs (--shard i/n) into one set of reports")
+    m.add_argument("dirs", nargs="+", metavar="DIR")
+    m.add_argument("--out", required=True, help="where results.ktap, results.json and junit.xml go")
+    m.set_defaults(func=_merge_command)
     g = sub.add_parser("guests", help="list the warm guests kept by --keep-guest, or stop them")
     g.add_argument("action", nargs="?", choices=("list", "stop"), default="list")
     g.add_argument("--all", action="store_true", help="with stop: also the ones a run is using")

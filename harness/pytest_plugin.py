@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from harness import pipeline
+from harness import durations, pipeline, shard
 from harness.errors import BadInput, InfraError
 from harness.report.console import totals_line
 from harness.report.json import to_json
@@ -268,23 +268,28 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
     return None
 
 
+@pytest.hookimpl(trylast=True)  # after -k / -m: a shard is a part of what they selected
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under pytest-xdist, hand out the longest subtests first (durations of earlier runs)."""
-    if not getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
-        return
     runner = config.stash.get(_RUNNER, None)
-    if runner is None:
+    xdist = getattr(config.option, "numprocesses", None) or hasattr(config, "workerinput")
+    if runner is None or not (xdist or runner.settings.shard):
         return
-    from harness import durations
+    known: dict[str, float] = {}  # full name -> seconds, from earlier runs
+    for suite in {i.suite.path: i.suite for i in items if isinstance(i, SubtestItem)}.values():
+        known |= {suite.full_name(n): t for n, t in durations.load(runner.settings.cache_dir, suite).items()}
+    if runner.settings.shard is not None:
+        _keep_shard(config, items, known, *runner.settings.shard)
+    if xdist:  # hand out the longest subtests first
+        items.sort(key=lambda i: -known.get(i.name, 0.0) if isinstance(i, SubtestItem) else 0.0)  # stable
 
-    known: dict[Path, dict[str, float]] = {}
-    for item in items:
-        if isinstance(item, SubtestItem) and item.suite.path not in known:
-            known[item.suite.path] = durations.load(runner.settings.cache_dir, item.suite)
 
-    def longest_first(item: pytest.Item) -> float:
-        return -known[item.suite.path].get(item.subtest, 0.0) if isinstance(item, SubtestItem) else 0.0
-    items.sort(key=longest_first)  # stable: suite order among equals
+def _keep_shard(config: pytest.Config, items: list[pytest.Item], known: dict[str, float], part: int, parts: int) -> None:
+    """--shard i/n: keep part i of the selected subtests (harness.shard), deselect the rest."""
+    placed = shard.assign([i.name for i in items if isinstance(i, SubtestItem)], known, parts)
+    dropped = [i for i in items if isinstance(i, SubtestItem) and placed[i.name] != part]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [i for i in items if i not in dropped]
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -72,6 +72,8 @@ OPTIONS = (
            choices=("fail", "report")),
     Option("--subtest-timeout", "subtest_timeout", "seconds a subtest may run (default: the suite file's)", float),
     Option("--deadline", "deadline", "seconds the whole run may take; what has not run by then is not_run", float),
+    Option("--shard", "shard", "run only part i of n of the selected subtests (i/n), split by recorded durations: "
+           "n CI jobs each run one part; `python -m harness merge` joins their report dirs"),
     Option("--report-dir", "report_dir", "write results.ktap, results.json and junit.xml of the run there"),
     Option("--harness-cache", "cache", "cache for kernels, builds and run logs (default: $HARNESS_CACHE or ~/.cache/mptcp-harness)"),
 )
@@ -119,6 +121,7 @@ class Settings:
     fail_on_warning: bool = True  # a kernel WARNING fails the subtest running at the time
     subtest_timeout: float | None = None  # seconds; None: the suite file's
     deadline: float | None = None  # seconds for the whole run
+    shard: tuple[int, int] | None = None  # (i, n): run part i of n of the selection
 
     def guest_concurrency(self, use_kvm: bool) -> int:
         """Batches side by side in a guest: one per vCPU that has a host core of its own.
@@ -156,6 +159,10 @@ def from_values(v: dict[str, Any], persistent: bool = False) -> Settings:
     for key in ("guest_cpus", "guest_memory", "concurrency", "retries", "subtest_timeout", "deadline", "idle_timeout"):
         if key in v:
             fields[key] = v[key]
+    if "shard" in v:
+        from harness.shard import parse_shard
+
+        fields["shard"] = parse_shard(v["shard"])
     for key in ("kernel_tree", "kernel_image", "modules_dir", "test_progs"):
         if key in v:
             fields[key] = Path(v[key]).expanduser()

@@ -1,6 +1,7 @@
 """The JSON report: {"tests": [{"name", "status", "duration_s", ...}], "kernels": [...], ...}."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from harness.results import Status, SubtestResult, SuiteRun
@@ -31,4 +32,8 @@ def from_json(text: str) -> list[SuiteRun]:
         result = SubtestResult(t["name"], Status(t["status"]), tuple(t.get("output", ())), t.get("reason", ""),
                                t.get("duration_s"), t.get("in_suite", True))
         by_run.setdefault((t.get("suite", ""), t.get("kernel", "")), []).append(result)
-    return [SuiteRun(suite, kernel, tuple(results)) for (suite, kernel), results in by_run.items()]
+    runs = [SuiteRun(suite, kernel, tuple(results)) for (suite, kernel), results in by_run.items()]
+    if runs:  # the run-level lists are not per suite in the file: they go with the first
+        runs[0] = dataclasses.replace(runs[0], infra_errors=tuple(doc.get("infra_errors", ())),
+                                      console_events=tuple(doc.get("console_events", ())))
+    return runs

@@ -1,0 +1,47 @@
+"""Splitting the selected subtests between n jobs of a CI matrix (--shard i/n), and their reports merged back.
+
+The split is deterministic: longest first (durations of earlier runs; equal guesses on a
+fresh machine), each to the part with the least so far, ties to the lowest part and in the
+order given; so n jobs given the same selection and durations agree on who runs what.
+"""
+from __future__ import annotations
+
+import re
+
+from harness.errors import BadInput
+from harness.results import SuiteRun
+
+SHARD = re.compile(r"^(?P<i>[0-9]+)/(?P<n>[0-9]+)$")
+
+
+def parse_shard(text: str, where: str = "--shard") -> tuple[int, int]:
+    m = SHARD.match(text.strip())
+    if m is None or not 1 <= int(m["i"]) <= int(m["n"]):
+        raise BadInput(f"{where}: {text!r} is not i/n with 1 <= i <= n (e.g. 1/2)")
+    return int(m["i"]), int(m["n"])
+
+
+def assign(names: list[str], durations: dict[str, float], parts: int) -> dict[str, int]:
+    """name -> part (1-based): longest-processing-time first into the lightest part."""
+    known = [durations[n] for n in names if n in durations]
+    guess = sum(known) / len(known) if known else 1.0
+    loads = [0.0] * parts
+    placed: dict[str, int] = {}
+    for name in sorted(names, key=lambda n: -durations.get(n, guess)):  # stable: given order among equals
+        lightest = loads.index(min(loads))
+        loads[lightest] += durations.get(name, guess)
+        placed[name] = lightest + 1
+    return placed
+
+
+def merged_in_order(runs: list[SuiteRun], order: dict[str, list[str]]) -> list[SuiteRun]:
+    """Runs of the same suite and kernel from several jobs as one, each in its suite file's order (extras last)."""
+    from harness.results import merge_runs
+
+    found = []
+    for run in merge_runs(runs):
+        rank = {name: i for i, name in enumerate(order.get(run.suite, []))}
+        subtests = tuple(sorted(run.subtests, key=lambda r: rank.get(r.name, len(rank))))
+        found.append(SuiteRun(run.suite, run.kernel, subtests, run.log, run.infra_errors, run.elapsed_s,
+                              run.console_events, run.interrupted))
+    return found
