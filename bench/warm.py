@@ -1,7 +1,9 @@
-"""P5, measured in one run: a cold `pytest -k mptcp/base` (no warm guest: it boots one)
-against the same run attaching to a warm guest (--keep-guest, second run).
-
-Each side runs `--rounds` times; medians compared. The last line is `P5 warm speedup: <x>`.
+"""P5, measured in one run, on the same warm guest:
+  P5 warm ratio   = a warm `pytest -k mptcp/base --keep-guest` (attaches to the kept guest, no boot)
+                    / `./test_progs -a mptcp/base` run directly in that same guest over an SSH
+                    session already open (the floor: nothing of the harness around it)
+  P5 warm speedup = a cold `pytest -k mptcp/base` (it boots its own guest) / the warm run
+Each side runs `--rounds` times; medians compared.
 Usage: python bench/warm.py [--rounds N] [--subtest base]
 """
 from __future__ import annotations
@@ -32,24 +34,50 @@ def stop_warm_guests() -> None:
     subprocess.run([sys.executable, "-m", "harness", "guests", "stop", "--all"], cwd=REPO, capture_output=True)
 
 
+def direct_in_warm_guest(subtest: str) -> float:
+    """test_progs alone in the kept guest, over an SSH session opened beforehand (not timed)."""
+    from harness import guest, pipeline, warm
+    from harness.channel_ssh import SshChannel
+    from harness.settings import SUITES_DIR, Settings, default_cache_dir
+    from harness.suites import load_suite
+
+    settings = Settings(cache_dir=default_cache_dir())
+    prepared = pipeline.prepare(settings, [load_suite(SUITES_DIR / "mptcp_bpf.toml")], say=lambda _: None)
+    assert prepared.payload is not None
+    (entry,) = [e for e in warm.load(settings.cache_dir) if warm.is_alive(e)]
+    channel = SshChannel(entry.port, guest.vng_ssh_key())
+    try:
+        start = time.monotonic()
+        done = channel.run(f"cd {prepared.payload.directory} && ./test_progs -a mptcp/{subtest}", 300)
+        took = time.monotonic() - start
+    finally:
+        channel.close()
+    if done.exit_status != 0:
+        sys.exit(f"test_progs in the warm guest failed ({done.exit_status}):\n{done.output[-2000:]}")
+    return took
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--subtest", default="base")
     args = ap.parse_args()
     select = ["-k", f"mptcp/{args.subtest}"]
-    cold, warm = [], []
+    cold, warm, direct = [], [], []
     try:
         for round_ in range(1, args.rounds + 1):
             stop_warm_guests()  # the cold side shares the machine with no idle guest
             cold.append(timed(*select))  # one-shot: boots its own guest
             timed(*select, "--keep-guest")  # boots the guest that the warm side attaches to (not measured)
             warm.append(timed(*select, "--keep-guest"))
-            print(f"round {round_}: cold {cold[-1]:.1f} s, warm {warm[-1]:.1f} s", flush=True)
+            direct.append(direct_in_warm_guest(args.subtest))
+            print(f"round {round_}: cold {cold[-1]:.1f} s, warm {warm[-1]:.1f} s, direct {direct[-1]:.1f} s", flush=True)
     finally:
         stop_warm_guests()
-    print(f"medians: cold {statistics.median(cold):.1f} s, warm {statistics.median(warm):.1f} s")
-    print(f"P5 warm speedup: {statistics.median(cold) / statistics.median(warm):.2f}")
+    med = {k: statistics.median(v) for k, v in (("cold", cold), ("warm", warm), ("direct", direct))}
+    print("medians: " + ", ".join(f"{k} {v:.1f} s" for k, v in med.items()))
+    print(f"P5 warm speedup: {med['cold'] / med['warm']:.2f}")
+    print(f"P5 warm ratio: {med['warm'] / med['direct']:.2f}")
 
 
 if __name__ == "__main__":
