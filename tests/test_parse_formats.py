@@ -117,3 +117,20 @@ def test_mptcp_ci_shaped_console_with_caller_ids_parses_to_its_subtests_exit_0(t
     assert not any("][" in line for sub in parsed.subtests.values() for line in sub.output)  # kernel lines split off
     assert main(["parse", str(log)]) == 0
     assert capsys.readouterr().out.rstrip().endswith("4 passed")
+
+
+def test_fingerprints_of_real_crashes_name_where_they_happened():
+    from harness.crashes import fingerprint
+    from harness.parse.console import find_incidents, separate
+
+    def incident_fingerprints(name: str) -> list[tuple[str, str]]:
+        return [(i.kind, fingerprint(i.excerpt)) for i in find_incidents(separate((DATA / "console" / name).read_text())[1])]
+
+    assert incident_fingerprints("sysrq-crash-7.3.log") == [
+        ("panic", "sysrq_handle_crash/__handle_sysrq/write_sysrq_trigger/proc_reg_write/vfs_write")]
+    # TCG's int3 at boot: the unreliable "? psi_group_change" and the thread start are left out
+    assert ("oops", "hrtimer_start_range_ns/finish_task_switch/__schedule/schedule/devtmpfs_work_loop") \
+        in incident_fingerprints("tcg-int3-boot-panic-7.3.log")
+    canary = dict(incident_fingerprints("canary-markers-7.3.log"))
+    assert canary["warning"] == "canary_warning"
+    assert canary["panic"] == incident_fingerprints("sysrq-crash-7.3.log")[0][1]  # the same crash, known again

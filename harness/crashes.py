@@ -1,0 +1,54 @@
+"""A kernel crash's fingerprint: the first stack frames that say where it happened, so the same crash is known again.
+
+Pure: an incident's excerpt (harness.parse.console) in, a short string out. The frames are
+the "Call Trace:" lines' function names, without the unreliable ones ("? func") and without
+the generic frames every report of its kind has (the reporting and panic machinery, the
+entry code, the thread start), so that two WARNINGs from the same place agree whatever
+path reached them, and two different places differ.
+"""
+from __future__ import annotations
+
+import re
+
+from harness.parse.console import KERNEL_TIMESTAMP
+
+FRAMES = 5
+FRAME = re.compile(r"^\s*(?P<unreliable>\? )?(?P<func>[A-Za-z_][\w.]*)\+0x[0-9a-f]+/0x[0-9a-f]+")
+GENERIC = frozenset({
+    "dump_stack_lvl", "dump_stack", "show_stack", "__warn", "warn_slowpath_fmt", "report_bug", "handle_bug",
+    "exc_invalid_op", "asm_exc_invalid_op", "panic", "vpanic", "nmi_panic", "__die", "die", "oops_end",
+    "__pfx_kthread", "kthread", "ret_from_fork", "ret_from_fork_asm", "do_syscall_64", "entry_SYSCALL_64_after_hwframe",
+    "x64_sys_call", "kasan_report", "print_report", "__kasan_report", "check_panic_on_warn", "rcu_dump_cpu_stacks",
+    "exc_int3", "asm_exc_int3", "do_int3", "do_int3_user", "print_circular_bug", "check_noncircular",
+})
+
+
+def frames(excerpt: tuple[str, ...] | list[str]) -> list[str]:
+    """The function names of the (first) call trace, reliable and not generic, in order."""
+    found: list[str] = []
+    in_trace = False
+    for raw in excerpt:
+        line = KERNEL_TIMESTAMP.sub("", raw, count=1)
+        if "Call Trace:" in line:
+            if found:
+                break  # the first trace is the one that matters
+            in_trace = True
+            continue
+        if not in_trace:
+            continue
+        m = FRAME.match(line)
+        if m is None:
+            if line.strip() in ("<TASK>", "</TASK>", "<IRQ>", "</IRQ>") or line.strip().startswith("<"):
+                continue
+            if found:
+                break  # the trace ended
+            continue
+        func = m["func"].split(".", 1)[0]  # isra.0, cold ... are the same function
+        if not m["unreliable"] and func not in GENERIC:
+            found.append(func)
+    return found
+
+
+def fingerprint(excerpt: tuple[str, ...] | list[str]) -> str:
+    """"f1/f2/f3/f4/f5", or "" when the excerpt has no usable call trace."""
+    return "/".join(frames(excerpt)[:FRAMES])
