@@ -10,7 +10,6 @@ a minute of build instead of several. `full` copies everything.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -188,10 +187,7 @@ def given_test_progs(directory: Path, kernel: Kernel) -> Payload:
     binary = directory / "test_progs"
     if not binary.is_file():
         raise BadInput(f"no test_progs in {directory}: give the directory `make -C tools/testing/selftests/bpf` built it in")
-    try:
-        stamp = json.loads((directory / STAMP).read_text())
-    except (OSError, ValueError):
-        stamp = {}  # built outside the harness: nothing says which kernel; trust the user
+    stamp = read_json(directory / STAMP, {})  # none: built outside the harness, nothing says which kernel; trust the user
     built_for = stamp.get("kernel")
     if "image_sha256" in stamp:  # the very image it was built for, whatever it is called now
         same = stamp["image_sha256"] == file_sha256(kernel.image)
@@ -208,10 +204,7 @@ def built_for_image(kernel: Kernel, cache_dir: Path, tests: tuple[str, ...] | No
     image (same sha256, e.g. a Debian kernel's vmlinuz from the cache) that has the selected tests."""
     digest = file_sha256(kernel.image)
     for stamp in sorted((cache_dir / "payloads").glob(f"*/{STAMP}")):
-        try:
-            data = json.loads(stamp.read_text())
-        except (OSError, ValueError):
-            continue
+        data = read_json(stamp, {})
         has = data.get("tests")
         if data.get("image_sha256") == digest and (has == "all" or (tests is not None and set(tests) <= set(has or ()))):
             return Payload(stamp.parent, stamp.parent / "test_progs", str(data["identity"]))

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness import proc as procs
-from harness.cache import locked, require_free_space, write_json
+from harness.cache import locked, read_json, require_free_space, write_json
 from harness.errors import BadInput, failed_step
 from harness.kernel import Kernel
 from harness.kernel.kconfig import Fragment, configure
@@ -74,11 +74,7 @@ def build_kernel(tree: Path, cache_dir: Path, mode: str, fragments: list[Fragmen
     out = build_dir_for(cache_dir, tree, mode, fragments)
     config_text = "".join(f"{f.name}:{f.path.read_text()}" for f in fragments)
     state = hashlib.sha256(f"{tree_state(tree)}|{config_text}|{toolchain}".encode()).hexdigest()
-    stamp = out / STAMP
-    try:
-        known = json.loads(stamp.read_text())
-    except (OSError, ValueError):
-        known = {}
+    known = read_json(out / STAMP, {})
     if known.get("state") == state:
         return _kernel(tree, out, known)
     with locked(out.parent, out.name):  # one writer per build directory
@@ -88,10 +84,7 @@ def build_kernel(tree: Path, cache_dir: Path, mode: str, fragments: list[Fragmen
 def _build(tree: Path, out: Path, mode: str, fragments: list[Fragment], jobs: int, env: dict[str, str],
            say: Callable[[str], None], state: str, cache_dir: Path) -> Kernel:
     stamp = out / STAMP
-    try:
-        known = json.loads(stamp.read_text())
-    except (OSError, ValueError):
-        known = {}
+    known = read_json(stamp, {})
     if known.get("state") == state:  # another run built it while we waited for the lock
         return _kernel(tree, out, known)
     require_free_space(cache_dir, BUILD_SPACE_GB, f"building the kernel of {tree}")
