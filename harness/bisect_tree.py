@@ -24,6 +24,7 @@ from harness import proc as procs
 from harness.bisect import Kind, Verdict
 from harness.cache import file_sha256, read_json, write_json
 from harness.errors import BadInput, InfraError
+from harness.results import Status, SuiteRun
 from harness.settings import Settings
 
 MAX_INFRA_SHARE = 1 / 3  # more steps than this lost to infrastructure: the answer could not be trusted
@@ -38,6 +39,7 @@ class Outcome:
     infra: bool = False  # the machinery failed (guest lost, boot failed), not the kernel's behaviour
     build_s: float = 0.0
     run_s: float = 0.0
+    evidence: tuple[str, ...] = ()  # a bad run: the failing subtests' last lines and the kernel's messages
 
 
 @dataclass
@@ -63,6 +65,14 @@ def judge(run_once: Callable[[], Outcome], runs: int) -> tuple[Outcome, int]:
         last = run_once()
         done += 1
     return last, done
+
+
+def judged_step(name: str, run_once: Callable[[], Outcome], runs: int) -> Step:
+    """judge() with its figures, as a step of the report (`name`: a commit, or a kernel of a list)."""
+    start = time.monotonic()
+    outcome, done = judge(run_once, runs)
+    return Step(name, outcome.verdict.kind, outcome.verdict.why, done, outcome.infra, outcome.image_sha256,
+                outcome.build_s, outcome.run_s or time.monotonic() - start)
 
 
 class Worktree:
@@ -113,14 +123,11 @@ class Bisection:
     steps: list[Step] = field(default_factory=list)
 
     def _record(self, commit: str) -> Step:
-        start = time.monotonic()
-        outcome, runs = judge(lambda: self.run_once(commit), self.runs)
-        step = Step(commit, outcome.verdict.kind, outcome.verdict.why, runs, outcome.infra, outcome.image_sha256,
-                    outcome.build_s, outcome.run_s or time.monotonic() - start)
+        step = judged_step(commit, lambda: self.run_once(commit), self.runs)
         self.steps.append(step)
         if self.state_file is not None:
             write_json(self.state_file, {"good": self.good, "bad": self.bad, "steps": [s.plain() for s in self.steps]})
-        self.say(f"{commit[:12]}: {step.kind.value} ({step.why}; {runs} run(s))")
+        self.say(f"{commit[:12]}: {step.kind.value} ({step.why}; {step.runs} run(s))")
         return step
 
     def _mark(self, step: Step) -> str:
@@ -167,7 +174,13 @@ def _first_bad(out: str, term: str) -> str | None:
     return None
 
 
-def verify(culprit: str, parent: str, run_once: Callable[[str], Outcome], runs: int) -> list[str]:
+@dataclass(frozen=True)
+class Verification:
+    problems: tuple[str, ...]  # none: verified
+    evidence: tuple[str, ...]  # what the culprit's failing run showed
+
+
+def verify(culprit: str, parent: str, run_once: Callable[[str], Outcome], runs: int) -> Verification:
     """KernelCI's check: the culprit fails again and its parent passes again; problems found, in words."""
     problems = []
     again, _ = judge(lambda: run_once(culprit), runs)
@@ -178,57 +191,81 @@ def verify(culprit: str, parent: str, run_once: Callable[[str], Outcome], runs: 
         problems.append(f"its parent did not pass again ({before.verdict.kind.value}: {before.verdict.why})")
     if again.image_sha256 and again.image_sha256 == before.image_sha256:
         problems.append("the culprit's kernel image is identical to its parent's: the change cannot be what broke it")
-    return problems
+    return Verification(tuple(problems), again.evidence)
+
+
+EVIDENCE_LINES = 40  # of a failing subtest's output, in the report
 
 
 @dataclass(frozen=True)
 class Report:
-    commit: str
+    commit: str  # the first bad commit, or the first bad kernel of a list
     subject: str
     author: str
     problems: tuple[str, ...]  # from verify(): none means verified
     steps: tuple[Step, ...]
     elapsed_s: float
+    evidence: tuple[str, ...] = ()  # the failing subtest's output and the kernel's messages at the culprit
 
     @classmethod
-    def of(cls, culprit: str, tree: Worktree, steps: list[Step], problems: list[str], elapsed_s: float) -> Report:
+    def of(cls, culprit: str, tree: Worktree, steps: list[Step], checked: Verification, elapsed_s: float) -> Report:
         subject, author = tree.git("show", "-s", "--format=%s%x00%an <%ae>", culprit).strip().split("\0")
-        return cls(culprit, subject, author, tuple(problems), tuple(steps), round(elapsed_s, 1))
+        return cls(culprit, subject, author, checked.problems, tuple(steps), round(elapsed_s, 1), checked.evidence)
 
     def lines(self) -> list[str]:
         """The terminal's and the Markdown's summary."""
         verified = "verified: it fails again, its parent passes again" if not self.problems else \
             "NOT verified: " + "; ".join(self.problems)
-        return [f"first bad commit: {self.commit[:12]} {self.subject}", f"author: {self.author}", verified,
-                f"{len(self.steps)} step(s) in {self.elapsed_s:.0f} s"]
+        return [f"first bad: {self.commit[:12]} {self.subject}".rstrip(), *([f"author: {self.author}"] * bool(self.author)),
+                verified, f"{len(self.steps)} step(s) in {self.elapsed_s:.0f} s"]
 
     def write(self, out: Path) -> None:
         """bisect.json and bisect.md in `out`."""
         out.mkdir(parents=True, exist_ok=True)
         doc = dataclasses.asdict(self) | {"steps": [s.plain() for s in self.steps], "verified": not self.problems}
         (out / "bisect.json").write_text(json.dumps(doc, indent=1) + "\n")
-        table = ["| commit | verdict | why | runs | build s | run s |", "| --- | --- | --- | --- | --- | --- |"]
+        table = ["| step | verdict | why | runs | build s | run s |", "| --- | --- | --- | --- | --- | --- |"]
         table += [f"| {s.commit[:12]} | {s.kind.value} | {s.why} | {s.runs} | {s.build_s:.0f} | {s.run_s:.0f} |"
                   for s in self.steps]
-        (out / "bisect.md").write_text("\n".join(["# Bisection", "", *(f"- {ln}" for ln in self.lines()), "", *table]) + "\n")
+        shown = ["", "## At the first bad one", "", "```", *self.evidence, "```"] if self.evidence else []
+        (out / "bisect.md").write_text("\n".join(["# Bisection", "", *(f"- {ln}" for ln in self.lines()), "", *table,
+                                                  *shown]) + "\n")
 
 
-def tree_step(settings: Settings, selections: list[pipeline.Selection], say: Callable[[str], object]
-              ) -> Callable[[str], Outcome]:
-    """One run of the selection on the commit checked out in settings.kernel_tree (the worktree): build, boot, run."""
+def evidence(runs: list[SuiteRun]) -> tuple[str, ...]:
+    """What a bad run showed: each failing subtest's last lines, then the kernel's messages."""
+    lines: list[str] = []
+    for run in runs:
+        for r in run.subtests:
+            if r.in_suite and r.status in (Status.FAILED, Status.TIMEOUT):
+                lines += [f"{r.name} {r.status.value}: {r.reason}".rstrip(": "), *r.output[-EVIDENCE_LINES:]]
+        lines += [f"kernel: {event}" for event in run.console_events]
+    return tuple(lines)
+
+
+def run_selection(settings: Settings, selections: list[pipeline.Selection], say: Callable[[str], object]) -> Outcome:
+    """One run of the selection on settings' kernel (a tree, or a prebuilt one): prepare, boot, run, judge."""
+    start = time.monotonic()
+    def quiet(line: str) -> None:
+        say(f"  {line}")
+    try:
+        prepared = pipeline.prepare(settings, [sel.suite for sel in selections], quiet)
+    except InfraError as e:
+        return Outcome(Verdict(Kind.UNTESTABLE, f"does not build: {str(e).splitlines()[0]}"),
+                       build_s=time.monotonic() - start)
+    built = time.monotonic()
+    with pipeline.Session(settings, prepared, quiet) as session:
+        runs = [session.run(sel) for sel in selections]
+    verdict = bisect.verdict([r for run in runs for r in run.subtests])
+    infra = any(run.infra_errors for run in runs) and verdict.kind is Kind.UNTESTABLE
+    return Outcome(verdict, file_sha256(prepared.kernel.image), infra, built - start, time.monotonic() - built,
+                   evidence(runs) if verdict.kind is Kind.BAD else ())
+
+
+def checked_out(tree: Worktree, run: Callable[[], Outcome]) -> Callable[[str], Outcome]:
+    """run_once(commit): `run` with the commit checked out in the worktree (verification goes back to commits)."""
     def run_once(commit: str) -> Outcome:
-        start = time.monotonic()
-        def quiet(line: str) -> None:
-            say(f"  {line}")
-        try:
-            prepared = pipeline.prepare(settings, [sel.suite for sel in selections], quiet)
-        except InfraError as e:
-            return Outcome(Verdict(Kind.UNTESTABLE, f"does not build: {str(e).splitlines()[0]}"),
-                           build_s=time.monotonic() - start)
-        built = time.monotonic()
-        with pipeline.Session(settings, prepared, quiet) as session:
-            runs = [session.run(sel) for sel in selections]
-        verdict = bisect.verdict([r for run in runs for r in run.subtests])
-        infra = any(run.infra_errors for run in runs) and verdict.kind is Kind.UNTESTABLE
-        return Outcome(verdict, file_sha256(prepared.kernel.image), infra, built - start, time.monotonic() - built)
+        if tree.rev("HEAD") != commit:
+            tree.git("checkout", "-q", "--detach", commit)
+        return run()
     return run_once

@@ -37,6 +37,12 @@ def run_pytest(*args: str, timeout: float = 3000, **env: str) -> subprocess.Comp
                           timeout=timeout)
 
 
+def run_harness(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`python -m harness ARGS` in a fresh process, as a user types it."""
+    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=REPO_ROOT, env=pytest_env(),
+                          capture_output=True, text=True, timeout=timeout)
+
+
 def default_kernel() -> Kernel:
     """The default Debian kernel with its linux-source, fetched through the harness itself when the cache lacks it."""
     return debian.fetch(debian.spec_for(None), CACHE)

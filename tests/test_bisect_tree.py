@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.bisect import Kind, Verdict
-from harness.bisect_tree import Bisection, Outcome, Report, Worktree, judge, verify
+from harness.bisect_tree import Bisection, Outcome, Report, Worktree, checked_out, judge, verify
 from harness.errors import InfraError
 from harness.settings import REPO_ROOT
 
@@ -78,7 +78,7 @@ def test_culprit_found_unbuildable_commit_skipped_intermittent_failure_caught_ch
     assert not worktree.exists() and git(repo, "worktree", "list").count("\n") == 1
     assert (git(repo, "rev-parse", "HEAD"), git(repo, "status", "--porcelain"), (repo / "f0.c").read_text()) == before
     report.write(tmp_path / "out")
-    assert "first bad commit:" in (tmp_path / "out" / "bisect.md").read_text()
+    assert "first bad: " in (tmp_path / "out" / "bisect.md").read_text()
 
 
 def test_one_run_per_step_would_misplace_an_intermittent_culprit(repo, tmp_path):
@@ -137,3 +137,14 @@ def test_sigterm_removes_the_worktree(repo, tmp_path):
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=30)
     assert not path.exists() and git(repo, "worktree", "list").count("\n") == 1
+
+
+def test_verification_runs_each_commit_checked_out_in_the_worktree(repo, tmp_path):
+    """After bisect ends, HEAD is wherever it stopped: the culprit and its parent are checked out before their runs."""
+    seen: list[str] = []
+    with Worktree(repo, tmp_path / "cache") as tree:
+        def run() -> Outcome:
+            seen.append(git(tree.path, "log", "-1", "--format=%s").strip())
+            return Outcome(Verdict(Kind.BAD if seen[-1] == "c5" else Kind.GOOD, seen[-1]), image_sha256=seen[-1])
+        checked = verify(tree.rev("main~2"), tree.rev("main~3"), checked_out(tree, run), 2)
+    assert seen == ["c5", "c4", "c4"] and checked.problems == ()

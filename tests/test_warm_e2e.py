@@ -1,26 +1,19 @@
 """Real guests kept warm between runs (--keep-guest): reuse, refusal of a tainted guest, idle stop, guests stop."""
 import subprocess
-import sys
 import time
 
 import pytest
 
-from harness.settings import REPO_ROOT
-from tests.helpers import boots, harness_qemus, pytest_env, run_pytest
+from tests.helpers import boots, harness_qemus, run_harness, run_pytest
 
 pytestmark = pytest.mark.guest
 
 
-def harness(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=REPO_ROOT, env=pytest_env(),
-                          capture_output=True, text=True, timeout=120)
-
-
 @pytest.fixture(autouse=True)
 def no_warm_guests_before_or_after():
-    harness("guests", "stop", "--all")
+    run_harness("guests", "stop", "--all")
     yield
-    harness("guests", "stop", "--all")
+    run_harness("guests", "stop", "--all")
     assert harness_qemus() == []
 
 
@@ -33,9 +26,9 @@ def test_second_run_attaches_boots_nothing_and_guests_stop_leaves_no_qemu():
     assert second.returncode == 0, second.stdout[-3000:]
     assert "attached to the warm guest" in second.stdout
     assert len(boots()) == before + 1  # no boot
-    listing = harness("guests")
+    listing = run_harness("guests")
     assert "kernel debian:7.3.4" in listing.stdout
-    assert "stopped 1 warm guest(s)" in harness("guests", "stop", "--all").stdout
+    assert "stopped 1 warm guest(s)" in run_harness("guests", "stop", "--all").stdout
     assert harness_qemus() == []
 
 
@@ -56,7 +49,7 @@ def test_a_kept_guest_stops_by_itself_when_idle():
     while harness_qemus() and time.monotonic() < deadline:
         time.sleep(1)
     watchdogs = subprocess.run(["pgrep", "-af", "watchdog"], capture_output=True, text=True).stdout
-    assert harness_qemus() == [], f"{harness('guests').stdout}\n{watchdogs}\n{proc.stdout[-2000:]}"
-    while "no warm guests" not in harness("guests").stdout and time.monotonic() < deadline + 10:
+    assert harness_qemus() == [], f"{run_harness('guests').stdout}\n{watchdogs}\n{proc.stdout[-2000:]}"
+    while "no warm guests" not in run_harness("guests").stdout and time.monotonic() < deadline + 10:
         time.sleep(1)  # its watchdog notices within a second or two, then goes too
-    assert "no warm guests" in harness("guests").stdout
+    assert "no warm guests" in run_harness("guests").stdout
