@@ -232,6 +232,22 @@ class Report:
                                                   *shown]) + "\n")
 
 
+def bisect_list(names: list[str], run_once: Callable[[str], Outcome], runs: int,
+                say: Callable[[str], object]) -> Report:
+    """The first bad of a list of kernels (oldest first): the same repeated runs, verification and report as commits."""
+    start = time.monotonic()
+    steps: list[Step] = []
+
+    def test(name: str) -> Verdict:
+        steps.append(judged_step(name, lambda: run_once(name), runs))
+        return Verdict(steps[-1].kind, steps[-1].why)
+
+    good, bad = bisect.first_bad(names, test, say)
+    checked = verify(names[bad], names[good], run_once, runs)
+    return Report(names[bad], f"(last good: {names[good]})", "", checked.problems, tuple(steps),
+                  round(time.monotonic() - start, 1), checked.evidence)
+
+
 def evidence(runs: list[SuiteRun]) -> tuple[str, ...]:
     """What a bad run showed: each failing subtest's last lines, then the kernel's messages."""
     lines: list[str] = []

@@ -7,6 +7,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness import bisect, warm
 from harness.cache import locked
@@ -20,6 +21,9 @@ from harness.results import SuiteRun, decide, exit_code
 from harness.settings import default_cache_dir
 from harness.shard import merged_in_order
 from harness.suites import all_suites, load_suite
+
+if TYPE_CHECKING:
+    from harness import bisect_tree
 
 
 def _parse_command(args: argparse.Namespace) -> int:
@@ -104,9 +108,23 @@ def _bisect_command(args: argparse.Namespace, pytest_args: list[str]) -> int:
         return _bisect_tree_command(args, pytest_args)
     if not args.kernels:
         raise BadInput("bisect needs --kernels OLD,...,NEW, or --kernel-tree PATH --good REV --bad REV")
+    from harness import bisect_tree
+
     kernels = [k.strip() for k in args.kernels.split(",") if k.strip()]
-    good, bad = bisect.first_bad(kernels, lambda k: bisect.run_step(["--kernel", k, *pytest_args]), print)
-    print(f"first bad: {kernels[bad]}; last good: {kernels[good]}")
+    settings, keyword = bisect.step_settings(pytest_args)
+    chosen = bisect.selections(keyword)
+    out = Path(args.out) if args.out else settings.cache_dir / "bisect" / f"kernels-{'-'.join(kernels)}"
+
+    def run_once(kernel: str) -> bisect_tree.Outcome:
+        return bisect_tree.run_selection(bisect.step_settings(["--kernel", kernel, *pytest_args])[0], chosen, print)
+    return _reported(bisect_tree.bisect_list(kernels, run_once, args.runs, print), out)
+
+
+def _reported(report: bisect_tree.Report, out: Path) -> int:
+    report.write(out)
+    for line in report.lines():
+        print(line)
+    print(f"report: {out}/bisect.md, bisect.json")
     return 0
 
 
@@ -136,11 +154,7 @@ def _bisect_tree_command(args: argparse.Namespace, pytest_args: list[str]) -> in
     except KeyboardInterrupt:
         print(f"interrupted: `--resume` goes on from {out / 'state.json'}", file=sys.stderr)
         return InfraError.exit_code
-    report.write(out)
-    for line in report.lines():
-        print(line)
-    print(f"report: {out}/bisect.md, bisect.json")
-    return 0
+    return _reported(report, out)
 
 
 def _interrupted(signum: int, frame: object) -> None:
@@ -186,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--good", help="with --kernel-tree: a commit where the selection passes")
     b.add_argument("--bad", help="with --kernel-tree: a commit where it fails")
     b.add_argument("--runs", type=int, default=3, help="a passing step is run again until this many passes (default 3)")
-    b.add_argument("--out", help="where bisect.json, bisect.md and the state go (default: <cache>/bisect/<tree>)")
+    b.add_argument("--out", help="where bisect.json, bisect.md and the state go (default: <cache>/bisect/<name>)")
     b.add_argument("--resume", action="store_true", help="go on from the steps an interrupted bisection judged")
     b.add_argument("--term-old", default="good", help="git bisect's term for the old state (e.g. absent)")
     b.add_argument("--term-new", default="bad", help="git bisect's term for the new state (e.g. present)")

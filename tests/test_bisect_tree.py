@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.bisect import Kind, Verdict
-from harness.bisect_tree import Bisection, Outcome, Report, Worktree, checked_out, judge, verify
+from harness.bisect_tree import Bisection, Outcome, Report, Worktree, bisect_list, checked_out, judge, verify
 from harness.errors import InfraError
 from harness.settings import REPO_ROOT
 
@@ -148,3 +148,23 @@ def test_verification_runs_each_commit_checked_out_in_the_worktree(repo, tmp_pat
             return Outcome(Verdict(Kind.BAD if seen[-1] == "c5" else Kind.GOOD, seen[-1]), image_sha256=seen[-1])
         checked = verify(tree.rev("main~2"), tree.rev("main~3"), checked_out(tree, run), 2)
     assert seen == ["c5", "c4", "c4"] and checked.problems == ()
+
+
+def test_a_list_of_kernels_gets_the_same_repeated_runs_verification_and_report(tmp_path):
+    """7.2 fails only on its second run: one run each would call 7.3 the first bad build."""
+    plan = {"6.12": GOOD, "7.1": GOOD, "7.2": [Kind.GOOD, Kind.BAD], "7.3": BAD}
+    calls: list[str] = []
+
+    def run_once(kernel: str) -> Outcome:
+        calls.append(kernel)
+        kinds = plan[kernel]
+        kind = kinds[min(calls.count(kernel) - 1, len(kinds) - 1)]
+        return Outcome(Verdict(kind, f"{kernel} recorded"), image_sha256=kernel,
+                       evidence=("mptcp/base failed", "kernel: WARNING") if kind is Kind.BAD else ())
+
+    report = bisect_list(list(plan), run_once, 3, lambda _: None)
+    assert (report.commit, report.subject, report.problems) == ("7.2", "(last good: 7.1)", ())
+    assert [(s.commit, s.kind, s.runs) for s in report.steps] == [
+        ("6.12", Kind.GOOD, 3), ("7.3", Kind.BAD, 1), ("7.2", Kind.BAD, 2), ("7.1", Kind.GOOD, 3)]
+    report.write(tmp_path)
+    assert "kernel: WARNING" in (tmp_path / "bisect.md").read_text()
