@@ -9,6 +9,7 @@ path reached them, and two different places differ.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from harness.parse.console import KERNEL_TIMESTAMP
 
@@ -52,3 +53,30 @@ def frames(excerpt: tuple[str, ...] | list[str]) -> list[str]:
 def fingerprint(excerpt: tuple[str, ...] | list[str]) -> str:
     """"f1/f2/f3/f4/f5", or "" when the excerpt has no usable call trace."""
     return "/".join(frames(excerpt)[:FRAMES])
+
+
+# A console event's first line, as runs report it: "panic (running: mptcp/base, mptcp/subflow) [f1/f2/f3/f4/f5]:"
+NOBODY = "nothing of ours"
+EVENT_HEADER = re.compile(r"^(?P<kind>[\w ]+) \(running: (?P<who>[^)]*)\)(?: \[(?P<fp>[^\]]+)\])?:$")
+
+
+@dataclass(frozen=True)
+class Crash:
+    kind: str  # panic, oops, warning, ...
+    fingerprint: str  # "" when its excerpt had no usable call trace
+    running: tuple[str, ...]  # the subtests running when it happened
+
+
+def event_header(kind: str, running: tuple[str, ...] | list[str], excerpt: tuple[str, ...] | list[str]) -> str:
+    fp = fingerprint(excerpt)
+    return f"{kind} (running: {', '.join(running) or NOBODY})" + (f" [{fp}]" if fp else "") + ":"
+
+
+def crashes_in(events: tuple[str, ...] | list[str]) -> list[Crash]:
+    """The crashes a run's console events tell of (their headers, see event_header)."""
+    found = []
+    for line in events:
+        if (m := EVENT_HEADER.match(line)) is not None:
+            who = () if m["who"] == NOBODY else tuple(w.strip() for w in m["who"].split(","))
+            found.append(Crash(m["kind"], m["fp"] or "", who))
+    return found

@@ -23,6 +23,8 @@ class Status(enum.Enum):
     LOST = "lost"  # expected, but the output stopped before it reported
     TIMEOUT = "timeout"
     NOT_RUN = "not_run"
+    XFAIL = "xfail"  # failed, as an expectations file says it does
+    XPASS = "xpass"  # passed, though an expectations file says it fails: the entry can go
 
     @property
     def is_problem(self) -> bool:
@@ -142,6 +144,15 @@ def flaky(first: SubtestResult, again: SubtestResult, attempt: int) -> SubtestRe
     """Failed, then passed on a retry: its first failure stays its output."""
     return dataclasses.replace(first, status=Status.FLAKY, reason=f"failed, then passed on retry {attempt}",
                                duration_s=again.duration_s)
+
+
+def expected(result: SubtestResult, why: str) -> SubtestResult:
+    """An expectations file says this subtest fails: xfail when it did, xpass when it passed."""
+    if result.status in (Status.FAILED, Status.TIMEOUT):
+        return dataclasses.replace(result, status=Status.XFAIL, reason=f"expected: {why} ({result.reason})".replace(" ()", ""))
+    if result.status in (Status.PASSED, Status.FLAKY):
+        return dataclasses.replace(result, status=Status.XPASS, reason=f"expected to fail: {why}")
+    return result
 
 
 def merge_runs(runs: list[SuiteRun]) -> list[SuiteRun]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from harness import guest, results
 from harness.channel import Channel
-from harness.crashes import fingerprint
+from harness.crashes import event_header
 from harness.guest.commands import RUNNER_SCRIPT, runner_script
 from harness.parse.console import Incident
 from harness.parse.test_progs import parse_test_progs
@@ -168,8 +168,7 @@ class _Run:
                 self.order.append(result.name)
             self.final[result.name] = result
         for incident, who in r.incidents:
-            where = f" [{fp}]" if (fp := fingerprint(incident.excerpt)) else ""  # the same crash, known again
-            self.events += [f"{incident.kind} (running: {', '.join(who) or 'nothing of ours'}){where}:", *incident.excerpt]
+            self.events += [event_header(incident.kind, who, incident.excerpt), *incident.excerpt]  # fingerprinted
             if incident.fatal or (incident.kind == "warning" and not self.request.fail_on_warning):
                 continue
             for name in who:

@@ -45,6 +45,7 @@ def history(repo: Path) -> None:
     git(repo, "init", "-q", "-b", "main")
     git(repo, "config", "user.email", "dev@example.org")
     git(repo, "config", "user.name", "A Developer")
+    replace(repo / ".gitignore", "\n/*\n!/debian/", "\n")  # Debian's packaging ignores the whole tree
     git(repo, "add", "-A")
     commit(repo, "linux-source-7.3")
     doc, mptcp = repo / "Documentation/networking/mptcp.rst", repo / "net/mptcp"

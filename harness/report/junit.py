@@ -14,6 +14,10 @@ def to_junit(runs: list[SuiteRun]) -> str:
             case = TestCase(r.name, classname=run.suite, elapsed_sec=r.duration_s, stdout="\n".join(r.output) or None)
             if r.status in (Status.SKIPPED, Status.NOT_RUN):
                 case.add_skipped_info(r.reason or r.status.value)
+            elif r.status is Status.XFAIL:  # as pytest's own JUnit report writes an xfail
+                case.add_skipped_info(f"xfail: {r.reason}", "\n".join(r.output))
+            elif r.status is Status.XPASS:
+                case.stderr = f"xpass: {r.reason}"
             elif r.status is Status.FAILED:
                 case.add_failure_info(f"{r.name} failed", "\n".join(r.output))
             elif r.status in (Status.LOST, Status.TIMEOUT):

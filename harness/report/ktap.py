@@ -15,7 +15,12 @@ def to_ktap(runs: list[SuiteRun]) -> str:
             short = r.name.split("/", 1)[-1].replace("#", "")  # "#" would start a KTAP directive
             if r.status.is_problem:
                 lines += [f"    # {line}" for line in r.output]
-            if r.status in _SKIP:
+            if r.status is Status.XFAIL:  # TAP's TODO: a failure that is known
+                lines += [f"    # {line}" for line in r.output]
+                lines.append(f"    not ok {i} {short} # TODO {r.reason}")
+            elif r.status is Status.XPASS:
+                lines.append(f"    ok {i} {short} # TODO xpass: {r.reason}")
+            elif r.status in _SKIP:
                 lines.append(f"    ok {i} {short} # SKIP {r.reason or r.status.value}")
             elif r.status in _OK:
                 lines.append(f"    ok {i} {short}" + (" # flaky: passed on retry" if r.status is Status.FLAKY else ""))

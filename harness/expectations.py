@@ -1,0 +1,110 @@
+"""What is known to fail: an expectations file (data, TOML) applied to a night's results.
+
+    [[failure]]                       # a known failure: xfail when it fails, xpass when it passes
+    test = "mptcp/sockmap"            # glob over the subtest's full name
+    mode = "debug"                    # glob over the kernel mode (default "*")
+    kernel = "*7.3*"                  # glob over the kernel's identity (default "*")
+    reason = "fails on debug kernels" # required: why
+    link = "https://..."              # optional: where it is discussed
+    expires = 2027-01-31              # optional: after that day it no longer applies, and the night says so
+
+    [[crash]]                         # a known kernel crash, by fingerprint (harness.crashes)
+    fingerprint = "f1/f2/f3/f4/f5"
+    reason = "..."                    # link and expires as above
+
+A known crash is still reported; the subtests it failed become xfail. BPF CI's denylist
+(with reasons) and NIPA's ignore list are the anchors.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import tomllib
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+from harness.crashes import crashes_in
+from harness.errors import BadInput
+from harness.results import Status, SuiteRun, expected
+
+
+@dataclass(frozen=True)
+class Entry:
+    reason: str
+    test: str = "*"  # [[failure]]
+    mode: str = "*"
+    kernel: str = "*"
+    fingerprint: str = ""  # [[crash]]
+    link: str = ""
+    expires: datetime.date | None = None
+
+    def expired(self, today: datetime.date) -> bool:
+        return self.expires is not None and today > self.expires
+
+    def why(self) -> str:
+        return self.reason + (f" ({self.link})" if self.link else "")
+
+
+@dataclass(frozen=True)
+class Expectations:
+    failures: tuple[Entry, ...] = ()
+    crashes: tuple[Entry, ...] = ()
+    source: str = ""
+
+    def live(self, today: datetime.date) -> tuple[Expectations, list[str]]:
+        """The entries that still apply, and one line per expired one."""
+        gone = [e for e in (*self.failures, *self.crashes) if e.expired(today)]
+        said = [f"{self.source}: the entry for {e.fingerprint or e.test} expired on {e.expires}: it no longer applies"
+                for e in gone]
+        return Expectations(tuple(e for e in self.failures if e not in gone),
+                            tuple(e for e in self.crashes if e not in gone), self.source), said
+
+    def failure(self, name: str, mode: str, kernel: str) -> Entry | None:
+        return next((e for e in self.failures if fnmatchcase(name, e.test) and fnmatchcase(mode, e.mode)
+                     and fnmatchcase(kernel, e.kernel)), None)
+
+    def crash(self, fingerprint: str) -> Entry | None:
+        return next((e for e in self.crashes if fingerprint and e.fingerprint == fingerprint), None)
+
+
+_FIELDS = {f.name for f in dataclasses.fields(Entry)}
+
+
+def load(path: Path) -> Expectations:
+    """The file, checked: a malformed one is bad input, said in one line."""
+    try:
+        doc = tomllib.loads(path.read_text())
+    except OSError as e:
+        raise BadInput(f"cannot read the expectations file {path}: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise BadInput(f"{path}: not valid TOML ({e})") from None
+    lists: dict[str, list[Entry]] = {"failure": [], "crash": []}
+    for table, entries in doc.items():
+        if table not in lists or not isinstance(entries, list):
+            raise BadInput(f"{path}: unknown table [{table}]; use [[failure]] and [[crash]]")
+        for n, raw in enumerate(entries, start=1):
+            unknown = set(raw) - _FIELDS
+            need = "fingerprint" if table == "crash" else "test"
+            if unknown or not raw.get("reason") or not raw.get(need):
+                raise BadInput(f"{path}: [[{table}]] #{n} needs `{need}` and `reason`"
+                               + (f", and has unknown keys {sorted(unknown)}" if unknown else ""))
+            if "expires" in raw and not isinstance(raw["expires"], datetime.date):
+                raise BadInput(f"{path}: [[{table}]] #{n}: expires must be a date (2027-01-31)")
+            lists[table].append(Entry(**raw))
+    return Expectations(tuple(lists["failure"]), tuple(lists["crash"]), str(path))
+
+
+def apply(runs: list[SuiteRun], known: Expectations, mode: str) -> list[SuiteRun]:
+    """Known failures become xfail (or xpass when they passed); so do subtests failed by a known crash."""
+    out = []
+    for run in runs:
+        by_crash = {name: entry for c in crashes_in(run.console_events) if (entry := known.crash(c.fingerprint))
+                    for name in c.running}
+        subtests = []
+        for r in run.subtests:
+            entry = (by_crash.get(r.name) if r.status is Status.FAILED else None) or \
+                known.failure(r.name, mode, run.kernel)
+            subtests.append(expected(r, entry.why()) if entry else r)
+        out.append(dataclasses.replace(run, subtests=tuple(subtests)))
+    return out
