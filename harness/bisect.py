@@ -13,13 +13,11 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from _pytest.mark.expression import Expression  # pytest's own -k grammar (pytest is pinned)
-
 from harness import pipeline
 from harness.errors import BadInput, InfraError
 from harness.results import NOT_IN_BUILD, Status, SubtestResult
-from harness.settings import OPTIONS, SUITES_DIR, Settings, from_values, parse_value
-from harness.suites import all_suites
+from harness.select import selections
+from harness.settings import OPTIONS, Settings, from_values, parse_value
 
 # git bisect run's protocol: 0 good, 1 bad, 125 skip this commit, 128+ abort the bisection
 GIT_GOOD, GIT_BAD, GIT_SKIP, GIT_ABORT = 0, 1, 125, 128
@@ -71,33 +69,6 @@ def step_settings(argv: list[str]) -> tuple[Settings, str | None]:
         raise BadInput(f"unrecognized arguments: {' '.join(rest)}; a step takes the harness's options and -k EXPR")
     values = {o.key: parse_value(o, raw, o.flag) for o in OPTIONS if (raw := getattr(args, o.key)) is not None}
     return from_values(values), args.keyword
-
-
-class _Names:
-    """pytest's -k matcher: a term matches when it is part of the item's name or of a parent's, in any case."""
-
-    def __init__(self, *names: str) -> None:
-        self.names = [n.lower() for n in names]
-
-    def __call__(self, term: str, /, **kwargs: str | int | bool | None) -> bool:
-        return any(term.lower() in n for n in self.names)
-
-
-def selections(keyword: str | None) -> list[pipeline.Selection]:
-    """The suites/*.toml subtests that `-k keyword` selects, as pytest would (names and file names, any case)."""
-    try:
-        expression = Expression.compile(keyword) if keyword else None
-    except SyntaxError as e:
-        raise BadInput(f"-k {keyword!r}: {e}") from None
-    found = []
-    for suite in all_suites(SUITES_DIR):
-        subtests = tuple(s for s in suite.subtests if expression is None or expression.evaluate(
-            _Names(suite.full_name(s), suite.path.name, SUITES_DIR.name)))
-        if subtests:
-            found.append(pipeline.Selection(suite, subtests))
-    if not found:
-        raise BadInput(f"-k {keyword!r} selects no subtest of {SUITES_DIR}; try pytest --collect-only -q -k ...")
-    return found
 
 
 def run_step(argv: list[str]) -> Verdict:

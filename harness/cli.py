@@ -18,6 +18,7 @@ from harness.report.json import from_json, to_json
 from harness.report.junit import to_junit
 from harness.report.ktap import to_ktap
 from harness.results import SuiteRun, decide, exit_code
+from harness.select import selections
 from harness.settings import default_cache_dir
 from harness.shard import merged_in_order
 from harness.suites import all_suites, load_suite
@@ -112,7 +113,7 @@ def _bisect_command(args: argparse.Namespace, pytest_args: list[str]) -> int:
 
     kernels = [k.strip() for k in args.kernels.split(",") if k.strip()]
     settings, keyword = bisect.step_settings(pytest_args)
-    chosen = bisect.selections(keyword)
+    chosen = selections(keyword)
     out = Path(args.out) if args.out else settings.cache_dir / "bisect" / f"kernels-{'-'.join(kernels)}"
 
     def run_once(kernel: str) -> bisect_tree.Outcome:
@@ -135,7 +136,7 @@ def _bisect_tree_command(args: argparse.Namespace, pytest_args: list[str]) -> in
     if not (args.good and args.bad):
         raise BadInput("bisecting a tree needs --good REV and --bad REV (commits, tags or branches of it)")
     settings, keyword = bisect.step_settings(pytest_args)
-    chosen = bisect.selections(keyword)
+    chosen = selections(keyword)
     out = Path(args.out) if args.out else settings.cache_dir / "bisect" / Path(args.kernel_tree).resolve().name
     signal.signal(signal.SIGTERM, _interrupted)  # the worktree is removed on the way out
     start = time.monotonic()
@@ -192,6 +193,20 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--all", action="store_true", help="with stop: also the ones a run is using")
     g.add_argument("--cache", help="the harness cache (default: $HARNESS_CACHE or ~/.cache/mptcp-harness)")
     g.set_defaults(func=_guests_command)
+    _add_bisect(sub)
+    _add_nightly(sub)
+    args, rest = parser.parse_known_args(argv)
+    if rest and not getattr(args, "passes_pytest_args", False):
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    try:
+        code: int = args.func(args, rest) if getattr(args, "passes_pytest_args", False) else args.func(args)
+        return code
+    except (BadInput, InfraError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+
+
+def _add_bisect(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     b = sub.add_parser("bisect", help="find the first bad Debian build of a list, or the first bad commit of a tree",
                        usage="python -m harness bisect (--kernels OLD,...,NEW | --kernel-tree PATH --good REV --bad REV) "
                              "[--runs N] [--out DIR] [--resume] [harness options] -k mptcp/rr")
@@ -208,12 +223,39 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("bisect-step", help="for `git bisect run`: exit 0 good, 1 bad, 125 cannot tell",
                        usage="git bisect run python -m harness bisect-step --kernel-tree . -k mptcp/rr")
     s.set_defaults(func=_bisect_step_command, passes_pytest_args=True)
-    args, rest = parser.parse_known_args(argv)
-    if rest and not getattr(args, "passes_pytest_args", False):
-        parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    try:
-        code: int = args.func(args, rest) if getattr(args, "passes_pytest_args", False) else args.func(args)
-        return code
-    except (BadInput, InfraError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
+
+
+def _add_nightly(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    n = sub.add_parser("nightly", help="fetch, build each mode, run every suite, compare with the night before",
+                       usage="python -m harness nightly --out NIGHTS_DIR (--git URL [--branch B] | --kernel-tree PATH | "
+                             "--kernel NAME) [--modes normal,debug] [--expectations F] [--kcidb FILE] [harness options] "
+                             "[-k EXPR]")
+    n.add_argument("--out", required=True, help="NIGHTS_DIR: each night gets <date>-<commit>/ there")
+    n.add_argument("--git", help="a git URL (or local path / file:// URL) to fetch the tree from, into the cache")
+    n.add_argument("--branch", help="with --git: the branch (default: the remote's HEAD)")
+    n.add_argument("--modes", default="normal,debug", help="kernel modes to build, each its own build (kernel-configs/"
+                   "modes.toml; default normal,debug)")
+    n.add_argument("--expectations", help="known failures and crashes (TOML; default: expectations/default.toml for "
+                   "the default Debian kernels)")
+    n.add_argument("--kcidb", help="also write the night in KernelCI's KCIDB JSON format to this file")
+    n.add_argument("--suite", action="append", metavar="TOML", help="run this suite file instead of suites/*.toml "
+                   "(repeatable)")
+    n.set_defaults(func=_nightly_command, passes_pytest_args=True)
+
+
+def _nightly_command(args: argparse.Namespace, pytest_args: list[str]) -> int:
+    from harness import nightly
+
+    settings, keyword = bisect.step_settings(pytest_args)
+    if args.git and settings.kernel_tree is not None:
+        raise BadInput("--git and --kernel-tree each give the tree: give one")
+    if args.branch and not args.git:
+        raise BadInput("--branch goes with --git URL")
+    if "--retries" not in pytest_args:
+        settings = dataclasses.replace(settings, retries=max(settings.retries, 1))  # a night tells flaky from failing
+    modes = nightly.check_modes(args.modes, settings, bool(args.git or settings.kernel_tree))
+    chosen = selections(keyword, [Path(f) for f in args.suite] if args.suite else None)
+    night = nightly.Night(Path(args.out), settings, tuple(chosen), modes, args.git, args.branch,
+                          Path(args.expectations) if args.expectations else None,
+                          Path(args.kcidb) if args.kcidb else None)
+    return nightly.run(night)

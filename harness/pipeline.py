@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 
 from harness import durations, guest
@@ -103,8 +104,9 @@ class Session:
     """Runs selections on a prepared kernel; owns this process's persistent guest when there is one."""
 
     def __init__(self, settings: Settings, prepared: Prepared, say: Say = print,
-                 progress: Callable[[str], None] | None = None) -> None:
+                 progress: Callable[[str], None] | None = None, logs_dir: Path | None = None) -> None:
         self.settings, self.prepared, self.say = settings, prepared, say
+        self.logs_dir = logs_dir  # where each suite's guest logs go (default: a new dir under <cache>/runs)
         self.deadline = time.monotonic() + settings.deadline if settings.deadline else None
         self.config = guest.GuestConfig(prepared.kernel, settings.guest_cpus, settings.guest_memory, prepared.use_kvm)
         self.pool = GuestPool(settings, self.config, say)
@@ -125,7 +127,8 @@ class Session:
     def run(self, selection: Selection) -> SuiteRun:
         """The selection in rounds of one-shot guests, batches side by side (harness.scheduler)."""
         s, suite = self.settings, selection.suite
-        workdir = s.cache_dir / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{suite.name}"
+        workdir = self.logs_dir / suite.name if self.logs_dir else \
+            s.cache_dir / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{suite.name}"
         concurrency = s.guest_concurrency(self.prepared.use_kvm)
         self.say(f"booting a guest ({'KVM' if self.prepared.use_kvm else 'TCG'}, {self.config.cpus} vCPUs) for "
                  f"{len(selection.subtests)} {suite.name} subtest(s), up to {concurrency} side by side; logs: {workdir}")

@@ -1,0 +1,200 @@
+"""The nightly job: fetch a tree (or take a given kernel), build each mode, run every suite, keep every artifact,
+apply the expectations, compare with the night before (harness.nights), and say first what changed.
+
+    python -m harness nightly --out NIGHTS_DIR --git URL [--branch B] [--modes normal,debug] [-k EXPR]
+                              [--expectations F] [--shard i/n] [--kcidb FILE]
+
+NIGHTS_DIR/<date>-<commit>/ holds summary.txt and summary.json, and per mode: results.ktap,
+results.json, junit.xml, tests/<subtest>.txt (each test's own output), logs/<suite>/ (every
+guest's console and the runner's output), kernel.config, kernel.json (identity, release,
+times) and build.log. Exit: 0 nothing unexpected, 1 unexpected failures, 3 infrastructure.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness import durations, nights, pipeline, shard
+from harness import proc as procs
+from harness.errors import BadInput, InfraError
+from harness.expectations import Expectations, apply
+from harness.expectations import load as load_expectations
+from harness.kernel import Kernel
+from harness.report.json import to_json
+from harness.report.junit import to_junit
+from harness.report.ktap import to_ktap
+from harness.settings import REPO_ROOT, Settings
+
+DEFAULT_EXPECTATIONS = REPO_ROOT / "expectations" / "default.toml"
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Night:
+    out: Path  # NIGHTS_DIR
+    settings: Settings  # the harness options; kernel_tree set once --git is fetched
+    selections: tuple[pipeline.Selection, ...]
+    modes: tuple[str, ...]
+    git: str | None = None
+    branch: str | None = None
+    expectations: Path | None = None
+    kcidb: Path | None = None
+
+
+def git(where: Path, *args: str) -> str:
+    code, out = procs.run(["git", "-C", str(where), *args])
+    if code != 0:
+        raise InfraError(f"git {' '.join(args)} in {where} failed: {out.decode(errors='replace').strip()[-300:]}")
+    return out.decode(errors="replace").strip()
+
+
+def fetch(url: str, branch: str | None, cache_dir: Path, say: Say) -> tuple[Path, str]:
+    """The branch's newest commit, checked out in the harness's own clone of url (one per URL): (tree, commit)."""
+    name = url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git") or "tree"
+    clone = cache_dir / "git" / f"{name}-{hashlib.sha256(url.encode()).hexdigest()[:12]}"
+    if not (clone / ".git").exists():
+        shutil.rmtree(clone, ignore_errors=True)
+        clone.mkdir(parents=True)
+        git(clone, "init", "-q")
+    start = time.monotonic()
+    git(clone, "fetch", "-q", "--depth", "1", url, branch or "HEAD")  # shallow: a night builds one commit
+    git(clone, "checkout", "-q", "-f", "--detach", "FETCH_HEAD")
+    git(clone, "clean", "-q", "-f", "-d", "-x")  # the build is out of tree: anything here is not ours
+    commit = git(clone, "rev-parse", "HEAD")
+    say(f"fetched {url} {branch or 'HEAD'}: {commit[:12]} in {time.monotonic() - start:.0f} s ({clone})")
+    return clone, commit
+
+
+def night_name(out: Path, settings: Settings, commit: str) -> str:
+    """<date>-<short commit> (or the kernel's name), -2, -3 ... when that night already ran."""
+    label = commit[:12] if commit else (settings.kernel_name or "default").replace("/", "_")
+    base = f"{datetime.date.today().isoformat()}-{label}"
+    n, name = 1, base
+    while (out / name).exists():
+        n += 1
+        name = f"{base}-{n}"
+    return name
+
+
+def shard_of(night: Night) -> tuple[pipeline.Selection, ...]:
+    """--shard i/n: this job's part of the selection, as `pytest --shard` splits it."""
+    if night.settings.shard is None:
+        return night.selections
+    part, parts = night.settings.shard
+    known = {sel.suite.full_name(n): t for sel in night.selections
+             for n, t in durations.load(night.settings.cache_dir, sel.suite).items()}
+    placed = shard.assign([sel.suite.full_name(s) for sel in night.selections for s in sel.subtests], known, parts)
+    kept = (pipeline.Selection(sel.suite, tuple(s for s in sel.subtests if placed[sel.suite.full_name(s)] == part))
+            for sel in night.selections)
+    return tuple(sel for sel in kept if sel.subtests)
+
+
+def run_mode(night: Night, settings: Settings, mode: str, where: Path, known: Expectations, say: Say) -> nights.ModeNight:
+    """One mode: build (or fetch) its kernel, run the selection, write its artifacts into `where`."""
+    m = nights.ModeNight(mode)
+    start = time.monotonic()
+    try:
+        prepared = pipeline.prepare(settings, [sel.suite for sel in night.selections], say)
+    except InfraError as e:
+        m.build_s, m.infra = time.monotonic() - start, [f"the kernel or test_progs did not build: {e}"]
+        return m
+    m.kernel, m.build_s = prepared.kernel.identity, time.monotonic() - start
+    with pipeline.Session(settings, prepared, say, logs_dir=where / "logs") as session:
+        for sel in shard_of(night):
+            began = time.monotonic()
+            m.runs += apply([session.run(sel)], known, mode)
+            m.suites_s[sel.suite.name] = round(time.monotonic() - began, 1)
+    m.infra += [e for run in m.runs for e in run.infra_errors]
+    write_mode(where, m, prepared.kernel)
+    return m
+
+
+def write_mode(where: Path, m: nights.ModeNight, kernel: Kernel) -> None:
+    where.mkdir(parents=True, exist_ok=True)
+    for name, render in (("results.ktap", to_ktap), ("results.json", to_json), ("junit.xml", to_junit)):
+        (where / name).write_text(render(m.runs))
+    tests = where / "tests"
+    tests.mkdir(exist_ok=True)
+    for run in m.runs:
+        for r in run.subtests:
+            (tests / f"{r.name.replace('/', '__')}.txt").write_text(
+                f"{r.name}: {r.status.value}{f' ({r.reason})' if r.reason else ''}\n" + "\n".join(r.output) + "\n")
+    configs = [kernel.build_dir / ".config"] if kernel.build_dir else \
+        [kernel.image.parent / "config", kernel.image.parent / f"config-{kernel.release}"]  # Debian's, by layout
+    for config in (c for c in configs if c.is_file()):
+        shutil.copyfile(config, where / "kernel.config")
+    if kernel.build_dir and (kernel.build_dir / "build.log").is_file():
+        shutil.copyfile(kernel.build_dir / "build.log", where / "build.log")
+    (where / "kernel.json").write_text(json.dumps({
+        "identity": kernel.identity, "release": kernel.release, "image": str(kernel.image),
+        "build_s": round(m.build_s, 1), "suites_s": m.suites_s}, indent=1) + "\n")
+
+
+def run(night: Night, say: Say = print) -> int:
+    """The whole night; its exit code (0 nothing unexpected, 1 unexpected failures, 3 infrastructure)."""
+    started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    settings, commit, source = night.settings, "", night.git or str(night.settings.kernel_tree or "")
+    known, expired = _expectations(night).live(datetime.date.today())
+    for line in expired:
+        say(line)
+    if night.git:
+        tree, commit = fetch(night.git, night.branch, settings.cache_dir, say)
+        settings = dataclasses.replace(settings, kernel_tree=tree)
+    elif settings.kernel_tree is not None and (settings.kernel_tree / ".git").exists():
+        commit = git(settings.kernel_tree, "rev-parse", "HEAD")
+    name = night_name(night.out, settings, commit)
+    here = night.out / name
+    here.mkdir(parents=True)
+    say(f"night {name}: {', '.join(night.modes)}; results in {here}")
+    modes = []
+    for mode in night.modes:
+        mode_settings = dataclasses.replace(settings, kernel_mode=mode) if settings.kernel_tree else settings
+        modes.append(run_mode(night, mode_settings, mode, here / mode, known, _prefixed(say, f"[{mode}] ")))
+    header = {"started": started, "source": source, "branch": night.branch, "commit": commit,
+              "shard": "/".join(map(str, settings.shard)) if settings.shard else None,
+              "expectations": known.source}
+    summary = nights.summarize(name, header, modes, nights.previous(night.out, name), known, expired)
+    (here / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    lines = nights.text(summary)
+    (here / "summary.txt").write_text("\n".join(lines) + "\n")
+    if night.kcidb is not None:
+        from harness.report.kcidb import write_kcidb
+
+        write_kcidb(night.kcidb, summary, modes)
+    for line in lines:
+        say(line)
+    return int(summary["exit"])
+
+
+def _prefixed(say: Say, prefix: str) -> Say:
+    def said(line: str) -> None:
+        say(prefix + line)
+    return said
+
+
+def _expectations(night: Night) -> Expectations:
+    if night.expectations is not None:
+        return load_expectations(night.expectations)
+    if night.settings.kernel_tree is None and night.git is None and DEFAULT_EXPECTATIONS.is_file():
+        return load_expectations(DEFAULT_EXPECTATIONS)  # the repo's own, for its default kernels
+    return Expectations()
+
+
+def check_modes(text: str, settings: Settings, tree: bool) -> tuple[str, ...]:
+    modes = tuple(m.strip() for m in text.split(",") if m.strip())
+    if not tree:
+        if text != "normal,debug":
+            raise BadInput("--modes needs a kernel to build (--git or --kernel-tree); a prebuilt kernel has one mode")
+        return ("prebuilt",)
+    from harness.kernel.kconfig import mode_fragments
+
+    for mode in modes:
+        mode_fragments(mode)  # an unknown mode is bad input, said with the known ones
+    return modes

@@ -1,0 +1,74 @@
+"""A night in KernelCI's KCIDB format (kcidb-io's latest schema): one checkout, a build per mode, a test per subtest.
+
+Validated with kcidb-io before it is written, so a lab can submit it as it is. Statuses map to
+KCIDB's enum: passed/flaky/xpass PASS, failed/timeout/xfail FAIL (xfail and flaky said in misc),
+lost ERROR (the test did not complete), not_run MISS, skipped SKIP.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import kcidb_io
+
+from harness.nights import ModeNight, Summary
+from harness.results import Status
+
+ORIGIN = "mptcp_harness"
+EXCERPT_MAX = 16384  # KCIDB's log_excerpt limit, in characters
+STATUS = {
+    Status.PASSED: "PASS", Status.FLAKY: "PASS", Status.XPASS: "PASS", Status.FAILED: "FAIL", Status.TIMEOUT: "FAIL",
+    Status.XFAIL: "FAIL", Status.LOST: "ERROR", Status.NOT_RUN: "MISS", Status.SKIPPED: "SKIP",
+}
+_PATH_WORD = re.compile(r"[^a-zA-Z0-9_-]+")
+
+
+def excerpt(lines: tuple[str, ...] | list[str]) -> str:
+    """The last lines that fit KCIDB's excerpt limit."""
+    return "\n".join(lines)[-EXCERPT_MAX:]
+
+
+def test_path(name: str) -> str:
+    """ "mptcp/base" -> "mptcp.base" (KCIDB's dot-separated test tree)."""
+    return ".".join(_PATH_WORD.sub("_", part) for part in name.split("/") if part)
+
+
+def to_kcidb(summary: Summary, modes: list[ModeNight]) -> dict[str, Any]:
+    night = summary["night"]
+    checkout: dict[str, Any] = {"id": f"{ORIGIN}:{night}", "origin": ORIGIN, "start_time": summary["started"],
+                                "valid": not any("did not build" in e for m in modes for e in m.infra),
+                                "comment": f"mptcp harness night {night}"}
+    if re.fullmatch(r"[0-9a-f]{40}", summary.get("commit") or ""):
+        checkout["git_commit_hash"] = summary["commit"]
+    if str(summary.get("source", "")).startswith("https://"):
+        checkout["git_repository_url"] = summary["source"]
+    if summary.get("branch"):
+        checkout["git_repository_branch"] = summary["branch"]
+    builds, tests = [], []
+    for m in modes:
+        build_id = f"{checkout['id']}:{m.mode}"
+        built = not any("did not build" in e for e in m.infra)
+        builds.append({"id": build_id, "checkout_id": checkout["id"], "origin": ORIGIN, "architecture": "x86_64",
+                       "config_name": m.mode, "duration": round(m.build_s, 1), "status": "PASS" if built else "FAIL",
+                       "comment": m.kernel or "not built", **({"log_excerpt": excerpt(m.infra)} if m.infra else {})})
+        for run in m.runs:
+            for r in run.subtests:
+                test: dict[str, Any] = {"id": f"{build_id}:{r.name}", "build_id": build_id, "origin": ORIGIN,
+                                        "path": test_path(r.name), "status": STATUS[r.status],
+                                        "misc": {"harness_status": r.status.value, "reason": r.reason}}
+                if r.duration_s is not None:
+                    test["duration"] = round(r.duration_s, 3)
+                if r.output:
+                    test["log_excerpt"] = excerpt(r.output)
+                tests.append(test)
+    data = {"version": {"major": kcidb_io.schema.LATEST.major, "minor": kcidb_io.schema.LATEST.minor},
+            "checkouts": [checkout], "builds": builds, "tests": tests}
+    kcidb_io.schema.LATEST.validate(data)
+    return data
+
+
+def write_kcidb(path: Path, summary: Summary, modes: list[ModeNight]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(to_kcidb(summary, modes), indent=1) + "\n")

@@ -1,0 +1,148 @@
+"""The nightly's parts without a guest: expectations, the comparison of nights, KCIDB, the git fetch, bad input.
+
+Results come from a real night's results.json (tests/data/reports/nightly-canary-7.3-results.json:
+canary pass passed, warning failed by its fingerprinted WARNING, flaky failed then passed).
+"""
+import dataclasses
+import datetime
+import subprocess
+from pathlib import Path
+
+import kcidb_io
+import pytest
+
+from harness import nightly, nights
+from harness.errors import BadInput
+from harness.expectations import Expectations, apply, load
+from harness.report.json import from_json
+from harness.report.kcidb import EXCERPT_MAX, to_kcidb
+from harness.results import Status
+from tests.helpers import run_harness
+
+DATA = Path(__file__).parent / "data" / "reports"
+
+
+def night_runs():
+    return from_json((DATA / "nightly-canary-7.3-results.json").read_text())
+
+
+def statuses(runs):
+    return {r.name: r.status for run in runs for r in run.subtests}
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "expect.toml"
+    path.write_text(text)
+    return path
+
+
+def test_a_known_failure_is_xfail_a_known_one_that_passed_is_xpass_and_a_known_crash_xfails_what_it_failed(tmp_path):
+    known = load(write(tmp_path, '[[failure]]\ntest = "canary/pass"\nreason = "pretend"\n'
+                                 '[[crash]]\nfingerprint = "canary_warning"\nreason = "the canary warns"\nlink = "L"\n'))
+    got = statuses(apply(night_runs(), known, "prebuilt"))
+    assert got == {"canary/pass": Status.XPASS, "canary/warning": Status.XFAIL, "canary/flaky": Status.FLAKY}
+    warning = next(r for run in apply(night_runs(), known, "prebuilt") for r in run.subtests if r.name == "canary/warning")
+    assert warning.reason == "expected: the canary warns (L) (kernel warning while it ran)"
+
+
+def test_entries_match_by_mode_and_kernel_globs_and_expire(tmp_path):
+    known = load(write(tmp_path, '[[failure]]\ntest = "canary/w*"\nmode = "debug"\nreason = "r"\n'
+                                 '[[failure]]\ntest = "canary/*"\nkernel = "debian:6.*"\nreason = "r"\n'
+                                 '[[failure]]\ntest = "canary/warning"\nreason = "r"\nexpires = 2020-01-01\n'))
+    assert statuses(apply(night_runs(), known, "normal"))["canary/warning"] is Status.XFAIL  # the third, not yet expired
+    live, said = known.live(datetime.date(2026, 11, 26))
+    assert statuses(apply(night_runs(), live, "normal"))["canary/warning"] is Status.FAILED  # none matches 7.3 normal
+    assert statuses(apply(night_runs(), live, "debug"))["canary/warning"] is Status.XFAIL
+    assert len(live.failures) == 2 and said == [f"{tmp_path / 'expect.toml'}: the entry for canary/warning expired on "
+                                                "2020-01-01: it no longer applies"]
+
+
+@pytest.mark.parametrize("text, words", [
+    ("[[failure]]\ntest = 'x'\n", "needs `test` and `reason`"),
+    ("[[crash]]\nreason = 'x'\n", "needs `fingerprint` and `reason`"),
+    ("[[failure]]\ntest = 'x'\nreason = 'y'\nexpires = 'soon'\n", "expires must be a date"),
+    ("[[failure]]\ntest = 'x'\nreason = 'y'\ncolour = 'red'\n", "unknown keys ['colour']"),
+    ("[skip]\n", "unknown table [skip]"),
+    ("[[failure]\n", "not valid TOML"),
+])
+def test_a_malformed_expectations_file_is_bad_input_in_one_line(tmp_path, text, words):
+    with pytest.raises(BadInput, match=None) as e:
+        load(write(tmp_path, text))
+    assert words in str(e.value) and "\n" not in str(e.value)
+
+
+def test_the_second_night_says_what_changed_and_when_a_crash_was_first_seen():
+    first = nights.ModeNight("normal", "k", 1.0, {"canary": 9.0}, night_runs())
+    one = nights.summarize("n1", {"started": "2026-11-25T01:00:00+00:00"}, [first], None, Expectations(), [])
+    assert one["exit"] == 1 and one["changes"]["new_failures"] == ["normal:canary/warning"]
+    assert one["changes"]["new_crashes"] == ["normal:canary_warning"] and one["changes"]["new_flaky"] == ["normal:canary/flaky"]
+    fixed = [dataclasses.replace(run, subtests=tuple(dataclasses.replace(r, status=Status.PASSED) for r in run.subtests),
+                                 console_events=()) for run in night_runs()]
+    again = nights.ModeNight("normal", "k", 1.0, {"canary": 9.0}, night_runs())
+    two = nights.summarize("n2", {"started": "2026-11-26T01:00:00+00:00"}, [again], one, Expectations(), [])
+    assert two["changes"]["still_failing"] == ["normal:canary/warning"] and two["changes"]["new_crashes"] == []
+    assert two["crashes"][0]["first_seen"] == "n1" and "seen first on n1" in "\n".join(nights.text(two))
+    three = nights.summarize("n3", {"started": "x"}, [nights.ModeNight("normal", "k", 1, {}, fixed)], two, Expectations(), [])
+    assert three["exit"] == 0 and three["changes"]["fixed"] == ["normal:canary/warning"]
+    assert nights.text(three)[0] == "night n3: nothing unexpected (compared with n2)"
+
+
+def test_a_mode_that_did_not_build_makes_an_infrastructure_night():
+    broken = nights.ModeNight("debug", infra=["the kernel or test_progs did not build: make failed"])
+    summary = nights.summarize("n", {"started": "x"}, [broken], None, Expectations(), [])
+    assert summary["exit"] == 3 and "infrastructure: debug: the kernel or test_progs did not build" in "\n".join(
+        nights.text(summary))
+
+
+def test_kcidb_output_validates_with_kcidb_io_and_maps_statuses():
+    long_output = tuple(f"line {n} " + "x" * 100 for n in range(400))
+    runs = [dataclasses.replace(run, subtests=(*run.subtests[:2], dataclasses.replace(run.subtests[2], output=long_output)))
+            for run in night_runs()]
+    mode = nights.ModeNight("normal", "k", 12.0, {"canary": 9.0}, runs)
+    summary = nights.summarize("2026-11-26-abc", {"started": "2026-11-26T01:00:00+00:00", "commit": "a" * 40,
+                                                  "source": "https://example.org/net-next.git", "branch": "main"},
+                               [mode], None, Expectations(), [])
+    data = to_kcidb(summary, [mode])
+    kcidb_io.schema.LATEST.validate(data)
+    by_path = {t["path"]: t for t in data["tests"]}
+    assert {p: t["status"] for p, t in by_path.items()} == {"canary.pass": "PASS", "canary.warning": "FAIL",
+                                                           "canary.flaky": "PASS"}
+    assert len(by_path["canary.flaky"]["log_excerpt"]) == EXCERPT_MAX and by_path["canary.flaky"]["misc"]["harness_status"] == "flaky"
+    assert data["checkouts"][0]["git_commit_hash"] == "a" * 40 and data["builds"][0]["status"] == "PASS"
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def test_fetch_takes_the_branch_tip_into_the_harness_own_shallow_clone(tmp_path):
+    upstream = tmp_path / "net-next"
+    upstream.mkdir()
+    git(upstream, "init", "-q", "-b", "main")
+    for n in range(3):
+        (upstream / "f.c").write_text(f"int f = {n};\n")
+        git(upstream, "add", ".")
+        git(upstream, "-c", "user.name=A", "-c", "user.email=a@example.org", "commit", "-q", "-m", f"c{n}")
+    url = f"file://{upstream}"
+    tree, commit = nightly.fetch(url, "main", tmp_path / "cache", lambda _: None)
+    assert commit == git(upstream, "rev-parse", "HEAD") and git(tree, "rev-list", "--count", "HEAD") == "1"
+    (tree / "stray.o").write_text("left by someone")
+    (upstream / "f.c").write_text("int f = 9;\n")
+    git(upstream, "-c", "user.name=A", "-c", "user.email=a@example.org", "commit", "-q", "-am", "c9")
+    again, newer = nightly.fetch(url, "main", tmp_path / "cache", lambda _: None)
+    assert again == tree and newer == git(upstream, "rev-parse", "HEAD") and (tree / "f.c").read_text() == "int f = 9;\n"
+    assert not (tree / "stray.o").exists()
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--branch", "main"], "--branch goes with --git URL"),
+    (["--modes", "debug"], "--modes needs a kernel to build"),
+    (["--git", "file:///nowhere", "--kernel-tree", "/tmp"], "--git and --kernel-tree each give the tree"),
+    (["--git", "file:///nowhere", "--modes", "fancy"], "unknown kernel mode 'fancy'"),
+    (["--expectations", "/nonexistent.toml"], "cannot read the expectations file"),
+    (["-k", "nothing_like_this"], "selects no subtest"),
+])
+def test_nightly_bad_input_is_one_line_and_exit_2(tmp_path, args, words):
+    run = run_harness("nightly", "--out", str(tmp_path / "nights"), *args)
+    assert run.returncode == 2 and words in run.stderr and run.stderr.count("\n") == 1, run.stderr
+    assert not (tmp_path / "nights").exists() or not any((tmp_path / "nights").iterdir())

@@ -1,0 +1,53 @@
+"""Two real nights of the canary suite on the default Debian kernel (real guests): the first fails on the canary's
+WARNING and says so first; the second, with an expectations file naming that crash, passes with it as xfail, says the
+crash was first seen the night before, and writes KCIDB that kcidb-io accepts."""
+import json
+import xml.etree.ElementTree as ET
+
+import kcidb_io
+import pytest
+
+from tests.helpers import run_harness
+
+pytestmark = pytest.mark.guest
+
+CANARY = ["--suite", "suites/canary/canary.toml", "-k", "pass or warning or flaky"]
+
+
+def test_two_nights_new_failure_then_expected_crash_with_kcidb(tmp_path):
+    out = tmp_path / "nights"
+    first = run_harness("nightly", "--out", str(out), *CANARY, timeout=900)
+    assert first.returncode == 1, first.stdout[-3000:] + first.stderr[-2000:]
+    (night1,) = [p for p in out.iterdir()]
+    summary1 = json.loads((night1 / "summary.json").read_text())
+    assert summary1["changes"]["new_failures"] == ["prebuilt:canary/warning"]
+    assert summary1["changes"]["new_flaky"] == ["prebuilt:canary/flaky"]
+    text = (night1 / "summary.txt").read_text().splitlines()
+    assert text[0].startswith(f"night {night1.name}: UNEXPECTED FAILURES") and text[1:3] == [
+        "new failures: 1", "  prebuilt:canary/warning"]
+    mode = night1 / "prebuilt"
+    for artifact in ("results.ktap", "results.json", "junit.xml", "kernel.config", "kernel.json",
+                     "tests/canary__warning.txt", "logs/canary/round-1/console.log"):
+        assert (mode / artifact).is_file(), artifact
+    assert "WARNING" in (mode / "tests/canary__warning.txt").read_text()
+
+    expect = tmp_path / "expect.toml"
+    expect.write_text('[[crash]]\nfingerprint = "canary_warning"\nreason = "the canary warns on purpose"\n'
+                      '[[failure]]\ntest = "canary/pass"\nreason = "an entry that can go"\n'
+                      '[[failure]]\ntest = "canary/flaky"\nreason = "old"\nexpires = 2020-01-01\n')
+    second = run_harness("nightly", "--out", str(out), *CANARY, "--expectations", str(expect),
+                         "--kcidb", str(tmp_path / "kcidb.json"), timeout=900)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-2000:]
+    (night2,) = [p for p in out.iterdir() if p != night1]
+    summary2 = json.loads((night2 / "summary.json").read_text())
+    assert summary2["previous"] == night1.name
+    assert {t: s for t, s in summary2["tests"].items()} == {
+        "prebuilt:canary/pass": "xpass", "prebuilt:canary/warning": "xfail", "prebuilt:canary/flaky": "flaky"}
+    assert summary2["changes"]["new_failures"] == [] and summary2["changes"]["new_crashes"] == []
+    assert f"crash (prebuilt): warning [canary_warning] seen first on {night1.name}; known: the canary warns on purpose" \
+        in second.stdout
+    assert "the entry for canary/flaky expired on 2020-01-01" in second.stdout
+    assert "# TODO expected: the canary warns on purpose" in (night2 / "prebuilt/results.ktap").read_text()
+    skipped = ET.parse(night2 / "prebuilt/junit.xml").getroot().find(".//testcase[@name='canary/warning']/skipped")
+    assert skipped is not None and skipped.get("message", "").startswith("xfail: expected")
+    kcidb_io.schema.LATEST.validate(json.loads((tmp_path / "kcidb.json").read_text()))
