@@ -195,6 +195,11 @@ def main(argv: list[str] | None = None) -> int:
     g.set_defaults(func=_guests_command)
     _add_bisect(sub)
     _add_nightly(sub)
+    r = sub.add_parser("report", help="the nightly dashboard: one static HTML page of nights and report dirs",
+                       usage="python -m harness report --html OUT.html NIGHTS_DIR|NIGHT|REPORT_DIR ...")
+    r.add_argument("paths", nargs="+", metavar="DIR")
+    r.add_argument("--html", required=True, metavar="OUT.html")
+    r.set_defaults(func=_report_command)
     args, rest = parser.parse_known_args(argv)
     if rest and not getattr(args, "passes_pytest_args", False):
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
@@ -259,3 +264,13 @@ def _nightly_command(args: argparse.Namespace, pytest_args: list[str]) -> int:
                           Path(args.expectations) if args.expectations else None,
                           Path(args.kcidb) if args.kcidb else None)
     return nightly.run(night)
+
+
+def _report_command(args: argparse.Namespace) -> int:
+    from harness.report.html import write_html
+
+    start = time.monotonic()
+    out = Path(args.html)
+    columns = write_html(out, [Path(p).resolve() for p in args.paths], time.strftime("%Y-%m-%d %H:%M"))
+    print(f"{out}: {columns} column(s) in {time.monotonic() - start:.2f} s; open file://{out.resolve()}")
+    return 0

@@ -1,0 +1,145 @@
+"""The nightly dashboard: one static HTML file (Jinja2 template, inline CSS and a small script, no network).
+
+Columns are a night's modes (newest first), or any --report-dir output; rows are subtests. A
+cell is a status, linked to that test's own output (which holds the kernel's trace when a
+crash failed it); a crash cell shows its fingerprint and when it was first seen. Per row: the
+number of status flips over the shown columns (per mode, in time order) and the current pass
+streak. Filters (name, minimum flips, hide rows that always pass) and the sort live in the
+URL's fragment, so a view can be shared. The anchors: NIPA's flakes page and KernelCI's.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from harness.crashes import crashes_in
+from harness.errors import BadInput
+from harness.results import NOT_IN_BUILD
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+PASSING = ("passed", "xpass")
+GLYPH = {"passed": "✓", "failed": "✗", "skipped": "–", "flaky": "~", "xfail": "x", "xpass": "!", "lost": "?",
+         "timeout": "T", "not_run": "·", "not_built": "∅"}
+LEGEND = ("passed", "failed", "flaky", "skipped", "not_built", "xfail", "xpass", "lost", "timeout", "not_run")
+
+
+@dataclass(frozen=True)
+class Cell:
+    status: str  # a Status value, or "not_built" (skipped: not in this build)
+    href: str = ""  # the test's output, relative to the page
+    reason: str = ""
+    crash: str = ""  # "warning [f1/f2/...] seen first on <night>"
+
+
+@dataclass
+class Column:
+    night: str
+    mode: str
+    started: str  # ISO time: the order of the columns
+    commit: str = ""
+    kernel: str = ""
+    cells: dict[str, Cell] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)  # counts, changes, infra, suites_s
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    cells: tuple[Cell | None, ...]  # in column order
+    flips: int
+    streak: int  # passes from the newest column back
+    always_pass: bool
+
+
+def _cells(results: Path, tests_dir: Path | None, page: Path, seen: dict[str, str]) -> dict[str, Cell]:
+    doc = json.loads(results.read_text())
+    crash_of = {who: f"{c.kind} [{c.fingerprint or 'no call trace'}]" + (f" seen first on {seen[c.fingerprint]}"
+                if c.fingerprint in seen else "") for c in crashes_in(doc.get("console_events", [])) for who in c.running}
+    cells = {}
+    for t in doc.get("tests", []):
+        if not t.get("in_suite", True):
+            continue
+        status = "not_built" if t["status"] == "skipped" and t.get("reason") == NOT_IN_BUILD else t["status"]
+        own = tests_dir / f"{t['name'].replace('/', '__')}.txt" if tests_dir else None
+        target = own if own is not None and own.is_file() else results
+        cells[t["name"]] = Cell(status, os.path.relpath(target, page.parent), t.get("reason", ""),
+                                crash_of.get(t["name"], "") if status not in PASSING else "")
+    return cells
+
+
+def _night_columns(night: Path, page: Path) -> list[Column]:
+    summary = json.loads((night / "summary.json").read_text())
+    seen = summary.get("crashes_seen", {})
+    columns = []
+    for mode, m in summary.get("modes", {}).items():
+        results = night / mode / "results.json"
+        column = Column(summary.get("night", night.name), mode, summary.get("started", ""), summary.get("commit", "")[:12],
+                        m.get("kernel", ""))
+        if results.is_file():
+            column.cells = _cells(results, night / mode / "tests", page, seen)
+        prefix = f"{mode}:"
+        changes = {k: [t for t in v if t.startswith(prefix)] for k, v in summary.get("changes", {}).items()}
+        column.summary = {"counts": m.get("counts", {}), "changes": changes, "infra": m.get("infra", []),
+                          "suites_s": m.get("suites_s", {}), "build_s": m.get("build_s", 0)}
+        columns.append(column)
+    return columns
+
+
+def load_columns(paths: list[Path], page: Path) -> list[Column]:
+    """Nights (NIGHTS_DIR, or one night's dir) and report dirs (with results.json), newest first."""
+    columns: list[Column] = []
+    for path in paths:
+        if (path / "summary.json").is_file():
+            columns += _night_columns(path, page)
+        elif (path / "results.json").is_file():
+            started = str(int((path / "results.json").stat().st_mtime))
+            columns.append(Column(path.name, "", started, cells=_cells(path / "results.json", None, page, {})))
+        elif nights := sorted(p.parent for p in path.glob("*/summary.json")):
+            columns += [c for night in nights for c in _night_columns(night, page)]
+        else:
+            raise BadInput(f"{path}: neither a nights dir, a night (summary.json) nor a report dir (results.json)")
+    if not columns:
+        raise BadInput("no nights or reports found in " + ", ".join(map(str, paths)))
+    return sorted(columns, key=lambda c: (c.started, c.mode), reverse=True)
+
+
+def rows(columns: list[Column]) -> list[Row]:
+    names = sorted({n for c in columns for n in c.cells})
+    out = []
+    for name in names:
+        cells = tuple(c.cells.get(name) for c in columns)
+        flips = 0
+        for mode in {c.mode for c in columns}:  # per mode, oldest to newest
+            seq = [cell.status for c, cell in zip(columns, cells, strict=True) if c.mode == mode and cell is not None]
+            flips += sum(a != b for a, b in zip(seq, seq[1:], strict=False))
+        streak = 0
+        for cell in cells:
+            if cell is None:
+                continue
+            if cell.status not in PASSING:
+                break
+            streak += 1
+        present = [cell for cell in cells if cell is not None]
+        out.append(Row(name, cells, flips, streak, all(c.status in PASSING for c in present)))
+    return out
+
+
+def render(columns: list[Column], generated: str) -> str:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, trim_blocks=True,
+                             lstrip_blocks=True)
+    longest = max((t for c in columns for t in c.summary.get("suites_s", {}).values()), default=0.0) or 1.0
+    return env.get_template("dashboard.html.j2").render(
+        columns=columns, rows=rows(columns), glyph=GLYPH, legend=LEGEND, longest=longest, generated=generated)
+
+
+def write_html(out: Path, paths: list[Path], generated: str) -> int:
+    """The page for these nights/reports; the number of columns."""
+    columns = load_columns(paths, out.resolve())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render(columns, generated))
+    return len(columns)

@@ -1,0 +1,1 @@
+printf '<4>------------[ cut here ]------------\n' > /dev/kmsg; printf '<4>WARNING: CPU: 0 PID: %s at harness/canary.c:1 canary_warning\n' $$ > /dev/kmsg; printf '<4>Call Trace:\n' > /dev/kmsg; printf '<4> canary_warning+0x0/0x10\n' > /dev/kmsg; printf '<4>---[ end trace 0000000000000000 ]---\n' > /dev/kmsg; echo 512 > /proc/sys/kernel/tainted; sleep 1

@@ -1,0 +1,30 @@
+"""The dashboard's data without a browser: columns from real nights (tests/data/nights), flips, streaks, bad input."""
+from pathlib import Path
+
+from harness.report.html import Cell, Column, load_columns, rows
+from tests.helpers import run_harness
+
+NIGHTS = Path(__file__).parent / "data" / "nights"
+
+
+def test_columns_come_newest_first_with_links_to_each_test_output(tmp_path):
+    columns = load_columns([NIGHTS], tmp_path / "index.html")
+    assert [(c.night, c.mode) for c in columns] == [("2026-11-26-default-2", "prebuilt"), ("2026-11-26-default", "prebuilt")]
+    crash = columns[0].cells["canary/crash"]
+    assert crash.status == "failed" and crash.crash.startswith("panic [sysrq_handle_crash/")
+    assert (tmp_path / crash.href).resolve() == NIGHTS / "2026-11-26-default-2/prebuilt/tests/canary__crash.txt"
+    assert columns[1].summary["changes"]["new_failures"] == ["prebuilt:canary/warning"]
+
+
+def test_flips_are_counted_per_mode_in_time_order_and_the_streak_from_the_newest():
+    def col(n: int, mode: str, status: str) -> Column:
+        return Column(f"n{n}", mode, f"{n:02d}", cells={"t": Cell(status)})
+    history = [col(5, "normal", "passed"), col(5, "debug", "failed"), col(4, "normal", "passed"),
+               col(3, "normal", "failed"), col(2, "debug", "failed"), col(1, "normal", "passed")]
+    (row,) = rows(history)
+    assert (row.flips, row.streak, row.always_pass) == (2, 1, False)
+
+
+def test_report_of_a_dir_with_nothing_in_it_is_bad_input(tmp_path):
+    run = run_harness("report", "--html", str(tmp_path / "x.html"), str(tmp_path))
+    assert run.returncode == 2 and "neither a nights dir" in run.stderr and run.stderr.count("\n") == 1
