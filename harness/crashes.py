@@ -14,13 +14,20 @@ from dataclasses import dataclass
 from harness.parse.console import KERNEL_TIMESTAMP
 
 FRAMES = 5
-FRAME = re.compile(r"^\s*(?P<unreliable>\? )?(?P<func>[A-Za-z_][\w.]*)\+0x[0-9a-f]+/0x[0-9a-f]+")
+FRAME = re.compile(r"^\s*(?:\[<[0-9a-f]+>\] )?(?P<unreliable>\? )?(?P<func>[A-Za-z_][\w.]*)\+0x[0-9a-f]+/0x[0-9a-f]+")
+TRACE_START = re.compile(r"Call Trace:|backtrace(?: \(crc [0-9a-f]+\))?:")  # kmemleak: "backtrace (crc 1a2b):"
 GENERIC = frozenset({
     "dump_stack_lvl", "dump_stack", "show_stack", "__warn", "warn_slowpath_fmt", "report_bug", "handle_bug",
     "exc_invalid_op", "asm_exc_invalid_op", "panic", "vpanic", "nmi_panic", "__die", "die", "oops_end",
     "__pfx_kthread", "kthread", "ret_from_fork", "ret_from_fork_asm", "do_syscall_64", "entry_SYSCALL_64_after_hwframe",
     "x64_sys_call", "kasan_report", "print_report", "__kasan_report", "check_panic_on_warn", "rcu_dump_cpu_stacks",
     "exc_int3", "asm_exc_int3", "do_int3", "do_int3_user", "print_circular_bug", "check_noncircular",
+    # lockdep's own frames, and the allocator and module loading under a kmemleak backtrace
+    "print_deadlock_bug", "check_deadlock", "validate_chain", "__lock_acquire", "lock_acquire", "lockdep_rcu_suspicious",
+    "kmemleak_alloc", "kmemleak_alloc_recursive", "slab_post_alloc_hook", "__kmalloc_cache_noprof", "__kmalloc_noprof",
+    "kmalloc_trace_noprof", "kmem_cache_alloc_noprof", "__kmalloc_node_noprof", "kmem_cache_alloc_lru_noprof",
+    "do_one_initcall", "do_init_module", "load_module", "init_module_from_file", "idempotent_init_module",
+    "__do_sys_finit_module", "__x64_sys_finit_module",
 })
 
 
@@ -30,7 +37,7 @@ def frames(excerpt: tuple[str, ...] | list[str]) -> list[str]:
     in_trace = False
     for raw in excerpt:
         line = KERNEL_TIMESTAMP.sub("", raw, count=1)
-        if "Call Trace:" in line:
+        if TRACE_START.search(line):
             if found:
                 break  # the first trace is the one that matters
             in_trace = True

@@ -19,7 +19,7 @@ from harness.parse.console import ConsoleEvent
 from harness.parse.test_progs import SUBTEST_RESULT
 
 # <4>: shown on a console booted with loglevel=5, like the warnings it places
-_MARKER = re.compile(r"harness: batch (?P<batch>\d+) (?:(?P<edge>start|end)|done (?P<line>.*))$")
+_MARKER = re.compile(r"harness: batch (?P<batch>\d+) (?:(?P<edge>start|scan|end)|done (?P<line>.*))$")
 
 
 def is_marker(event: ConsoleEvent) -> bool:
@@ -30,6 +30,7 @@ def is_marker(event: ConsoleEvent) -> bool:
 class _BatchMarks:
     start: int | None = None  # console line numbers
     end: int | None = None
+    scan: int | None = None  # kmemleak's scan after the batch (debug kernels): a leak then is the batch's
     done: list[tuple[int, str]] = field(default_factory=list)  # (line, subtest name)
 
     def first_without_result(self, names: tuple[str, ...], up_to: float = float("inf")) -> str | None:
@@ -54,6 +55,8 @@ class Timeline:
             marks = batches.setdefault(int(m["batch"]), _BatchMarks())
             if m["edge"] == "start":
                 marks.start = event.line_no
+            elif m["edge"] == "scan":
+                marks.scan = event.line_no
             elif m["edge"] == "end":
                 marks.end = event.line_no
             elif r := SUBTEST_RESULT.match(m["line"]):
@@ -70,6 +73,9 @@ class Timeline:
         names = []
         for index, marks in sorted(self.batches.items()):
             if marks.start is None or marks.start > line_no or (marks.end is not None and marks.end <= line_no):
+                continue
+            if marks.scan is not None and marks.scan <= line_no:  # a leak the batch left: all of its subtests
+                names += [n for _, n in marks.done]
                 continue
             name = next((n for at, n in marks.done if at > line_no), None)
             if name is None:

@@ -61,6 +61,13 @@ INCIDENT_MARKERS: tuple[tuple[str, re.Pattern[str], bool], ...] = (
     ("rcu stall", re.compile(r"rcu: INFO: rcu_\w+ (?:self-)?detected stall|rcu_\w+ self-detected stall"), False),
     ("hung task", re.compile(r"INFO: task .* blocked for more than"), False),
     ("kmemleak", re.compile(r"unreferenced object 0x|kmemleak: \d+ new suspected memory leaks"), False),
+    # lockdep and RCU-lockdep (debug kernels): their reports start with "WARNING: <what>" and no "CPU"/"at"
+    ("lockdep", re.compile(r"possible circular locking dependency detected|inconsistent lock state|possible recursive "
+                           r"locking detected|suspicious RCU usage|bad unlock balance detected|possible irq lock "
+                           r"inversion dependency detected|held lock freed|lock held when returning to user space"), False),
+    # reference leaks: ref_tracker's report, and a device that cannot go away
+    ("ref leak", re.compile(r"ref_tracker: .* has \d+/\d+ users at|unregister_netdevice: waiting for .* to become free"),
+     False),
     ("bug", re.compile(r"\bBUG:"), False),
     ("warning", re.compile(r"\bWARNING: .*(?:CPU|at )"), False),
 )

@@ -1,0 +1,35 @@
+"""Slow and real: a debug kernel (linux-source-7.3, kernel-configs/debug.config: KASAN, lockdep, kmemleak, LKDTM) and
+the canary's real faults (suites/canary/debug.toml): an LKDTM WARNING, a lockdep report, a hung task and a kmemleak
+report each fail their subtest, with a fingerprint. The kernel is the nightly test's debug build of the same tree
+(tests/test_nightly_slow.py) when it is there, else it is built. ./run slow."""
+import json
+import subprocess
+
+import pytest
+
+from harness import nightly
+from tests.helpers import CACHE, run_pytest
+from tests.test_nightly_slow import UPSTREAM, upstream
+
+pytestmark = [pytest.mark.guest, pytest.mark.slow]
+
+
+def debug_tree():
+    if not (UPSTREAM / ".git").exists():
+        upstream(UPSTREAM)
+    tree, _ = nightly.fetch(f"file://{UPSTREAM}", "main", CACHE, print)
+    return tree
+
+
+@pytest.mark.parametrize("select, kind", [("lkdtm_warning", "warning"), ("lockdep", "lockdep"),
+                                          ("hung_task", "hung task"), ("kmemleak", "kmemleak")])
+def test_a_real_debug_kernel_fault_fails_its_subtest_with_a_fingerprint(tmp_path, select, kind):
+    run = run_pytest("-v", "suites/canary/debug.toml", "-k", select, "--kernel-tree", str(debug_tree()),
+                     "--kernel-mode", "debug", "--retries", "0", "--report-dir", str(tmp_path), timeout=4 * 3600)
+    assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-2000:]
+    doc = json.loads((tmp_path / "results.json").read_text())
+    (test,) = doc["tests"]
+    assert test["status"] == "failed" and test["reason"] == f"kernel {kind} while it ran", test
+    headers = [e for e in doc["console_events"] if e.startswith(f"{kind} (running: canary/{select})")]
+    assert headers and "[" in headers[0], doc["console_events"][:5]
+    subprocess.run(["cp", str(tmp_path / "results.json"), str(CACHE / f"debug-fault-{select}.json")], check=False)

@@ -1,0 +1,96 @@
+"""Slow and real: the nightly against a git repository made from linux-source-7.3, as --git file://..., both modes.
+
+Night 1 (two commits) builds normal and debug and passes; a commit that makes bpf_skc_to_mptcp_sock() give NULL
+follows; night 2 names mptcp/base as a new failure in its first lines and exits 1 (with KCIDB that validates); the
+same night with an expectations file exits 0 with it as xfail; --shard 1/2 and 2/2 merged equal the unsharded run.
+./run slow. Each mode's first build is a full kernel build (the clone's build dirs stay in the cache).
+"""
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import kcidb_io
+import pytest
+
+from tests.helpers import CACHE, linux_source, run_harness
+
+pytestmark = [pytest.mark.guest, pytest.mark.slow]
+
+SELECT = ["-k", "mptcp/base or mptcp/subflow"]
+# Made afresh by each run, at a stable path: the harness's clone of it, and the clone's build dirs, are then the same
+# from one run to the next (incremental builds); tests/test_debug_faults_slow.py boots the same debug build.
+UPSTREAM = CACHE / "test-repos" / "linux-nightly-e2e"
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
+
+
+def replace(path: Path, old: str, new: str) -> None:
+    """Edit a hard-linked file without touching the source it shares an inode with."""
+    text = path.read_text()
+    assert old in text, f"{path}: {old!r} not found"
+    path.unlink()
+    path.write_text(text.replace(old, new, 1))
+
+
+def upstream(repo: Path) -> None:
+    shutil.rmtree(repo, ignore_errors=True)
+    subprocess.run(["cp", "-al", str(linux_source()), str(repo)], check=True)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "config", "user.email", "dev@example.org")
+    git(repo, "config", "user.name", "A Developer")
+    replace(repo / ".gitignore", "\n/*\n!/debian/", "\n")  # Debian's packaging ignores the whole tree
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "linux-source-7.3")
+    replace(repo / "Documentation/networking/mptcp.rst", "Multipath TCP", "Multipath TCP (MPTCP)")
+    git(repo, "commit", "-q", "-am", "docs: mptcp: name the acronym")
+
+
+def night(out: Path, url: str, *extra: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+    before = set(out.iterdir()) if out.exists() else set()
+    run = run_harness("nightly", "--out", str(out), "--git", url, "--branch", "main", *SELECT, *extra, timeout=6 * 3600)
+    (made,) = set(out.iterdir()) - before
+    return run, made
+
+
+def summary(night_dir: Path) -> dict:
+    return json.loads((night_dir / "summary.json").read_text())
+
+
+def test_two_nights_on_a_real_tree_new_failure_expected_shards_and_kcidb(tmp_path):
+    repo = UPSTREAM
+    upstream(repo)
+    url, out = f"file://{repo}", tmp_path / "nights"
+    first, night1 = night(out, url)
+    assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
+    assert set(summary(night1)["modes"]) == {"normal", "debug"}
+    for mode in ("normal", "debug"):
+        for artifact in ("results.json", "junit.xml", "results.ktap", "kernel.config", "kernel.json", "build.log"):
+            assert (night1 / mode / artifact).is_file(), (mode, artifact)
+    assert "CONFIG_KASAN=y" in (night1 / "debug" / "kernel.config").read_text()
+
+    replace(repo / "net/mptcp/bpf.c", "return mptcp_sk(mptcp_subflow_ctx(sk)->conn);", "return NULL;")
+    git(repo, "commit", "-q", "-am", "mptcp: bpf: no msk for subflows from bpf_skc_to_mptcp_sock()")
+    second, night2 = night(out, url, "--kcidb", str(tmp_path / "kcidb.json"))
+    assert second.returncode == 1, second.stdout[-4000:]
+    lines = (night2 / "summary.txt").read_text().splitlines()
+    assert lines[0].startswith(f"night {night2.name}: UNEXPECTED FAILURES (compared with {night1.name})")
+    assert lines[1:4] == ["new failures: 2", "  debug:mptcp/base", "  normal:mptcp/base"]
+    kcidb_io.schema.LATEST.validate(json.loads((tmp_path / "kcidb.json").read_text()))
+
+    expect = tmp_path / "expect.toml"
+    expect.write_text('[[failure]]\ntest = "mptcp/base"\nreason = "bpf_skc_to_mptcp_sock() gives NULL"\n')
+    third, night3 = night(out, url, "--expectations", str(expect))
+    assert third.returncode == 0, third.stdout[-4000:]
+    assert summary(night3)["tests"]["normal:mptcp/base"] == "xfail"
+
+    parts = [night(out, url, "--modes", "normal", "--shard", f"{i}/2")[1] for i in (1, 2)]
+    merged = run_harness("merge", *(str(p / "normal") for p in parts), "--out", str(tmp_path / "merged"))
+    assert merged.returncode == 1  # mptcp/base fails
+    whole = {(t["name"], t["status"]) for t in json.loads((night2 / "normal/results.json").read_text())["tests"]}
+    joined = {(t["name"], t["status"]) for t in json.loads((tmp_path / "merged/results.json").read_text())["tests"]}
+    assert joined == whole
+    for n in (night1, night2):
+        print(n.name, json.dumps({m: {k: v[k] for k in ("build_s", "suites_s")} for m, v in summary(n)["modes"].items()}))
