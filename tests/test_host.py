@@ -33,6 +33,7 @@ SHELL_KEYWORDS = {"if", "then", "else", "elif", "fi", "for", "while", "until", "
 def shell_commands(script: str) -> set[str]:
     """The command words of a piece of shell: the first word of each simple command."""
     words = set()
+    script = re.sub(r"(^|\s)#[^\n]*", r"\1", script)  # comments
     for part in SHELL_SEPARATORS.split(script):
         tokens = [t for t in part.split() if not re.match(r"^\w+=", t)]  # VAR=value prefixes
         while tokens and tokens[0] in SHELL_KEYWORDS:
