@@ -53,3 +53,30 @@ def linux_source() -> Path:
     source = default_kernel().source
     assert source is not None
     return source
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
+
+
+def replace_in(path: Path, old: str, new: str) -> None:
+    """Edit a hard-linked file without touching the source it shares an inode with."""
+    text = path.read_text()
+    assert old in text, f"{path}: {old!r} not found"
+    path.unlink()
+    path.write_text(text.replace(old, new, 1))
+
+
+def source_repo(repo: Path) -> None:
+    """A git repository at `repo` whose first commit is the unpacked linux-source (hard-linked: cheap, same disk)."""
+    import shutil
+
+    shutil.rmtree(repo, ignore_errors=True)
+    repo.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["cp", "-al", str(linux_source()), str(repo)], check=True)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "config", "user.email", "dev@example.org")
+    git(repo, "config", "user.name", "A Developer")
+    replace_in(repo / ".gitignore", "\n/*\n!/debian/", "\n")  # Debian's packaging ignores the whole tree
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "linux-source-7.3")

@@ -10,29 +10,15 @@ The repository is a hard-linked copy of the source (files are replaced, never wr
 dir stays in the cache: the first run is a full kernel build, later runs are incremental. ./run slow.
 """
 import json
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import CACHE, linux_source, run_harness
+from tests.helpers import CACHE, git, replace_in, run_harness, source_repo
 
 pytestmark = [pytest.mark.guest, pytest.mark.slow]
 
 REGRESSION = "mptcp: bpf: no msk for subflows from bpf_skc_to_mptcp_sock()"
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
-
-
-def replace(path: Path, old: str, new: str) -> None:
-    """Edit a hard-linked file without touching the source it shares an inode with."""
-    text = path.read_text()
-    assert old in text, f"{path}: {old!r} not found"
-    path.unlink()
-    path.write_text(text.replace(old, new, 1))
 
 
 def commit(repo: Path, subject: str) -> None:
@@ -40,35 +26,28 @@ def commit(repo: Path, subject: str) -> None:
 
 
 def history(repo: Path) -> None:
-    shutil.rmtree(repo, ignore_errors=True)
-    subprocess.run(["cp", "-al", str(linux_source()), str(repo)], check=True)
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "config", "user.email", "dev@example.org")
-    git(repo, "config", "user.name", "A Developer")
-    replace(repo / ".gitignore", "\n/*\n!/debian/", "\n")  # Debian's packaging ignores the whole tree
-    git(repo, "add", "-A")
-    commit(repo, "linux-source-7.3")
+    source_repo(repo)
     doc, mptcp = repo / "Documentation/networking/mptcp.rst", repo / "net/mptcp"
-    replace(doc, "Multipath TCP", "Multipath TCP (MPTCP)")
+    replace_in(doc, "Multipath TCP", "Multipath TCP (MPTCP)")
     commit(repo, "docs: mptcp: name the acronym")
-    replace(mptcp / "options.c", "#include", "/* options: a harmless comment */\n#include")
+    replace_in(mptcp / "options.c", "#include", "/* options: a harmless comment */\n#include")
     commit(repo, "mptcp: options: a comment")
-    replace(mptcp / "ctrl.c", "#include", "this does not compile;\n#include")
+    replace_in(mptcp / "ctrl.c", "#include", "this does not compile;\n#include")
     commit(repo, "mptcp: ctrl: a change that does not build")
-    replace(mptcp / "ctrl.c", "this does not compile;\n", "")
+    replace_in(mptcp / "ctrl.c", "this does not compile;\n", "")
     commit(repo, "mptcp: ctrl: fix the build")
-    replace(mptcp / "bpf.c", "return mptcp_sk(mptcp_subflow_ctx(sk)->conn);", "return NULL;")
+    replace_in(mptcp / "bpf.c", "return mptcp_sk(mptcp_subflow_ctx(sk)->conn);", "return NULL;")
     commit(repo, REGRESSION)
-    replace(doc, "Multipath TCP (MPTCP)", "Multipath TCP (MPTCP, RFC 8684)")
+    replace_in(doc, "Multipath TCP (MPTCP)", "Multipath TCP (MPTCP, RFC 8684)")
     commit(repo, "docs: mptcp: cite the RFC")
-    replace(mptcp / "pm.c", "#include", "/* pm: a harmless comment */\n#include")
+    replace_in(mptcp / "pm.c", "#include", "/* pm: a harmless comment */\n#include")
     commit(repo, "mptcp: pm: a comment")
 
 
 def test_bisect_finds_the_injected_regression_skips_the_unbuildable_commit_and_leaves_the_checkout(tmp_path):
     repo = tmp_path / "linux-bisect-e2e"  # its worktree (and so its build dir) is named after it
     history(repo)
-    replace(repo / "MAINTAINERS", "MPTCP", "MPTCP (my local edit)")  # a dirty file, and an untracked one
+    replace_in(repo / "MAINTAINERS", "MPTCP", "MPTCP (my local edit)")  # a dirty file, and an untracked one
     (repo / "notes.txt").write_text("mine\n")
     before = (git(repo, "rev-parse", "HEAD"), git(repo, "status", "--porcelain"), (repo / "MAINTAINERS").read_bytes())
     out = tmp_path / "out"

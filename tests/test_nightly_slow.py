@@ -6,14 +6,13 @@ same night with an expectations file exits 0 with it as xfail; --shard 1/2 and 2
 ./run slow. Each mode's first build is a full kernel build (the clone's build dirs stay in the cache).
 """
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import kcidb_io
 import pytest
 
-from tests.helpers import CACHE, linux_source, run_harness
+from tests.helpers import CACHE, git, replace_in, run_harness, source_repo
 
 pytestmark = [pytest.mark.guest, pytest.mark.slow]
 
@@ -23,28 +22,9 @@ SELECT = ["-k", "mptcp/base or mptcp/subflow"]
 UPSTREAM = CACHE / "test-repos" / "linux-nightly-e2e"
 
 
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
-
-
-def replace(path: Path, old: str, new: str) -> None:
-    """Edit a hard-linked file without touching the source it shares an inode with."""
-    text = path.read_text()
-    assert old in text, f"{path}: {old!r} not found"
-    path.unlink()
-    path.write_text(text.replace(old, new, 1))
-
-
 def upstream(repo: Path) -> None:
-    shutil.rmtree(repo, ignore_errors=True)
-    subprocess.run(["cp", "-al", str(linux_source()), str(repo)], check=True)
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "config", "user.email", "dev@example.org")
-    git(repo, "config", "user.name", "A Developer")
-    replace(repo / ".gitignore", "\n/*\n!/debian/", "\n")  # Debian's packaging ignores the whole tree
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "linux-source-7.3")
-    replace(repo / "Documentation/networking/mptcp.rst", "Multipath TCP", "Multipath TCP (MPTCP)")
+    source_repo(repo)
+    replace_in(repo / "Documentation/networking/mptcp.rst", "Multipath TCP", "Multipath TCP (MPTCP)")
     git(repo, "commit", "-q", "-am", "docs: mptcp: name the acronym")
 
 
@@ -71,7 +51,7 @@ def test_two_nights_on_a_real_tree_new_failure_expected_shards_and_kcidb(tmp_pat
             assert (night1 / mode / artifact).is_file(), (mode, artifact)
     assert "CONFIG_KASAN=y" in (night1 / "debug" / "kernel.config").read_text()
 
-    replace(repo / "net/mptcp/bpf.c", "return mptcp_sk(mptcp_subflow_ctx(sk)->conn);", "return NULL;")
+    replace_in(repo / "net/mptcp/bpf.c", "return mptcp_sk(mptcp_subflow_ctx(sk)->conn);", "return NULL;")
     git(repo, "commit", "-q", "-am", "mptcp: bpf: no msk for subflows from bpf_skc_to_mptcp_sock()")
     second, night2 = night(out, url, "--kcidb", str(tmp_path / "kcidb.json"))
     assert second.returncode == 1, second.stdout[-4000:]
