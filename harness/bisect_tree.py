@@ -68,11 +68,15 @@ def judge(run_once: Callable[[], Outcome], runs: int) -> tuple[Outcome, int]:
 
 
 def judged_step(name: str, run_once: Callable[[], Outcome], runs: int) -> Step:
-    """judge() with its figures, as a step of the report (`name`: a commit, or a kernel of a list)."""
-    start = time.monotonic()
-    outcome, done = judge(run_once, runs)
+    """judge() with its figures, as a step of the report (`name`: a commit, or a kernel of a list): times summed."""
+    seen: list[Outcome] = []
+
+    def counted() -> Outcome:
+        seen.append(run_once())
+        return seen[-1]
+    outcome, done = judge(counted, runs)
     return Step(name, outcome.verdict.kind, outcome.verdict.why, done, outcome.infra, outcome.image_sha256,
-                outcome.build_s, outcome.run_s or time.monotonic() - start)
+                round(sum(o.build_s for o in seen), 1), round(sum(o.run_s for o in seen), 1))
 
 
 class Worktree:
@@ -267,7 +271,7 @@ def run_selection(settings: Settings, selections: list[pipeline.Selection], say:
     try:
         prepared = pipeline.prepare(settings, [sel.suite for sel in selections], quiet)
     except InfraError as e:
-        return Outcome(Verdict(Kind.UNTESTABLE, f"does not build: {str(e).splitlines()[0]}"),
+        return Outcome(Verdict(Kind.UNTESTABLE, f"does not build: {_first_error(str(e))}"),
                        build_s=time.monotonic() - start)
     built = time.monotonic()
     with pipeline.Session(settings, prepared, quiet) as session:
@@ -276,6 +280,13 @@ def run_selection(settings: Settings, selections: list[pipeline.Selection], say:
     infra = any(run.infra_errors for run in runs) and verdict.kind is Kind.UNTESTABLE
     return Outcome(verdict, file_sha256(prepared.kernel.image), infra, built - start, time.monotonic() - built,
                    evidence(runs) if verdict.kind is Kind.BAD else ())
+
+
+def _first_error(message: str) -> str:
+    """A build failure in a few words: its first compiler error when it shows one ("file:line:col: error: ...")."""
+    lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
+    error = next((ln for ln in lines if " error: " in ln or ln.startswith("error: ")), "")
+    return f"{lines[0]} {error.rsplit('/', 1)[-1]}".strip() if lines else "no message"
 
 
 def checked_out(tree: Worktree, run: Callable[[], Outcome]) -> Callable[[str], Outcome]:

@@ -168,3 +168,12 @@ def test_a_list_of_kernels_gets_the_same_repeated_runs_verification_and_report(t
         ("6.12", Kind.GOOD, 3), ("7.3", Kind.BAD, 1), ("7.2", Kind.BAD, 2), ("7.1", Kind.GOOD, 3)]
     report.write(tmp_path)
     assert "kernel: WARNING" in (tmp_path / "bisect.md").read_text()
+
+
+def test_a_step_reports_the_build_and_run_time_of_all_its_runs():
+    from harness.bisect_tree import judged_step
+
+    step = judged_step("c1", lambda: Outcome(Verdict(Kind.GOOD, "1 passed"), build_s=10.0, run_s=5.0), 3)
+    assert (step.runs, step.build_s, step.run_s) == (3, 30.0, 15.0)
+    broken = judged_step("c2", lambda: Outcome(Verdict(Kind.UNTESTABLE, "does not build"), build_s=99.0), 3)
+    assert (broken.runs, broken.build_s, broken.run_s) == (1, 99.0, 0.0)
