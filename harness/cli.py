@@ -13,6 +13,7 @@ from harness import bisect, warm
 from harness.cache import locked
 from harness.errors import BadInput, InfraError
 from harness.parse import parse_log
+from harness.report import write_reports
 from harness.report.console import print_results
 from harness.report.json import from_json, to_json
 from harness.report.junit import to_junit
@@ -66,9 +67,7 @@ def _merge_command(args: argparse.Namespace) -> int:
     order = {s.name: [s.full_name(n) for n in s.subtests] for s in all_suites()}
     merged = merged_in_order(runs, order)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    for name, render in (("results.ktap", to_ktap), ("results.json", to_json), ("junit.xml", to_junit)):
-        (out / name).write_text(render(merged))
+    write_reports(out, merged)
     print_results(merged, print)
     return exit_code(merged)
 

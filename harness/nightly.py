@@ -27,9 +27,7 @@ from harness.errors import BadInput, InfraError
 from harness.expectations import Expectations, apply
 from harness.expectations import load as load_expectations
 from harness.kernel import Kernel
-from harness.report.json import to_json
-from harness.report.junit import to_junit
-from harness.report.ktap import to_ktap
+from harness.report import write_reports
 from harness.settings import REPO_ROOT, Settings
 
 DEFAULT_EXPECTATIONS = REPO_ROOT / "expectations" / "default.toml"
@@ -117,9 +115,7 @@ def run_mode(night: Night, settings: Settings, mode: str, where: Path, known: Ex
 
 
 def write_mode(where: Path, m: nights.ModeNight, kernel: Kernel) -> None:
-    where.mkdir(parents=True, exist_ok=True)
-    for name, render in (("results.ktap", to_ktap), ("results.json", to_json), ("junit.xml", to_junit)):
-        (where / name).write_text(render(m.runs))
+    write_reports(where, m.runs)
     tests = where / "tests"
     tests.mkdir(exist_ok=True)
     for run in m.runs:

@@ -19,10 +19,8 @@ import pytest
 
 from harness import durations, pipeline, shard
 from harness.errors import BadInput, InfraError
+from harness.report import write_reports
 from harness.report.console import totals_line
-from harness.report.json import to_json
-from harness.report.junit import to_junit
-from harness.report.ktap import to_ktap
 from harness.results import Status, SubtestResult, SuiteRun, merge_runs, not_run, run_from_plain, run_to_plain
 from harness.settings import OPTIONS, SUITES_DIR, Settings, from_values, parse_value
 from harness.suites import Suite, load_suite
@@ -248,9 +246,7 @@ def _write_reports(config: pytest.Config, runner: SessionRunner, runs: list[Suit
     if worker:  # what an xdist worker ran: in its own folder, and to the controller for the merged report
         config.workeroutput["harness_runs"] = [run_to_plain(run) for run in runs]  # type: ignore[attr-defined]
         out = out / worker
-    out.mkdir(parents=True, exist_ok=True)
-    for name, render in (("results.ktap", to_ktap), ("results.json", to_json), ("junit.xml", to_junit)):
-        (out / name).write_text(render(runs))
+    write_reports(out, runs)
     runner.say(f"reports: {out}/results.ktap, results.json, junit.xml")
 
 
