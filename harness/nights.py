@@ -7,6 +7,7 @@ these files too.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,11 +85,12 @@ def summarize(night: str, header: Summary, modes: list[ModeNight], before: Summa
     infra = [f"{m.mode}: {e}" for m in modes for e in m.infra]
     unexpected = sorted(t for t, s in tests.items() if s in FAILING)
     code = 3 if infra or any(s == Status.LOST.value for s in tests.values()) else 1 if unexpected else 0
-    counts = {m.mode: {s.value: sum(v == s.value for t, v in m.tests().items()) for s in Status} for m in modes}
+    counts = {m.mode: Counter(m.tests().values()) for m in modes}  # each mode's statuses, counted once
     return header | {
         "night": night, "previous": before.get("night") if before else None, "exit": code,
         "modes": {m.mode: {"kernel": m.kernel, "build_s": round(m.build_s, 1), "suites_s": m.suites_s,
-                           "counts": {k: v for k, v in counts[m.mode].items() if v}, "infra": m.infra} for m in modes},
+                           "counts": {s.value: counts[m.mode][s.value] for s in Status if counts[m.mode][s.value]},
+                           "infra": m.infra} for m in modes},
         "changes": change, "unexpected": unexpected, "infra": infra, "expired": expired,
         "crashes": found, "crashes_seen": seen, "tests": tests,
     }
