@@ -26,7 +26,7 @@ from harness import proc as procs
 from harness.errors import BadInput, InfraError
 from harness.expectations import Expectations, apply
 from harness.expectations import load as load_expectations
-from harness.kernel import Kernel
+from harness.kernel import Kernel, config_file
 from harness.report import write_reports
 from harness.settings import REPO_ROOT, Settings
 
@@ -122,9 +122,7 @@ def write_mode(where: Path, m: nights.ModeNight, kernel: Kernel) -> None:
         for r in run.subtests:
             (tests / f"{r.name.replace('/', '__')}.txt").write_text(
                 f"{r.name}: {r.status.value}{f' ({r.reason})' if r.reason else ''}\n" + "\n".join(r.output) + "\n")
-    configs = [kernel.build_dir / ".config"] if kernel.build_dir else \
-        [kernel.image.parent / "config", kernel.image.parent / f"config-{kernel.release}"]  # Debian's, by layout
-    for config in (c for c in configs if c.is_file()):
+    if (config := config_file(kernel)) is not None:
         shutil.copyfile(config, where / "kernel.config")
     if kernel.build_dir and (kernel.build_dir / "build.log").is_file():
         shutil.copyfile(kernel.build_dir / "build.log", where / "build.log")

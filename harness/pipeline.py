@@ -19,19 +19,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from harness import durations, guest
+from harness import durations, guest, host
 from harness.errors import BadInput
 from harness.guest.pool import GuestPool
 from harness.kernel import Kernel, debian
 from harness.kernel.kconfig import mode_fragments
 from harness.kernel.prebuilt import prebuilt_kernel
 from harness.kernel.tree import build_kernel
+from harness.kselftests import KselftestPayload, build_kselftests, missing_options
 from harness.report.console import result_line
-from harness.results import Status, SuiteRun
+from harness.results import Status, SubtestResult, SuiteRun
 from harness.scheduler import RunRequest, on_running_guest, run_suite
 from harness.selftests import Payload, build_test_progs, built_for_image, given_test_progs, llvm_bin, toolchain_identity
-from harness.settings import Kvm, Settings
-from harness.suites import Suite
+from harness.settings import TCG_TIMEOUT_FACTOR, Kvm, Settings
+from harness.suites import Runner, Suite
 
 Say = Callable[[str], None]
 
@@ -39,8 +40,12 @@ Say = Callable[[str], None]
 @dataclass(frozen=True)
 class Prepared:
     kernel: Kernel
-    payload: Payload | None  # None: only shell suites were asked for
+    payload: Payload | None  # test_progs; None: no test_progs suite was asked for
     use_kvm: bool
+    kselftests: dict[str, KselftestPayload] = dataclasses.field(default_factory=dict)  # by suite name
+
+    def payload_for(self, suite: Suite) -> Payload | KselftestPayload | None:
+        return self.kselftests[suite.name] if suite.runner is Runner.KSELFTEST else self.payload
 
 
 @dataclass(frozen=True)
@@ -52,14 +57,21 @@ class Selection:
 def prepare(settings: Settings, suites: Iterable[Suite], say: Say = print) -> Prepared:
     """Everything the guests need, each stage filling its part of the cache under its own lock."""
     guest.require_tools()  # before any long download or build
+    suites = list(suites)
+    needed = sorted({p for s in suites for p in s.programs})
+    if absent := host.missing(tuple(needed)):
+        raise BadInput(f"not on this host, and the selected suites' scripts run them in the guest: "
+                       f"{host.install_hint(absent)}; ./run installs them")
     if settings.keep_guest and (why := guest.ssh_unavailable()):
         raise BadInput(f"--keep-guest: the warm loop attaches to its guest over SSH, but there is {why}; "
                        "install it (./run does) or run without --keep-guest")
     kernel = get_kernel(settings, say)
     with ThreadPoolExecutor(max_workers=1) as beside:  # the KVM probe boots while test_progs builds
         kvm = beside.submit(accelerator, settings, kernel, say)
-        payload = get_payload(settings, kernel, sorted({s.test for s in suites if s.runner == "test_progs"}), say)
-        return Prepared(kernel, payload, kvm.result())
+        payload = get_payload(settings, kernel, sorted({s.test for s in suites if s.runner is Runner.TEST_PROGS}), say)
+        kselftests = {s.name: build_kselftests(kernel, s, settings.cache_dir, settings.build_jobs, say)
+                      for s in suites if s.runner is Runner.KSELFTEST}
+        return Prepared(kernel, payload, kvm.result(), kselftests)
 
 
 def get_kernel(settings: Settings, say: Say) -> Kernel:
@@ -120,20 +132,38 @@ class Session:
         self.close()
 
     def _timed(self, suite: Suite) -> Suite:
-        if self.settings.subtest_timeout is None:
-            return suite
-        return dataclasses.replace(suite, timeout_s=self.settings.subtest_timeout)
+        """The suite with the timeout it runs under: --subtest-timeout, else a kselftest directory's own (its
+        settings file), times TCG_TIMEOUT_FACTOR under TCG, else the suite file's."""
+        if self.settings.subtest_timeout is not None:
+            return dataclasses.replace(suite, timeout_s=self.settings.subtest_timeout)
+        if suite.timeout_from_settings:
+            factor = 1.0 if self.prepared.use_kvm else TCG_TIMEOUT_FACTOR
+            return dataclasses.replace(suite, timeout_s=self.prepared.kselftests[suite.name].timeout_s * factor)
+        return suite
+
+    def unfit(self, suite: Suite, subtests: tuple[str, ...]) -> SuiteRun | None:
+        """Every subtest skipped, no guest booted, when the kernel lacks options the suite's `config` file asks for."""
+        ks = self.prepared.kselftests.get(suite.name)
+        missing = missing_options(ks, self.prepared.kernel) if ks is not None and suite.runner is Runner.KSELFTEST else []
+        if not missing:
+            return None
+        why = f"the kernel lacks {', '.join(missing)} ({suite.directory}/config)"
+        self.say(f"{suite.name}: skipped, {why}")
+        return SuiteRun(suite.name, self.prepared.kernel.identity,
+                        tuple(SubtestResult(suite.full_name(s), Status.SKIPPED, reason=why) for s in subtests))
 
     def run(self, selection: Selection) -> SuiteRun:
         """The selection in rounds of one-shot guests, batches side by side (harness.scheduler)."""
         s, suite = self.settings, selection.suite
+        if (unfit := self.unfit(suite, selection.subtests)) is not None:
+            return unfit
         workdir = self.logs_dir / suite.name if self.logs_dir else \
             s.cache_dir / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{suite.name}"
         concurrency = s.guest_concurrency(self.prepared.use_kvm)
         self.say(f"booting a guest ({'KVM' if self.prepared.use_kvm else 'TCG'}, {self.config.cpus} vCPUs) for "
                  f"{len(selection.subtests)} {suite.name} subtest(s), up to {concurrency} side by side; logs: {workdir}")
         request = RunRequest(
-            self._timed(suite), selection.subtests, self.prepared.payload, self.config, workdir, s.boot_timeout_s,
+            self._timed(suite), selection.subtests, self.prepared.payload_for(suite), self.config, workdir, s.boot_timeout_s,
             concurrency=concurrency, durations=durations.load(s.cache_dir, suite), progress=self.progress,
             retries=s.retries, fail_on_warning=s.fail_on_warning, deadline=self.deadline,
         )
@@ -145,11 +175,13 @@ class Session:
     def run_in_guest(self, suite: Suite, subtest: str) -> SuiteRun:
         """One subtest in this process's persistent guest (replaced afterwards if it died or got stuck)."""
         s = self.settings
+        if (unfit := self.unfit(suite, (subtest,))) is not None:
+            return unfit
         running, channel = self.pool.get()
         self.pool.hold_for(2 * suite.timeout_s)
         self.items += 1
         request = RunRequest(
-            self._timed(suite), (subtest,), self.prepared.payload, running.config,
+            self._timed(suite), (subtest,), self.prepared.payload_for(suite), running.config,
             running.shared_dir / f"run-{self.items}-{subtest}", s.boot_timeout_s,
             runner=on_running_guest(running, channel), progress=self.progress, console=running.console,
             retries=s.retries, fail_on_warning=s.fail_on_warning, deadline=self.deadline,

@@ -10,6 +10,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.parse.kselftest import parse_subcases
 from harness.parse.test_progs import ParsedLog, Word
 
 NOT_IN_BUILD = "not in this build"
@@ -32,13 +33,25 @@ class Status(enum.Enum):
 
 
 @dataclass(frozen=True)
+class Subcase:
+    """One result a kselftest script reported itself (its TAP): nested under the script's SubtestResult."""
+
+    name: str  # "many msk socket present"
+    status: Status  # passed, failed, skipped, timeout; flaky: failed, marked "IGNORE Flaky" by the script
+    reason: str = ""
+    duration_s: float | None = None  # as the script timed it
+    output: tuple[str, ...] = ()  # its TAP line and the script's lines around it
+
+
+@dataclass(frozen=True)
 class SubtestResult:
-    name: str  # "mptcp/base"
+    name: str  # "mptcp/base", "net-mptcp/diag"
     status: Status
-    output: tuple[str, ...] = ()  # this subtest's own lines from test_progs
+    output: tuple[str, ...] = ()  # this subtest's own lines from test_progs, or a script's own summary of them
     reason: str = ""  # why skipped / lost / failed, in a few words
     duration_s: float | None = None
     in_suite: bool = True  # False: the build has it, the suite file does not
+    subcases: tuple[Subcase, ...] = ()  # a kselftest script's own results
 
 
 @dataclass(frozen=True)
@@ -63,12 +76,21 @@ def run_to_plain(run: SuiteRun) -> dict[str, Any]:
     plain = dataclasses.asdict(run)
     for sub in plain["subtests"]:
         sub["status"] = sub["status"].value
+        for case in sub["subcases"]:
+            case["status"] = case["status"].value
     return plain
+
+
+def subcase_from_plain(plain: dict[str, Any]) -> Subcase:
+    return Subcase(plain["name"], Status(plain["status"]), plain.get("reason", ""), plain.get("duration_s"),
+                   tuple(plain.get("output", ())))
 
 
 def run_from_plain(plain: dict[str, Any]) -> SuiteRun:
     subtests = tuple(
-        SubtestResult(**{**sub, "status": Status(sub["status"]), "output": tuple(sub["output"])}) for sub in plain["subtests"]
+        SubtestResult(**{**sub, "status": Status(sub["status"]), "output": tuple(sub["output"]),
+                         "subcases": tuple(subcase_from_plain(c) for c in sub.get("subcases", ()))})
+        for sub in plain["subtests"]
     )
     return SuiteRun(**{**plain, "subtests": subtests, "infra_errors": tuple(plain["infra_errors"]),
                        "console_events": tuple(plain["console_events"])})
@@ -87,17 +109,20 @@ def decide(
     suite_subtests: list[str],
     parsed: ParsedLog,
     runner_finished: bool,
+    nested: bool = False,
 ) -> list[SubtestResult]:
     """Final status of every subtest asked for (`expected`, names without the test prefix).
 
     A subtest that reported is what it reported. One that did not report is "not in this
     build" when test_progs finished the parent test (it then evaluated every subtest the
     binary has, and this one was not among them); otherwise it is lost: the output
-    stopped first, and a missing result is never a pass.
+    stopped first, and a missing result is never a pass. `nested`: each subtest is a
+    kselftest script whose own TAP results are its sub-cases (see scripted()).
     """
     # test_progs prints its Summary last: with it, every subtest the binary has was matched
     # against the selection (a test none of whose subtests matched prints nothing at all)
-    parent_done = runner_finished and (test in parsed.tests or parsed.summary is not None)
+    # (a kselftest script is not a build's subtest: one that did not report is lost, never "not in this build")
+    parent_done = runner_finished and (test in parsed.tests or parsed.summary is not None) and not nested
     results: list[SubtestResult] = []
     for sub in expected:
         name = f"{test}/{sub}"
@@ -111,6 +136,8 @@ def decide(
         else:
             why = "test_progs did not finish" if not runner_finished else f"{test} never reported"
             results.append(SubtestResult(name, Status.LOST, reason=why))
+    if nested:
+        results = [scripted(r) for r in results]
     asked = {f"{test}/{s}" for s in expected}
     suite = {f"{test}/{s}" for s in suite_subtests}
     for name, seen in parsed.subtests.items():  # reported, not asked for: never dropped
@@ -122,6 +149,31 @@ def decide(
                 )
             )
     return results
+
+
+def scripted(result: SubtestResult) -> SubtestResult:
+    """A kselftest script's result with its sub-cases: failed when one failed, whatever its exit status said
+    (skips allowed); its output then starts with each failing sub-case and its own lines."""
+    script = result.name.rsplit("/", 1)[-1]
+    cases = tuple(Subcase(c.name, _SUBCASE_STATUS[c.result] if not c.flaky_ignored else Status.FLAKY,
+                          "ignored by the script: IGNORE Flaky" if c.flaky_ignored else c.reason, c.duration_s, c.lines)
+                  for c in parse_subcases(result.output, script))
+    failing = [c for c in cases if c.status.is_problem]
+    status, reason, output = result.status, result.reason, result.output
+    if status is Status.SKIPPED and not reason:
+        reason = next((line.strip() for line in reversed(output) if "SKIP" in line), "")
+    if failing:
+        status = Status.TIMEOUT if status is Status.TIMEOUT else Status.FAILED
+        listed = ", ".join(c.name for c in failing[:3]) + (f" and {len(failing) - 3} more" if len(failing) > 3 else "")
+        reason = f"{len(failing)} of {len(cases)} sub-cases failed: {listed}" if status is Status.FAILED else \
+            f"{reason}, in sub-case {failing[-1].name}"
+        summary = [f"failing sub-case: {c.name}" + "".join(f"\n    {line}" for line in c.output) for c in failing]
+        output = (*"\n".join(summary).splitlines(), "", f"{script}.sh printed:", *output)
+    return dataclasses.replace(result, status=status, reason=reason, output=output, subcases=cases)
+
+
+_SUBCASE_STATUS = {Word.OK: Status.PASSED, Word.FAIL: Status.FAILED, Word.SKIP: Status.SKIPPED,
+                   Word.TIMEOUT: Status.TIMEOUT, Word.LOST: Status.LOST}
 
 
 # Every other way a subtest's status is made, besides what its output said (decide() above).
@@ -142,8 +194,11 @@ def not_run(name: str, why: str) -> SubtestResult:
 
 def flaky(first: SubtestResult, again: SubtestResult, attempt: int) -> SubtestResult:
     """Failed, then passed on a retry: its first failure stays its output."""
-    return dataclasses.replace(first, status=Status.FLAKY, reason=f"failed, then passed on retry {attempt}",
-                               duration_s=again.duration_s)
+    why = f"failed, then passed on retry {attempt}"
+    passed_again = {c.name for c in again.subcases if not c.status.is_problem}
+    cases = tuple(dataclasses.replace(c, status=Status.FLAKY, reason=why) if c.status.is_problem and c.name in passed_again
+                  else c for c in first.subcases)
+    return dataclasses.replace(first, status=Status.FLAKY, reason=why, duration_s=again.duration_s, subcases=cases)
 
 
 def expected(result: SubtestResult, why: str) -> SubtestResult:

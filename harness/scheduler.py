@@ -21,12 +21,13 @@ from harness import guest, results
 from harness.channel import Channel
 from harness.crashes import event_header
 from harness.guest.commands import RUNNER_SCRIPT, runner_script
+from harness.kselftests import KselftestPayload
 from harness.parse.console import Incident
 from harness.parse.test_progs import parse_test_progs
 from harness.plan import plan_batches
 from harness.results import Status, SubtestResult, SuiteRun, decide
 from harness.selftests import Payload
-from harness.suites import Suite
+from harness.suites import Runner, Suite
 from harness.watch import Stop, StopKind, Watch
 
 FRUITLESS_ROUNDS = 2  # rounds again after one in which nothing started, before the rest is lost
@@ -59,7 +60,7 @@ def on_running_guest(running: guest.PersistentGuest, channel: Channel) -> Script
 class RunRequest:
     suite: Suite
     subtests: tuple[str, ...]  # names without the suite prefix, in suite order
-    payload: Payload | None  # None: a suite of shell commands only
+    payload: Payload | KselftestPayload | None  # what the guest runs from; None: a suite of shell commands only
     guest: guest.GuestConfig
     workdir: Path  # shared with the guest: script, logs, exit status
     boot_timeout_s: float
@@ -93,7 +94,8 @@ def _run_round(request: RunRequest, subtests: tuple[str, ...], concurrency: int,
     batches = plan_batches(request.suite, subtests, request.durations, concurrency)
     script = workdir / RUNNER_SCRIPT
     payload_dir = request.payload.directory if request.payload is not None else None
-    script.write_text(runner_script(request.suite, payload_dir, request.workdir, batches, workdir))
+    script.write_text(runner_script(request.suite, payload_dir, request.workdir, batches, workdir,
+                                    machine_slow=not request.guest.use_kvm))
     slowest = max((len(b.subtests) for b in batches), default=0)
     runner = request.runner or one_shot(request.guest, request.boot_timeout_s, request.workdir)
     console = workdir / "console.log" if request.runner is None else request.console or workdir / "console.log"
@@ -118,7 +120,8 @@ def _run_round(request: RunRequest, subtests: tuple[str, ...], concurrency: int,
         logs.append(f"==> {log_path} <==\n{log}")
         finished = status_path.exists() and status_path.read_text().strip() != ""
         parsed = parse_test_progs(log)
-        decided = decide(request.suite.test, list(b.subtests), list(request.suite.subtests), parsed, finished)
+        decided = decide(request.suite.test, list(b.subtests), list(request.suite.subtests), parsed, finished,
+                         nested=request.suite.runner is Runner.KSELFTEST)
         found.results += [dataclasses.replace(r, duration_s=watch.duration(r.name)) for r in decided]
         if not finished:
             pending[b.index] = tuple(n for n in map(request.suite.full_name, b.subtests) if n not in parsed.subtests)

@@ -33,6 +33,13 @@ class Kvm(enum.Enum):
     OFF = "off"  # TCG
 
 
+# A kselftest directory's timeout (its `settings` file, set for real hardware or KVM) is
+# multiplied by this under TCG: an emulated CPU runs the kernel's networking ~3-10x slower
+# here (measured, README), the kselftest runner's --override-timeout and NIPA's per-target
+# "slowdown" scale the same way. A script past it is cut off and reported as a timeout.
+TCG_TIMEOUT_FACTOR = 4.0
+
+
 @dataclass(frozen=True)
 class Option:
     """One knob: a command-line flag, an ini key `harness_<key>` (pytest.ini, tox.ini, pyproject) and $HARNESS_<KEY>."""

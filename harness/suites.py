@@ -1,6 +1,7 @@
 """Suites are data (suites/*.toml): which runner, which test, which subtests, what timeout."""
 from __future__ import annotations
 
+import enum
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -8,21 +9,28 @@ from pathlib import Path
 from harness.errors import BadInput
 from harness.settings import SUITES_DIR
 
-# test_progs: the kernel's BPF selftest runner. shell: each subtest is a shell command
-# (the harness's own canary suite), reported in test_progs' format so one parser reads both.
-RUNNERS = ("test_progs", "shell")
+
+class Runner(enum.StrEnum):
+    """What runs a suite's subtests in the guest; each prints results in test_progs' format, so one parser reads all."""
+
+    TEST_PROGS = "test_progs"  # the kernel's BPF selftest runner: a subtest is one of its subtests
+    SHELL = "shell"  # each subtest is a shell command (the harness's own canary suite)
+    KSELFTEST = "kselftest"  # each subtest is a script of a kselftest directory; its TAP results are sub-cases
 
 
 @dataclass(frozen=True)
 class Suite:
     name: str  # what the suite is called (its file's label)
-    runner: str
+    runner: Runner
     test: str  # test_progs' test name; subtests are named after it: "mptcp/base"
     subtests: tuple[str, ...]
     timeout_s: float
     path: Path
     commands: dict[str, str] = field(default_factory=dict)  # runner "shell": subtest -> command
     max_concurrency: int | None = None  # subtests that must not share a guest with others: 1
+    directory: str = ""  # runner "kselftest": under tools/testing/selftests ("net/mptcp")
+    programs: tuple[str, ...] = ()  # what the subtests run from the host's root file system (`ip`, `nft` ...)
+    timeout_from_settings: bool = False  # the directory's own `settings` file sets the timeout (kselftest)
 
     def full_name(self, subtest: str) -> str:
         return f"{self.test}/{subtest}"
@@ -33,28 +41,34 @@ def load_suite(path: Path) -> Suite:
         data = tomllib.loads(path.read_text())
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise BadInput(f"{path}: cannot read suite file ({e}); fix its TOML") from e
-    known = {"name", "runner", "test", "subtests", "timeout", "commands", "max_concurrency"}
+    known = {"name", "runner", "test", "subtests", "timeout", "commands", "max_concurrency", "directory", "programs"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise BadInput(f"{path}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
+    runner = str(data.get("runner", Runner.TEST_PROGS))
+    if runner not in set(Runner):
+        raise BadInput(f"{path}: runner {runner!r} unknown; use one of {', '.join(Runner)}")
     try:
         suite = Suite(
             name=str(data["name"]),
-            runner=str(data.get("runner", "test_progs")),
+            runner=Runner(runner),
             test=str(data["test"]),
             subtests=tuple(str(s) for s in data["subtests"]),
             timeout_s=float(data.get("timeout", 120)),
             path=path,
             commands={str(k): str(v) for k, v in data.get("commands", {}).items()},
             max_concurrency=int(data["max_concurrency"]) if "max_concurrency" in data else None,
+            directory=str(data.get("directory", "")),
+            programs=tuple(str(p) for p in data.get("programs", ())),
+            timeout_from_settings=runner == Runner.KSELFTEST and "timeout" not in data,
         )
     except (KeyError, TypeError, ValueError) as e:
         raise BadInput(f"{path}: missing or malformed key {e}; a suite needs name, test and subtests") from e
-    if suite.runner not in RUNNERS:
-        raise BadInput(f"{path}: runner {suite.runner!r} unknown; use one of {', '.join(RUNNERS)}")
     if len(set(suite.subtests)) != len(suite.subtests) or not suite.subtests:
         raise BadInput(f"{path}: subtests must be a non-empty list without repeats")
-    if suite.runner == "shell" and set(suite.commands) != set(suite.subtests):
+    if (suite.runner is Runner.KSELFTEST) != bool(suite.directory):
+        raise BadInput(f"{path}: runner 'kselftest' needs `directory` (under tools/testing/selftests), and no other does")
+    if suite.runner is Runner.SHELL and set(suite.commands) != set(suite.subtests):
         raise BadInput(f"{path}: runner 'shell' needs one entry in [commands] per subtest, and no other")
     if suite.max_concurrency is not None and suite.max_concurrency < 1:
         raise BadInput(f"{path}: max_concurrency must be at least 1")

@@ -26,7 +26,8 @@ def test_mptcp_suite_follows_test_progs_order_in_a_real_source():
     ("name = 'x'\ntest = 'y'\n", "subtests"),
     ("name = 'x'\ntest = 'y'\nsubtests = ['a', 'a']\n", "without repeats"),
     ("name = 'x'\ntest = 'y'\nsubtests = ['a']\ncolour = 1\n", "unknown key(s) colour"),
-    ("name = 'x'\ntest = 'y'\nsubtests = ['a']\nrunner = 'kselftest'\n", "runner 'kselftest' unknown"),
+    ("name = 'x'\ntest = 'y'\nsubtests = ['a']\nrunner = 'pytest'\n", "runner 'pytest' unknown"),
+    ("name = 'x'\ntest = 'y'\nsubtests = ['a']\nrunner = 'kselftest'\n", "runner 'kselftest' needs `directory`"),
     ("name = [\n", "cannot read suite file"),
 ])
 def test_malformed_suite_is_bad_input(tmp_path, text, complaint):

@@ -10,11 +10,12 @@ from pathlib import Path
 
 from harness.parse.test_progs import SUBTEST_RESULT_LINE
 from harness.plan import Batch, progs_argv
-from harness.suites import Suite
+from harness.suites import Runner, Suite
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 KMSG = "/dev/kmsg"
 RUNNER_SCRIPT = "run.sh"
+KSELFTEST_MARGIN_S = 15  # a script's own timeout ends this much before the suite's: it is cut off, the guest goes on
 
 
 def script(name: str) -> str:
@@ -35,17 +36,31 @@ def shell_suite_argv(suite: Suite, batch: Batch, workdir: Path) -> list[str]:
     return ["sh", script("shell-suite.sh"), str(batch.index), suite.test, str(commands), *batch.subtests]
 
 
+def kselftest_argv(suite: Suite, batch: Batch, directory: Path) -> list[str]:
+    """A batch of a kselftest suite: its scripts, each cut off a little before the host's watch would stop the guest."""
+    limit = max(10, int(suite.timeout_s) - KSELFTEST_MARGIN_S)
+    return ["sh", script("kselftest.sh"), str(batch.index), suite.test, str(directory), str(limit), *batch.subtests]
+
+
 def runner_script(suite: Suite, payload_dir: Path | None, shared: Path, batches: list[Batch], workdir: Path,
-                  kmsg: str = KMSG) -> str:
+                  kmsg: str = KMSG, machine_slow: bool = False) -> str:
     """The round's run.sh: every batch started at once (isolated when not alone), then wait for all."""
     env = {"HARNESS_KMSG": kmsg, "HARNESS_RESULT_LINE": SUBTEST_RESULT_LINE, "HARNESS_SHARED": str(shared),
-           "HARNESS_MARKS_ITSELF": "1" if suite.runner == "shell" else "0"}
+           "HARNESS_MARKS_ITSELF": "0" if suite.runner is Runner.TEST_PROGS else "1"}
+    if machine_slow:  # kselftests relax their timing checks on a slow machine (an emulated CPU)
+        env["KSFT_MACHINE_SLOW"] = "yes"
     lines = ["# written by harness.guest.commands; run by sh inside the guest",
              *(f"export {k}={shlex.quote(v)}" for k, v in env.items())]
     if payload_dir is not None:
         lines.append(f"cd {shlex.quote(str(payload_dir))} || exit 1")
     for b in batches:
-        argv = shell_suite_argv(suite, b, workdir) if suite.runner == "shell" else progs_argv(suite, b, batches)
+        if suite.runner is Runner.SHELL:
+            argv = shell_suite_argv(suite, b, workdir)
+        elif suite.runner is Runner.KSELFTEST:
+            assert payload_dir is not None
+            argv = kselftest_argv(suite, b, payload_dir)
+        else:
+            argv = progs_argv(suite, b, batches)
         scratch = str(workdir / f"scratch-{b.index}") if len(batches) > 1 else "-"  # alone: no isolation set-up
         call = ["sh", script("batch.sh"), str(b.index), str(b.log(workdir)), str(b.status_file(workdir)), scratch, *argv]
         lines.append(shlex.join(call) + " &")

@@ -15,3 +15,10 @@ class Kernel:
     source: Path | None = None  # a kernel source tree matching it, if known
     source_identity: str | None = None  # names that source (e.g. "linux-source-7.3=7.3.4-1~bpo13+1")
     build_dir: Path | None = None  # its kernel build directory (Module.symvers), when we built it: for bpf_testmod
+
+
+def config_file(kernel: Kernel) -> Path | None:
+    """The kernel's .config: its build directory's, or the one a Debian package ships beside the image."""
+    candidates = [kernel.build_dir / ".config"] if kernel.build_dir else \
+        [kernel.image.parent / "config", kernel.image.parent / f"config-{kernel.release}"]
+    return next((c for c in candidates if c.is_file()), None)

@@ -21,11 +21,11 @@ from harness.parse.console import ConsoleEvent, separate
 
 # A subtest's result line, as an extended regular expression that awk and Python both read:
 # the guest marks these lines as they pass (guest/scripts/mark-results.awk), the host parses them.
-SUBTEST_RESULT_LINE = "^#[0-9]+/[0-9]+[ \t]+[^ \t].*:(OK|FAIL|SKIP)"
+SUBTEST_RESULT_LINE = "^#[0-9]+/[0-9]+[ \t]+[^ \t].*:(OK|FAIL|SKIP|TIMEOUT)"
 # The same grammar with its parts named. After the result word: nothing, " (reason)", or a
-# kernel message that began mid-line.
+# kernel message that began mid-line. TIMEOUT: the kselftest runner's, for a script it cut off.
 SUBTEST_RESULT = re.compile(
-    r"^#(?P<num>[0-9]+)/(?P<sub>[0-9]+)[ \t]+(?P<name>[^ \t].*?):(?P<result>OK|FAIL|SKIP)(?P<rest>.*)$")
+    r"^#(?P<num>[0-9]+)/(?P<sub>[0-9]+)[ \t]+(?P<name>[^ \t].*?):(?P<result>OK|FAIL|SKIP|TIMEOUT)(?P<rest>.*)$")
 TEST_RESULT = re.compile(r"^#(?P<num>\d+)\s+(?P<name>[^\s/]+):(?P<result>OK|FAIL|SKIP)(?P<rest>.*)$")
 ERROR_LOGS_HEADER = re.compile(r"^All error logs:\s*$")
 # Older test_progs (6.12 and before) print "%d FAILED" without the failed subtests' count.

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Any
 
-from harness.results import Status, SubtestResult, SuiteRun
+from harness.results import Status, Subcase, SubtestResult, SuiteRun, subcase_from_plain
 
 
 def to_json(runs: list[SuiteRun]) -> str:
@@ -14,6 +15,7 @@ def to_json(runs: list[SuiteRun]) -> str:
             {
                 "name": r.name, "status": r.status.value, "duration_s": r.duration_s, "reason": r.reason,
                 "in_suite": r.in_suite, "output": list(r.output), "suite": run.suite, "kernel": run.kernel,
+                **({"subtests": [_subcase(c) for c in r.subcases]} if r.subcases else {}),
             }
             for run in runs
             for r in run.subtests
@@ -24,13 +26,20 @@ def to_json(runs: list[SuiteRun]) -> str:
     return json.dumps(doc, indent=1) + "\n"
 
 
+def _subcase(c: Subcase) -> dict[str, Any]:
+    """A kselftest script's sub-case; its lines only when it did not pass (a passing one's are in the script's)."""
+    return {"name": c.name, "status": c.status.value, "duration_s": c.duration_s, "reason": c.reason,
+            **({"output": list(c.output)} if c.status.is_problem or c.status is Status.FLAKY else {})}
+
+
 def from_json(text: str) -> list[SuiteRun]:
     """A results.json read back (one SuiteRun per suite and kernel): saved reports re-judged offline."""
     doc = json.loads(text)
     by_run: dict[tuple[str, str], list[SubtestResult]] = {}
     for t in doc.get("tests", []):
         result = SubtestResult(t["name"], Status(t["status"]), tuple(t.get("output", ())), t.get("reason", ""),
-                               t.get("duration_s"), t.get("in_suite", True))
+                               t.get("duration_s"), t.get("in_suite", True),
+                               tuple(subcase_from_plain(c) for c in t.get("subtests", ())))
         by_run.setdefault((t.get("suite", ""), t.get("kernel", "")), []).append(result)
     runs = [SuiteRun(suite, kernel, tuple(results)) for (suite, kernel), results in by_run.items()]
     if runs:  # the run-level lists are not per suite in the file: they go with the first

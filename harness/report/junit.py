@@ -6,22 +6,30 @@ from junit_xml import TestCase, TestSuite, to_xml_report_string
 from harness.results import Status, SuiteRun
 
 
+def _case(name: str, classname: str, status: Status, reason: str, duration_s: float | None,
+          output: tuple[str, ...]) -> TestCase:
+    case = TestCase(name, classname=classname, elapsed_sec=duration_s, stdout="\n".join(output) or None)
+    if status in (Status.SKIPPED, Status.NOT_RUN):
+        case.add_skipped_info(reason or status.value)
+    elif status is Status.XFAIL:  # as pytest's own JUnit report writes an xfail
+        case.add_skipped_info(f"xfail: {reason}", "\n".join(output))
+    elif status is Status.XPASS:
+        case.stderr = f"xpass: {reason}"
+    elif status is Status.FAILED:
+        case.add_failure_info(f"{name} failed" + (f": {reason}" if reason else ""), "\n".join(output))
+    elif status in (Status.LOST, Status.TIMEOUT):
+        case.add_error_info(f"{name} {status.value}: {reason}", "\n".join(output), status.value)
+    return case
+
+
 def to_junit(runs: list[SuiteRun]) -> str:
+    """A testcase per subtest; a kselftest script's sub-cases each one more, named under it
+    ("net-mptcp/mptcp_join/<sub-case>", classname the script)."""
     suites = []
     for run in runs:
         cases = []
         for r in run.subtests:
-            case = TestCase(r.name, classname=run.suite, elapsed_sec=r.duration_s, stdout="\n".join(r.output) or None)
-            if r.status in (Status.SKIPPED, Status.NOT_RUN):
-                case.add_skipped_info(r.reason or r.status.value)
-            elif r.status is Status.XFAIL:  # as pytest's own JUnit report writes an xfail
-                case.add_skipped_info(f"xfail: {r.reason}", "\n".join(r.output))
-            elif r.status is Status.XPASS:
-                case.stderr = f"xpass: {r.reason}"
-            elif r.status is Status.FAILED:
-                case.add_failure_info(f"{r.name} failed", "\n".join(r.output))
-            elif r.status in (Status.LOST, Status.TIMEOUT):
-                case.add_error_info(f"{r.name} {r.status.value}: {r.reason}", "\n".join(r.output), r.status.value)
-            cases.append(case)
+            cases.append(_case(r.name, run.suite, r.status, r.reason, r.duration_s, r.output))
+            cases += [_case(f"{r.name}/{c.name}", r.name, c.status, c.reason, c.duration_s, c.output) for c in r.subcases]
         suites.append(TestSuite(run.suite, cases, properties={"kernel": run.kernel}))
     return str(to_xml_report_string(suites))

@@ -1,0 +1,129 @@
+"""The kselftest payload: one directory of tools/testing/selftests (net/mptcp) built and installed for the guest.
+
+Built from the kernel's own source and out of it, nothing written there: the source's UAPI
+headers go into the build directory first (`make O=<build> headers`), then the selftests'
+top-level Makefile builds the directory (TARGETS=net/mptcp, O=<build>) and installs it
+(INSTALL_PATH) with what its scripts source from beside it (../lib.sh, net/lib/sh). A few
+seconds of make; cached under a key of the source, the compiler and the directory, only
+when a suite of runner "kselftest" is selected. The directory's own `settings` (timeout)
+and `config` (the kernel options its scripts need) travel with the payload.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness import proc as procs
+from harness.cache import locked, read_json, require_free_space, write_json
+from harness.errors import BadInput, failed_step
+from harness.kernel import Kernel, config_file
+from harness.kernel.kconfig import read_config
+from harness.selftests import COMPILER_ERROR
+from harness.suites import Suite
+
+STAMP = "kselftests.json"
+DEFAULT_TIMEOUT_S = 45.0  # the kselftest runner's own, for a directory without a settings file
+SELFTESTS = Path("tools", "testing", "selftests")
+
+
+@dataclass(frozen=True)
+class KselftestPayload:
+    directory: Path  # the installed directory the scripts run from: <install>/net/mptcp
+    identity: str
+    timeout_s: float  # its `settings` file's timeout, unscaled
+    config: Path | None  # its `config` file: kernel options its scripts need
+
+
+def build_kselftests(kernel: Kernel, suite: Suite, cache_dir: Path, jobs: int, say: Callable[[str], None] = print
+                     ) -> KselftestPayload:
+    """Build and install `suite.directory` for this kernel's source, or find it in the cache (no make then)."""
+    if kernel.source is None:
+        raise BadInput(f"kernel {kernel.identity} comes with no source tree to build {suite.directory} selftests from; "
+                       "use a Debian kernel (its linux-source) or --kernel-tree")
+    source = kernel.source
+    if not (source / SELFTESTS / suite.directory / "Makefile").is_file():
+        raise BadInput(f"{source} has no {SELFTESTS / suite.directory}/Makefile: suite {suite.name} cannot be built "
+                       "from this source")
+    compiler = subprocess.run(["cc", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+    what = f"{kernel.source_identity or source.resolve()}\n{compiler}\n{suite.directory}"
+    key = "ksft-" + hashlib.sha256(what.encode()).hexdigest()[:16]
+    out = cache_dir / "payloads" / key
+    if (found := _stamped(out, suite)) is not None:
+        return found
+    with locked(out.parent, key):
+        if (found := _stamped(out, suite)) is not None:
+            return found
+        for stale in out.parent.glob(f"{key}.partial-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        partial = out.with_name(f"{key}.partial-{os.getpid()}")
+        _build(source, suite, partial, jobs, say)
+        write_json(partial / STAMP, {"identity": f"kselftests:{suite.directory}:{kernel.source_identity or source}:{key}",
+                                     "source": str(source), "compiler": compiler})
+        partial.rename(out)
+    found = _stamped(out, suite)
+    assert found is not None
+    return found
+
+
+def _build(source: Path, suite: Suite, out: Path, jobs: int, say: Callable[[str], None]) -> None:
+    require_free_space(out.parent.parent, 0.2, "a kselftest build")
+    build, install = out / "build", out / "install"
+    build.mkdir(parents=True)
+    log = out / "build.log"
+    say(f"building the {suite.directory} selftests from {source}; log: {log}")
+    start = time.monotonic()
+    steps = [
+        ["make", "-C", str(source), f"O={build}", "headers"],
+        ["make", "-C", str(source / SELFTESTS), f"-j{jobs}", f"TARGETS={suite.directory}", f"O={build}",
+         f"KHDR_INCLUDES=-isystem {build}/usr/include", f"INSTALL_PATH={install}", "install"],
+    ]
+    with open(log, "w") as f:
+        for argv in steps:
+            f.write(" ".join(argv) + "\n")
+            f.flush()
+            returncode, _ = procs.run(argv, stdout=f, env=dict(os.environ))
+            if returncode != 0:
+                break
+    if returncode != 0 or not (install / suite.directory).is_dir():
+        raise failed_step(f"building the {suite.directory} selftests", log, COMPILER_ERROR)
+    shutil.rmtree(build / "usr", ignore_errors=True)  # the headers: only the build needed them
+    say(f"built the {suite.directory} selftests in {time.monotonic() - start:.0f} s")
+
+
+def _stamped(out: Path, suite: Suite) -> KselftestPayload | None:
+    stamp = read_json(out / STAMP, None)
+    if not stamp:
+        return None
+    directory = out / "install" / suite.directory
+    config = directory / "config"
+    return KselftestPayload(directory, str(stamp["identity"]), settings_timeout(directory / "settings"),
+                            config if config.is_file() else None)
+
+
+def settings_timeout(path: Path) -> float:
+    """A kselftest directory's `settings` file's timeout= (seconds); the runner's default without one."""
+    if not path.is_file():
+        return DEFAULT_TIMEOUT_S
+    for line in path.read_text().splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "timeout" and value.strip().isdigit():
+            return float(value.strip())
+    return DEFAULT_TIMEOUT_S
+
+
+def missing_options(payload: KselftestPayload, kernel: Kernel) -> list[str]:
+    """The options of the directory's `config` the kernel does not have ("m" where "y" is asked is enough: the
+    module loads); none when either side's config is unknown."""
+    kernel_config = config_file(kernel)
+    if payload.config is None or kernel_config is None:
+        return []
+    have = read_config(kernel_config)
+    wanted = read_config(payload.config)
+    return [f"{option}={value}" for option, value in wanted.items()
+            if value != "n" and have.get(option, "n") in ("n", "")]

@@ -1,0 +1,102 @@
+"""A kselftest script's sub-cases, from its own output (pure: lines in, values out).
+
+The net/mptcp scripts report through mptcp_lib.sh: while they run, one human-readable line
+per sub-case ("24 many msk socket present      [FAIL] timeout while expecting 200 ...",
+numbered, the lines a check printed around it), and at their end TAP 13 with one result per
+sub-case, named after the script and timed by it:
+
+    TAP version 13
+    1..32
+    ok 1 - diag: no msk on netns creation # time=3734ms
+    not ok 24 - diag: many msk socket present # timeout time=113303ms
+    ok 25 - diag: ....chk many msk in use # SKIP time=6984ms
+    ok 3 - mptcp_join: ... # IGNORE Flaky time=...     <- failed, marked flaky by the script itself
+
+The TAP lines are read by parse.tap (tap-py's grammar); a sub-case's own lines are its TAP
+line and the output around its human-readable title (between the titles before and after it).
+A script cut off before its TAP has the sub-cases its titles show, the last one lost.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from harness.parse.console import NumberedLine
+from harness.parse.tap import parse_tap
+from harness.parse.test_progs import Word
+
+TIME = re.compile(r"\btime=(?P<ms>\d+)ms\b")
+IGNORED_FLAKY = re.compile(r"\bIGNORE Flaky\b", re.IGNORECASE)
+# mptcp_lib's "%02u %-50s" title, then its result: "[ OK ]", "[SKIP] Feature probably not supported"
+TITLE = re.compile(r"^(?P<number>\d{2,3}) (?P<title>\S.*?)(?:\s+\[(?P<word>[^]]*)\]\s*(?P<detail>.*))?$")
+AROUND = 15  # lines kept on each side of a sub-case's title
+
+
+@dataclass(frozen=True)
+class ParsedSubcase:
+    name: str  # the TAP description without the script's prefix: "many msk socket present"
+    result: Word
+    reason: str  # after the directive word: "timeout", the SKIP reason ...
+    duration_s: float | None  # the script's own time= for it
+    flaky_ignored: bool  # failed, reported "ok ... # IGNORE Flaky" by the script
+    lines: tuple[str, ...]  # its TAP line, then the output around its title
+
+
+def parse_subcases(output: tuple[str, ...], script: str) -> list[ParsedSubcase]:
+    """The sub-cases of the outermost TAP stream in a script's output ([] when it printed none)."""
+    numbered = [NumberedLine(i, text) for i, text in enumerate(output, start=1)]
+    log = parse_tap(numbered)
+    titles = [(i, m["title"].strip(), (m["detail"] or "").strip()) for i, text in enumerate(output)
+              if (m := TITLE.match(text))]
+    if not any(r.depth == 0 for r in log.results):  # cut off before its TAP: what its titles said so far
+        return _from_titles(output, titles)
+    found = []
+    for r in log.results:
+        if r.depth != 0 or r.result is Word.LOST:
+            continue
+        name = _without_prefix(r.name, script)
+        line = output[r.line_no - 1] if r.line_no else ""
+        directive = line.partition(" # ")[2]
+        time = TIME.search(directive)
+        flaky = IGNORED_FLAKY.search(directive) is not None
+        around, detail = _around_title(output, titles, name)
+        reason = TIME.sub("", r.reason).strip()
+        if r.result is not Word.OK and detail:  # what its title line said ("expected 200 found 0")
+            reason = f"{reason}: {detail}" if reason and reason.lower() not in detail.lower() else detail
+        found.append(ParsedSubcase(name, r.result, reason, int(time["ms"]) / 1000 if time else None, flaky,
+                                   (line, *around)))
+    return found
+
+
+def _without_prefix(description: str, script: str) -> str:
+    name = description.strip()
+    name = name[2:] if name.startswith("- ") else name
+    prefix = f"{script}: "
+    return (name[len(prefix):] if name.startswith(prefix) else name).strip()
+
+
+def _around_title(output: tuple[str, ...], titles: list[tuple[int, str, str]], name: str) -> tuple[tuple[str, ...], str]:
+    """The output between the title before `name`'s human-readable title and the one after it (at most AROUND
+    lines each side of it), and what its title line said after the result word."""
+    at = next((k for k, (_, title, _) in enumerate(titles) if title == name), None)
+    if at is None:
+        return (), ""
+    line = titles[at][0]
+    start = max(titles[at - 1][0] + 1 if at > 0 else 0, line - AROUND)
+    end = min(titles[at + 1][0] if at + 1 < len(titles) else line + 1, line + 1 + AROUND)
+    return tuple(output[start:end]), titles[at][2]
+
+
+_TITLE_WORDS = {"OK": Word.OK, "SKIP": Word.SKIP, "FAIL": Word.FAIL}
+
+
+def _from_titles(output: tuple[str, ...], titles: list[tuple[int, str, str]]) -> list[ParsedSubcase]:
+    """Sub-cases of a script that never printed its TAP (cut off, killed): its title lines' "[ OK ]" words; a
+    title without one is where it stopped (lost)."""
+    found = []
+    for i, title, detail in titles:
+        m = TITLE.match(output[i])
+        word = _TITLE_WORDS.get((m["word"] or "").strip().upper(), Word.LOST) if m else Word.LOST
+        reason = detail if word is not Word.LOST else "the script stopped here"
+        found.append(ParsedSubcase(title, word, reason, None, False, (output[i],)))
+    return found

@@ -1,0 +1,113 @@
+"""The net/mptcp kselftests suite offline: sub-cases parsed from real captured script output (tests/data/kselftests),
+statuses decided, and nested in every report. No guest here: tests/test_kselftests_e2e.py boots one."""
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from harness.kselftests import missing_options, settings_timeout
+from harness.parse.kselftest import parse_subcases
+from harness.parse.test_progs import parse_test_progs
+from harness.report.json import from_json, to_json
+from harness.report.junit import to_junit
+from harness.report.ktap import to_ktap
+from harness.results import Status, SuiteRun, decide, flaky, run_from_plain, run_to_plain
+from harness.settings import SUITES_DIR
+from harness.suites import Runner, load_suite
+
+DATA = Path(__file__).parent / "data" / "kselftests"
+
+
+def decided(log: str, scripts: list[str]) -> dict:
+    results = decide("net-mptcp", scripts, scripts, parse_test_progs((DATA / log).read_text()), True, nested=True)
+    return {r.name: r for r in results}
+
+
+def test_the_suite_file_lists_the_eleven_scripts_of_the_directory():
+    suite = load_suite(SUITES_DIR / "net_mptcp.toml")
+    assert suite.runner is Runner.KSELFTEST and suite.directory == "net/mptcp" and suite.timeout_from_settings
+    assert len(suite.subtests) == 11 and suite.full_name("mptcp_join") == "net-mptcp/mptcp_join"
+
+
+def test_a_failing_script_fails_with_its_failing_sub_cases_and_their_own_lines():
+    found = decided("diag-fails-pm_netlink-passes.log", ["diag", "pm_netlink"])
+    diag, pm = found["net-mptcp/diag"], found["net-mptcp/pm_netlink"]
+    assert diag.status is Status.FAILED and len(diag.subcases) == 32
+    assert diag.reason == "2 of 32 sub-cases failed: many msk socket present, ....chk many cestab"
+    cases = {c.name: c for c in diag.subcases}
+    leak = cases["many msk socket present"]
+    assert leak.status is Status.TIMEOUT and leak.duration_s == pytest.approx(113.303)
+    assert leak.reason == "timeout while expecting 200 max 0 last 0"  # what its title line said
+    assert leak.output[0] == "not ok 24 - diag: many msk socket present # timeout time=113303ms"
+    assert leak.output[-1].startswith("24 many msk socket present") and "connect(): Connection refused" in leak.output
+    assert len(leak.output) == 1 + 15 + 1  # its TAP line, the last 15 lines before its title, the title
+    assert cases["....chk many cestab"].status is Status.FAILED
+    assert cases["....chk many msk in use"].status is Status.SKIPPED
+    assert cases["....chk many msk in use"].reason == "Feature probably not supported"
+    assert diag.output[0] == "failing sub-case: many msk socket present"
+    assert "diag.sh printed:" in diag.output  # then the whole output
+    assert pm.status is Status.PASSED and len(pm.subcases) == 21 and all(c.status is Status.PASSED for c in pm.subcases)
+    assert pm.subcases[17].name == "(nobackup)" and pm.subcases[7].duration_s == pytest.approx(63.323)
+
+
+def test_a_script_cut_off_by_its_timeout_has_the_sub_cases_its_titles_showed_and_is_a_timeout():
+    found = decided("mptcp_connect_mmap-cut-off.log", ["mptcp_connect_mmap"])
+    r = found["net-mptcp/mptcp_connect_mmap"]
+    assert r.status is Status.TIMEOUT
+    assert r.reason.startswith("cut off after 60 s, in sub-case ns1 MPTCP -> ns2 (dead:beef:1::2:10007) MPTCP")
+    assert [c.status for c in r.subcases] == [Status.PASSED] * 9 + [Status.LOST]
+    assert r.subcases[-1].reason == "the script stopped here"
+
+
+def test_a_script_that_never_reported_is_lost_not_missing_from_the_build():
+    found = decide("net-mptcp", ["diag", "pm_netlink"], ["diag", "pm_netlink"],
+                   parse_test_progs("#1/1 net-mptcp/diag:OK\n#1 net-mptcp:OK\nSummary: 1/1 PASSED, 0 SKIPPED, 0/0 FAILED\n"),
+                   True, nested=True)
+    assert [r.status for r in found] == [Status.PASSED, Status.LOST]
+
+
+def test_ignore_flaky_is_flaky_not_a_failure_and_a_retry_pass_makes_the_failed_sub_cases_flaky():
+    cases = parse_subcases(("TAP version 13", "1..2", "ok 1 - mptcp_join: a # time=5ms",
+                            "ok 2 - mptcp_join: b # IGNORE Flaky time=7ms"), "mptcp_join")
+    assert [(c.name, c.flaky_ignored, c.duration_s) for c in cases] == [("a", False, 0.005), ("b", True, 0.007)]
+    first = decided("diag-fails-pm_netlink-passes.log", ["diag"])["net-mptcp/diag"]
+    again = decided("diag-fails-pm_netlink-passes.log", ["pm_netlink"])["net-mptcp/pm_netlink"]
+    again = again.__class__(first.name, Status.PASSED, subcases=tuple(c.__class__(c.name, Status.PASSED)
+                                                                     for c in first.subcases))
+    merged = flaky(first, again, 1)
+    assert merged.status is Status.FLAKY
+    assert {c.name for c in merged.subcases if c.status is Status.FLAKY} == {"many msk socket present",
+                                                                             "....chk many cestab"}
+
+
+def test_sub_cases_are_nested_in_ktap_junit_and_json_and_survive_a_round_trip():
+    found = decided("diag-fails-pm_netlink-passes.log", ["diag", "pm_netlink"])
+    run = SuiteRun("net-mptcp", "debian:7.3.4", tuple(found.values()))
+    ktap = to_ktap([run])
+    assert "        # Subtest: diag" in ktap and "        1..32" in ktap
+    assert "        not ok 24 many msk socket present # timeout: timeout while expecting 200 max 0 last 0" in ktap
+    assert "    not ok 1 diag # failed: 2 of 32 sub-cases failed" in ktap
+    cases = ET.fromstring(to_junit([run])).iter("testcase")
+    names = [c.get("name") for c in cases]
+    assert names.count("net-mptcp/diag") == 1 and len([n for n in names if n.startswith("net-mptcp/diag/")]) == 32
+    assert "net-mptcp/pm_netlink/defaults addr list" in names
+    doc = json.loads(to_json([run]))
+    subtests = doc["tests"][0]["subtests"]
+    assert len(subtests) == 32 and subtests[23]["status"] == "timeout" and subtests[0]["duration_s"] == 3.734
+    assert "output" in subtests[23] and "output" not in subtests[0]
+    back = from_json(to_json([run]))[0]
+    assert back.subtests[0].subcases[23].status is Status.TIMEOUT
+    assert run_from_plain(run_to_plain(run)) == run  # what pytest-xdist sends back
+
+
+def test_settings_timeout_and_config_options_missing_from_a_kernel(tmp_path):
+    (tmp_path / "settings").write_text("timeout=1800\n")
+    assert settings_timeout(tmp_path / "settings") == 1800 and settings_timeout(tmp_path / "none") == 45
+    (tmp_path / "config").write_text("CONFIG_MPTCP=y\nCONFIG_VETH=y\nCONFIG_NFT_SOCKET=m\nCONFIG_INET_DIAG=m\n")
+    (tmp_path / ".config").write_text("CONFIG_MPTCP=y\nCONFIG_VETH=m\n# CONFIG_NFT_SOCKET is not set\nCONFIG_INET_DIAG=y\n")
+    from harness.kernel import Kernel
+    from harness.kselftests import KselftestPayload
+    kernel = Kernel(tmp_path / "bzImage", "r", None, tmp_path / "vmlinux", "k", build_dir=tmp_path)
+    payload = KselftestPayload(tmp_path, "p", 1800, tmp_path / "config")
+    assert missing_options(payload, kernel) == ["CONFIG_NFT_SOCKET=m"]  # m for y is enough, y for m too
