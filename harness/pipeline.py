@@ -22,7 +22,7 @@ from types import TracebackType
 from harness import durations, guest, host
 from harness.errors import BadInput
 from harness.guest.pool import GuestPool
-from harness.kernel import Kernel, debian
+from harness.kernel import Kernel, config_file, debian
 from harness.kernel.kconfig import mode_fragments
 from harness.kernel.prebuilt import prebuilt_kernel
 from harness.kernel.tree import build_kernel
@@ -35,6 +35,10 @@ from harness.settings import TCG_TIMEOUT_FACTOR, Kvm, Settings
 from harness.suites import Runner, Suite
 
 Say = Callable[[str], None]
+# A kernel with kmemleak: each batch scans memory before it starts and twice after it ends
+# (guest/scripts/batch.sh). Measured under TCG with KASAN on a 2G guest: the first scan of a
+# fresh guest ~340 s, later ones less; a round's guest is given this much on top of its subtests.
+KMEMLEAK_SCANS_S = 900.0
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,11 @@ def prepare(settings: Settings, suites: Iterable[Suite], say: Say = print) -> Pr
         kselftests = {s.name: build_kselftests(kernel, s, settings.cache_dir, settings.build_jobs, say)
                       for s in suites if s.runner is Runner.KSELFTEST}
         return Prepared(kernel, payload, kvm.result(), kselftests)
+
+
+def kmemleak(kernel: Kernel) -> bool:
+    config = config_file(kernel)
+    return config is not None and "CONFIG_DEBUG_KMEMLEAK=y" in config.read_text().splitlines()
 
 
 def get_kernel(settings: Settings, say: Say) -> Kernel:
@@ -122,6 +131,7 @@ class Session:
         self.deadline = time.monotonic() + settings.deadline if settings.deadline else None
         self.config = guest.GuestConfig(prepared.kernel, settings.guest_cpus, settings.guest_memory, prepared.use_kvm)
         self.pool = GuestPool(settings, self.config, say)
+        self.scans_s = KMEMLEAK_SCANS_S if kmemleak(prepared.kernel) else 0.0
         self.items = 0
         self.progress = lambda r: (progress or say)(result_line(r))
 
@@ -166,6 +176,7 @@ class Session:
             self._timed(suite), selection.subtests, self.prepared.payload_for(suite), self.config, workdir, s.boot_timeout_s,
             concurrency=concurrency, durations=durations.load(s.cache_dir, suite), progress=self.progress,
             retries=s.retries, fail_on_warning=s.fail_on_warning, deadline=self.deadline,
+            scans_s=self.scans_s,
         )
         run = run_suite(request)
         if not run.interrupted:
@@ -185,6 +196,7 @@ class Session:
             running.shared_dir / f"run-{self.items}-{subtest}", s.boot_timeout_s,
             runner=on_running_guest(running, channel), progress=self.progress, console=running.console,
             retries=s.retries, fail_on_warning=s.fail_on_warning, deadline=self.deadline,
+            scans_s=self.scans_s,
         )
         run = run_suite(request)
         if run.interrupted:

@@ -72,6 +72,7 @@ class RunRequest:
     retries: int = 0  # failed subtests run again up to this many times (a pass then is flaky)
     fail_on_warning: bool = True  # a kernel WARNING fails the subtest that was running
     deadline: float | None = None  # time.monotonic() by which the whole run must end
+    scans_s: float = 0.0  # what a round's kmemleak scans may take besides its subtests (debug kernels)
 
 
 @dataclass
@@ -102,7 +103,7 @@ def _run_round(request: RunRequest, subtests: tuple[str, ...], concurrency: int,
     watch = Watch(request.suite, batches, workdir, console, request.progress, request.deadline)
     stop: Stop | None = None
     try:
-        exit_ = runner(script, request.suite.timeout_s * slowest + 60, watch.tick)
+        exit_ = runner(script, request.suite.timeout_s * slowest + 60 + request.scans_s, watch.tick)
         watch.tick(final=True)
     except Stop as e:
         stop, exit_ = e, guest.GuestExit(None, e.kind is StopKind.TIMEOUT, time.monotonic() - watch.start, console)
