@@ -111,3 +111,40 @@ def test_settings_timeout_and_config_options_missing_from_a_kernel(tmp_path):
     kernel = Kernel(tmp_path / "bzImage", "r", None, tmp_path / "vmlinux", "k", build_dir=tmp_path)
     payload = KselftestPayload(tmp_path, "p", 1800, tmp_path / "config")
     assert missing_options(payload, kernel) == ["CONFIG_NFT_SOCKET=m"]  # m for y is enough, y for m too
+
+
+def test_a_kernel_lacking_the_directorys_options_gets_its_scripts_skipped_with_them_named_without_a_boot(tmp_path):
+    from harness.kernel import Kernel
+    from harness.kselftests import KselftestPayload
+    from harness.pipeline import Prepared, Session
+    from harness.settings import Settings
+    (tmp_path / "config").write_text("CONFIG_MPTCP=y\nCONFIG_MPTCP_IPV6=y\n")
+    (tmp_path / ".config").write_text("CONFIG_MPTCP=y\n# CONFIG_MPTCP_IPV6 is not set\n")
+    kernel = Kernel(tmp_path / "bzImage", "r", None, tmp_path / "vmlinux", "k", build_dir=tmp_path)
+    suite = load_suite(SUITES_DIR / "net_mptcp.toml")
+    prepared = Prepared(kernel, None, False, {suite.name: KselftestPayload(tmp_path, "p", 1800, tmp_path / "config")})
+    said = []
+    with Session(Settings(cache_dir=tmp_path / "cache"), prepared, said.append) as session:
+        run = session.run(pipeline_selection(suite, ("diag", "pm_netlink")))
+    assert [(r.name, r.status) for r in run.subtests] == [("net-mptcp/diag", Status.SKIPPED),
+                                                          ("net-mptcp/pm_netlink", Status.SKIPPED)]
+    assert run.subtests[0].reason == "the kernel lacks CONFIG_MPTCP_IPV6=y (net/mptcp/config)"
+    assert said == ["net-mptcp: skipped, the kernel lacks CONFIG_MPTCP_IPV6=y (net/mptcp/config)"]
+
+
+def test_the_timeout_is_the_settings_files_times_the_tcg_factor_and_kvm_runs_it_as_is(tmp_path):
+    from harness.kernel import Kernel
+    from harness.kselftests import KselftestPayload
+    from harness.pipeline import Prepared, Session
+    from harness.settings import TCG_TIMEOUT_FACTOR, Settings
+    kernel = Kernel(tmp_path / "bzImage", "r", None, tmp_path / "vmlinux", "k")
+    suite = load_suite(SUITES_DIR / "net_mptcp.toml")
+    for kvm, expected in ((False, 1800 * TCG_TIMEOUT_FACTOR), (True, 1800)):
+        prepared = Prepared(kernel, None, kvm, {suite.name: KselftestPayload(tmp_path, "p", 1800, None)})
+        with Session(Settings(cache_dir=tmp_path / "cache"), prepared, print) as session:
+            assert session._timed(suite).timeout_s == expected
+
+
+def pipeline_selection(suite, subtests):
+    from harness.pipeline import Selection
+    return Selection(suite, subtests)

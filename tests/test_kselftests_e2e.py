@@ -1,0 +1,44 @@
+"""The net/mptcp kselftests in real guests on the default Debian kernel: its scripts built from linux-source-7.3 (in a
+fresh cache dir, so the build is part of the test), two scripts as two batches side by side in one guest, each in its
+own namespaces (guest/scripts/isolated.sh), their sub-cases in every report."""
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from harness.settings import SUITES_DIR
+from tests.helpers import CACHE, run_pytest
+
+pytestmark = pytest.mark.guest
+
+SUITE = str(SUITES_DIR / "net_mptcp.toml")
+
+
+def fresh_cache(tmp_path):
+    """A cache holding only the default kernel (shared, not rebuilt): the kselftests build is this test's own."""
+    cache = tmp_path / "cache"
+    for part in ("kernels", "sources", "debs", "vmlinux", "kvm-probe.json"):
+        if (CACHE / part).exists():
+            (cache / part).parent.mkdir(parents=True, exist_ok=True)
+            (cache / part).symlink_to(CACHE / part)
+    return cache
+
+
+def test_diag_and_pm_netlink_pass_side_by_side_with_their_sub_cases(tmp_path):
+    run = run_pytest("-v", SUITE, "-k", "net-mptcp/diag or net-mptcp/pm_netlink", "--concurrency", "2",
+                     "--report-dir", str(tmp_path), timeout=2400, HARNESS_CACHE=str(fresh_cache(tmp_path)))
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out[-4000:]
+    assert "built the net/mptcp selftests" in out and "up to 2 side by side" in out
+    doc = json.loads((tmp_path / "results.json").read_text())
+    tests = {t["name"]: t for t in doc["tests"]}
+    assert set(tests) == {"net-mptcp/diag", "net-mptcp/pm_netlink"}
+    for name, count in (("net-mptcp/diag", 32), ("net-mptcp/pm_netlink", 21)):  # linux-source-7.3's scripts
+        subtests = tests[name]["subtests"]
+        assert len(subtests) == count and all(s["status"] in ("passed", "skipped") for s in subtests), subtests
+        assert all(s["duration_s"] is not None for s in subtests)
+    cases = [c.get("name") for c in ET.parse(tmp_path / "junit.xml").iter("testcase")]
+    assert len([c for c in cases if c.startswith("net-mptcp/diag/")]) == 32
+    assert len([c for c in cases if c.startswith("net-mptcp/pm_netlink/")]) == 21
+    ktap = (tmp_path / "results.ktap").read_text()
+    assert "        # Subtest: pm_netlink" in ktap and "        ok 1 defaults addr list" in ktap
