@@ -148,3 +148,18 @@ def test_the_timeout_is_the_settings_files_times_the_tcg_factor_and_kvm_runs_it_
 def pipeline_selection(suite, subtests):
     from harness.pipeline import Selection
     return Selection(suite, subtests)
+
+
+def test_a_program_the_scripts_need_missing_on_the_host_is_one_line_before_anything_is_fetched(tmp_path):
+    import dataclasses
+
+    from harness import pipeline
+    from harness.errors import BadInput
+    from harness.settings import Settings
+    suite = load_suite(SUITES_DIR / "net_mptcp.toml")
+    suite = dataclasses.replace(suite, programs=(*suite.programs, "no-such-tool"))
+    with pytest.raises(BadInput) as e:
+        pipeline.prepare(Settings(cache_dir=tmp_path / "cache"), [suite], print)
+    assert str(e.value).startswith("not on this host, and the selected suites' scripts run them in the guest: "
+                                   "no-such-tool")
+    assert not (tmp_path / "cache" / "kernels").exists()
