@@ -55,18 +55,24 @@ def to_kcidb(summary: Summary, modes: list[ModeNight]) -> dict[str, Any]:
                        "comment": m.kernel or "not built", **({"log_excerpt": excerpt(m.infra)} if m.infra else {})})
         for run in m.runs:
             for r in run.subtests:
-                test: dict[str, Any] = {"id": f"{build_id}:{r.name}", "build_id": build_id, "origin": ORIGIN,
-                                        "path": test_path(r.name), "status": STATUS[r.status],
-                                        "misc": {"harness_status": r.status.value, "reason": r.reason}}
-                if r.duration_s is not None:
-                    test["duration"] = round(r.duration_s, 3)
-                if r.output:
-                    test["log_excerpt"] = excerpt(r.output)
-                tests.append(test)
+                tests.append(_test(build_id, r.name, r.status, r.reason, r.duration_s, r.output))
+                tests += [_test(build_id, f"{r.name}/{c.name}", c.status, c.reason, c.duration_s, c.output)
+                          for c in r.subcases]  # a kselftest script's sub-cases: one level down its path
     data = {"version": {"major": kcidb_io.schema.LATEST.major, "minor": kcidb_io.schema.LATEST.minor},
             "checkouts": [checkout], "builds": builds, "tests": tests}
     kcidb_io.schema.LATEST.validate(data)
     return data
+
+
+def _test(build_id: str, name: str, status: Status, reason: str, duration_s: float | None,
+          output: tuple[str, ...]) -> dict[str, Any]:
+    test: dict[str, Any] = {"id": f"{build_id}:{name}", "build_id": build_id, "origin": ORIGIN, "path": test_path(name),
+                            "status": STATUS[status], "misc": {"harness_status": status.value, "reason": reason}}
+    if duration_s is not None:
+        test["duration"] = round(duration_s, 3)
+    if output:
+        test["log_excerpt"] = excerpt(output)
+    return test
 
 
 def write_kcidb(path: Path, summary: Summary, modes: list[ModeNight]) -> None:
