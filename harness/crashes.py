@@ -21,6 +21,7 @@ GENERIC = frozenset({
     "exc_invalid_op", "asm_exc_invalid_op", "panic", "vpanic", "nmi_panic", "__die", "die", "oops_end",
     "__pfx_kthread", "kthread", "ret_from_fork", "ret_from_fork_asm", "do_syscall_64", "entry_SYSCALL_64_after_hwframe",
     "x64_sys_call", "kasan_report", "print_report", "__kasan_report", "check_panic_on_warn", "rcu_dump_cpu_stacks",
+    "kasan_check_range", "check_region_inline", "__common_interrupt", "common_interrupt", "asm_common_interrupt", "__asan_load4", "__asan_store4", "__asan_load8", "__asan_store8",
     "exc_int3", "asm_exc_int3", "do_int3", "do_int3_user", "print_circular_bug", "check_noncircular",
     # lockdep's own frames, and the allocator and module loading under a kmemleak backtrace
     "print_deadlock_bug", "check_deadlock", "validate_chain", "__lock_acquire", "lock_acquire", "lockdep_rcu_suspicious",
@@ -31,14 +32,21 @@ GENERIC = frozenset({
 })
 
 
+RIP = re.compile(r"\bRIP: 0010:(?P<func>[A-Za-z_][\w.]*)\+0x[0-9a-f]+/0x[0-9a-f]+")  # a kernel-mode RIP
+
+
 def frames(excerpt: tuple[str, ...] | list[str]) -> list[str]:
-    """The function names of the (first) call trace, reliable and not generic, in order."""
+    """The function names of the (first) call trace, reliable and not generic, in order; first the one a kernel RIP
+    before the trace names (where a WARNING or an oops happened: the trace starts at its caller)."""
     found: list[str] = []
-    in_trace = False
+    in_trace, traced = False, 0  # frames seen in the trace, generic ones included
     for raw in excerpt:
         line = KERNEL_TIMESTAMP.sub("", raw, count=1)
+        if not in_trace and not found and (rip := RIP.search(line)) and rip["func"].split(".", 1)[0] not in GENERIC:
+            found.append(rip["func"].split(".", 1)[0])
+            continue
         if TRACE_START.search(line):
-            if found:
+            if traced:
                 break  # the first trace is the one that matters
             in_trace = True
             continue
@@ -48,11 +56,12 @@ def frames(excerpt: tuple[str, ...] | list[str]) -> list[str]:
         if m is None:
             if line.strip() in ("<TASK>", "</TASK>", "<IRQ>", "</IRQ>") or line.strip().startswith("<"):
                 continue
-            if found:
+            if traced:
                 break  # the trace ended
             continue
+        traced += 1
         func = m["func"].split(".", 1)[0]  # isra.0, cold ... are the same function
-        if not m["unreliable"] and func not in GENERIC:
+        if not m["unreliable"] and func not in GENERIC and func not in found[:1]:
             found.append(func)
     return found
 

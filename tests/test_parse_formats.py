@@ -129,8 +129,27 @@ def test_fingerprints_of_real_crashes_name_where_they_happened():
     assert incident_fingerprints("sysrq-crash-7.3.log") == [
         ("panic", "sysrq_handle_crash/__handle_sysrq/write_sysrq_trigger/proc_reg_write/vfs_write")]
     # TCG's int3 at boot: the unreliable "? psi_group_change" and the thread start are left out
-    assert ("oops", "hrtimer_start_range_ns/finish_task_switch/__schedule/schedule/devtmpfs_work_loop") \
-        in incident_fingerprints("tcg-int3-boot-panic-7.3.log")
+    assert ("oops", "__hrtimer_start_range_ns/hrtimer_start_range_ns/finish_task_switch/__schedule/schedule") \
+        in incident_fingerprints("tcg-int3-boot-panic-7.3.log")  # its RIP first: where it happened
     canary = dict(incident_fingerprints("canary-markers-7.3.log"))
     assert canary["warning"] == "canary_warning"
     assert canary["panic"] == incident_fingerprints("sysrq-crash-7.3.log")[0][1]  # the same crash, known again
+
+
+def test_a_real_lkdtm_warning_on_a_debug_kernel_is_known_by_the_function_that_warned():
+    """tests/data/console/debug-lkdtm-warning-7.3.log: the canary's lkdtm_warning (echo WARNING >
+    /sys/kernel/debug/provoke-crash/DIRECT) on a debug build of linux-source-7.3 (KASAN, lockdep, kmemleak),
+    TCG. Its boot also has a real KASAN report: an interrupt at 0.004 s, before any batch (no one is blamed)."""
+    from harness.crashes import fingerprint
+    from harness.markers import Timeline
+    from harness.parse.console import find_incidents, separate
+
+    _, events = separate((DATA / "console" / "debug-lkdtm-warning-7.3.log").read_text())
+    incidents = find_incidents(events)
+    assert [(i.kind, fingerprint(i.excerpt)) for i in incidents] == [
+        ("kasan", "do_raw_spin_lock/handle_edge_irq"),
+        ("warning", "lkdtm_WARNING/lkdtm_do_action/direct_entry/full_proxy_write/vfs_write")]
+    timeline = Timeline.from_console(events)
+    planned = {0: ("canary/lkdtm_warning",)}
+    assert timeline.running_at(incidents[0].line_no, planned) == ()
+    assert timeline.running_at(incidents[1].line_no, planned) == ("canary/lkdtm_warning",)
