@@ -15,13 +15,18 @@ from tests.helpers import CACHE, default_kernel, harness_qemus, pytest_argv, pyt
 pytestmark = pytest.mark.guest
 
 
-def test_collection_lists_all_19_and_fetches_builds_boots_nothing(tmp_path):
+def test_collection_lists_the_19_subtests_and_11_scripts_and_fetches_builds_boots_nothing(tmp_path):
     empty_cache = tmp_path / "cache"
     everything = run_pytest("--collect-only", "-q", "suites", HARNESS_CACHE=str(empty_cache))
     only_rr = run_pytest("--collect-only", "-q", "-k", "mptcp/rr", HARNESS_CACHE=str(empty_cache))
+    only_diag = run_pytest("--collect-only", "-q", "-k", "net-mptcp/diag", HARNESS_CACHE=str(empty_cache))
     assert everything.returncode == 0, everything.stdout
-    assert "19 tests collected" in everything.stdout
+    assert "30 tests collected" in everything.stdout
+    items = [ln for ln in everything.stdout.splitlines() if "::" in ln]
+    assert len([i for i in items if i.startswith("suites/mptcp_bpf.toml::mptcp/")]) == 19
+    assert len([i for i in items if i.startswith("suites/net_mptcp.toml::net-mptcp/")]) == 11
     assert [ln for ln in only_rr.stdout.splitlines() if "::" in ln] == ["suites/mptcp_bpf.toml::mptcp/rr"]
+    assert [ln for ln in only_diag.stdout.splitlines() if "::" in ln] == ["suites/net_mptcp.toml::net-mptcp/diag"]
     assert not empty_cache.exists()  # no kernel fetched, no build, no run directory
 
 
