@@ -66,9 +66,18 @@ def frames(excerpt: tuple[str, ...] | list[str]) -> list[str]:
     return found
 
 
+# lockdep's list of held locks: "#0: ffffffff92aec858 (lock_me_up){+.+.}-{3:3}, at: lkdtm_do_action+0x37/0x60"
+HELD_LOCK = re.compile(r"#\d+: [0-9a-f]+ \((?P<lock>[^)]+)\)\S*, at: (?P<func>[A-Za-z_][\w.]*)\+0x")
+
+
 def fingerprint(excerpt: tuple[str, ...] | list[str]) -> str:
-    """"f1/f2/f3/f4/f5", or "" when the excerpt has no usable call trace."""
-    return "/".join(frames(excerpt)[:FRAMES])
+    """"f1/f2/f3/f4/f5"; for a report without a call trace (lockdep's "lock held when returning to user space")
+    the locks it names and where they were taken, "lock_me_up@lkdtm_do_action"; else ""."""
+    found = frames(excerpt)
+    if not found:
+        found = list(dict.fromkeys(f"{m['lock']}@{m['func'].split('.', 1)[0]}" for line in excerpt
+                                   if (m := HELD_LOCK.search(line))))
+    return "/".join(found[:FRAMES])
 
 
 # A console event's first line, as runs report it: "panic (running: mptcp/base, mptcp/subflow) [f1/f2/f3/f4/f5]:"

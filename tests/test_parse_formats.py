@@ -153,3 +153,20 @@ def test_a_real_lkdtm_warning_on_a_debug_kernel_is_known_by_the_function_that_wa
     planned = {0: ("canary/lkdtm_warning",)}
     assert timeline.running_at(incidents[0].line_no, planned) == ()
     assert timeline.running_at(incidents[1].line_no, planned) == ("canary/lkdtm_warning",)
+
+
+def test_a_real_lockdep_report_without_a_trace_is_known_by_its_held_lock():
+    """tests/data/console/debug-lockdep-7.3.log: the canary's lockdep (LKDTM SPINLOCKUP: back to user space with
+    a spinlock held) on the debug kernel: "BUG: scheduling while atomic" with a trace, then lockdep's "lock held when
+    returning to user space", which has none: it is known by the lock it names and where it was taken."""
+    from harness.crashes import fingerprint
+    from harness.markers import Timeline
+    from harness.parse.console import find_incidents, separate
+
+    _, events = separate((DATA / "console" / "debug-lockdep-7.3.log").read_text())
+    incidents = find_incidents(events)
+    assert [(i.kind, fingerprint(i.excerpt)) for i in incidents] == [
+        ("bug", "__schedule_bug/__schedule/schedule/exit_to_user_mode_loop"),
+        ("lockdep", "lock_me_up@lkdtm_do_action")]
+    timeline = Timeline.from_console(events)
+    assert {timeline.running_at(i.line_no, {0: ("canary/lockdep",)}) for i in incidents} == {("canary/lockdep",)}
