@@ -21,7 +21,8 @@ GENERIC = frozenset({
     "exc_invalid_op", "asm_exc_invalid_op", "panic", "vpanic", "nmi_panic", "__die", "die", "oops_end",
     "__pfx_kthread", "kthread", "ret_from_fork", "ret_from_fork_asm", "do_syscall_64", "entry_SYSCALL_64_after_hwframe",
     "x64_sys_call", "kasan_report", "print_report", "__kasan_report", "check_panic_on_warn", "rcu_dump_cpu_stacks",
-    "kasan_check_range", "check_region_inline", "__common_interrupt", "common_interrupt", "asm_common_interrupt", "__asan_load4", "__asan_store4", "__asan_load8", "__asan_store8",
+    "kasan_check_range", "check_region_inline", "__common_interrupt", "common_interrupt", "asm_common_interrupt",
+    "__asan_load4", "__asan_store4", "__asan_load8", "__asan_store8",
     "exc_int3", "asm_exc_int3", "do_int3", "do_int3_user", "print_circular_bug", "check_noncircular",
     # lockdep's own frames, and the allocator and module loading under a kmemleak backtrace
     "print_deadlock_bug", "check_deadlock", "validate_chain", "__lock_acquire", "lock_acquire", "lockdep_rcu_suspicious",
@@ -67,17 +68,30 @@ def frames(excerpt: tuple[str, ...] | list[str]) -> list[str]:
 
 
 # lockdep's list of held locks: "#0: ffffffff92aec858 (lock_me_up){+.+.}-{3:3}, at: lkdtm_do_action+0x37/0x60"
+HUNG_TASK = re.compile(r"INFO: task (?P<comm>\S+?):(?P<pid>\d+) blocked")
 HELD_LOCK = re.compile(r"#\d+: [0-9a-f]+ \((?P<lock>[^)]+)\)\S*, at: (?P<func>[A-Za-z_][\w.]*)\+0x")
 
 
 def fingerprint(excerpt: tuple[str, ...] | list[str]) -> str:
     """"f1/f2/f3/f4/f5"; for a report without a call trace (lockdep's "lock held when returning to user space")
     the locks it names and where they were taken, "lock_me_up@lkdtm_do_action"; else ""."""
-    found = frames(excerpt)
-    if not found:
-        found = list(dict.fromkeys(f"{m['lock']}@{m['func'].split('.', 1)[0]}" for line in excerpt
-                                   if (m := HELD_LOCK.search(line))))
+    found = frames(excerpt) or held_locks(excerpt)
     return "/".join(found[:FRAMES])
+
+
+def held_locks(excerpt: tuple[str, ...] | list[str]) -> list[str]:
+    """"lock@function" per lock a report lists as held, in order, lock subclasses ("#8") dropped; for a hung task
+    only the blocked task's own (its report lists every task's: its stack is at KERN_INFO, under loglevel=5)."""
+    hung = HUNG_TASK.search(excerpt[0]) if excerpt else None
+    owner = f"locks held by {hung['comm']}/{hung['pid']}:" if hung else None
+    mine = owner is None
+    found: list[str] = []
+    for line in excerpt:
+        if owner is not None and "locks held by " in line:
+            mine = owner in line
+        if mine and (m := HELD_LOCK.search(line)):
+            found.append(f"{re.sub(r'#[0-9]+$', '', m['lock'])}@{m['func'].split('.', 1)[0]}")
+    return list(dict.fromkeys(found))
 
 
 # A console event's first line, as runs report it: "panic (running: mptcp/base, mptcp/subflow) [f1/f2/f3/f4/f5]:"

@@ -170,3 +170,16 @@ def test_a_real_lockdep_report_without_a_trace_is_known_by_its_held_lock():
         ("lockdep", "lock_me_up@lkdtm_do_action")]
     timeline = Timeline.from_console(events)
     assert {timeline.running_at(i.line_no, {0: ("canary/lockdep",)}) for i in incidents} == {("canary/lockdep",)}
+
+
+def test_a_real_hung_task_report_is_known_by_the_locks_the_blocked_task_holds():
+    """tests/data/console/debug-hung-task-7.3.log: the canary's hung_task (LKDTM HUNG_TASK with
+    hung_task_timeout_secs=3) on the debug kernel. At loglevel=5 the blocked task's stack (KERN_INFO) is not on the
+    console; lockdep lists every task's held locks: the blocked task's own name it."""
+    from harness.crashes import fingerprint
+    from harness.parse.console import find_incidents, separate
+
+    _, events = separate((DATA / "console" / "debug-hung-task-7.3.log").read_text())
+    incidents = find_incidents(events)
+    assert len(incidents) == 10 and {i.kind for i in incidents} == {"hung task"}  # every 3 s, hung_task_warnings=10
+    assert {fingerprint(i.excerpt) for i in incidents} == {"sb_writers@ksys_write"}  # not khungtaskd's rcu_read_lock
