@@ -28,6 +28,7 @@ GENERIC = frozenset({
     "print_deadlock_bug", "check_deadlock", "validate_chain", "__lock_acquire", "lock_acquire", "lockdep_rcu_suspicious",
     "kmemleak_alloc", "kmemleak_alloc_recursive", "slab_post_alloc_hook", "__kmalloc_cache_noprof", "__kmalloc_noprof",
     "kmalloc_trace_noprof", "kmem_cache_alloc_noprof", "__kmalloc_node_noprof", "kmem_cache_alloc_lru_noprof",
+    "pcpu_alloc_noprof", "__alloc_percpu", "__alloc_percpu_gfp",
     "do_one_initcall", "do_init_module", "load_module", "init_module_from_file", "idempotent_init_module",
     "__do_sys_finit_module", "__x64_sys_finit_module",
 })

@@ -183,3 +183,19 @@ def test_a_real_hung_task_report_is_known_by_the_locks_the_blocked_task_holds():
     incidents = find_incidents(events)
     assert len(incidents) == 10 and {i.kind for i in incidents} == {"hung task"}  # every 3 s, hung_task_warnings=10
     assert {fingerprint(i.excerpt) for i in incidents} == {"sb_writers@ksys_write"}  # not khungtaskd's rcu_read_lock
+
+
+def test_a_real_kmemleak_report_is_one_incident_per_leaked_object_percpu_included_blamed_on_the_batch():
+    """tests/data/console/debug-kmemleak-7.3.log: the canary's kmemleak (modprobe kmemleak-test, whose init leaks on
+    purpose) on the debug kernel; batch.sh's two scans after the batch, the report written into the kernel log after
+    the batch's "scan" marker: seven objects, the last a percpu one ("unreferenced object (percpu) 0x...")."""
+    from harness.crashes import fingerprint
+    from harness.markers import Timeline
+    from harness.parse.console import find_incidents, separate
+
+    _, events = separate((DATA / "console" / "debug-kmemleak-7.3.log").read_text())
+    incidents = find_incidents([e for e in events if "harness: batch" not in e.text])
+    assert len(incidents) == 7 and {i.kind for i in incidents} == {"kmemleak"}
+    assert {fingerprint(i.excerpt) for i in incidents} == {"kmemleak_test_init"}  # allocator and module loading generic
+    timeline = Timeline.from_console(events)
+    assert {timeline.running_at(i.line_no, {0: ("canary/kmemleak",)}) for i in incidents} == {("canary/kmemleak",)}

@@ -60,7 +60,7 @@ INCIDENT_MARKERS: tuple[tuple[str, re.Pattern[str], bool], ...] = (
     ("soft lockup", re.compile(r"BUG: soft lockup|watchdog: BUG:"), False),
     ("rcu stall", re.compile(r"rcu: INFO: rcu_\w+ (?:self-)?detected stall|rcu_\w+ self-detected stall"), False),
     ("hung task", re.compile(r"INFO: task .* blocked for more than"), False),
-    ("kmemleak", re.compile(r"unreferenced object 0x|kmemleak: \d+ new suspected memory leaks"), False),
+    ("kmemleak", re.compile(r"unreferenced object (?:\(percpu\) )?0x|kmemleak: \d+ new suspected memory leaks"), False),
     # lockdep and RCU-lockdep (debug kernels): their reports start with "WARNING: <what>" and no "CPU"/"at"
     ("lockdep", re.compile(r"possible circular locking dependency detected|inconsistent lock state|possible recursive "
                            r"locking detected|suspicious RCU usage|bad unlock balance detected|possible irq lock "
