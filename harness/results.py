@@ -179,7 +179,11 @@ _SUBCASE_STATUS = {Word.OK: Status.PASSED, Word.FAIL: Status.FAILED, Word.SKIP: 
 # Every other way a subtest's status is made, besides what its output said (decide() above).
 
 def blamed(result: SubtestResult, reason: str, excerpt: tuple[str, ...]) -> SubtestResult:
-    """The kernel crashed or warned while it ran: failed, with the kernel's trace as part of its output."""
+    """The kernel crashed or warned while it ran: failed, with the kernel's trace as part of its output. The first
+    incident names the reason (what went wrong first; a lockdep report is often followed by the BUG it leads to),
+    later ones add their traces."""
+    if result.status is Status.FAILED and result.reason.startswith("kernel "):
+        reason = result.reason
     return dataclasses.replace(result, status=Status.FAILED, reason=reason, output=(*result.output, *excerpt))
 
 

@@ -64,3 +64,13 @@ def test_a_run_survives_the_trip_from_an_xdist_worker_to_the_controller():
     run = SuiteRun("mptcp", "debian:7.3.4", tuple(results), log="x", infra_errors=("e",), elapsed_s=1.5,
                    console_events=("warning (running: mptcp/mptcpify):",))
     assert run_from_plain(json.loads(json.dumps(run_to_plain(run)))) == run
+
+
+def test_the_first_kernel_incident_names_the_reason_later_ones_add_their_traces():
+    """As the real lockdep canary showed: lockdep's report, then the BUG it leads to (or the other way round)."""
+    from harness.results import SubtestResult, blamed
+    ran = SubtestResult("canary/lockdep", Status.PASSED, ("ok",))
+    once = blamed(ran, "kernel lockdep while it ran", ("WARNING: lock held when returning to user space!",))
+    twice = blamed(once, "kernel bug while it ran", ("BUG: scheduling while atomic",))
+    assert twice.status is Status.FAILED and twice.reason == "kernel lockdep while it ran"
+    assert twice.output == ("ok", "WARNING: lock held when returning to user space!", "BUG: scheduling while atomic")
