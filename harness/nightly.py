@@ -23,6 +23,7 @@ from pathlib import Path
 
 from harness import durations, nights, pipeline, shard
 from harness import proc as procs
+from harness.cache import locked
 from harness.errors import BadInput, InfraError
 from harness.expectations import Expectations, apply
 from harness.expectations import load as load_expectations
@@ -57,15 +58,18 @@ def fetch(url: str, branch: str | None, cache_dir: Path, say: Say) -> tuple[Path
     """The branch's newest commit, checked out in the harness's own clone of url (one per URL): (tree, commit)."""
     name = url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git") or "tree"
     clone = cache_dir / "git" / f"{name}-{hashlib.sha256(url.encode()).hexdigest()[:12]}"
-    if not (clone / ".git").exists():
-        shutil.rmtree(clone, ignore_errors=True)
-        clone.mkdir(parents=True)
-        git(clone, "init", "-q")
     start = time.monotonic()
-    git(clone, "fetch", "-q", "--depth", "1", url, branch or "HEAD")  # shallow: a night builds one commit
-    git(clone, "checkout", "-q", "-f", "--detach", "FETCH_HEAD")
-    git(clone, "clean", "-q", "-f", "-d", "-x")  # the build is out of tree: anything here is not ours
-    commit = git(clone, "rev-parse", "HEAD")
+    with locked(clone.parent, clone.name):  # one harness at a time in this clone
+        if not (clone / ".git").exists():
+            shutil.rmtree(clone, ignore_errors=True)
+            clone.mkdir(parents=True)
+            git(clone, "init", "-q")
+        for stale in ("shallow.lock", "index.lock"):  # a killed night's git left them; no other git runs here now
+            (clone / ".git" / stale).unlink(missing_ok=True)
+        git(clone, "fetch", "-q", "--depth", "1", url, branch or "HEAD")  # shallow: a night builds one commit
+        git(clone, "checkout", "-q", "-f", "--detach", "FETCH_HEAD")
+        git(clone, "clean", "-q", "-f", "-d", "-x")  # the build is out of tree: anything here is not ours
+        commit = git(clone, "rev-parse", "HEAD")
     say(f"fetched {url} {branch or 'HEAD'}: {commit[:12]} in {time.monotonic() - start:.0f} s ({clone})")
     return clone, commit
 

@@ -132,6 +132,9 @@ def test_fetch_takes_the_branch_tip_into_the_harness_own_shallow_clone(tmp_path)
     again, newer = nightly.fetch(url, "main", tmp_path / "cache", lambda _: None)
     assert again == tree and newer == git(upstream, "rev-parse", "HEAD") and (tree / "f.c").read_text() == "int f = 9;\n"
     assert not (tree / "stray.o").exists()
+    (tree / ".git" / "shallow.lock").write_text("")  # a killed night's git (seen for real: the next fetch failed)
+    _, same = nightly.fetch(url, "main", tmp_path / "cache", lambda _: None)
+    assert same == newer
 
 
 @pytest.mark.parametrize("args, words", [
