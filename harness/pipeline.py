@@ -23,7 +23,7 @@ from harness import durations, guest, host
 from harness.errors import BadInput
 from harness.guest.pool import GuestPool
 from harness.kernel import Kernel, config_file, debian
-from harness.kernel.kconfig import mode_fragments
+from harness.kernel.kconfig import mode_fragments, read_config
 from harness.kernel.prebuilt import prebuilt_kernel
 from harness.kernel.tree import build_kernel
 from harness.kselftests import KselftestPayload, build_kselftests, missing_options
@@ -80,7 +80,7 @@ def prepare(settings: Settings, suites: Iterable[Suite], say: Say = print) -> Pr
 
 def kmemleak(kernel: Kernel) -> bool:
     config = config_file(kernel)
-    return config is not None and "CONFIG_DEBUG_KMEMLEAK=y" in config.read_text().splitlines()
+    return config is not None and read_config(config).get("CONFIG_DEBUG_KMEMLEAK") == "y"
 
 
 def get_kernel(settings: Settings, say: Say) -> Kernel:
