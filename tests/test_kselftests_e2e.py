@@ -1,5 +1,5 @@
 """The net/mptcp kselftests in real guests on the default Debian kernel: its scripts built from linux-source-7.3 (in a
-fresh cache dir, so the build is part of the test), two scripts as two batches side by side in one guest, each in its
+fresh cache dir, so the build is part of the test), three scripts as two batches side by side in one guest, each in its
 own namespaces (guest/scripts/isolated.sh), their sub-cases in every report."""
 import json
 import re
@@ -32,8 +32,8 @@ def fresh_cache(tmp_path):
     return cache
 
 
-def test_diag_and_pm_netlink_pass_side_by_side_with_their_sub_cases(tmp_path):
-    run = run_pytest("-v", SUITE, "-k", "net-mptcp/diag or net-mptcp/pm_netlink", "--concurrency", "2",
+def test_diag_pm_netlink_and_mptcp_sockopt_pass_side_by_side_with_their_sub_cases(tmp_path):
+    run = run_pytest("-v", SUITE, "-k", "net-mptcp/diag or net-mptcp/pm_netlink or net-mptcp/mptcp_sockopt", "--concurrency", "2",
                      "--retries", "1", "--report-dir", str(tmp_path), timeout=2400,
                      HARNESS_CACHE=str(fresh_cache(tmp_path)))
     out = run.stdout + run.stderr
@@ -41,9 +41,10 @@ def test_diag_and_pm_netlink_pass_side_by_side_with_their_sub_cases(tmp_path):
     assert "built the net/mptcp selftests" in out and "up to 2 side by side" in out
     doc = json.loads((tmp_path / "results.json").read_text())
     tests = {t["name"]: t for t in doc["tests"]}
-    assert set(tests) == {"net-mptcp/diag", "net-mptcp/pm_netlink"} and not doc["infra_errors"]
-    assert tests["net-mptcp/pm_netlink"]["status"] == "passed", tests["net-mptcp/pm_netlink"]
-    for name, count in (("net-mptcp/diag", 32), ("net-mptcp/pm_netlink", 21)):  # linux-source-7.3's scripts
+    assert set(tests) == {"net-mptcp/diag", "net-mptcp/pm_netlink", "net-mptcp/mptcp_sockopt"} and not doc["infra_errors"]
+    for name in ("net-mptcp/pm_netlink", "net-mptcp/mptcp_sockopt"):
+        assert tests[name]["status"] == "passed", tests[name]
+    for name, count in (("net-mptcp/diag", 32), ("net-mptcp/pm_netlink", 21), ("net-mptcp/mptcp_sockopt", 11)):
         subtests = tests[name]["subtests"]
         assert len(subtests) == count and all(s["duration_s"] is not None for s in subtests)
         failed = {s["name"] for s in subtests if s["status"] not in ("passed", "skipped", "flaky")}
