@@ -155,7 +155,7 @@ def scripted(result: SubtestResult) -> SubtestResult:
     """A kselftest script's result with its sub-cases: failed when one failed, whatever its exit status said
     (skips allowed); its output then starts with each failing sub-case and its own lines."""
     script = result.name.rsplit("/", 1)[-1]
-    cases = tuple(Subcase(c.name, _SUBCASE_STATUS[c.result] if not c.flaky_ignored else Status.FLAKY,
+    cases = tuple(Subcase(c.name, _STATUS_OF_WORD[c.result] if not c.flaky_ignored else Status.FLAKY,
                           "ignored by the script: IGNORE Flaky" if c.flaky_ignored else c.reason, c.duration_s, c.lines)
                   for c in parse_subcases(result.output, script))
     failing = [c for c in cases if c.status.is_problem]
@@ -171,9 +171,6 @@ def scripted(result: SubtestResult) -> SubtestResult:
         output = (*"\n".join(summary).splitlines(), "", f"{script}.sh printed:", *output)
     return dataclasses.replace(result, status=status, reason=reason, output=output, subcases=cases)
 
-
-_SUBCASE_STATUS = {Word.OK: Status.PASSED, Word.FAIL: Status.FAILED, Word.SKIP: Status.SKIPPED,
-                   Word.TIMEOUT: Status.TIMEOUT, Word.LOST: Status.LOST}
 
 
 # Every other way a subtest's status is made, besides what its output said (decide() above).
