@@ -2,17 +2,20 @@
 
 Each round boots a one-shot guest the way the harness does (harness.guest.run_once, the
 harness's vng command line) with a script that, first thing, saves the kernel's whole log
-(`dmesg`: printk times of the kernel's own boot and of virtme-ng-init's steps) and the
+(`dmesg`: printk times of the kernel's own boot and of the init's steps) and the
 guest's uptime. The host times, by the wall clock, from starting vng to the script's first
 file appearing in the shared directory: that is `P6 boot to first test`, the moment the
 harness's batch would start. The phase table splits it:
   host: vng + qemu + firmware   wall time to the script, minus the guest's uptime then
-  kernel                        uptime when virtme-ng-init starts (its first message)
-  init: <step>                  between virtme-ng-init's messages
+  kernel                        uptime when the init starts (its first message; for the
+                                harness's init.sh, vng's initramfs is in it)
+  init: <step>                  between the init's messages (init.sh's "harness-init: ...",
+                                or virtme-ng-init's)
   init -> script                last init message to the script's first line
---vng-defaults boots without the harness's two boot changes (--force-9p where vng would try
-QEMU's C virtiofsd first; images/guest.toml's modules skipped), for the before/after table.
-Usage: python bench/boot.py [--rounds N] [--vng-defaults]
+--init vng boots vng's own init (virtme-ng-init, udev) instead of images/guest.toml's, and
+--vng-defaults also without the harness's other boot changes (--force-9p where vng would try
+QEMU's C virtiofsd first; the modules skipped), for the before/after table.
+Usage: python bench/boot.py [--rounds N] [--init harness|vng] [--vng-defaults]
 """
 from __future__ import annotations
 
@@ -31,7 +34,7 @@ from harness import guest, pipeline  # noqa: E402
 from harness.settings import Settings, default_cache_dir  # noqa: E402
 
 STAMP = re.compile(r"^\[\s*(\d+\.\d+)\](?:\[\s*[TC]\d+\])? (.*)$")
-INIT = "virtme-ng-init: "
+INIT = re.compile(r"(?:virtme-ng-init|harness-init): ")
 DURATION = re.compile(r"[0-9.]+ ?(ms|s)\b")  # "udev is done (1.2 s)": one label whatever it took
 
 
@@ -55,7 +58,8 @@ def one_boot(config: guest.GuestConfig, workdir: Path) -> dict[str, float]:
 
 def phases(wall: float, uptime: float, dmesg: str) -> dict[str, float]:
     """The phase table of one boot, from the wall time to the script and the guest's own log."""
-    steps = [(float(m[1]), m[2].split(INIT, 1)[1]) for m in map(STAMP.match, dmesg.splitlines()) if m and INIT in m[2]]
+    steps = [(float(m[1]), INIT.split(m[2], 1)[1]) for m in map(STAMP.match, dmesg.splitlines())
+             if m and INIT.search(m[2])]
     table = {"P6 boot to first test": wall, "host: vng + qemu + firmware": wall - uptime}
     if not steps:
         table["kernel + init"] = uptime
@@ -71,11 +75,16 @@ def phases(wall: float, uptime: float, dmesg: str) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--vng-defaults", action="store_true", help="without --force-9p and the skipped modules")
+    ap.add_argument("--init", choices=("harness", "vng"), help="the guests' init (default: images/guest.toml's)")
+    ap.add_argument("--vng-defaults", action="store_true", help="vng's init, without --force-9p and the skipped modules")
     args = ap.parse_args()
+    boot = guest.boot_settings()
+    if args.init or args.vng_defaults:
+        chosen = {**boot, "init": "vng" if args.vng_defaults else args.init}
+        setattr(guest, "boot_settings", lambda: chosen)  # noqa: B010
     if args.vng_defaults:
         setattr(guest, "qemu_virtiofsd_only", lambda: False)  # noqa: B010
-        setattr(guest, "boot_settings", lambda: {})  # noqa: B010
+        setattr(guest, "boot_settings", lambda: {"init": "vng"})  # noqa: B010
     settings = Settings(cache_dir=default_cache_dir())
     prepared = pipeline.prepare(settings, [], say=lambda _: None)
     config = guest.GuestConfig(prepared.kernel, settings.guest_cpus, settings.guest_memory, prepared.use_kvm)

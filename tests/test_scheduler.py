@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness import guest
+from harness.errors import BadInput
 from harness.guest.commands import isolated, runner_script, script
 from harness.kernel import Kernel
 from harness.parse.test_progs import SUBTEST_RESULT, SUBTEST_RESULT_LINE, unprefixed
@@ -92,8 +93,34 @@ def test_vng_command_line_gives_modules_console_and_chooses_accelerator(tmp_path
     assert argv[argv.index("--rwdir") + 1] == str(tmp_path)
     assert "--disable-kvm" in argv and "--verbose" in argv
     assert "--qemu-opts=-accel tcg,thread=single" in argv  # multi-threaded TCG kills ~4% of guests (int3)
-    assert "modprobe.blacklist=ahci,sr_mod," in argv[argv.index("--append") + 1]  # images/guest.toml
+    assert argv[argv.index("--qemu") + 1].endswith("/scripts/qemu.sh")  # images/guest.toml: init = "harness"
     assert "--disable-kvm" not in guest.vng_argv(guest.GuestConfig(KERNEL, 2, "2G", True), tmp_path, "x")
+
+
+def test_with_vngs_init_udev_skips_the_modules_no_test_needs(tmp_path, monkeypatch):
+    monkeypatch.setattr(guest, "boot_settings", lambda: {"init": "vng", "skip_modules": ["ahci", "sr_mod"]})
+    argv = guest.vng_argv(guest.GuestConfig(KERNEL, 2, "2G", False), tmp_path, "sh run.sh")
+    assert "--qemu" not in argv and "HARNESS_INIT" not in guest.vng_environment()
+    assert "modprobe.blacklist=ahci,sr_mod" in argv[argv.index("--append") + 1]
+
+
+def test_qemu_wrapper_boots_the_harness_init_and_keeps_vngs(tmp_path):
+    """qemu.sh, run for real with echo as QEMU: only init= changes in -append; vng's init stays known."""
+    env = {**guest.vng_environment(), "HARNESS_QEMU": "/bin/echo"}
+    append = "console=ttyS0 virtme.exec=`c2g=` init=/venv/virtme/guest/bin/virtme-ng-init"
+    out = subprocess.run(["sh", str(guest.SCRIPTS / "qemu.sh"), "-m", "2G", "-append", append, "-initrd", "/proc/self/fd/3"],
+                         env=env, capture_output=True, text=True, check=True).stdout.split()
+    assert out[:3] == ["-m", "2G", "-append"] and out[-2:] == ["-initrd", "/proc/self/fd/3"]
+    assert out[5:7] == ["harness_vng_init=/venv/virtme/guest/bin/virtme-ng-init", f"init={guest.SCRIPTS}/init.sh"]
+    version = subprocess.run(["sh", str(guest.SCRIPTS / "qemu.sh"), "--version"], env=guest.vng_environment(),
+                             capture_output=True, text=True).stdout
+    assert version.startswith("QEMU emulator version")  # vng's probe reaches the real QEMU
+
+
+def test_an_unknown_init_in_the_boot_settings_is_bad_input(monkeypatch):
+    monkeypatch.setattr(guest, "boot_settings", lambda: {"init": "systemd"})
+    with pytest.raises(BadInput, match=r"\[boot\] init = 'systemd'"):
+        guest.harness_init()
 
 
 def test_9p_from_the_start_where_vng_would_try_qemus_c_virtiofsd_first():

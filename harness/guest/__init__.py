@@ -150,7 +150,9 @@ def vng_argv(config: GuestConfig, shared_dir: Path, command: str) -> list[str]:
         argv += ["--rodir", f"/lib/modules/{config.kernel.release}={config.kernel.modules_dir}"]
     if qemu_virtiofsd_only():
         argv.append("--force-9p")
-    if skipped := boot_settings().get("skip_modules"):  # images/guest.toml: udev would load them for nothing
+    if harness_init():  # vng boots QEMU through qemu.sh, which swaps in the harness's init (init.sh)
+        argv += ["--qemu", str(SCRIPTS / "qemu.sh")]
+    elif skipped := boot_settings().get("skip_modules"):  # images/guest.toml: udev would load them for nothing
         argv += ["--append", f"modprobe.blacklist={','.join(skipped)}"]
     if not config.use_kvm:
         # One TCG thread for all vCPUs: with a thread per vCPU, Debian 12's QEMU 7.2 now and
@@ -171,6 +173,14 @@ def vng_argv(config: GuestConfig, shared_dir: Path, command: str) -> list[str]:
 def boot_settings() -> dict[str, Any]:
     """images/guest.toml's [boot]: what the guests boot with besides vng's defaults."""
     return dict(tomllib.loads((IMAGES_DIR / "guest.toml").read_text()).get("boot", {}))
+
+
+def harness_init() -> bool:
+    """images/guest.toml's [boot] init: the harness's own init.sh (default), or vng's virtme-ng-init ("vng")."""
+    init = boot_settings().get("init", "harness")
+    if init not in ("harness", "vng"):
+        raise BadInput(f"images/guest.toml: [boot] init = {init!r}: use \"harness\" or \"vng\"")
+    return bool(init == "harness")
 
 
 # Where vng looks for virtiofsd, in its order (virtme/commands/run.py, _get_virtiofsd_path), besides $PATH.
@@ -197,6 +207,8 @@ def vng_environment() -> dict[str, str]:
     """vng calls its helper programs by name: they sit beside our interpreter."""
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '/usr/bin:/bin')}"
+    if harness_init():  # what qemu.sh runs and boots
+        env.update(HARNESS_QEMU=qemu_binary(), HARNESS_INIT=str(SCRIPTS / "init.sh"))
     return env
 
 

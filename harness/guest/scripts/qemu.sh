@@ -1,0 +1,19 @@
+#!/bin/sh
+# Runs on the host as vng's QEMU (vng --qemu-bin): QEMU itself, with one change to the kernel's
+# command line: the guest's init becomes the harness's own (init.sh) instead of vng's, whose
+# path is kept as harness_vng_init= (its guest tools beside it: the sshd script). Everything
+# else vng decided (devices, shares, console, initramfs, microvm's device list) stays as it is.
+#   $HARNESS_QEMU: the real QEMU binary   $HARNESS_INIT: the init to boot (a path the guest sees)
+#   the arguments: vng's QEMU command line
+n=$#
+after_append=0
+for arg in "$@"; do
+	if [ "$after_append" = 1 ]; then
+		arg=$(printf '%s\n' "$arg" | sed "s# init=\([^ ]*\)# harness_vng_init=\1 init=$HARNESS_INIT#")
+	fi
+	after_append=0
+	[ "$arg" = -append ] && after_append=1
+	set -- "$@" "$arg"
+done
+shift "$n"
+exec "$HARNESS_QEMU" "$@"
