@@ -5,7 +5,9 @@ calls with the round's paths and the environment they read.
 """
 from __future__ import annotations
 
+import functools
 import shlex
+import subprocess
 from pathlib import Path
 
 from harness.parse.test_progs import SUBTEST_RESULT_LINE
@@ -16,6 +18,17 @@ SCRIPTS = Path(__file__).resolve().parent / "scripts"
 KMSG = "/dev/kmsg"
 RUNNER_SCRIPT = "run.sh"
 KSELFTEST_MARGIN_S = 15  # a script's own timeout ends this much before the suite's: it is cut off, the guest goes on
+
+
+@functools.cache
+def awk_options() -> str:
+    """mawk reads a pipe in blocks unless -W interactive; gawk and busybox read lines as they come.
+
+    Asked once on the host, whose programs the guest runs (its root is the host's), instead of
+    in every batch: each program started in the guest is read over 9p, slow under TCG.
+    """
+    out = subprocess.run(["awk", "-W", "version"], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    return "-W interactive" if "mawk" in (out.stdout + out.stderr) else ""
 
 
 def script(name: str) -> str:
@@ -46,7 +59,7 @@ def runner_script(suite: Suite, payload_dir: Path | None, shared: Path, batches:
                   kmsg: str = KMSG, machine_slow: bool = False) -> str:
     """The round's run.sh: every batch started at once (isolated when not alone), then wait for all."""
     env = {"HARNESS_KMSG": kmsg, "HARNESS_RESULT_LINE": SUBTEST_RESULT_LINE, "HARNESS_SHARED": str(shared),
-           "HARNESS_MARKS_ITSELF": "0" if suite.runner is Runner.TEST_PROGS else "1"}
+           "HARNESS_MARKS_ITSELF": "0" if suite.runner is Runner.TEST_PROGS else "1", "HARNESS_AWK_OPTS": awk_options()}
     if machine_slow:  # kselftests relax their timing checks on a slow machine (an emulated CPU)
         env["KSFT_MACHINE_SLOW"] = "yes"
     lines = ["# written by harness.guest.commands; run by sh inside the guest",

@@ -7,9 +7,10 @@
 #   $HARNESS_RESULT_LINE: the pattern of a subtest result line (marked as it passes)
 #   $HARNESS_MARKS_ITSELF: 1 when the command marks its results itself (shell-suite.sh)
 #   $HARNESS_KMSG: where markers go (/dev/kmsg)
+#   $HARNESS_AWK_OPTS: "-W interactive" when awk is mawk
 index=$1 log=$2 status=$3 scratch=$4
 shift 4
-here=$(dirname "$0")
+here=${0%/*}
 [ "$scratch" = - ] || set -- "$here/isolated.sh" "$scratch" "$@"
 leaks=/sys/kernel/debug/kmemleak
 [ -e "$leaks" ] || mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null || true
@@ -24,11 +25,10 @@ if [ "${HARNESS_MARKS_ITSELF:-0}" = 1 ]; then
 	echo $? > "$status"
 else
 	# mawk reads a pipe in blocks unless -W interactive; other awks read lines as they come
-	interactive=
-	if awk -W version 2>&1 | grep -q mawk; then interactive="-W interactive"; fi
-	# shellcheck disable=SC2086 # $interactive is one option, or none
+	# (the host, whose awk the guest's is, says which: $HARNESS_AWK_OPTS)
+	# shellcheck disable=SC2086 # $HARNESS_AWK_OPTS is one option, or none
 	{ "$@" 2>&1; echo $? > "$status"; } |
-		awk $interactive -v batch="$index" -v kmsg="$HARNESS_KMSG" -v pattern="$HARNESS_RESULT_LINE" \
+		awk ${HARNESS_AWK_OPTS:-} -v batch="$index" -v kmsg="$HARNESS_KMSG" -v pattern="$HARNESS_RESULT_LINE" \
 			-f "$here/mark-results.awk" > "$log"
 fi
 # Debug kernels: what the batch leaked, found by two kmemleak scans a few seconds apart (as

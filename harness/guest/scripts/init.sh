@@ -8,8 +8,8 @@
 # itself (virtio_net, for SSH) agent.sh loads by name; the kernel loads the rest on demand.
 # What it keeps of vng's init: the same mounts (the host's root read-only under tmpfs overlays,
 # the shared 9p directories, the modules of the kernel under test), the script of virtme.exec=
-# run with its output on vng's virtio ports and its exit status on virtme.ret, vng's sshd when
-# asked for (virtme.ssh), and power-off at the end. No virtme.exec= (an interactive vng): vng's
+# run with its output on vng's virtio ports and its exit status on virtme.ret, sshd when vng
+# asked for it (virtme.ssh; sshd.sh), and power-off at the end. No virtme.exec= (an interactive vng): vng's
 # own init. Each step is marked in the kernel log ("harness-init: ..."; bench/boot.py times them).
 # busybox (static, vng's initramfs needs it anyway): its mkdir, ln, ip ... run without loading
 # a program over 9p; the script itself runs under /bin/sh as before.
@@ -75,6 +75,7 @@ find_ports() {
 
 power_off() {
 	sync
+	poweroff -f  # busybox's: the reboot system call, no init to ask
 	echo o > /proc/sysrq-trigger
 	while :; do sleep 60; done
 }
@@ -106,7 +107,7 @@ ln -s fd/2 /dev/stderr
 mark "lo, sshd, the script and its ports"
 ip link set lo up
 case " $cmdline " in
-*" virtme.ssh "*) "${harness_vng_init%/bin/*}/virtme-sshd-script" ;;
+*" virtme.ssh "*) /bin/busybox sh "$here/sshd.sh" & ;; # beside the script: the host retries until it listens
 esac
 script=${cmdline#*virtme.exec=\`}
 printf '%s' "${script%%\`*}" | base64 -d > /run/tmp/.virtme-script
