@@ -15,9 +15,12 @@ from pathlib import Path
 TOOLCHAIN = Path(__file__).resolve().parent.parent / "images" / "toolchain.toml"
 
 
-def wanted_packages(path: Path = TOOLCHAIN) -> list[str]:
+def wanted_packages(path: Path = TOOLCHAIN, only: list[str] | None = None) -> list[str]:
+    """The packages of the named groups of images/toolchain.toml (all of them when none are named)."""
     groups = tomllib.loads(path.read_text())["packages"]
-    return sorted({p for group in groups.values() for p in group})
+    if unknown := sorted(set(only or ()) - set(groups)):
+        raise ValueError(f"set-up: no package group {', '.join(unknown)} in {path} (it has: {', '.join(groups)})")
+    return sorted({p for name, group in groups.items() if not only or name in only for p in group})
 
 
 def missing_packages(packages: list[str]) -> list[str]:
@@ -29,8 +32,13 @@ def missing_packages(packages: list[str]) -> list[str]:
     return [p for p in packages if p not in installed]
 
 
-def main() -> int:
-    missing = missing_packages(wanted_packages())
+def main(argv: list[str]) -> int:
+    """python -m harness.hostsetup [GROUP ...]: what ./run's command needs (all groups by default)."""
+    try:
+        missing = missing_packages(wanted_packages(only=argv))
+    except ValueError as e:
+        print(e, file=sys.stderr)
+        return 2
     if not missing:
         return 0
     print(f"set-up: installing {len(missing)} host package(s): {' '.join(missing)}", flush=True)
@@ -48,4 +56,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

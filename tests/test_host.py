@@ -119,7 +119,7 @@ def always_installed(package: str) -> bool:
 
 
 def test_the_scan_finds_what_the_guests_and_builds_run():
-    assert {"sshd", "ssh-keygen", "busybox", "qemu-system-x86_64", "make", "unshare", "stdbuf", "ip", "git", "pgrep"} <= scanned()
+    assert {"sshd", "ssh-keygen", "busybox", "qemu-system-x86_64", "make", "unshare", "stdbuf", "ip", "git", "awk"} <= scanned()
 
 
 def test_every_program_named_for_its_package_or_required_by_vng_is_installed():
@@ -156,3 +156,14 @@ def test_a_missing_program_is_one_line_naming_its_package(monkeypatch):
         host.require("sshd", "vng --ssh")
     assert str(e.value) == "sshd not found on this host (vng --ssh): install Debian's openssh-server (./run does)"
     assert guest.ssh_unavailable() == "no ssh-keygen (openssh-client), sshd (openssh-server) on this host"
+
+
+def test_a_command_installs_only_its_groups_and_an_unknown_group_is_bad_input(capsys):
+    """./run mptcp needs no browser nor linter on a fresh machine: it names its groups."""
+    from harness import hostsetup
+
+    assert wanted_packages(only=["python"]) == ["python3-venv"]
+    mptcp = set(wanted_packages(only=["guest", "bpf_build", "python"]))
+    assert "clang-22" in mptcp and "qemu-system-x86" in mptcp and not {"chromium", "shellcheck"} & mptcp
+    assert hostsetup.main(["gpu"]) == 2
+    assert "no package group gpu" in capsys.readouterr().err

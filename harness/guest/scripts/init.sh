@@ -75,7 +75,7 @@ find_ports() {
 
 power_off() {
 	sync
-	poweroff -f  # busybox's: the reboot system call, no init to ask
+	/bin/busybox poweroff -f  # the reboot system call, no init to ask
 	echo o > /proc/sysrq-trigger
 	while :; do sleep 60; done
 }
