@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -95,3 +96,24 @@ def test_the_readme_runs_mptcp_base_through_the_pipeline_without_pytest():
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert proc.stdout.rstrip().endswith("Status.PASSED"), proc.stdout[-2000:]
     assert harness_qemus() == []
+
+
+def test_the_guest_boots_its_vmlinux_into_the_harness_init_without_udev_and_returns_the_exit_status(tmp_path):
+    """images/guest.toml: init = "harness", pvh = true; what vng's init did that the tests use is still there."""
+    from harness import guest
+    from harness.kernel.vmlinux import has_pvh_entry
+
+    kernel = default_kernel()
+    assert has_pvh_entry(kernel.vmlinux) and not has_pvh_entry(Path("/bin/ls"))
+    script = tmp_path / "run.sh"
+    script.write_text(f"dmesg > {tmp_path}/dmesg; cat /proc/cmdline > {tmp_path}/cmdline; ls /run > {tmp_path}/run\n"
+                      f"modprobe veth && lsmod > {tmp_path}/lsmod; touch /tmp/writable && echo to-stdout; exit 7\n")
+    done = guest.run_once(guest.GuestConfig(kernel, 2, "2G", False), tmp_path, script, 300)
+    assert done.returncode == 7 and not done.timed_out  # the script's status, back through vng's virtme.ret
+    console = done.console_log.read_text(errors="replace")
+    assert "to-stdout" in console and "Decompressing Linux" not in console  # vng's output port; PVH: no decompressor
+    assert f"init={guest.SCRIPTS}/init.sh" in (tmp_path / "cmdline").read_text()
+    dmesg = (tmp_path / "dmesg").read_text()
+    assert "harness-init: running the script" in dmesg and "virtme-ng-init:" not in dmesg  # its log lines
+    assert "udev" not in (tmp_path / "run").read_text().split()  # no udevd ran
+    assert "veth" in (tmp_path / "lsmod").read_text()  # the kernel's modules, loaded on demand

@@ -112,6 +112,10 @@ def test_qemu_wrapper_boots_the_harness_init_and_keeps_vngs(tmp_path):
                          env=env, capture_output=True, text=True, check=True).stdout.split()
     assert out[:3] == ["-m", "2G", "-append"] and out[-2:] == ["-initrd", "/proc/self/fd/3"]
     assert out[5:7] == ["harness_vng_init=/venv/virtme/guest/bin/virtme-ng-init", f"init={guest.SCRIPTS}/init.sh"]
+    env["HARNESS_KERNEL"] = "/cache/vmlinux"  # an ELF with a PVH entry: booted instead of vng's bzImage
+    out = subprocess.run(["sh", str(guest.SCRIPTS / "qemu.sh"), "-kernel", "/k/vmlinuz", "-append", "init=/x"],
+                         env=env, capture_output=True, text=True, check=True).stdout.split()
+    assert out[:2] == ["-kernel", "/cache/vmlinux"]
     version = subprocess.run(["sh", str(guest.SCRIPTS / "qemu.sh"), "--version"], env=guest.vng_environment(),
                              capture_output=True, text=True).stdout
     assert version.startswith("QEMU emulator version")  # vng's probe reaches the real QEMU

@@ -28,6 +28,7 @@ from harness.cache import locked, read_json, write_json
 from harness.errors import BadInput, InfraError
 from harness.guest.commands import SCRIPTS
 from harness.kernel import Kernel
+from harness.kernel.vmlinux import has_pvh_entry
 from harness.settings import IMAGES_DIR
 
 KVM_PROBE_TIMEOUT_S = 20.0
@@ -212,6 +213,16 @@ def vng_environment() -> dict[str, str]:
     return env
 
 
+def guest_environment(config: GuestConfig) -> dict[str, str]:
+    """vng's environment for this guest: with the harness's init, qemu.sh boots the kernel's vmlinux
+    directly where it has a PVH entry (images/guest.toml's [boot] pvh; Debian's kernels have one)."""
+    env = vng_environment()
+    vmlinux = config.kernel.vmlinux
+    if harness_init() and boot_settings().get("pvh", True) and has_pvh_entry(vmlinux):
+        env["HARNESS_KERNEL"] = str(vmlinux)
+    return env
+
+
 def run_once(
     config: GuestConfig, shared_dir: Path, script: Path, timeout_s: float, on_tick: Callable[[], object] | None = None,
 ) -> GuestExit:
@@ -223,7 +234,7 @@ def run_once(
     require_tools()
     console = script.parent / "console.log"
     start = time.monotonic()
-    proc = procs.spawn_logged(vng_argv(config, shared_dir, f"sh {script}"), console, env=vng_environment())
+    proc = procs.spawn_logged(vng_argv(config, shared_dir, f"sh {script}"), console, env=guest_environment(config))
     timed_out, returncode = False, None
     deadline = start + timeout_s
     try:
@@ -282,13 +293,13 @@ class PersistentGuest:
         argv = vng_argv(config, shared_dir, agent_command(shared_dir)) + (["--ssh", str(port), "--ssh-tcp"] if ssh else [])
         console = shared_dir / "console.log"
         if keep_for_s is None:
-            proc = procs.spawn_logged(argv, console, env=vng_environment())
+            proc = procs.spawn_logged(argv, console, env=guest_environment(config))
         else:
             set_idle_deadline(shared_dir, timeout_s + keep_for_s)
             with open(console, "wb") as out:
                 proc = subprocess.Popen(  # no parent-death signal, no PID namespace: it is meant to stay
                     ["sh", str(SCRIPTS / "watchdog.sh"), str(shared_dir), *argv], stdin=subprocess.DEVNULL,
-                    stdout=out, stderr=subprocess.STDOUT, env={**vng_environment(), **SCRIPT_NAMES}, start_new_session=True,
+                    stdout=out, stderr=subprocess.STDOUT, env={**guest_environment(config), **SCRIPT_NAMES}, start_new_session=True,
                 )
         self = cls(config, shared_dir, port, proc.pid, proc if keep_for_s is None else None)
         while not (shared_dir / AGENT_READY).exists():

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import struct
 import subprocess
 import zlib
 from pathlib import Path
@@ -39,3 +40,41 @@ def extract_vmlinux(image: Path, out: Path) -> None:
                 return
             start = data.find(magic, start + 1)
     raise InfraError(f"found no compressed ELF vmlinux inside {image}: is it a bzImage?")
+
+
+PT_NOTE = 4
+XEN_ELFNOTE_PHYS32_ENTRY = 18  # the PVH entry point: QEMU can boot this ELF directly
+
+
+def has_pvh_entry(vmlinux: Path) -> bool:
+    """Does this ELF vmlinux have a PVH entry note (CONFIG_PVH), so QEMU boots it without the bzImage's decompressor?"""
+    try:
+        with open(vmlinux, "rb") as f:
+            head = f.read(64)
+            if head[:5] != b"\x7fELF\x02":  # 64-bit ELF
+                return False
+            phoff, = struct.unpack_from("<Q", head, 0x20)
+            phentsize, phnum = struct.unpack_from("<HH", head, 0x36)
+            f.seek(phoff)
+            table = f.read(phentsize * phnum)
+            for i in range(phnum):
+                p_type, _, p_offset = struct.unpack_from("<IIQ", table, i * phentsize)
+                filesz, = struct.unpack_from("<Q", table, i * phentsize + 32)
+                if p_type == PT_NOTE:
+                    f.seek(p_offset)
+                    if _has_note(f.read(filesz), b"Xen\0", XEN_ELFNOTE_PHYS32_ENTRY):
+                        return True
+    except (OSError, struct.error):
+        return False
+    return False
+
+
+def _has_note(notes: bytes, name: bytes, kind: int) -> bool:
+    at = 0
+    while at + 12 <= len(notes):
+        namesz, descsz, note_type = struct.unpack_from("<III", notes, at)
+        start = at + 12
+        if note_type == kind and notes[start:start + namesz] == name:
+            return True
+        at = start + (namesz + 3) // 4 * 4 + (descsz + 3) // 4 * 4
+    return False
