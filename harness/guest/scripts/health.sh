@@ -13,6 +13,6 @@ done < /proc/mounts
 echo "mounts=$mounts"
 procs=0
 for comm in /proc/[0-9]*/comm; do
-	read -r name < "$comm" 2>/dev/null && [ "$name" = test_progs ] && procs=$((procs + 1))
+	{ read -r name < "$comm"; } 2>/dev/null && [ "$name" = test_progs ] && procs=$((procs + 1))  # (one may exit meanwhile)
 done
 echo "procs=$procs"
