@@ -30,7 +30,7 @@ class SshChannel:
             except (paramiko.SSHException, OSError) as e:
                 if time.monotonic() >= deadline:
                     raise ConnectionError(f"no SSH on 127.0.0.1:{port} within {connect_timeout_s:.0f} s: {e}") from e
-                time.sleep(1.0)
+                time.sleep(0.2)  # a guest's sshd starts beside its agent: it may listen a moment later
 
     def run(self, command: str, timeout_s: float, on_tick: Callable[[], object] | None = None) -> CommandResult:
         start = time.monotonic()

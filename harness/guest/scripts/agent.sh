@@ -10,9 +10,10 @@
 # appears gets slirp's fixed address. root's shell becomes sh in the guest's /etc overlay: bash
 # would read the host's ~/.bashrc on every SSH command (seconds under TCG).
 W=$1
+# (each program started here is read over 9p: under TCG they are few, and ip runs once)
 modprobe virtio_net 2>/dev/null
 nic=
-for _ in $(seq 100); do
+for ((tries = 0; tries < 100; tries++)); do
 	for dev in /sys/class/net/*; do
 		[ "${dev##*/}" = lo ] || [ ! -e "$dev" ] || { nic=${dev##*/}; break; }
 	done
@@ -20,14 +21,14 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 if [ -n "$nic" ]; then
-	ip link set "$nic" up && ip addr add 10.0.2.15/24 dev "$nic" 2>/dev/null
-	ip route add default via 10.0.2.2 2>/dev/null
+	printf '%s\n' "link set $nic up" "addr add 10.0.2.15/24 dev $nic" "route add default via 10.0.2.2" |
+		ip -force -batch - 2>/dev/null
 fi
 while IFS= read -r line; do  # (the harness's init has done it: sshd.sh; vng's has not)
 	case $line in root:*:/bin/sh) ;; root:*) usermod -s /bin/sh root 2>/dev/null ;; esac
 done < /etc/passwd
 mkdir -p "$W/queue"
-echo "$(uname -r) ${nic:-no-nic}" > "$W/$HARNESS_READY"
+echo "$(< /proc/sys/kernel/osrelease) ${nic:-no-nic}" > "$W/$HARNESS_READY"
 while [ ! -e "$W/$HARNESS_STOP" ]; do
 	for job in "$W"/queue/*.sh; do
 		[ -e "$job" ] || continue
