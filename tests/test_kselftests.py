@@ -51,6 +51,24 @@ def test_a_failing_script_fails_with_its_failing_sub_cases_and_their_own_lines()
     assert pm.subcases[17].name == "(nobackup)" and pm.subcases[7].duration_s == pytest.approx(63.323)
 
 
+def test_a_result_word_glued_to_the_scripts_words_still_gives_the_sub_case_its_lines_and_reason():
+    """simult_flows prints "transfer slower than expected! ... ms[FAIL] client exit code 1, server 1" on the title line,
+    and titles that begin like another sub-case's ("balanced bwidth" / "balanced bwidth - reverse direction")."""
+    flows = decided("simult_flows-slower-than-expected.log", ["simult_flows"])["net-mptcp/simult_flows"]
+    cases = {c.name: c for c in flows.subcases}
+    assert flows.status is Status.FAILED and len(cases) == 10
+    first = cases["balanced bwidth"]
+    assert first.reason.startswith("transfer slower than expected! runtime 10470 ms, expected 7906 ms")
+    assert first.reason.endswith("client exit code 1, server 1")
+    assert first.output[0] == "not ok 1 - simult_flows: balanced bwidth # time=25722ms"
+    assert first.output[1].startswith("01 balanced bwidth ")  # its own title, not its neighbour's
+    second = cases["balanced bwidth - reverse direction"].output
+    assert any(line.startswith("02 balanced bwidth - reverse direction") for line in second)
+    assert not any(line.startswith("01 ") for line in second)
+    assert cases["unbalanced bwidth"].status is Status.FLAKY  # [IGNO] (flaky), "# IGNORE Flaky" in its TAP
+    assert cases["balanced bwidth with unbalanced delay"].status is Status.PASSED
+
+
 def test_a_script_cut_off_by_its_timeout_has_the_sub_cases_its_titles_showed_and_is_a_timeout():
     found = decided("mptcp_connect_mmap-cut-off.log", ["mptcp_connect_mmap"])
     r = found["net-mptcp/mptcp_connect_mmap"]

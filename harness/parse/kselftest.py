@@ -29,6 +29,8 @@ TIME = re.compile(r"\btime=(?P<ms>\d+)ms\b")
 IGNORED_FLAKY = re.compile(r"\bIGNORE Flaky\b", re.IGNORECASE)
 # mptcp_lib's "%02u %-50s" title, then its result: "[ OK ]", "[SKIP] Feature probably not supported"
 TITLE = re.compile(r"^(?P<number>\d{2,3}) (?P<title>\S.*?)(?:\s+\[(?P<word>[^]]*)\]\s*(?P<detail>.*))?$")
+# a result word glued to what the script printed before it (simult_flows: "... expected 7906 ms[FAIL] client ...")
+GLUED_WORD = re.compile(r"\[(?:FAIL|SKIP|IGNO| OK )\]")
 AROUND = 15  # lines kept on each side of a sub-case's title
 
 
@@ -51,6 +53,7 @@ def parse_subcases(output: tuple[str, ...], script: str) -> list[ParsedSubcase]:
     if not any(r.depth == 0 for r in log.results):  # cut off before its TAP: what its titles said so far
         return _from_titles(output, titles)
     found = []
+    names = tuple(_without_prefix(r.name, script) for r in log.results if r.depth == 0)
     for r in log.results:
         if r.depth != 0 or r.result is Word.LOST:
             continue
@@ -59,7 +62,7 @@ def parse_subcases(output: tuple[str, ...], script: str) -> list[ParsedSubcase]:
         directive = line.partition(" # ")[2]
         time = TIME.search(directive)
         flaky = IGNORED_FLAKY.search(directive) is not None
-        around, detail = _around_title(output, titles, name)
+        around, detail = _around_title(output, titles, name, names)
         reason = TIME.sub("", r.reason).strip()
         if r.result is not Word.OK and detail:  # what its title line said ("expected 200 found 0")
             reason = f"{reason}: {detail}" if reason and reason.lower() not in detail.lower() else detail
@@ -75,16 +78,31 @@ def _without_prefix(description: str, script: str) -> str:
     return (name[len(prefix):] if name.startswith(prefix) else name).strip()
 
 
-def _around_title(output: tuple[str, ...], titles: list[tuple[int, str, str]], name: str) -> tuple[tuple[str, ...], str]:
+def _around_title(output: tuple[str, ...], titles: list[tuple[int, str, str]], name: str,
+                  names: tuple[str, ...] = ()) -> tuple[tuple[str, ...], str]:
     """The output between the title before `name`'s human-readable title and the one after it (at most AROUND
     lines each side of it), and what its title line said after the result word."""
     at = next((k for k, (_, title, _) in enumerate(titles) if title == name), None)
-    if at is None:
-        return (), ""
+    if at is None:  # a title with more on its line than "[ OK ]": the sub-case's name is the longest one it starts with
+        at = next((k for k, (_, title, _) in enumerate(titles) if _longest_start(title, names) == name), None)
+        if at is None:
+            return (), ""
+        titles[at] = (titles[at][0], name, _glued_detail(titles[at][1][len(name):]))
     line = titles[at][0]
     start = max(titles[at - 1][0] + 1 if at > 0 else 0, line - AROUND)
     end = min(titles[at + 1][0] if at + 1 < len(titles) else line + 1, line + 1 + AROUND)
     return tuple(output[start:end]), titles[at][2]
+
+
+def _longest_start(title: str, names: tuple[str, ...]) -> str | None:
+    return max((n for n in names if title.startswith(n)), key=len, default=None)
+
+
+def _glued_detail(rest: str) -> str:
+    """What a title line said besides its name: the script's words before the result word, and after it."""
+    m = GLUED_WORD.search(rest)
+    before, after = (rest[:m.start()], rest[m.end():]) if m else (rest, "")
+    return " ".join(part.strip() for part in (before, after) if part.strip())[:300]
 
 
 _TITLE_WORDS = {"OK": Word.OK, "SKIP": Word.SKIP, "FAIL": Word.FAIL}
