@@ -83,15 +83,17 @@ def _around_title(output: tuple[str, ...], titles: list[tuple[int, str, str]], n
     """The output between the title before `name`'s human-readable title and the one after it (at most AROUND
     lines each side of it), and what its title line said after the result word."""
     at = next((k for k, (_, title, _) in enumerate(titles) if title == name), None)
-    if at is None:  # a title with more on its line than "[ OK ]": the sub-case's name is the longest one it starts with
+    if at is not None:
+        detail = titles[at][2]
+    else:  # a title with more on its line than "[ OK ]": the sub-case's name is the longest one it starts with
         at = next((k for k, (_, title, _) in enumerate(titles) if _longest_start(title, names) == name), None)
         if at is None:
             return (), ""
-        titles[at] = (titles[at][0], name, _glued_detail(titles[at][1][len(name):]))
+        detail = _glued_detail(titles[at][1][len(name):])
     line = titles[at][0]
     start = max(titles[at - 1][0] + 1 if at > 0 else 0, line - AROUND)
     end = min(titles[at + 1][0] if at + 1 < len(titles) else line + 1, line + 1 + AROUND)
-    return tuple(output[start:end]), titles[at][2]
+    return tuple(output[start:end]), detail
 
 
 def _longest_start(title: str, names: tuple[str, ...]) -> str | None:
