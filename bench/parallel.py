@@ -62,7 +62,7 @@ def main() -> None:
     print("harness plan: " + "; ".join(
         f"batch {b.index}: {', '.join(b.subtests)}" + (" + the rest of the test" if b.runs_rest else "") for b in plan))
 
-    env = guest.vng_environment()
+    env = guest.guest_environment(config)
     env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
     pytest = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "suites"]
     with tempfile.TemporaryDirectory() as scratch:

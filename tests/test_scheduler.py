@@ -100,13 +100,15 @@ def test_vng_command_line_gives_modules_console_and_chooses_accelerator(tmp_path
 def test_with_vngs_init_udev_skips_the_modules_no_test_needs(tmp_path, monkeypatch):
     monkeypatch.setattr(guest, "boot_settings", lambda: {"init": "vng", "skip_modules": ["ahci", "sr_mod"]})
     argv = guest.vng_argv(guest.GuestConfig(KERNEL, 2, "2G", False), tmp_path, "sh run.sh")
-    assert "--qemu" not in argv and "HARNESS_INIT" not in guest.vng_environment()
+    assert "--qemu" not in argv and "HARNESS_INIT" not in guest.guest_environment(guest.GuestConfig(KERNEL, 2, "2G", False))
     assert "modprobe.blacklist=ahci,sr_mod" in argv[argv.index("--append") + 1]
 
 
 def test_qemu_wrapper_boots_the_harness_init_and_keeps_vngs(tmp_path):
     """qemu.sh, run for real with echo as QEMU: only init= changes in -append; vng's init stays known."""
-    env = {**guest.vng_environment(), "HARNESS_QEMU": "/bin/echo"}
+    config = guest.GuestConfig(KERNEL, 2, "2G", False)
+    env = {**guest.guest_environment(config), "HARNESS_QEMU": "/bin/echo"}
+    assert env["HARNESS_INIT"] == str(guest.SCRIPTS / "init.sh") and "HARNESS_INIT" not in guest.vng_environment()
     append = "console=ttyS0 virtme.exec=`c2g=` init=/venv/virtme/guest/bin/virtme-ng-init"
     out = subprocess.run(["sh", str(guest.SCRIPTS / "qemu.sh"), "-m", "2G", "-append", append, "-initrd", "/proc/self/fd/3"],
                          env=env, capture_output=True, text=True, check=True).stdout.split()
@@ -116,7 +118,7 @@ def test_qemu_wrapper_boots_the_harness_init_and_keeps_vngs(tmp_path):
     out = subprocess.run(["sh", str(guest.SCRIPTS / "qemu.sh"), "-kernel", "/k/vmlinuz", "-append", "init=/x"],
                          env=env, capture_output=True, text=True, check=True).stdout.split()
     assert out[:2] == ["-kernel", "/cache/vmlinux"]
-    version = subprocess.run(["sh", str(guest.SCRIPTS / "qemu.sh"), "--version"], env=guest.vng_environment(),
+    version = subprocess.run(["sh", str(guest.SCRIPTS / "qemu.sh"), "--version"], env=guest.guest_environment(config),
                              capture_output=True, text=True).stdout
     assert version.startswith("QEMU emulator version")  # vng's probe reaches the real QEMU
 

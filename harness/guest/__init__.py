@@ -208,18 +208,17 @@ def vng_environment() -> dict[str, str]:
     """vng calls its helper programs by name: they sit beside our interpreter."""
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '/usr/bin:/bin')}"
-    if harness_init():  # what qemu.sh runs and boots
-        env.update(HARNESS_QEMU=qemu_binary(), HARNESS_INIT=str(SCRIPTS / "init.sh"))
     return env
 
 
 def guest_environment(config: GuestConfig) -> dict[str, str]:
-    """vng's environment for this guest: with the harness's init, qemu.sh boots the kernel's vmlinux
-    directly where it has a PVH entry (images/guest.toml's [boot] pvh; Debian's kernels have one)."""
+    """vng's environment to boot this guest: with the harness's init, what qemu.sh runs and boots (the real
+    QEMU, init.sh, and the kernel's vmlinux where it has a PVH entry: images/guest.toml's [boot] pvh)."""
     env = vng_environment()
-    vmlinux = config.kernel.vmlinux
-    if harness_init() and boot_settings().get("pvh", True) and has_pvh_entry(vmlinux):
-        env["HARNESS_KERNEL"] = str(vmlinux)
+    if harness_init():
+        env.update(HARNESS_QEMU=qemu_binary(), HARNESS_INIT=str(SCRIPTS / "init.sh"))
+        if boot_settings().get("pvh", True) and has_pvh_entry(config.kernel.vmlinux):
+            env["HARNESS_KERNEL"] = str(config.kernel.vmlinux)
     return env
 
 

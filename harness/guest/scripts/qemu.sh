@@ -1,5 +1,5 @@
 #!/bin/sh
-# Runs on the host as vng's QEMU (vng --qemu-bin): QEMU itself, with one change to the kernel's
+# Runs on the host as vng's QEMU (vng --qemu): QEMU itself, with one change to the kernel's
 # command line: the guest's init becomes the harness's own (init.sh) instead of vng's, whose
 # path is kept as harness_vng_init= (its guest tools beside it: the sshd script). Everything
 # else vng decided (devices, shares, console, initramfs, microvm's device list) stays as it is.
