@@ -62,24 +62,24 @@ def main() -> None:
     print("harness plan: " + "; ".join(
         f"batch {b.index}: {', '.join(b.subtests)}" + (" + the rest of the test" if b.runs_rest else "") for b in plan))
 
-    env = guest.guest_environment(config)
-    env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
+    env = guest.vng_environment()  # the harness's side sets up its guests' own (guest.guest_environment)
     pytest = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "suites"]
     with tempfile.TemporaryDirectory() as scratch:
-        def bare(selector: str) -> list[str]:
-            return guest.vng_argv(config, Path(scratch), f"cd {shlex.quote(str(payload.directory))} && ./test_progs -t {selector}")
+        def bare(selector: str) -> tuple[list[str], dict[str, str]]:
+            command = f"cd {shlex.quote(str(payload.directory))} && ./test_progs -t {selector}"
+            return guest.vng_argv(config, Path(scratch), command), guest.guest_environment(config)
 
         sides = {
             "serial": bare(suite.test),
-            "harness": pytest,
+            "harness": (pytest, env),
             "bare one": bare(f"{suite.test}/{args.subtest}"),
-            "harness one": [*pytest, "-k", f"{suite.test}/{args.subtest}"],
+            "harness one": ([*pytest, "-k", f"{suite.test}/{args.subtest}"], env),
         }
         times: dict[str, list[float]] = {k: [] for k in sides}
         history: list[tuple[float, float]] = []  # (P1, P2) of the medians after each round
         for round_ in range(1, args.max_rounds + 1):
-            for name, argv in sides.items():
-                times[name].append(timed(argv, env))
+            for name, (argv, side_env) in sides.items():
+                times[name].append(timed(argv, side_env))
             p1, p2 = ratios({k: v[-1] for k, v in times.items()})
             print(f"round {round_}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in times.items())
                   + f"; P1 {p1:.3f}, P2 {p2:.3f}", flush=True)

@@ -100,21 +100,30 @@ def test_vng_command_line_gives_modules_console_and_chooses_accelerator(tmp_path
 def test_with_vngs_init_udev_skips_the_modules_no_test_needs(tmp_path, monkeypatch):
     monkeypatch.setattr(guest, "boot_settings", lambda: {"init": "vng", "skip_modules": ["ahci", "sr_mod"]})
     argv = guest.vng_argv(guest.GuestConfig(KERNEL, 2, "2G", False), tmp_path, "sh run.sh")
-    assert "--qemu" not in argv and "HARNESS_INIT" not in guest.guest_environment(guest.GuestConfig(KERNEL, 2, "2G", False))
+    assert "--qemu" not in argv and "QEMU_SH_INIT" not in guest.guest_environment(guest.GuestConfig(KERNEL, 2, "2G", False))
     assert "modprobe.blacklist=ahci,sr_mod" in argv[argv.index("--append") + 1]
+
+
+def test_qemu_wrappers_settings_are_its_own_not_the_users_knobs(monkeypatch):
+    """$HARNESS_KERNEL is the --harness-kernel knob (a kernel name): qemu.sh must not take it, or an inherited one, for
+    the vmlinux to boot. Found when bench/parallel.py handed the guest's environment to pytest: "unknown Debian kernel"."""
+    monkeypatch.setenv("HARNESS_KERNEL", "7.2.12+deb13-amd64")
+    monkeypatch.setenv("QEMU_SH_VMLINUX", "/stale/vmlinux")
+    env = guest.guest_environment(guest.GuestConfig(KERNEL, 2, "2G", False))  # KERNEL's vmlinux has no PVH entry
+    assert "QEMU_SH_VMLINUX" not in env and env["QEMU_SH_INIT"] == str(guest.SCRIPTS / "init.sh")
 
 
 def test_qemu_wrapper_boots_the_harness_init_and_keeps_vngs(tmp_path):
     """qemu.sh, run for real with echo as QEMU: only init= changes in -append; vng's init stays known."""
     config = guest.GuestConfig(KERNEL, 2, "2G", False)
-    env = {**guest.guest_environment(config), "HARNESS_QEMU": "/bin/echo"}
-    assert env["HARNESS_INIT"] == str(guest.SCRIPTS / "init.sh") and "HARNESS_INIT" not in guest.vng_environment()
+    env = {**guest.guest_environment(config), "QEMU_SH_QEMU": "/bin/echo"}
+    assert env["QEMU_SH_INIT"] == str(guest.SCRIPTS / "init.sh") and "QEMU_SH_INIT" not in guest.vng_environment()
     append = "console=ttyS0 virtme.exec=`c2g=` init=/venv/virtme/guest/bin/virtme-ng-init"
     out = subprocess.run(["sh", str(guest.SCRIPTS / "qemu.sh"), "-m", "2G", "-append", append, "-initrd", "/proc/self/fd/3"],
                          env=env, capture_output=True, text=True, check=True).stdout.split()
     assert out[:3] == ["-m", "2G", "-append"] and out[-2:] == ["-initrd", "/proc/self/fd/3"]
     assert out[5:7] == ["harness_vng_init=/venv/virtme/guest/bin/virtme-ng-init", f"init={guest.SCRIPTS}/init.sh"]
-    env["HARNESS_KERNEL"] = "/cache/vmlinux"  # an ELF with a PVH entry: booted instead of vng's bzImage
+    env["QEMU_SH_VMLINUX"] = "/cache/vmlinux"  # an ELF with a PVH entry: booted instead of vng's bzImage
     out = subprocess.run(["sh", str(guest.SCRIPTS / "qemu.sh"), "-kernel", "/k/vmlinuz", "-append", "init=/x"],
                          env=env, capture_output=True, text=True, check=True).stdout.split()
     assert out[:2] == ["-kernel", "/cache/vmlinux"]

@@ -213,12 +213,13 @@ def vng_environment() -> dict[str, str]:
 
 def guest_environment(config: GuestConfig) -> dict[str, str]:
     """vng's environment to boot this guest: with the harness's init, what qemu.sh runs and boots (the real
-    QEMU, init.sh, and the kernel's vmlinux where it has a PVH entry: images/guest.toml's [boot] pvh)."""
-    env = vng_environment()
+    QEMU, init.sh, and the kernel's vmlinux where it has a PVH entry: images/guest.toml's [boot] pvh).
+    Named QEMU_SH_*, not HARNESS_*: $HARNESS_KERNEL is the user's --harness-kernel knob."""
+    env = {k: v for k, v in vng_environment().items() if not k.startswith("QEMU_SH_")}  # none inherited
     if harness_init():
-        env.update(HARNESS_QEMU=qemu_binary(), HARNESS_INIT=str(SCRIPTS / "init.sh"))
+        env.update(QEMU_SH_QEMU=qemu_binary(), QEMU_SH_INIT=str(SCRIPTS / "init.sh"))
         if boot_settings().get("pvh", True) and has_pvh_entry(config.kernel.vmlinux):
-            env["HARNESS_KERNEL"] = str(config.kernel.vmlinux)
+            env["QEMU_SH_VMLINUX"] = str(config.kernel.vmlinux)
     return env
 
 

@@ -3,19 +3,19 @@
 # command line: the guest's init becomes the harness's own (init.sh) instead of vng's, whose
 # path is kept as harness_vng_init= (its guest tools beside it: the sshd script). Everything
 # else vng decided (devices, shares, console, initramfs, microvm's device list) stays as it is.
-# With $HARNESS_KERNEL, QEMU boots that ELF vmlinux (its PVH entry) instead of vng's bzImage:
+# With $QEMU_SH_VMLINUX, QEMU boots that ELF vmlinux (its PVH entry) instead of vng's bzImage:
 # the same kernel without the bzImage's decompressor, ~1.5 s of every TCG boot.
-#   $HARNESS_QEMU: the real QEMU binary   $HARNESS_INIT: the init to boot (a path the guest sees)
-#   $HARNESS_KERNEL: the kernel's vmlinux with a PVH entry note, or unset
+#   $QEMU_SH_QEMU: the real QEMU binary   $QEMU_SH_INIT: the init to boot (a path the guest sees)
+#   $QEMU_SH_VMLINUX: the kernel's vmlinux with a PVH entry note, or unset
 #   the arguments: vng's QEMU command line
 n=$#
 after_append=0 after_kernel=0
 for arg in "$@"; do
 	if [ "$after_append" = 1 ]; then
-		arg=$(printf '%s\n' "$arg" | sed "s# init=\([^ ]*\)# harness_vng_init=\1 init=$HARNESS_INIT#")
+		arg=$(printf '%s\n' "$arg" | sed "s# init=\([^ ]*\)# harness_vng_init=\1 init=$QEMU_SH_INIT#")
 	fi
-	if [ "$after_kernel" = 1 ] && [ -n "${HARNESS_KERNEL:-}" ]; then
-		arg=$HARNESS_KERNEL
+	if [ "$after_kernel" = 1 ] && [ -n "${QEMU_SH_VMLINUX:-}" ]; then
+		arg=$QEMU_SH_VMLINUX
 	fi
 	after_append=0 after_kernel=0
 	[ "$arg" = -append ] && after_append=1
@@ -23,4 +23,4 @@ for arg in "$@"; do
 	set -- "$@" "$arg"
 done
 shift "$n"
-exec "$HARNESS_QEMU" "$@"
+exec "$QEMU_SH_QEMU" "$@"
