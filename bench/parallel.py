@@ -63,7 +63,7 @@ def main() -> None:
         f"batch {b.index}: {', '.join(b.subtests)}" + (" + the rest of the test" if b.runs_rest else "") for b in plan))
 
     env = guest.vng_environment()  # the harness's side sets up its guests' own (guest.guest_environment)
-    pytest = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "suites"]
+    pytest = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(suite.path)]  # this suite only
     with tempfile.TemporaryDirectory() as scratch:
         def bare(selector: str) -> tuple[list[str], dict[str, str]]:
             command = f"cd {shlex.quote(str(payload.directory))} && ./test_progs -t {selector}"
