@@ -129,7 +129,8 @@ class Session:
         self.settings, self.prepared, self.say = settings, prepared, say
         self.logs_dir = logs_dir  # where each suite's guest logs go (default: a new dir under <cache>/runs)
         self.deadline = time.monotonic() + settings.deadline if settings.deadline else None
-        self.config = guest.GuestConfig(prepared.kernel, settings.guest_cpus, settings.guest_memory, prepared.use_kvm)
+        self.config = guest.GuestConfig(prepared.kernel, settings.guest_cpus, settings.guest_memory, prepared.use_kvm,
+                                        cache_dir=settings.cache_dir)
         self.pool = GuestPool(settings, self.config, say)
         self.scans_s = KMEMLEAK_SCANS_S if kmemleak(prepared.kernel) else 0.0
         self.items = 0

@@ -117,3 +117,33 @@ def test_the_guest_boots_its_vmlinux_into_the_harness_init_without_udev_and_retu
     assert "harness-init: running the script" in dmesg and "virtme-ng-init:" not in dmesg  # its log lines
     assert "udev" not in (tmp_path / "run").read_text().split()  # no udevd ran
     assert "veth" in (tmp_path / "lsmod").read_text()  # the kernel's modules, loaded on demand
+
+
+def test_a_one_shot_guest_starts_qemu_on_the_command_line_vng_would_run_and_returns_vngs_status(tmp_path):
+    """guest.launch: vng runs once per guest to record its QEMU command line and initramfs; later guests start QEMU
+    directly with their own shared directory, script and status file put in: the same command line vng would run."""
+    from harness import guest, proc
+    from harness.guest import launch
+
+    config = guest.GuestConfig(default_kernel(), 2, "2G", False, cache_dir=tmp_path / "cache")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    argv, status = guest.one_shot_argv(config, shared, f"sh {shared}/run.sh", shared / "guest.status")
+    assert argv[0] == guest.qemu_binary() and status is not None
+    scratch = tmp_path / "vng"
+    scratch.mkdir()  # what vng itself runs for this very guest, recorded by qemu.sh without booting
+    proc.run(guest.vng_argv(config, shared, f"sh {shared}/run.sh"),
+             env={**guest.guest_environment(config), "QEMU_SH_RECORD": str(scratch)})
+    vngs = (scratch / "argv").read_bytes().decode().split("\0")[:-1]
+
+    def per_boot_files_out(args: list[str]) -> list[str]:  # the initramfs and the status file are files of each run
+        args = [launch.RET_CHARDEV.sub(r"\1RET", a) for a in args]
+        return [*args[:args.index("-initrd") + 1], "INITRD", *args[args.index("-initrd") + 2:]]
+
+    assert per_boot_files_out(argv) == per_boot_files_out(vngs)
+
+    (shared / "run.sh").write_text(f"echo booted > {shared}/out; exit 7\n")
+    done = guest.run_once(config, shared, shared / "run.sh", 300)
+    assert done.returncode == 7 and (shared / "out").read_text() == "booted\n"
+    (shared / "run.sh").write_text("echo o > /proc/sysrq-trigger; sleep 60\n")  # gone without a status: vng says 255
+    assert guest.run_once(config, shared, shared / "run.sh", 300).returncode == 255

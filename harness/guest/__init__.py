@@ -26,6 +26,7 @@ from harness import host
 from harness import proc as procs
 from harness.cache import locked, read_json, write_json
 from harness.errors import BadInput, InfraError
+from harness.guest import launch
 from harness.guest.commands import SCRIPTS
 from harness.kernel import Kernel
 from harness.kernel.vmlinux import has_pvh_entry
@@ -130,6 +131,7 @@ class GuestConfig:
     memory: str
     use_kvm: bool
     kernel_console: bool = True  # kernel messages into console.log (vng --verbose): crash evidence
+    cache_dir: Path | None = None  # where vng's command lines are recorded (guest.launch); None: each boot through vng
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,14 @@ def vng_argv(config: GuestConfig, shared_dir: Path, command: str) -> list[str]:
 def boot_settings() -> dict[str, Any]:
     """images/guest.toml's [boot]: what the guests boot with besides vng's defaults."""
     return dict(tomllib.loads((IMAGES_DIR / "guest.toml").read_text()).get("boot", {}))
+
+
+def direct_launch() -> bool:
+    """images/guest.toml's [boot] launcher: "direct" (default: QEMU on vng's recorded command line) or "vng"."""
+    launcher = boot_settings().get("launcher", "direct")
+    if launcher not in ("direct", "vng"):
+        raise BadInput(f"images/guest.toml: [boot] launcher = {launcher!r}: use \"direct\" or \"vng\"")
+    return bool(launcher == "direct")
 
 
 def harness_init() -> bool:
@@ -234,7 +244,8 @@ def run_once(
     require_tools()
     console = script.parent / "console.log"
     start = time.monotonic()
-    proc = procs.spawn_logged(vng_argv(config, shared_dir, f"sh {script}"), console, env=guest_environment(config))
+    argv, status = one_shot_argv(config, shared_dir, f"sh {script}", console.with_name("guest.status"))
+    proc = procs.spawn_logged(argv, console, env=guest_environment(config))
     timed_out, returncode = False, None
     deadline = start + timeout_s
     try:
@@ -249,7 +260,25 @@ def run_once(
                     on_tick()
     finally:
         procs.stop(proc)
+    if status is not None and returncode is not None:
+        returncode = launch.script_status(status)  # as vng gives it
     return GuestExit(returncode, timed_out, time.monotonic() - start, console)
+
+
+def one_shot_argv(config: GuestConfig, shared_dir: Path, command: str, status: Path) -> tuple[list[str], Path | None]:
+    """QEMU's command line recorded from vng's for this guest (guest.launch), and the file the guest's exit status
+    goes to; or vng's command line (and None: vng gives the status) when there is no recording."""
+    vng = vng_argv(config, shared_dir, command)
+    if config.cache_dir is None or not direct_launch() or "," in str(shared_dir) + str(status):
+        return vng, None
+    placeholder = config.cache_dir / "guests" / "launch" / "shared"
+    placeholder.mkdir(parents=True, exist_ok=True)
+    recording = launch.recorded(vng_argv(config, placeholder, "true"), placeholder, guest_environment(config),
+                                config.cache_dir)
+    if recording is None:
+        return vng, None
+    status.write_bytes(b"")
+    return launch.qemu_argv(recording, shared_dir, command, status), status
 
 
 AGENT_READY = "agent.ready"  # the agent (scripts/agent.sh) is up

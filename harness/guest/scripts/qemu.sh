@@ -7,10 +7,15 @@
 # the same kernel without the bzImage's decompressor, ~1.5 s of every TCG boot.
 #   $QEMU_SH_QEMU: the real QEMU binary   $QEMU_SH_INIT: the init to boot (a path the guest sees)
 #   $QEMU_SH_VMLINUX: the kernel's vmlinux with a PVH entry note, or unset
+#   $QEMU_SH_RECORD: a directory: instead of booting, write the command line it would run
+#     (argv, NUL-separated) and a copy of vng's initramfs (initrd) there (harness.guest.launch)
 #   the arguments: vng's QEMU command line
 n=$#
-after_append=0 after_kernel=0
+after_append=0 after_kernel=0 after_initrd=0 initrd=
 for arg in "$@"; do
+	[ "$after_initrd" = 0 ] || initrd=$arg
+	after_initrd=0
+	[ "$arg" = -initrd ] && after_initrd=1
 	if [ "$after_append" = 1 ]; then
 		arg=$(printf '%s\n' "$arg" | sed "s# init=\([^ ]*\)# harness_vng_init=\1 init=$QEMU_SH_INIT#")
 	fi
@@ -23,4 +28,8 @@ for arg in "$@"; do
 	set -- "$@" "$arg"
 done
 shift "$n"
+if [ -n "${QEMU_SH_RECORD:-}" ] && [ -n "$initrd" ]; then  # the boot itself, not vng's --version probe
+	cat "$initrd" > "$QEMU_SH_RECORD/initrd" && printf '%s\0' "$QEMU_SH_QEMU" "$@" > "$QEMU_SH_RECORD/argv"
+	exit
+fi
 exec "$QEMU_SH_QEMU" "$@"

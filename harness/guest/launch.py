@@ -1,0 +1,118 @@
+"""How a one-shot guest starts: QEMU itself, on the command line vng made for the same guest once.
+
+Every vng boot spends ~0.7-1 s on the host before QEMU starts: vng (Python) runs virtme-run (Python again),
+which asks modprobe for each of its initramfs's modules and builds the initramfs, then QEMU's command line.
+For one guest (kernel, CPUs, memory, accelerator, console, the host's vng, busybox and QEMU) all of it comes
+out the same each time but four things: the shared directory, the script (virtme.exec=), the file the guest's
+exit status goes to and the working directory. So vng runs once per such guest with qemu.sh recording what it
+would boot (QEMU_SH_RECORD: its final argv and a copy of the initramfs), and later guests start QEMU straight
+away with those four put in: the same command line, initramfs and init, without vng's start-up.
+images/guest.toml's [boot] launcher = "vng" starts every guest through vng instead.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import importlib.metadata
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness import proc as procs
+from harness.cache import locked, read_json, write_json
+from harness.guest.commands import SCRIPTS
+
+SHARED, EXEC, RET, INITRD, CHDIR = "@SHARED@", "@EXEC@", "@RET@", "@INITRD@", "@CHDIR@"
+RET_CHARDEV = re.compile(r"^(file,id=ret,path=).*$")
+EXEC_ARG = re.compile(r"virtme\.exec=`[^`]*`")
+CHDIR_ARG = re.compile(r"virtme_chdir=\S*")
+FAILED = "failed"  # what a recording that could not be made leaves, so that the next guest does not retry it
+
+
+@dataclass(frozen=True)
+class Recording:
+    argv: tuple[str, ...]  # QEMU's, with the SHARED, EXEC, RET, INITRD and CHDIR tokens in it
+    initrd: Path
+
+
+def recorded(vng_argv: list[str], placeholder: Path, env: dict[str, str], cache_dir: Path) -> Recording | None:
+    """The recording for this vng command line (made now if needed), or None: then boot through vng.
+
+    vng_argv must share `placeholder` (an empty directory) and run any command: both are replaced at launch.
+    """
+    key = recording_key(vng_argv, env)
+    where = cache_dir / "guests" / "launch" / key
+    with locked(where.parent, key):
+        if not (where / "argv.json").exists() and not (where / FAILED).exists():
+            record(vng_argv, placeholder, env, where)
+    data = read_json(where / "argv.json", None)
+    return None if data is None else Recording(tuple(data), where / "initrd")
+
+
+def recording_key(vng_argv: list[str], env: dict[str, str]) -> str:
+    """What the recorded command line depends on: vng's arguments and version, qemu.sh, QEMU, busybox, the kernel."""
+    def stat(path: str | None) -> list[float]:
+        try:
+            s = os.stat(path) if path else None
+        except OSError:
+            s = None
+        return [s.st_size, s.st_mtime] if s else []
+
+    kernel = vng_argv[vng_argv.index("--run") + 1]
+    parts = [vng_argv, importlib.metadata.version("virtme-ng"), (SCRIPTS / "qemu.sh").read_text(), sorted(
+        (k, v) for k, v in env.items() if k.startswith("QEMU_SH_")), stat(env.get("QEMU_SH_QEMU")),
+        stat(shutil.which("busybox")), stat(kernel), os.getuid()]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
+
+
+def record(vng_argv: list[str], placeholder: Path, env: dict[str, str], where: Path) -> None:
+    where.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=where.parent) as scratch:
+        procs.run(vng_argv, env={**env, "QEMU_SH_RECORD": scratch})  # vng exits 255: no guest, no status
+        argv = tokenized(Path(scratch, "argv").read_bytes().decode().split("\0")[:-1], placeholder) \
+            if Path(scratch, "argv").exists() else None
+        if argv is None:
+            (where / FAILED).write_text("vng's command line could not be recorded: guests boot through vng\n")
+            return
+        shutil.move(Path(scratch, "initrd"), where / "initrd")
+        write_json(where / "argv.json", argv)
+
+
+def tokenized(argv: list[str], placeholder: Path) -> list[str] | None:
+    """argv with its per-guest parts as tokens; None when one is not where expected (another vng: use vng)."""
+    out, found = [], set()
+    for before, arg in zip(["", *argv], argv, strict=False):  # each with the one before it
+        new = arg.replace(str(placeholder).lstrip("/"), SHARED)
+        if before == "-initrd":
+            new = INITRD
+        new = RET_CHARDEV.sub(rf"\1{RET}", new)
+        if before == "-append":
+            new = CHDIR_ARG.sub(f"virtme_chdir={CHDIR}", EXEC_ARG.sub(f"virtme.exec=`{EXEC}`", new))
+        found |= {t for t in (SHARED, EXEC, RET, INITRD, CHDIR) if t in new}
+        out.append(new)
+    return out if found >= {SHARED, EXEC, RET, INITRD} else None
+
+
+def qemu_argv(recording: Recording, shared_dir: Path, command: str, ret: Path) -> list[str]:
+    """The recorded command line for this guest: its shared directory, command, status file and our working directory."""
+    values = {SHARED: str(shared_dir).lstrip("/"), EXEC: base64.b64encode(command.encode()).decode(), RET: str(ret),
+              INITRD: str(recording.initrd), CHDIR: os.getcwd().lstrip("/")}
+    out = []
+    for arg in recording.argv:
+        for token, value in values.items():
+            arg = arg.replace(token, value)
+        out.append(arg)
+    return out
+
+
+def script_status(ret: Path) -> int:
+    """The guest's script's exit status as vng gives it: the number the guest wrote, else 255 (it never finished)."""
+    try:
+        text = ret.read_text().strip()
+    except OSError:
+        return 255
+    return int(text) if text.isdigit() else 255
