@@ -3,10 +3,11 @@
 Each round boots a one-shot guest the way the harness does (harness.guest.run_once, the
 harness's vng command line) with a script that, first thing, saves the kernel's whole log
 (`dmesg`: printk times of the kernel's own boot and of the init's steps) and the
-guest's uptime. The host times, by the wall clock, from starting vng to the script's first
+guest's uptime. The host times, by the wall clock, from starting the guest to the script's first
 file appearing in the shared directory: that is `P6 boot to first test`, the moment the
 harness's batch would start. The phase table splits it:
-  host: vng + qemu + firmware   wall time to the script, minus the guest's uptime then
+  host: launch + qemu + firmware  wall time to the script, minus the guest's uptime then (launch:
+                                QEMU on vng's recorded command line, or vng itself: --launcher)
   kernel                        uptime when the init starts (its first message; for the
                                 harness's init.sh, vng's initramfs is in it)
   init: <step>                  between the init's messages (init.sh's "harness-init: ...",
@@ -14,8 +15,8 @@ harness's batch would start. The phase table splits it:
   init -> script                last init message to the script's first line
 --init vng boots vng's own init (virtme-ng-init, udev) instead of images/guest.toml's, and
 --vng-defaults also without the harness's other boot changes (--force-9p where vng would try
-QEMU's C virtiofsd first; the modules skipped), for the before/after table.
-Usage: python bench/boot.py [--rounds N] [--init harness|vng] [--vng-defaults]
+QEMU's C virtiofsd first; the modules skipped; every guest through vng), for the before/after table.
+Usage: python bench/boot.py [--rounds N] [--init harness|vng] [--launcher direct|vng] [--vng-defaults]
 """
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ def phases(wall: float, uptime: float, dmesg: str) -> dict[str, float]:
     """The phase table of one boot, from the wall time to the script and the guest's own log."""
     steps = [(float(m[1]), INIT.split(m[2], 1)[1]) for m in map(STAMP.match, dmesg.splitlines())
              if m and INIT.search(m[2])]
-    table = {"P6 boot to first test": wall, "host: vng + qemu + firmware": wall - uptime}
+    table = {"P6 boot to first test": wall, "host: launch + qemu + firmware": wall - uptime}
     if not steps:
         table["kernel + init"] = uptime
         return table
@@ -76,18 +77,23 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--init", choices=("harness", "vng"), help="the guests' init (default: images/guest.toml's)")
+    ap.add_argument("--launcher", choices=("direct", "vng"), help="how guests start (default: images/guest.toml's)")
     ap.add_argument("--vng-defaults", action="store_true", help="vng's init, without --force-9p and the skipped modules")
     args = ap.parse_args()
     boot = guest.boot_settings()
-    if args.init or args.vng_defaults:
-        chosen = {**boot, "init": "vng" if args.vng_defaults else args.init}
+    if args.init or args.launcher or args.vng_defaults:
+        chosen = {**boot, "init": "vng" if args.vng_defaults else args.init or boot.get("init", "harness"),
+                  "launcher": "vng" if args.vng_defaults else args.launcher or boot.get("launcher", "direct")}
         setattr(guest, "boot_settings", lambda: chosen)  # noqa: B010
     if args.vng_defaults:
         setattr(guest, "qemu_virtiofsd_only", lambda: False)  # noqa: B010
-        setattr(guest, "boot_settings", lambda: {"init": "vng"})  # noqa: B010
+        setattr(guest, "boot_settings", lambda: {"init": "vng", "launcher": "vng"})  # noqa: B010
     settings = Settings(cache_dir=default_cache_dir())
     prepared = pipeline.prepare(settings, [], say=lambda _: None)
-    config = guest.GuestConfig(prepared.kernel, settings.guest_cpus, settings.guest_memory, prepared.use_kvm)
+    config = guest.GuestConfig(prepared.kernel, settings.guest_cpus, settings.guest_memory, prepared.use_kvm,
+                               cache_dir=settings.cache_dir)
+    with tempfile.TemporaryDirectory(prefix="harness-boot-") as tmp:  # vng's command line, recorded once per cache
+        guest.one_shot_argv(config, Path(tmp), "true", Path(tmp) / "status")
     rounds = []
     for n in range(1, args.rounds + 1):
         with tempfile.TemporaryDirectory(prefix="harness-boot-") as tmp:

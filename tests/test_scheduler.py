@@ -138,6 +138,12 @@ def test_an_unknown_init_in_the_boot_settings_is_bad_input(monkeypatch):
         guest.harness_init()
 
 
+def test_an_unknown_launcher_in_the_boot_settings_is_bad_input(monkeypatch):
+    monkeypatch.setattr(guest, "boot_settings", lambda: {"launcher": "libvirt"})
+    with pytest.raises(BadInput, match=r"\[boot\] launcher = 'libvirt': use \"direct\" or \"vng\""):
+        guest.direct_launch()
+
+
 def test_9p_from_the_start_where_vng_would_try_qemus_c_virtiofsd_first():
     """Debian 12's qemu ships the C virtiofsd; run as root, vng tries it, waits ~3 s per share, falls back to 9p."""
     c_daemon = Path("/usr/lib/qemu/virtiofsd")
