@@ -66,8 +66,9 @@ def test_runner_script_starts_every_batch_isolated_and_records_exit_status(tmp_p
     text = runner_script(SUITE, Path("/p"), tmp_path, batches, tmp_path)
     assert "cd /p " in text
     for b in batches:  # side by side: each in its own scratch dir (isolated), log and status file
-        assert (f"{script('batch.sh')} {b.index} {tmp_path}/batch-{b.index}.log {tmp_path}/batch-{b.index}.rc "
-                f"{tmp_path}/scratch-{b.index} stdbuf -oL ./test_progs -v -a mptcp/{b.subtests[0]} &") in text
+        assert (f"(set -- {b.index} {tmp_path}/batch-{b.index}.log {tmp_path}/batch-{b.index}.rc "  # batch.sh, read
+                f"{tmp_path}/scratch-{b.index} stdbuf -oL ./test_progs -v -a mptcp/{b.subtests[0]}; "  # in a subshell
+                f". {script('batch.sh')}) &") in text
     alone = runner_script(SUITE, Path("/p"), tmp_path, batches[:1], tmp_path)
     assert "batch-0.rc - stdbuf" in alone  # alone in the guest: no isolation set-up
     assert text.rstrip().endswith("wait\nsync")

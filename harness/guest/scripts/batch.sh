@@ -8,9 +8,10 @@
 #   $HARNESS_MARKS_ITSELF: 1 when the command marks its results itself (shell-suite.sh)
 #   $HARNESS_KMSG: where markers go (/dev/kmsg)
 #   $HARNESS_AWK_OPTS: "-W interactive" when awk is mawk
+#   $HARNESS_SCRIPTS: this directory (run.sh reads this file in a subshell: $0 is not its path)
 index=$1 log=$2 status=$3 scratch=$4
 shift 4
-here=${0%/*}
+here=${HARNESS_SCRIPTS:-${0%/*}}
 [ "$scratch" = - ] || set -- "$here/isolated.sh" "$scratch" "$@"
 leaks=/sys/kernel/debug/kmemleak
 debugfs_mounted() {  # without a program: each one started is read over 9p
