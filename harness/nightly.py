@@ -90,8 +90,8 @@ def shard_of(night: Night) -> tuple[pipeline.Selection, ...]:
     if night.settings.shard is None:
         return night.selections
     part, parts = night.settings.shard
-    known = {sel.suite.full_name(n): t for sel in night.selections
-             for n, t in durations.load(night.settings.cache_dir, sel.suite).items()}
+    known = {sel.suite.full_name(n): t for sel in night.selections  # the checkout's weights, not this cache's
+             for n, t in durations.for_sharding(sel.suite).items()}
     placed = shard.assign([sel.suite.full_name(s) for sel in night.selections for s in sel.subtests], known, parts)
     kept = (pipeline.Selection(sel.suite, tuple(s for s in sel.subtests if placed[sel.suite.full_name(s)] == part))
             for sel in night.selections)

@@ -274,7 +274,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for suite in {i.suite.path: i.suite for i in items if isinstance(i, SubtestItem)}.values():
         known |= {suite.full_name(n): t for n, t in durations.load(runner.settings.cache_dir, suite).items()}
     if runner.settings.shard is not None:
-        _keep_shard(config, items, known, *runner.settings.shard)
+        weights = {s.full_name(n): t for s in {i.suite.path: i.suite for i in items if isinstance(i, SubtestItem)}.values()
+                   for n, t in durations.for_sharding(s).items()}
+        _keep_shard(config, items, weights, *runner.settings.shard)
     if xdist:  # hand out the longest subtests first
         items.sort(key=lambda i: -known.get(i.name, 0.0) if isinstance(i, SubtestItem) else 0.0)  # stable
 

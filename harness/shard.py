@@ -1,8 +1,11 @@
 """Splitting the selected subtests between n jobs of a CI matrix (--shard i/n), and their reports merged back.
 
-The split is deterministic: longest first (durations of earlier runs; equal guesses on a
-fresh machine), each to the part with the least so far, ties to the lowest part and in the
-order given; so n jobs given the same selection and durations agree on who runs what.
+The split is deterministic: longest first (the durations in the checkout's
+suites/durations.json, the mean for a subtest it lacks), each to the part with the least so
+far, ties to the lowest part and in the order given; so n jobs of one commit agree on who runs
+what. Not the cache's durations: each job has its own cache, and a job records its own run's
+durations as it ends, before the next part starts (found by the slow nightly test: shards 1/2
+and 2/2 both ran mptcp/subflow, nobody ran mptcp/base).
 """
 from __future__ import annotations
 
