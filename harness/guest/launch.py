@@ -1,6 +1,6 @@
 """How a one-shot guest starts: QEMU itself, on the command line vng made for the same guest once.
 
-Every vng boot spends ~0.7-1 s on the host before QEMU starts: vng (Python) runs virtme-run (Python again),
+Every vng boot spends ~0.4 s on the host before QEMU starts (0.37 s, a dry run): vng (Python) runs virtme-run (Python again),
 which asks modprobe for each of its initramfs's modules and builds the initramfs, then QEMU's command line.
 For one guest (kernel, CPUs, memory, accelerator, console, the host's vng, busybox and QEMU) all of it comes
 out the same each time but four things: the shared directory, the script (virtme.exec=), the file the guest's
