@@ -270,12 +270,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     xdist = getattr(config.option, "numprocesses", None) or hasattr(config, "workerinput")
     if runner is None or not (xdist or runner.settings.shard):
         return
-    known: dict[str, float] = {}  # full name -> seconds, from earlier runs
-    for suite in {i.suite.path: i.suite for i in items if isinstance(i, SubtestItem)}.values():
-        known |= {suite.full_name(n): t for n, t in durations.load(runner.settings.cache_dir, suite).items()}
-    if runner.settings.shard is not None:
-        weights = {s.full_name(n): t for s in {i.suite.path: i.suite for i in items if isinstance(i, SubtestItem)}.values()
-                   for n, t in durations.for_sharding(s).items()}
+    suites = {i.suite.path: i.suite for i in items if isinstance(i, SubtestItem)}.values()
+    known = {s.full_name(n): t for s in suites for n, t in durations.load(runner.settings.cache_dir, s).items()}
+    if runner.settings.shard is not None:  # split by the checkout's weights: every job of a matrix alike
+        weights = {s.full_name(n): t for s in suites for n, t in durations.for_sharding(s).items()}
         _keep_shard(config, items, weights, *runner.settings.shard)
     if xdist:  # hand out the longest subtests first
         items.sort(key=lambda i: -known.get(i.name, 0.0) if isinstance(i, SubtestItem) else 0.0)  # stable
