@@ -12,10 +12,12 @@ from harness.settings import REPO_ROOT, default_cache_dir
 CACHE = default_cache_dir()
 
 
-def harness_qemus() -> list[str]:
-    """qemu processes started for the harness: the kernel they boot lives in its cache."""
+def harness_qemus(cache: Path = CACHE) -> list[str]:
+    """qemu processes of harness runs on `cache`: their shared 9p directory lies in its runs/ (one-shot guests) or
+    guests/ (kept ones). Not the kernel's path: a test with a cache of its own shares the default cache's kernels,
+    and ./run tests runs it beside the default cache's tests (tests/conftest.py)."""
     out = subprocess.run(["pgrep", "-af", "qemu-system"], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if str(CACHE) in line]
+    return [line for line in out.splitlines() if f"{cache}/runs/" in line or f"{cache}/guests/" in line]
 
 
 def boots() -> list[str]:
@@ -29,7 +31,9 @@ def pytest_argv(*args: str) -> list[str]:
 
 
 def pytest_env(**extra: str) -> dict[str, str]:
-    return dict(os.environ, PATH=f"{os.path.dirname(sys.executable)}:{os.environ.get('PATH', '')}", **extra)
+    """The environment of a pytest or harness run a test starts: not that of the xdist worker running the test."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_XDIST_", "PYTEST_CURRENT_TEST"))}
+    return dict(env, PATH=f"{os.path.dirname(sys.executable)}:{os.environ.get('PATH', '')}", **extra)
 
 
 def run_pytest(*args: str, timeout: float = 3000, **env: str) -> subprocess.CompletedProcess[str]:

@@ -9,7 +9,7 @@ from harness import proc
 from harness.settings import REPO_ROOT
 from tests.helpers import CACHE, default_kernel, harness_qemus, pytest_argv, pytest_env, run_pytest
 
-pytestmark = pytest.mark.guest
+pytestmark = [pytest.mark.guest, pytest.mark.own_cache]
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ def test_sigkill_during_the_payload_build_leaves_no_make_and_the_next_run_is_rig
     (built,) = [d for d in (cache / "payloads").iterdir() if d.is_dir()]
     assert (built / "payload.json").is_file() and ".partial" not in built.name
     assert not unfinished.exists()
-    assert harness_qemus() == []
+    assert harness_qemus(cache) == []
 
 
 def test_a_shell_only_suite_builds_no_test_progs(cache_with_the_kernel):
