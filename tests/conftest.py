@@ -1,16 +1,28 @@
-"""How `./run tests` spreads over two pytest-xdist workers (`-n 2 --dist loadgroup`): every test that uses the
-default cache (its warm guests, its boots.log, "no QEMU of this cache left") runs in one group, one after another,
-as without xdist; a test marked own_cache (a cache of its own, tests/helpers.harness_qemus(cache)) runs beside them.
-Under TCG a guest keeps one host core busy: two workers, two guests, two cores."""
-import pytest
+"""How `./run tests` spreads over two pytest-xdist workers (`-n 2`): every test that uses the default cache (its
+warm guests, its boots.log, "no QEMU of this cache left") runs in one work unit, one after another as without xdist;
+the modules in OWN_CACHE (each test on a cache of its own that shares only the default kernel:
+tests/helpers.harness_qemus(cache) tells their guests apart) run beside it. Under TCG a guest keeps one host core
+busy: two workers, two guests, two cores.
 
-from harness.settings import REPO_ROOT
+Our own scheduler, not `--dist loadgroup` + xdist_group marks: pytest-xdist 3.8.0 marks a group by rewriting
+Item._nodeid, which pytest 9.2 no longer reads (nodeid comes from Item._id), so every group is silently split."""
+from __future__ import annotations
 
-TESTS = REPO_ROOT / "tests"
+from typing import Any
+
+from xdist.scheduler import LoadScopeScheduling
+
+OWN_CACHE = ("tests/test_builds_e2e.py", "tests/test_kselftests_e2e.py")
+DEFAULT_CACHE = "default-cache"
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook turns the group into the test's id
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.path.is_relative_to(TESTS) and item.get_closest_marker("own_cache") is None:
-            item.add_marker(pytest.mark.xdist_group("default-cache"))
+class DefaultCacheInOneUnit(LoadScopeScheduling):
+    def _split_scope(self, nodeid: str) -> str:
+        module = nodeid.split("::", 1)[0]
+        return module if module in OWN_CACHE else DEFAULT_CACHE
+
+
+def pytest_xdist_make_scheduler(config: Any, log: Any) -> LoadScopeScheduling | None:
+    if config.getvalue("dist") != "load":  # -n alone means load; another --dist the user asked for stays theirs
+        return None
+    return DefaultCacheInOneUnit(config, log)

@@ -9,7 +9,7 @@ from harness import proc
 from harness.settings import REPO_ROOT
 from tests.helpers import CACHE, default_kernel, harness_qemus, pytest_argv, pytest_env, run_pytest
 
-pytestmark = [pytest.mark.guest, pytest.mark.own_cache]
+pytestmark = pytest.mark.guest
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from harness.settings import SUITES_DIR
 from tests.helpers import CACHE, run_pytest
 
-pytestmark = [pytest.mark.guest, pytest.mark.own_cache]
+pytestmark = pytest.mark.guest
 
 SUITE = str(SUITES_DIR / "net_mptcp.toml")
 # diag.sh's counting checks ("....chk 2 msk in use", "....chk dump_one", "many msk socket present", "many listener
