@@ -12,7 +12,8 @@
     fingerprint = "f1/f2/f3/f4/f5"
     reason = "..."                    # link and expires as above
 
-A known crash is still reported; the subtests it failed become xfail. BPF CI's denylist
+A known crash is still reported; the subtests it failed become xfail; a crash no entry names fails the night
+even when no subtest carried it (harness.nights). BPF CI's denylist
 (with reasons) and NIPA's ignore list are the anchors.
 """
 from __future__ import annotations

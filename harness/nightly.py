@@ -7,7 +7,7 @@ apply the expectations, compare with the night before (harness.nights), and say 
 NIGHTS_DIR/<date>-<commit>/ holds summary.txt and summary.json, and per mode: results.ktap,
 results.json, junit.xml, tests/<subtest>.txt (each test's own output), logs/<suite>/ (every
 guest's console and the runner's output), kernel.config, kernel.json (identity, release,
-times) and build.log. Exit: 0 nothing unexpected, 1 unexpected failures, 3 infrastructure.
+times) and build.log. Exit: 0 nothing unexpected, 1 unexpected failures or crashes, 3 infrastructure.
 """
 from __future__ import annotations
 
@@ -136,7 +136,7 @@ def write_mode(where: Path, m: nights.ModeNight, kernel: Kernel) -> None:
 
 
 def run(night: Night, say: Say = print) -> int:
-    """The whole night; its exit code (0 nothing unexpected, 1 unexpected failures, 3 infrastructure)."""
+    """The whole night; its exit code (0 nothing unexpected, 1 unexpected failures or crashes, 3 infrastructure)."""
     started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     settings, commit, source = night.settings, "", night.git or str(night.settings.kernel_tree or "")
     known, expired = _expectations(night).live(datetime.date.today())

@@ -87,6 +87,20 @@ def test_the_second_night_says_what_changed_and_when_a_crash_was_first_seen():
     assert nights.text(three)[0] == "night n3: nothing unexpected (compared with n2)"
 
 
+def test_a_crash_no_test_carried_fails_the_night_until_the_expectations_name_it(tmp_path):
+    # the real night's console events (the canary's WARNING) with every subtest passed: as a crash at boot would be
+    quiet = [dataclasses.replace(run, subtests=tuple(dataclasses.replace(r, status=Status.PASSED) for r in run.subtests))
+             for run in night_runs()]
+    mode = nights.ModeNight("debug", "k", 1.0, {}, quiet)
+    unnamed = nights.summarize("n", {"started": "x"}, [mode], None, Expectations(), [])
+    assert unnamed["exit"] == 1 and unnamed["unexpected"] == [] and unnamed["unknown_crashes"] == ["debug:canary_warning"]
+    assert "crashes the expectations do not name: 1\n  debug:canary_warning" in "\n".join(nights.text(unnamed))
+    known = load(write(tmp_path, '[[crash]]\nfingerprint = "canary_warning"\nreason = "the canary warns"\n'))
+    named = nights.summarize("n", {"started": "x"}, [mode], None, known, [])
+    assert named["exit"] == 0 and named["unknown_crashes"] == [] and "; known: the canary warns" in "\n".join(
+        nights.text(named))
+
+
 def test_a_mode_that_did_not_build_makes_an_infrastructure_night():
     broken = nights.ModeNight("debug", infra=["the kernel or test_progs did not build: make failed"])
     summary = nights.summarize("n", {"started": "x"}, [broken], None, Expectations(), [])

@@ -20,6 +20,11 @@ SELECT = ["-k", "mptcp/base or mptcp/subflow"]
 # Made afresh by each run, at a stable path: the harness's clone of it, and the clone's build dirs, are then the same
 # from one run to the next (incremental builds); tests/test_debug_faults_slow.py boots the same debug build.
 UPSTREAM = CACHE / "test-repos" / "linux-nightly-e2e"
+# Seen at boot of the debug kernel in some runs (session 9: night 1 of both runs, never night 2), before any test:
+# "BUG: KASAN: wild-memory-access in do_raw_spin_lock", an interrupt (handle_edge_irq) during identify_cpu under TCG.
+# Not this test's subject; a crash no entry names fails the night, so the nights here name it.
+BOOT_RACE = ('[[crash]]\nfingerprint = "do_raw_spin_lock/handle_edge_irq"\n'
+             'reason = "KASAN wild-memory-access at boot under TCG (identify_cpu, an interrupt), before any test"\n')
 
 
 def upstream(repo: Path) -> None:
@@ -43,7 +48,9 @@ def test_two_nights_on_a_real_tree_new_failure_expected_shards_and_kcidb(tmp_pat
     repo = UPSTREAM
     upstream(repo)
     url, out = f"file://{repo}", tmp_path / "nights"
-    first, night1 = night(out, url)
+    known = tmp_path / "known.toml"
+    known.write_text(BOOT_RACE)
+    first, night1 = night(out, url, "--expectations", str(known))
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
     assert set(summary(night1)["modes"]) == {"normal", "debug"}
     for mode in ("normal", "debug"):
@@ -53,7 +60,7 @@ def test_two_nights_on_a_real_tree_new_failure_expected_shards_and_kcidb(tmp_pat
 
     replace_in(repo / "net/mptcp/bpf.c", "return mptcp_sk(mptcp_subflow_ctx(sk)->conn);", "return NULL;")
     git(repo, "commit", "-q", "-am", "mptcp: bpf: no msk for subflows from bpf_skc_to_mptcp_sock()")
-    second, night2 = night(out, url, "--kcidb", str(tmp_path / "kcidb.json"))
+    second, night2 = night(out, url, "--kcidb", str(tmp_path / "kcidb.json"), "--expectations", str(known))
     assert second.returncode == 1, second.stdout[-4000:]
     lines = (night2 / "summary.txt").read_text().splitlines()
     assert lines[0].startswith(f"night {night2.name}: UNEXPECTED FAILURES (compared with {night1.name})")
@@ -63,7 +70,7 @@ def test_two_nights_on_a_real_tree_new_failure_expected_shards_and_kcidb(tmp_pat
     kcidb_io.schema.LATEST.validate(json.loads((tmp_path / "kcidb.json").read_text()))
 
     expect = tmp_path / "expect.toml"
-    expect.write_text('[[failure]]\ntest = "mptcp/*"\nreason = "bpf_skc_to_mptcp_sock() gives NULL"\n')
+    expect.write_text(BOOT_RACE + '[[failure]]\ntest = "mptcp/*"\nreason = "bpf_skc_to_mptcp_sock() gives NULL"\n')
     third, night3 = night(out, url, "--expectations", str(expect))
     assert third.returncode == 0, third.stdout[-4000:]
     assert set(summary(night3)["tests"].values()) == {"xfail"}
