@@ -1,5 +1,5 @@
 """Slow and real: every net/mptcp script on the default kernel (about two hours under TCG here: README), each with a
-result and its sub-cases; ./run slow. CI runs diag, pm_netlink and mptcp_sockopt (tests/test_kselftests_e2e.py)."""
+result and its sub-cases; ./run slow. CI runs pm_netlink and mptcp_sockopt (tests/test_kselftests_e2e.py)."""
 import json
 import xml.etree.ElementTree as ET
 

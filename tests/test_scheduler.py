@@ -3,6 +3,7 @@ real here where they need no guest), and the round loop with a stand-in guest.""
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -259,3 +260,18 @@ def test_guests_that_never_get_to_run_anything_end_in_lost_after_two_more_tries(
     assert len(calls) == 1 + FRUITLESS_ROUNDS
     assert [(r.name, r.status) for r in run.subtests] == [("mptcp/base", Status.LOST)]
     assert run.infra_errors  # exit code 3
+
+
+def test_recordings_unused_for_30_days_go_when_another_is_made_and_the_placeholder_stays(tmp_path):
+    from harness.guest import launch
+
+    old = time.time() - launch.UNUSED_S - 60
+    for name, file, when in (("stale", "argv.json", old), ("used", "argv.json", time.time()),
+                             ("stale-failure", launch.FAILED, old), ("recent-failure", launch.FAILED, time.time() - 7200)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / file).write_text("[]")
+        os.utime(tmp_path / name / file, (when, when))
+    (tmp_path / "shared").mkdir()  # the placeholder vng shares while recording
+    launch.prune(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["recent-failure", "shared", "used"]
+    assert launch.age_s(tmp_path / "recent-failure" / launch.FAILED) > launch.RETRY_FAILED_S  # retried by the next guest

@@ -245,8 +245,9 @@ def run_once(
     console = script.parent / "console.log"
     start = time.monotonic()
     # read by the guest's shell itself (".", not "sh"): one program fewer to start over 9p
-    argv, status = one_shot_argv(config, shared_dir, f". {shlex.quote(str(script))}", console.with_name("guest.status"))
-    proc = procs.spawn_logged(argv, console, env=guest_environment(config))
+    env = guest_environment(config)
+    argv, status = one_shot_argv(config, shared_dir, f". {shlex.quote(str(script))}", console.with_name("guest.status"), env)
+    proc = procs.spawn_logged(argv, console, env=env)
     timed_out, returncode = False, None
     deadline = start + timeout_s
     try:
@@ -266,16 +267,18 @@ def run_once(
     return GuestExit(returncode, timed_out, time.monotonic() - start, console)
 
 
-def one_shot_argv(config: GuestConfig, shared_dir: Path, command: str, status: Path) -> tuple[list[str], Path | None]:
+def one_shot_argv(config: GuestConfig, shared_dir: Path, command: str, status: Path,
+                  env: dict[str, str] | None = None) -> tuple[list[str], Path | None]:
     """QEMU's command line recorded from vng's for this guest (guest.launch), and the file the guest's exit status
-    goes to; or vng's command line (and None: vng gives the status) when there is no recording."""
+    goes to; or vng's command line (and None: vng gives the status) when there is no recording.
+    env: the guest's environment when the caller has it already (guest_environment(config))."""
     vng = vng_argv(config, shared_dir, command)
     if config.cache_dir is None or not direct_launch() or "," in str(shared_dir) + str(status):
         return vng, None
     placeholder = config.cache_dir / "guests" / "launch" / "shared"
     placeholder.mkdir(parents=True, exist_ok=True)
-    recording = launch.recorded(vng_argv(config, placeholder, "true"), placeholder, guest_environment(config),
-                                config.cache_dir)
+    recording = launch.recorded(vng_argv(config, placeholder, "true"), placeholder,
+                                guest_environment(config) if env is None else env, config.cache_dir)
     if recording is None:
         return vng, None
     status.write_bytes(b"")

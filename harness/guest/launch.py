@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,9 @@ SHARED, EXEC, RET, INITRD, CHDIR = "@SHARED@", "@EXEC@", "@RET@", "@INITRD@", "@
 RET_CHARDEV = re.compile(r"^(file,id=ret,path=).*$")
 EXEC_ARG = re.compile(r"virtme\.exec=`[^`]*`")
 CHDIR_ARG = re.compile(r"virtme_chdir=\S*")
-FAILED = "failed"  # what a recording that could not be made leaves, so that the next guest does not retry it
+FAILED = "failed"  # what a recording that could not be made leaves, so that the next guests do not retry it at once
+RETRY_FAILED_S = 3600.0  # ... but an hour later (a vng killed while recording is no reason to go without for good)
+UNUSED_S = 30 * 86400.0  # a recording no guest started from in 30 days goes when another is made (~2.3 MB each)
 
 
 @dataclass(frozen=True)
@@ -46,11 +49,39 @@ def recorded(vng_argv: list[str], placeholder: Path, env: dict[str, str], cache_
     """
     key = recording_key(vng_argv, env)
     where = cache_dir / "guests" / "launch" / key
+    made = False
     with locked(where.parent, key):
-        if not (where / "argv.json").exists() and not (where / FAILED).exists():
+        if not (where / "argv.json").exists() and age_s(where / FAILED) > RETRY_FAILED_S:
             record(vng_argv, placeholder, env, where)
+            made = True
+    if made:
+        prune(where.parent)
     data = read_json(where / "argv.json", None)
-    return None if data is None else Recording(tuple(data), where / "initrd")
+    if data is None:
+        return None
+    os.utime(where / "argv.json")  # used: kept by prune()
+    return Recording(tuple(data), where / "initrd")
+
+
+def age_s(path: Path) -> float:
+    """Seconds since path was last written; infinite when there is no such file."""
+    try:
+        return time.time() - path.stat().st_mtime
+    except OSError:
+        return float("inf")
+
+
+def prune(launch_dir: Path) -> None:
+    """Remove the recordings (and failure markers) unused for UNUSED_S, each under its own lock (its lock file stays:
+    a process may hold it open). The placeholder directory (neither file) is not one."""
+    def stale(where: Path) -> bool:
+        return UNUSED_S < min(age_s(where / "argv.json"), age_s(where / FAILED)) < float("inf")
+
+    for where in launch_dir.iterdir():
+        if where.is_dir() and stale(where):
+            with locked(launch_dir, where.name):
+                if stale(where):
+                    shutil.rmtree(where, ignore_errors=True)
 
 
 def recording_key(vng_argv: list[str], env: dict[str, str]) -> str:
@@ -76,8 +107,10 @@ def record(vng_argv: list[str], placeholder: Path, env: dict[str, str], where: P
         argv = tokenized(Path(scratch, "argv").read_bytes().decode().split("\0")[:-1], placeholder) \
             if Path(scratch, "argv").exists() else None
         if argv is None:
-            (where / FAILED).write_text("vng's command line could not be recorded: guests boot through vng\n")
+            (where / FAILED).write_text("vng's command line could not be recorded: guests boot through vng "
+                                        "(retried an hour after this file was written)\n")
             return
+        (where / FAILED).unlink(missing_ok=True)
         shutil.move(Path(scratch, "initrd"), where / "initrd")
         write_json(where / "argv.json", argv)
 
