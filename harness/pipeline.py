@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from harness import durations, guest, host
+from harness import durations, guest, host, warm
 from harness.errors import BadInput
 from harness.guest.pool import GuestPool
 from harness.kernel import Kernel, config_file, debian
@@ -29,7 +29,7 @@ from harness.kernel.tree import build_kernel
 from harness.kselftests import KselftestPayload, build_kselftests, missing_options
 from harness.report.console import result_line
 from harness.results import Status, SubtestResult, SuiteRun
-from harness.scheduler import RunRequest, on_running_guest, run_suite
+from harness.scheduler import RunRequest, run_suite
 from harness.selftests import Payload, build_test_progs, built_for_image, given_test_progs, llvm_bin, toolchain_identity
 from harness.settings import TCG_TIMEOUT_FACTOR, Kvm, Settings
 from harness.suites import Runner, Suite
@@ -189,17 +189,22 @@ class Session:
         s = self.settings
         if (unfit := self.unfit(suite, (subtest,))) is not None:
             return unfit
-        running, channel = self.pool.get()
-        self.pool.hold_for(2 * suite.timeout_s)
-        self.items += 1
-        request = RunRequest(
-            self._timed(suite), (subtest,), self.prepared.payload_for(suite), running.config,
-            running.shared_dir / f"run-{self.items}-{subtest}", s.boot_timeout_s,
-            runner=on_running_guest(running, channel), progress=self.progress, console=running.console,
-            retries=s.retries, fail_on_warning=s.fail_on_warning, deadline=self.deadline,
-            scans_s=self.scans_s,
-        )
-        run = run_suite(request)
+        while True:
+            running, _ = self.pool.get()
+            self.pool.hold_for(2 * suite.timeout_s)
+            self.items += 1
+            request = RunRequest(
+                self._timed(suite), (subtest,), self.prepared.payload_for(suite), running.config,
+                running.shared_dir / f"run-{self.items}-{subtest}", s.boot_timeout_s,
+                runner=self.pool.runner(), progress=self.progress, console=running.console,
+                retries=s.retries, fail_on_warning=s.fail_on_warning, deadline=self.deadline,
+                scans_s=self.scans_s,
+            )
+            try:
+                run = run_suite(request)
+                break
+            except warm.Refused as e:  # a kept guest's first job: it did not run; another guest runs it
+                self.pool.refuse(str(e))
         if run.interrupted:
             return run
         if not running.alive() or run.infra_errors or any(r.status is Status.TIMEOUT for r in run.subtests):

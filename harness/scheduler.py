@@ -11,14 +11,12 @@ made by harness.results, never here.
 from __future__ import annotations
 
 import dataclasses
-import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import guest, results
-from harness.channel import Channel
 from harness.crashes import event_header
 from harness.guest.commands import RUNNER_SCRIPT, runner_script
 from harness.kselftests import KselftestPayload
@@ -46,13 +44,6 @@ ScriptRunner = Callable[[Path, float, Callable[[], object]], guest.GuestExit]
 def one_shot(config: guest.GuestConfig, boot_timeout_s: float, shared_dir: Path) -> ScriptRunner:
     def run(script: Path, timeout_s: float, on_tick: Callable[[], object]) -> guest.GuestExit:
         return guest.run_once(config, shared_dir, script, boot_timeout_s + timeout_s, on_tick)
-    return run
-
-
-def on_running_guest(running: guest.PersistentGuest, channel: Channel) -> ScriptRunner:
-    def run(script: Path, timeout_s: float, on_tick: Callable[[], object]) -> guest.GuestExit:
-        done = channel.run(f"sh {shlex.quote(str(script))}", timeout_s, on_tick)
-        return guest.GuestExit(done.exit_status, done.timed_out, done.elapsed_s, running.console)
     return run
 
 

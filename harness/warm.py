@@ -1,7 +1,8 @@
 """Warm guests: kept running between harness runs (--keep-guest), found again by kernel identity.
 
 The registry is <cache>/guests/warm.json; a guest in use is held with a lock file, so two
-runs never share one. Before reuse a guest is checked: it answers, its kernel is not
+runs never share one. Before reuse a guest is checked, in the shell of its first job (one SSH
+session for both; health.sh): it answers, its kernel is not
 tainted (an earlier crash or WARNING), and no earlier subtest left namespaces, mounts or
 processes behind.
 """
@@ -15,13 +16,13 @@ from pathlib import Path
 from typing import IO
 
 from harness.cache import read_json, write_json
-from harness.channel import Channel
 from harness.guest import GuestConfig, PersistentGuest, group_alive, stop_detached
 from harness.guest.commands import SCRIPTS
 
 REGISTRY = "warm.json"
-# one command, one round trip: what a reused guest must show
-HEALTH_COMMAND = f"sh {shlex.quote(str(SCRIPTS / 'health.sh'))}"
+HEALTH_SCRIPT = SCRIPTS / "health.sh"  # what a reused guest must show, checked in its first job's own shell
+GATE_STATUS = 86  # health.sh's exit when the guest must not be reused: the job behind it did not run
+GATE_TIMEOUT_S = 30.0  # a warm guest whose shell has not passed the check by then "does not answer"
 HEALTH_PROBLEMS = (  # each fact that must be 0, and what it means when it is not
     ("tainted", "its kernel is tainted ({}: an earlier crash or WARNING)"),
     ("netns", "{} network namespace(s) left by an earlier run"),
@@ -85,12 +86,19 @@ def claim(entry: WarmGuest) -> IO[str] | None:
         return None
 
 
-def health_problem(channel: Channel) -> str | None:
-    """Why this guest must not be reused, or None."""
-    done = channel.run(HEALTH_COMMAND, 30.0)
-    if done.exit_status is None:
-        return "it does not answer"
-    facts = dict(line.split("=", 1) for line in done.output.splitlines() if "=" in line)
+class Refused(Exception):
+    """The warm guest must not be reused: why (one line). Its first job did not run."""
+
+
+def gated(command: str, ok: Path) -> str:
+    """command behind the health check, in one shell: it runs only in a healthy guest, and `ok` appears first."""
+    return f"HARNESS_HEALTH_OK={shlex.quote(str(ok))} . {shlex.quote(str(HEALTH_SCRIPT))} && {command}"
+
+
+def problem_in(output: str) -> str | None:
+    """Why the check refused the guest (its "harness-health: fact=value" lines), or None when it did not."""
+    facts = dict(line.removeprefix("harness-health: ").split("=", 1) for line in output.splitlines()
+                 if line.startswith("harness-health: ") and "=" in line)
     for key, why in HEALTH_PROBLEMS:
         value = facts.get(key, "0").strip()
         if value not in ("0", ""):

@@ -17,6 +17,12 @@ def no_warm_guests_before_or_after():
     assert harness_qemus() == []
 
 
+def ssh_masters() -> list[str]:
+    """The OpenSSH masters kept guests leave open (harness.channel_openssh)."""
+    out = subprocess.run(["pgrep", "-af", "ssh .*ControlPath=.*mptcp-harness-.* -M"], capture_output=True, text=True)
+    return out.stdout.splitlines()
+
+
 def test_second_run_attaches_boots_nothing_and_guests_stop_leaves_no_qemu():
     before = len(boots())
     first = run_pytest("suites", "-k", "mptcp/base", "--keep-guest")
@@ -25,11 +31,17 @@ def test_second_run_attaches_boots_nothing_and_guests_stop_leaves_no_qemu():
     second = run_pytest("suites", "-k", "mptcp/base", "--keep-guest")
     assert second.returncode == 0, second.stdout[-3000:]
     assert "attached to the warm guest" in second.stdout
+    assert "commands over ssh (the kept guest's open connection)" in second.stdout  # no handshake of its own
     assert len(boots()) == before + 1  # no boot
     listing = run_harness("guests")
     assert "kernel debian:7.3.4" in listing.stdout
+    assert len(ssh_masters()) == 1
     assert "stopped 1 warm guest(s)" in run_harness("guests", "stop", "--all").stdout
     assert harness_qemus() == []
+    deadline = time.monotonic() + 30
+    while ssh_masters() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert ssh_masters() == []  # the connection went with the guest
 
 
 def test_a_tainted_guest_is_not_reused():

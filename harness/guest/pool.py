@@ -8,6 +8,7 @@ the shared directory when SSH cannot be had (said once, with why).
 from __future__ import annotations
 
 import os
+import shlex
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import IO
 from harness import guest, warm
 from harness.cache import locked
 from harness.channel import Channel, SharedDirChannel, free_port
+from harness.channel_openssh import OpenSshChannel, start_master
 from harness.settings import Settings
 
 
@@ -25,6 +27,7 @@ class GuestPool:
         self.running: guest.PersistentGuest | None = None
         self.channel: Channel | None = None
         self.hold: IO[str] | None = None  # our claim on a kept guest
+        self.unchecked: warm.WarmGuest | None = None  # a kept guest attached to, its health not checked yet
         self.booted_at = 0.0
 
     def get(self) -> tuple[guest.PersistentGuest, Channel]:
@@ -53,6 +56,8 @@ class GuestPool:
             if s.keep_guest:  # registered at once: a killed run still leaves it findable
                 self.hold = warm.claim(warm.registered(s.cache_dir, running, s.idle_timeout, self.booted_at))
         channel = self._channel(running, shared, no_ssh)
+        if s.keep_guest and channel.name == "ssh":  # the next run's connection, made while this one runs
+            start_master(shared, port, running.ssh_key)
         self.say(f"guest up in {running.boot_s:.1f} s; commands over {channel.name}")
         return running, channel
 
@@ -69,6 +74,7 @@ class GuestPool:
             return SharedDirChannel(shared)
 
     def _attach_warm(self) -> tuple[guest.PersistentGuest, Channel] | None:
+        """A kept guest that fits, with a channel to it; its health is checked by its first job (runner())."""
         cache = self.settings.cache_dir
         with locked(cache, "guests"):
             entries = warm.load(cache)
@@ -83,31 +89,72 @@ class GuestPool:
             channel, problem = self._check_warm(entry)
             if problem is None and channel is not None:
                 self.say(f"attached to the warm guest on port {entry.port} (booted {time.time() - entry.booted_at:.0f} s "
-                         "ago): no boot")
-                self.hold, self.booted_at = hold, entry.booted_at
+                         f"ago): no boot; commands over {channel.name}")
+                self.hold, self.booted_at, self.unchecked = hold, entry.booted_at, entry
                 return entry.guest(self.config), channel
-            self.say(f"not reusing the warm guest on port {entry.port}: {problem}; stopping it")
-            if channel is not None:
-                channel.close()
-            entry.stop()
-            with locked(cache, "guests"):
-                warm.forget(cache, entry)
-            hold.close()
+            self._drop(entry, hold, channel, str(problem))
         return None
 
-    def _check_warm(self, entry: warm.WarmGuest) -> tuple[Channel | None, str | None]:
-        """An SSH channel to a warm guest and why it must not be reused (None: it may)."""
-        from harness.channel_ssh import SshChannel
+    def _drop(self, entry: warm.WarmGuest, hold: IO[str], channel: Channel | None, problem: str) -> None:
+        self.say(f"not reusing the warm guest on port {entry.port}: {problem}; stopping it")
+        if channel is not None:
+            channel.close()
+        entry.stop()
+        with locked(self.settings.cache_dir, "guests"):
+            warm.forget(self.settings.cache_dir, entry)
+        hold.close()
 
+    def _check_warm(self, entry: warm.WarmGuest) -> tuple[Channel | None, str | None]:
+        """A channel to a warm guest, or why it must not be reused: a session on the connection its keeper left
+        open (channel_openssh), else a connection of our own (paramiko), leaving one open for the next run."""
         if not entry.fits(self.config):
             return None, (f"its kernel is {entry.kernel}" if entry.kernel != self.config.kernel.identity
                           else "it was booted with other guest settings")
-        guest.set_idle_deadline(Path(entry.shared_dir), self.settings.idle_timeout + 3600)
-        try:
-            channel = SshChannel(entry.port, guest.vng_ssh_key(), connect_timeout_s=10)
-        except (ConnectionError, OSError) as e:
-            return None, f"no SSH ({e})"
-        return channel, warm.health_problem(channel)
+        shared, key = Path(entry.shared_dir), guest.vng_ssh_key()
+        guest.set_idle_deadline(shared, self.settings.idle_timeout + 3600)
+        channel: Channel | None = OpenSshChannel.attach(shared, entry.port, key)
+        if channel is None:
+            from harness.channel_ssh import SshChannel  # paramiko is slow to import: only without the open connection
+
+            try:
+                channel = SshChannel(entry.port, key, connect_timeout_s=10)
+            except (ConnectionError, OSError) as e:
+                return None, f"no SSH ({e})"
+            start_master(shared, entry.port, key)
+        return channel, None
+
+    def runner(self) -> Callable[[Path, float, Callable[[], object]], guest.GuestExit]:
+        """How the scheduler runs a round's script in this guest: `. script` in the shell SSH starts; in a warm
+        guest not checked yet, behind its health check (warm.gated): warm.Refused when it fails or does not answer
+        within GATE_TIMEOUT_S, and the round did not run."""
+        assert self.running is not None and self.channel is not None
+        running, channel = self.running, self.channel
+
+        def run(script: Path, timeout_s: float, on_tick: Callable[[], object]) -> guest.GuestExit:
+            command = f". {shlex.quote(str(script))}"  # read by the session's shell: one program fewer
+            if self.unchecked is None:
+                done = channel.run(command, timeout_s, on_tick)
+                return guest.GuestExit(done.exit_status, done.timed_out, done.elapsed_s, running.console)
+            ok, start = script.with_name("health.ok"), time.monotonic()
+
+            def tick() -> None:
+                if not ok.exists() and time.monotonic() - start > warm.GATE_TIMEOUT_S:
+                    raise warm.Refused("it does not answer")
+                on_tick()
+
+            done = channel.run(warm.gated(command, ok), timeout_s, tick)
+            if not ok.exists():
+                raise warm.Refused(warm.problem_in(done.output) or f"its health check failed: {done.output.strip()!r}")
+            self.unchecked = None
+            return guest.GuestExit(done.exit_status, done.timed_out, done.elapsed_s, running.console)
+        return run
+
+    def refuse(self, why: str) -> None:
+        """The warm guest's check refused it (warm.Refused): stop and forget it; the next get() finds or boots another."""
+        assert self.unchecked is not None and self.hold is not None
+        entry, hold, channel = self.unchecked, self.hold, self.channel
+        self.unchecked = self.hold = self.channel = self.running = None
+        self._drop(entry, hold, channel, why)
 
     def hold_for(self, seconds: float) -> None:
         """A kept guest's watchdog must not stop it while a subtest runs in it."""
@@ -134,3 +181,4 @@ class GuestPool:
         if self.hold is not None:
             self.hold.close()
             self.hold = None
+        self.unchecked = None

@@ -1,19 +1,29 @@
 #!/bin/sh
-# What a warm guest must show before it is reused (harness.warm): one line per fact, each 0 when healthy.
+# What a warm guest must show before it is reused (harness.warm): four facts, each 0 when healthy.
 # Shell built-ins but one (cat): every program run costs a read over 9p under TCG, and a warm run waits for this.
 # (not `read`: dash reads a byte at a time, and an integer sysctl read at an offset past 0 is
 # empty, so "512" would come back as "5")
-echo "tainted=$(cat /proc/sys/kernel/tainted)"
+# Read by the shell of a warm run's first job, one SSH session for both (harness.guest.pool):
+#   HARNESS_HEALTH_OK=<file> . health.sh && . run.sh
+# When every fact is 0 it creates <file> (the host waits for it a while, then gives up on the guest) and prints
+# nothing; else it prints the facts, prefixed, and exits 86: the job does not run.
+tainted=$(cat /proc/sys/kernel/tainted)
 set -- /run/netns/*
 [ -e "$1" ] || shift $#
-echo "netns=$#"
+netns=$#
 mounts=0
 while read -r source _; do
 	[ "$source" != harness-netns ] || mounts=$((mounts + 1))  # isolated.sh's tmpfs
 done < /proc/mounts
-echo "mounts=$mounts"
 procs=0
 for comm in /proc/[0-9]*/comm; do
 	{ read -r name < "$comm"; } 2>/dev/null && [ "$name" = test_progs ] && procs=$((procs + 1))  # (one may exit meanwhile)
 done
-echo "procs=$procs"
+facts="tainted=$tainted netns=$netns mounts=$mounts procs=$procs"
+if [ "$facts" = "tainted=0 netns=0 mounts=0 procs=0" ]; then
+	: > "$HARNESS_HEALTH_OK"
+else
+	# shellcheck disable=SC2086 # $facts is split into its words on purpose: a line each
+	printf 'harness-health: %s\n' $facts
+	exit 86
+fi
