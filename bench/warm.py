@@ -3,7 +3,8 @@
                     / `./test_progs -a mptcp/base` run directly in that same guest over an SSH
                     session already open (the floor: nothing of the harness around it)
   P5 warm speedup = a cold `pytest -k mptcp/base` (it boots its own guest) / the warm run
-Each side runs `--rounds` times; medians compared.
+Each side runs `--rounds` times (default 5: test_progs itself swings by a second from one run to the next under
+TCG); medians compared, and each round's own ratio and each side's spread printed.
 Usage: python bench/warm.py [--rounds N] [--subtest base]
 """
 from __future__ import annotations
@@ -59,7 +60,7 @@ def direct_in_warm_guest(subtest: str) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--subtest", default="base")
     args = ap.parse_args()
     select = ["-k", f"mptcp/{args.subtest}"]
@@ -71,10 +72,14 @@ def main() -> None:
             timed(*select, "--keep-guest")  # boots the guest that the warm side attaches to (not measured)
             warm.append(timed(*select, "--keep-guest"))
             direct.append(direct_in_warm_guest(args.subtest))
-            print(f"round {round_}: cold {cold[-1]:.1f} s, warm {warm[-1]:.1f} s, direct {direct[-1]:.1f} s", flush=True)
+            print(f"round {round_}: cold {cold[-1]:.1f} s, warm {warm[-1]:.1f} s, direct {direct[-1]:.1f} s; "
+                  f"ratio {warm[-1] / direct[-1]:.2f}", flush=True)
     finally:
         stop_warm_guests()
-    med = {k: statistics.median(v) for k, v in (("cold", cold), ("warm", warm), ("direct", direct))}
+    sides = (("cold", cold), ("warm", warm), ("direct", direct))
+    for name, values in sides:
+        print(f"{name:6} min {min(values):.1f} s, median {statistics.median(values):.1f} s, max {max(values):.1f} s")
+    med = {k: statistics.median(v) for k, v in sides}
     print("medians: " + ", ".join(f"{k} {v:.1f} s" for k, v in med.items()))
     print(f"P5 warm speedup: {med['cold'] / med['warm']:.2f}")
     print(f"P5 warm ratio: {med['warm'] / med['direct']:.2f}")
