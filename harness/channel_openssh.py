@@ -23,11 +23,15 @@ from harness.channel import TICK_S, CommandResult
 LOST = 255  # what ssh exits with when it, not the command, failed
 
 
-def control_path(shared_dir: Path) -> Path:
+def control_path(shared_dir: Path) -> Path | None:
     """The master's socket for the guest with this shared directory: short (a socket's path has at most 107 bytes,
-    a cache's may be longer) and private to the user."""
+    a cache's may be longer) and private to the user; None when its directory is not ours alone (made by another
+    user of a shared /tmp): then no master, paramiko as before."""
     where = Path(tempfile.gettempdir()) / f"mptcp-harness-{os.getuid()}"
     where.mkdir(mode=0o700, exist_ok=True)
+    mine = where.lstat()
+    if mine.st_uid != os.getuid() or mine.st_mode & 0o077:  # (a symlink: lstat gives its 0o777)
+        return None
     return where / f"{hashlib.sha256(str(shared_dir).encode()).hexdigest()[:16]}.ssh"
 
 
@@ -39,10 +43,10 @@ def _argv(ctl: Path, port: int, key: Path, *rest: str) -> list[str]:
 
 def start_master(shared_dir: Path, port: int, key: Path) -> None:
     """Leave a master connected to the guest (in the background, not waited for: a kept guest's run goes on)."""
-    if host.missing(("ssh",)):
+    ctl = control_path(shared_dir)
+    if ctl is None or host.missing(("ssh",)):
         return
-    argv = _argv(control_path(shared_dir), port, key, "-M", "-N", "-o", "ServerAliveInterval=5",
-                 "-o", "ServerAliveCountMax=3")
+    argv = _argv(ctl, port, key, "-M", "-N", "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3")
     subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                      start_new_session=True)  # outlives this run, as the guest does
 
@@ -66,7 +70,8 @@ class OpenSshChannel:
     def attach(cls, shared_dir: Path, port: int, key: Path) -> OpenSshChannel | None:
         """A channel on the guest's master, or None when there is none (no OpenSSH client, master gone)."""
         ctl = control_path(shared_dir)
-        return cls(ctl, port, key) if not host.missing(("ssh",)) and master_alive(ctl, port, key) else None
+        usable = ctl is not None and not host.missing(("ssh",)) and master_alive(ctl, port, key)
+        return cls(ctl, port, key) if usable and ctl is not None else None
 
     def run(self, command: str, timeout_s: float, on_tick: Callable[[], object] | None = None) -> CommandResult:
         start = time.monotonic()

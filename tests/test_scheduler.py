@@ -3,6 +3,7 @@ real here where they need no guest), and the round loop with a stand-in guest.""
 import os
 import re
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -275,3 +276,17 @@ def test_recordings_unused_for_30_days_go_when_another_is_made_and_the_placehold
     launch.prune(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["recent-failure", "shared", "used"]
     assert launch.age_s(tmp_path / "recent-failure" / launch.FAILED) > launch.RETRY_FAILED_S  # retried by the next guest
+
+
+def test_the_ssh_control_socket_lives_only_in_a_directory_that_is_ours_alone(tmp_path, monkeypatch):
+    from harness import channel_openssh
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    ctl = channel_openssh.control_path(Path("/cache/guests/1-2"))
+    assert ctl is not None and ctl.parent == tmp_path / f"mptcp-harness-{os.getuid()}" and len(str(ctl)) < 108
+    assert ctl != channel_openssh.control_path(Path("/cache/guests/1-3"))  # one per guest
+    ctl.parent.chmod(0o755)  # as another user's, or a careless one, would be
+    assert channel_openssh.control_path(Path("/cache/guests/1-2")) is None
+    ctl.parent.rmdir()
+    ctl.parent.symlink_to(tmp_path)
+    assert channel_openssh.control_path(Path("/cache/guests/1-2")) is None
