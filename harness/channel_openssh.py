@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness import host
+from harness import proc as procs
 from harness.channel import TICK_S, CommandResult
 
 LOST = 255  # what ssh exits with when it, not the command, failed
@@ -70,8 +71,9 @@ class OpenSshChannel:
     def attach(cls, shared_dir: Path, port: int, key: Path) -> OpenSshChannel | None:
         """A channel on the guest's master, or None when there is none (no OpenSSH client, master gone)."""
         ctl = control_path(shared_dir)
-        usable = ctl is not None and not host.missing(("ssh",)) and master_alive(ctl, port, key)
-        return cls(ctl, port, key) if usable and ctl is not None else None
+        if ctl is None or host.missing(("ssh",)) or not master_alive(ctl, port, key):
+            return None
+        return cls(ctl, port, key)
 
     def run(self, command: str, timeout_s: float, on_tick: Callable[[], object] | None = None) -> CommandResult:
         start = time.monotonic()
@@ -89,16 +91,10 @@ class OpenSshChannel:
 
     @staticmethod
     def _wait(proc: subprocess.Popen[bytes], deadline: float, on_tick: Callable[[], object] | None) -> int | None:
-        """The ssh's exit status; None (and the ssh killed) when the deadline passed first, or on_tick raised."""
+        """The ssh's exit status; None when the deadline passed first. The ssh never outlives this (nor on_tick's
+        raising: a warm guest's gate, harness.guest.pool)."""
         try:
-            while True:
-                try:
-                    return proc.wait(timeout=max(0.0, min(TICK_S, deadline - time.monotonic())))
-                except subprocess.TimeoutExpired:
-                    if time.monotonic() >= deadline:
-                        return None
-                    if on_tick is not None:
-                        on_tick()
+            return procs.wait_ticking(proc, deadline, on_tick, TICK_S)
         finally:
             if proc.poll() is None:
                 proc.kill()

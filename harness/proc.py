@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -64,6 +65,20 @@ def run(argv: list[str], stdout: IO[Any] | int | None = subprocess.PIPE, env: di
     finally:
         stop(proc)
     return proc.returncode, out or b""
+
+
+def wait_ticking(proc: subprocess.Popen[bytes], deadline: float, on_tick: Callable[[], object] | None,
+                 tick_s: float) -> int | None:
+    """proc's exit status, calling on_tick every tick_s meanwhile; None when time.monotonic() passed deadline first
+    (proc left running: the caller stops it)."""
+    while True:
+        try:
+            return proc.wait(timeout=min(tick_s, max(0.0, deadline - time.monotonic())))
+        except subprocess.TimeoutExpired:
+            if time.monotonic() >= deadline:
+                return None
+            if on_tick is not None:
+                on_tick()
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:

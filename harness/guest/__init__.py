@@ -248,20 +248,11 @@ def run_once(
     env = guest_environment(config)
     argv, status = one_shot_argv(config, shared_dir, f". {shlex.quote(str(script))}", console.with_name("guest.status"), env)
     proc = procs.spawn_logged(argv, console, env=env)
-    timed_out, returncode = False, None
-    deadline = start + timeout_s
     try:
-        while returncode is None:
-            try:
-                returncode = proc.wait(timeout=min(TICK_S, max(0.0, deadline - time.monotonic())))
-            except subprocess.TimeoutExpired:
-                if time.monotonic() >= deadline:
-                    timed_out = True
-                    break
-                if on_tick is not None:
-                    on_tick()
+        returncode = procs.wait_ticking(proc, start + timeout_s, on_tick, TICK_S)
     finally:
         procs.stop(proc)
+    timed_out = returncode is None
     if status is not None and returncode is not None:
         returncode = launch.script_status(status)  # as vng gives it
     return GuestExit(returncode, timed_out, time.monotonic() - start, console)

@@ -12,6 +12,7 @@ images/guest.toml's [boot] launcher = "vng" starts every guest through vng inste
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import importlib.metadata
 import json
@@ -59,7 +60,8 @@ def recorded(vng_argv: list[str], placeholder: Path, env: dict[str, str], cache_
     data = read_json(where / "argv.json", None)
     if data is None:
         return None
-    os.utime(where / "argv.json")  # used: kept by prune()
+    with contextlib.suppress(OSError):  # (a read-only cache, or a prune racing it: the recording is read already)
+        os.utime(where / "argv.json")  # used: kept by prune()
     return Recording(tuple(data), where / "initrd")
 
 
