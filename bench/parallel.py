@@ -5,21 +5,26 @@ P1 speedup  = (one cold guest running `test_progs -t mptcp` serially, the MPTCP 
 P2 overhead = (the harness running one subtest: `pytest -k mptcp/base`)
               / (a bare `vng --exec 'test_progs -t mptcp/base'`)
 
-Each side runs once per round, the sides alternating. The figures compare each side's fastest
-round: on this kind of machine the noise is the host's and only ever adds time (a pure-Python
-loop, no guest, no harness, takes 1.9 to 3.3 s from one run to the next here, and two copies
-started together differ by up to 40 %; a slow guest boot is slower in every phase alike), so the
-fastest round is the one the machine disturbed least, as Python's timeit reasons. Printed too:
-the same ratios of the medians, each round's P1 and P2, and each side's min / median / max, so
-that a noisy machine shows as spread rather than as a result. Rounds go on (at least --rounds,
-at most --max-rounds) until the minima's P1 and P2 moved less than 1 % over the last two rounds.
-The kernel and test_progs come from the harness cache (a first `./run mptcp` fills it).
+Each side runs once per round, the sides alternating, and the medians are compared. Printed
+too: each round's P1 and P2, and each side's min / median / max, so that a noisy machine shows
+as spread rather than as a result. Rounds go on (at least --rounds, at most --max-rounds) until
+the medians of P1 and P2 moved less than 1 % over the last two rounds. The kernel and
+test_progs come from the harness cache (a first `./run mptcp` fills it).
+
+Where each side's time goes (medians, the same rounds): `boot` from the guest's start to its
+command's (the bare sides print /proc/uptime around test_progs, with shell built-ins; the harness's sides are read
+from its markers in the run's console.log: first batch start, last batch end), `command`
+test_progs' own run, `outside` the wall time around the guest's command (the host's start-up,
+QEMU, the kernel's first instants, power-off, the host's end). The host's speed swings from one
+run to the next here (a pure-Python loop, no guest: 1.9 to 3.3 s), so the walls' spread is
+mostly the machine's; a difference between the two sides that holds in every phase is not.
 Usage: python bench/parallel.py [--rounds N] [--max-rounds M] [--subtest base]
 """
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shlex
 import statistics
 import subprocess
@@ -38,20 +43,34 @@ from harness.selftests import build_test_progs  # noqa: E402
 from harness.settings import SUITES_DIR, Settings, default_cache_dir  # noqa: E402
 from harness.suites import load_suite  # noqa: E402
 
+UPTIME = re.compile(r"^(\d+\.\d+) \d+\.\d+$", re.M)  # /proc/uptime, printed by the bare sides' command
+MARK = re.compile(r"^\[\s*(\d+\.\d+)\] harness: batch \d+ (start|end)$", re.M)
 
-def timed(argv: list[str], env: dict[str, str]) -> float:
+
+def timed(argv: list[str], env: dict[str, str], runs: Path) -> tuple[float, dict[str, float]]:
+    """The side's wall time, and its phases: from the uptimes it printed, else from the run the harness made."""
+    before = set(runs.iterdir()) if runs.is_dir() else set()
     start = time.monotonic()
     proc = subprocess.run(argv, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     took = time.monotonic() - start
     if proc.returncode not in (0,):
         sys.exit(f"benchmark command failed ({proc.returncode}): {shlex.join(argv)}\n{proc.stdout[-2000:]}")
-    return took
+    if len(up := [float(u) for u in UPTIME.findall(proc.stdout)]) == 2:
+        return took, phases(took, up[0], up[1])
+    made = sorted(set(runs.iterdir()) - before)
+    marks = MARK.findall((made[-1] / "round-1" / "console.log").read_text()) if made else []
+    starts, ends = [float(t) for t, w in marks if w == "start"], [float(t) for t, w in marks if w == "end"]
+    return took, phases(took, min(starts), max(ends)) if starts and ends else {}
+
+
+def phases(wall: float, began: float, ended: float) -> dict[str, float]:
+    return {"boot": began, "command": ended - began, "outside": wall - ended}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=8, help="at least this many rounds (default 8)")
-    ap.add_argument("--max-rounds", type=int, default=16, help="at most this many (default 16)")
+    ap.add_argument("--rounds", type=int, default=5, help="at least this many rounds (default 5)")
+    ap.add_argument("--max-rounds", type=int, default=12, help="at most this many (default 12)")
     ap.add_argument("--subtest", default="base")
     args = ap.parse_args()
 
@@ -70,7 +89,8 @@ def main() -> None:
     pytest = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(suite.path)]  # this suite only
     with tempfile.TemporaryDirectory() as scratch:
         def bare(selector: str) -> tuple[list[str], dict[str, str]]:
-            command = f"cd {shlex.quote(str(payload.directory))} && ./test_progs -t {selector}"
+            uptime = 'read -r up idle < /proc/uptime && echo "$up $idle"'  # built-ins: no program started
+            command = f"cd {shlex.quote(str(payload.directory))} && {uptime} && ./test_progs -t {selector}; {uptime}"
             return guest.vng_argv(config, Path(scratch), command), guest.guest_environment(config)
 
         sides = {
@@ -80,22 +100,26 @@ def main() -> None:
             "harness one": ([*pytest, "-k", f"{suite.test}/{args.subtest}"], env),
         }
         times: dict[str, list[float]] = {k: [] for k in sides}
-        history: list[tuple[float, float]] = []  # (P1, P2) of the minima after each round
+        split: dict[str, list[dict[str, float]]] = {k: [] for k in sides}
+        history: list[tuple[float, float]] = []  # (P1, P2) of the medians after each round
         for round_ in range(1, args.max_rounds + 1):
             for name, (argv, side_env) in sides.items():
-                times[name].append(timed(argv, side_env))
+                took, parts = timed(argv, side_env, settings.cache_dir / "runs")
+                times[name].append(took)
+                split[name].append(parts)
             p1, p2 = ratios({k: v[-1] for k, v in times.items()})
             print(f"round {round_}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in times.items())
                   + f"; P1 {p1:.3f}, P2 {p2:.3f}", flush=True)
-            history.append(ratios({k: min(v) for k, v in times.items()}))
+            history.append(ratios({k: statistics.median(v) for k, v in times.items()}))
             if round_ >= args.rounds and settled(history):
                 break
     for name, values in times.items():
         print(f"{name:12} min {min(values):.1f} s, median {statistics.median(values):.1f} s, max {max(values):.1f} s")
+    print("where the time goes (medians, s): " + "; ".join(
+        f"{name} " + ", ".join(f"{k} {statistics.median(p[k] for p in parts):.2f}" for k in parts[0])
+        for name, parts in split.items() if parts and all(parts)))
     p1, p2 = history[-1]
-    m1, m2 = ratios({k: statistics.median(v) for k, v in times.items()})
     print(f"rounds: {len(history)}")
-    print(f"medians: P1 {m1:.3f}, P2 {m2:.3f}")
     print(f"P1 speedup: {p1:.3f}")
     print(f"P2 overhead: {p2:.3f}")
 
@@ -105,7 +129,7 @@ def ratios(t: dict[str, float]) -> tuple[float, float]:
 
 
 def settled(history: list[tuple[float, float]], within: float = 0.01) -> bool:
-    """The minima's P1 and P2 moved less than `within` (relative) over the last two rounds."""
+    """The medians' P1 and P2 moved less than `within` (relative) over the last two rounds."""
     if len(history) < 3:
         return False
     recent = history[-3:]

@@ -43,8 +43,9 @@ def plan_batches(suite: Suite, subtests: tuple[str, ...], durations: dict[str, f
 
 
 def progs_argv(suite: Suite, batch: Batch, batches: list[Batch]) -> list[str]:
-    """-a takes exact names (-t would match substrings: subflow ~ iters_subflow); -v prints each result as it ends."""
-    argv = ["stdbuf", "-oL", "./test_progs", "-v"]
+    """-a takes exact names (-t would match substrings: subflow ~ iters_subflow); -v prints each result as it ends
+    (batch.sh line-buffers its stdout, as stdbuf -oL would)."""
+    argv = ["./test_progs", "-v"]
     if batch.runs_rest:
         others = [f"{suite.test}/{s}" for b in batches if b is not batch for s in b.subtests]
         return argv + ["-a", suite.test] + (["-b", ",".join(others)] if others else [])

@@ -2,6 +2,7 @@
 real here where they need no guest), and the round loop with a stand-in guest."""
 import os
 import re
+import shlex
 import subprocess
 import tempfile
 import time
@@ -69,10 +70,10 @@ def test_runner_script_starts_every_batch_isolated_and_records_exit_status(tmp_p
     assert "cd /p " in text
     for b in batches:  # side by side: each in its own scratch dir (isolated), log and status file
         assert (f"(set -- {b.index} {tmp_path}/batch-{b.index}.log {tmp_path}/batch-{b.index}.rc "  # batch.sh, read
-                f"{tmp_path}/scratch-{b.index} stdbuf -oL ./test_progs -v -a mptcp/{b.subtests[0]}; "  # in a subshell
+                f"{tmp_path}/scratch-{b.index} ./test_progs -v -a mptcp/{b.subtests[0]}; "  # in a subshell
                 f". {script('batch.sh')}) &") in text
     alone = runner_script(SUITE, Path("/p"), tmp_path, batches[:1], tmp_path)
-    assert "batch-0.rc - stdbuf" in alone  # alone in the guest: no isolation set-up
+    assert "batch-0.rc - ./test_progs" in alone  # alone in the guest: no isolation set-up
     assert text.rstrip().endswith("\nwait")  # for every batch; nothing after (no sync: 9p without a cache)
     subprocess.run(["sh", "-n"], input=text, text=True, check=True)  # valid shell
 
@@ -198,6 +199,37 @@ def test_batch_passes_output_through_marks_start_results_end_and_keeps_the_statu
     results = [line for line in text.splitlines() if SUBTEST_RESULT.match(line)]
     assert results and read_markers(fd) == ["<4>harness: batch 2 start", *(f"<4>harness: batch 2 done {line}" for line in results),
                                             "<4>harness: batch 2 end"]
+
+
+LIVE = """echo '#1/1 demo/ok:OK'  # then waits (3 s at most) for its marker: only there if the line left at once
+for _ in $(seq 30); do grep -qs ' done #1/1' "$HARNESS_KMSG" && break; sleep 0.1; done
+grep -qs ' done #1/1' "$HARNESS_KMSG" && echo marked-while-running || echo not-marked-while-running"""
+
+
+@pytest.mark.parametrize("how", ["the harness's", "the fallback"])
+def test_batch_marks_each_result_while_the_command_still_runs(tmp_path, how):
+    """A stdio program's output into the marking pipe is line-buffered (stdbuf's library preloaded, or stdbuf itself),
+    and the awk marks each line as it comes: sed (stdio, block-buffered into a pipe) writes the result line, and the
+    command waits for its marker. The harness's way: busybox's awk and the library named by stdbuf; the fallback:
+    stdbuf itself and the host's mawk. Without line buffering the line stays in sed's buffer (checked first)."""
+    from harness.guest.commands import awk_command, stdbuf_preload
+
+    kmsg = tmp_path / "kmsg"  # a file: each marker replaces the one before
+    command = ["sh", "-c", f"{{ {LIVE}\n}} | sed -n p"]
+    env = dict(os.environ, HARNESS_KMSG=str(kmsg), HARNESS_RESULT_LINE=SUBTEST_RESULT_LINE)
+    marking = (f"{awk_command()} -v batch=0 -v kmsg={kmsg} -v pattern=\"$HARNESS_RESULT_LINE\" "
+               f"-f {script('mark-results.awk')}")
+    control = subprocess.run(["sh", "-c", f"{shlex.join(command)} | {marking}"], env=env, capture_output=True, text=True)
+    assert control.stdout.splitlines() == ["#1/1 demo/ok:OK", "not-marked-while-running"]  # sed's buffer held it
+    if how == "the harness's":
+        assert awk_command().endswith("busybox awk") and stdbuf_preload().endswith("libstdbuf.so")  # on this host
+        env |= {"HARNESS_AWK": awk_command(), "HARNESS_STDBUF_PRELOAD": stdbuf_preload()}
+    else:  # what awk_command gives without busybox (this host's awk is mawk)
+        env |= {"HARNESS_AWK": "awk -W interactive"}
+    subprocess.run(["sh", script("batch.sh"), "0", str(tmp_path / "out.log"), str(tmp_path / "rc"), "-", *command],
+                   env=env, check=True)
+    assert (tmp_path / "out.log").read_text().splitlines() == ["#1/1 demo/ok:OK", "marked-while-running"]
+    assert kmsg.read_text() == "<4>harness: batch 0 end\n"  # (the last of its markers)
 
 
 def test_the_result_grammar_is_one_for_awk_and_python():

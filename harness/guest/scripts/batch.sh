@@ -7,7 +7,8 @@
 #   $HARNESS_RESULT_LINE: the pattern of a subtest result line (marked as it passes)
 #   $HARNESS_MARKS_ITSELF: 1 when the command marks its results itself (shell-suite.sh)
 #   $HARNESS_KMSG: where markers go (/dev/kmsg)
-#   $HARNESS_AWK_OPTS: "-W interactive" when awk is mawk
+#   $HARNESS_AWK: the awk command that marks them (harness.guest.commands.awk_command; default awk)
+#   $HARNESS_STDBUF_PRELOAD: the library `stdbuf -oL` would preload, or empty (then stdbuf itself)
 #   $HARNESS_SCRIPTS: this directory (run.sh reads this file in a subshell: $0 is not its path)
 index=$1 log=$2 status=$3 scratch=$4
 shift 4
@@ -29,11 +30,19 @@ if [ "${HARNESS_MARKS_ITSELF:-0}" = 1 ]; then
 	"$@" > "$log" 2>&1
 	echo $? > "$status"
 else
-	# mawk reads a pipe in blocks unless -W interactive; other awks read lines as they come
-	# (the host, whose awk the guest's is, says which: $HARNESS_AWK_OPTS)
-	# shellcheck disable=SC2086 # $HARNESS_AWK_OPTS is one option, or none
-	{ "$@" 2>&1; echo $? > "$status"; } |
-		awk ${HARNESS_AWK_OPTS:-} -v batch="$index" -v kmsg="$HARNESS_KMSG" -v pattern="$HARNESS_RESULT_LINE" \
+	# the command's stdout line-buffered into the pipe (each result marked as it ends), as `stdbuf -oL` does:
+	# its library preloaded straight into the command when the host named it, one program fewer to start
+	line_buffered() {
+		if [ -n "${HARNESS_STDBUF_PRELOAD:-}" ]; then
+			LD_PRELOAD=${LD_PRELOAD:+$LD_PRELOAD:}$HARNESS_STDBUF_PRELOAD _STDBUF_O=L "$@"
+		else
+			stdbuf -oL "$@"
+		fi
+	}
+	# $HARNESS_AWK reads lines as they come (the host chose it: busybox's, or mawk with -W interactive)
+	# shellcheck disable=SC2086 # $HARNESS_AWK is a command and its options, split on purpose
+	{ line_buffered "$@" 2>&1; echo $? > "$status"; } |
+		${HARNESS_AWK:-awk} -v batch="$index" -v kmsg="$HARNESS_KMSG" -v pattern="$HARNESS_RESULT_LINE" \
 			-f "$here/mark-results.awk" > "$log"
 fi
 # Debug kernels: what the batch leaked, found by two kmemleak scans a few seconds apart (as
