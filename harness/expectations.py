@@ -10,6 +10,8 @@
 
     [[crash]]                         # a known kernel crash, by fingerprint (harness.crashes)
     fingerprint = "f1/f2/f3/f4/f5"
+    mode = "debug"                    # optional, as above: only on these modes' kernels
+    kernel = "*7.3*"                  # optional, as above
     reason = "..."                    # link and expires as above
 
 A known crash is still reported; the subtests it failed become xfail; a crash no entry names fails the night
@@ -65,8 +67,9 @@ class Expectations:
         return next((e for e in self.failures if fnmatchcase(name, e.test) and fnmatchcase(mode, e.mode)
                      and fnmatchcase(kernel, e.kernel)), None)
 
-    def crash(self, fingerprint: str) -> Entry | None:
-        return next((e for e in self.crashes if fingerprint and e.fingerprint == fingerprint), None)
+    def crash(self, fingerprint: str, mode: str, kernel: str) -> Entry | None:
+        return next((e for e in self.crashes if fingerprint and e.fingerprint == fingerprint
+                     and fnmatchcase(mode, e.mode) and fnmatchcase(kernel, e.kernel)), None)
 
 
 _FIELDS = {f.name for f in dataclasses.fields(Entry)}
@@ -100,7 +103,7 @@ def apply(runs: list[SuiteRun], known: Expectations, mode: str) -> list[SuiteRun
     """Known failures become xfail (or xpass when they passed); so do subtests failed by a known crash."""
     out = []
     for run in runs:
-        by_crash = {name: entry for c in crashes_in(run.console_events) if (entry := known.crash(c.fingerprint))
+        by_crash = {name: entry for c in crashes_in(run.console_events) if (entry := known.crash(c.fingerprint, mode, run.kernel))
                     for name in c.running}
         subtests = []
         for r in run.subtests:

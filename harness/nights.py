@@ -65,7 +65,7 @@ def crashes(modes: list[ModeNight], night: str, seen: dict[str, str], known: Exp
     for m in modes:
         for run in m.runs:
             for c in crashes_in(run.console_events):
-                entry = known.crash(c.fingerprint)
+                entry = known.crash(c.fingerprint, m.mode, run.kernel)
                 found.append({"mode": m.mode, "kind": c.kind, "fingerprint": c.fingerprint, "running": list(c.running),
                               "first_seen": seen.get(c.fingerprint, night) if c.fingerprint else night,
                               "known": entry.why() if entry else ""})

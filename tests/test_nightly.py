@@ -99,6 +99,13 @@ def test_a_crash_no_test_carried_fails_the_night_until_the_expectations_name_it(
     named = nights.summarize("n", {"started": "x"}, [mode], None, known, [])
     assert named["exit"] == 0 and named["unknown_crashes"] == [] and "; known: the canary warns" in "\n".join(
         nights.text(named))
+    # an entry for other modes' kernels (or other kernels) does not name it
+    for scope in ('mode = "normal"', 'kernel = "*6.12*"'):
+        elsewhere = load(write(tmp_path, f'[[crash]]\nfingerprint = "canary_warning"\n{scope}\nreason = "r"\n'))
+        assert nights.summarize("n", {"started": "x"}, [mode], None, elsewhere, [])["unknown_crashes"] == [
+            "debug:canary_warning"]
+    debug_only = load(write(tmp_path, '[[crash]]\nfingerprint = "canary_warning"\nmode = "debug"\nreason = "r"\n'))
+    assert nights.summarize("n", {"started": "x"}, [mode], None, debug_only, [])["exit"] == 0
 
 
 def test_a_mode_that_did_not_build_makes_an_infrastructure_night():
