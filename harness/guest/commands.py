@@ -46,10 +46,10 @@ def stdbuf_preload() -> str:
 
 
 def run_quietly(argv: list[str]) -> str:
-    """A host program's output (stdout and stderr); "" when it cannot run."""
+    """A host program's output (stdout and stderr); "" when it cannot run or does not end within 30 s."""
     try:
         out = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=30)
-    except OSError:
+    except (OSError, subprocess.TimeoutExpired):
         return ""
     return out.stdout + out.stderr
 
