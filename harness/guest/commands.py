@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import functools
 import shlex
-import shutil
 import subprocess
 from pathlib import Path
 
+from harness import host
 from harness.parse.test_progs import SUBTEST_RESULT_LINE
 from harness.plan import Batch, progs_argv
 from harness.suites import Runner, Suite
@@ -29,7 +29,7 @@ def awk_command() -> str:
     mawk, read over 9p with its libraries, took 0.41 s the first time and 0.15 s after. Else the host's awk, with
     -W interactive for mawk (which otherwise reads a pipe in blocks; gawk and busybox read lines as they come).
     """
-    busybox = shutil.which("busybox")
+    busybox = host.find("busybox")
     if busybox and "awk" in run_quietly([busybox, "--list"]).split():
         return f"{busybox} awk"
     return "awk -W interactive" if "mawk" in run_quietly(["awk", "-W", "version"]) else "awk"
