@@ -1,6 +1,6 @@
 """pytest adapter: suites/*.toml become one item per subtest; running them is harness.pipeline's.
 
-Registered as a pytest11 entry point (pyproject.toml). Collection reads data files only (no
+Registered as a pytest11 entry point (pyproject.toml, through pytest_harness.py: why, there). Collection reads data files only (no
 build, no boot). The first item to run prepares kernel and payload for the whole session
 and runs every selected subtest of its suite in rounds of one-shot guests, or (persistent
 guest, xdist) each item in this process's guest; each item reports its own result.

@@ -5,6 +5,8 @@ outside the repository as option values (the way a user types them: `--kernel-im
 not `--kernel-image=PATH`), some from a working directory outside the repository.
 """
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -62,3 +64,33 @@ def test_p_no_harness_turns_the_plugin_off(outside):
     unknown = pytest_in(outside / "cwd", "-p", "no:harness", "--collect-only", SUITES, "--kernel-tree", str(outside / "tree"))
     assert unknown.returncode == pytest.ExitCode.USAGE_ERROR
     assert "unrecognized arguments: --kernel-tree" in unknown.stderr
+
+
+PROBE = '''
+import sys
+def pytest_collection_finish(session):
+    names = (n for n, m in sys.modules.items() if n == "harness" or n.startswith("harness."))
+    rewritten = [n for n in names if type(sys.modules[n].__spec__.loader).__name__ == "AssertionRewritingHook"]
+    print("rewritten:", " ".join(sorted(rewritten)))
+'''
+
+
+@pytest.mark.parametrize("how", ["python -m pytest", "pytest"])
+def test_pytest_rewrites_the_plugin_module_only_not_the_harness_library(tmp_path, how):
+    """pytest_harness.py, the entry point, keeps pytest's assertion rewriting off the harness's ~45 modules.
+
+    Rewritten modules are parsed and compiled again at each start where pytest may not keep their
+    bytecode (PYTHONDONTWRITEBYTECODE): ~0.25 s of every run here. From the repository's root, as
+    ./run, bench/ and these tests start pytest; test_progs.py is rewritten for its name (test_*.py).
+    """
+    (tmp_path / "rewrite_probe.py").write_text(PROBE)
+    argv = pytest_argv("-p", "rewrite_probe", "--collect-only", "-q", SUITES, "-k", "mptcp/base")
+    if how == "pytest":
+        argv[:3] = [str(Path(sys.executable).parent / "pytest")]
+    env = pytest_env(PYTHONPATH=str(tmp_path), PYTHONDONTWRITEBYTECODE="1")
+    proc = subprocess.run(argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("rewritten:"))
+    leftover = "" if not (REPO_ROOT / "mptcp_harness.egg-info").exists() else " (mptcp_harness.egg-info is in the "  \
+        "repository's root: pip's editable install leaves it, ./run removes it; python -m pytest finds it there)"
+    assert line.split()[1:] == ["harness.parse.test_progs", "harness.pytest_plugin"], line + leftover
