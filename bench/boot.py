@@ -8,8 +8,9 @@ file appearing in the shared directory: that is `P6 boot to first test`, the mom
 harness's batch would start. The phase table splits it:
   host: launch + qemu + firmware  wall time to the script, minus the guest's uptime then (launch:
                                 QEMU on vng's recorded command line, or vng itself: --launcher)
-  kernel                        uptime when the init starts (its first message; for the
-                                harness's init.sh, vng's initramfs is in it)
+  kernel                        uptime when the kernel runs the initramfs's /init
+  initramfs: <step>             between the messages of vng's initramfs ("virtme initramfs: loading
+                                9p.ko...": the modules it loads, then mounting the host's root)
   init: <step>                  between the init's messages (init.sh's "harness-init: ...",
                                 or virtme-ng-init's)
   init -> script                last init message to the script's first line
@@ -35,7 +36,7 @@ from harness import guest, pipeline  # noqa: E402
 from harness.settings import Settings, default_cache_dir  # noqa: E402
 
 STAMP = re.compile(r"^\[\s*(\d+\.\d+)\](?:\[\s*[TC]\d+\])? (.*)$")
-INIT = re.compile(r"(?:virtme-ng-init|harness-init): ")
+INIT = re.compile(r"(virtme-ng-init|harness-init|virtme initramfs): ")  # the init's steps, and the initramfs's before it
 DURATION = re.compile(r"[0-9.]+ ?(ms|s)\b")  # "udev is done (1.2 s)": one label whatever it took
 
 
@@ -59,15 +60,19 @@ def one_boot(config: guest.GuestConfig, workdir: Path) -> dict[str, float]:
 
 def phases(wall: float, uptime: float, dmesg: str) -> dict[str, float]:
     """The phase table of one boot, from the wall time to the script and the guest's own log."""
-    steps = [(float(m[1]), INIT.split(m[2], 1)[1]) for m in map(STAMP.match, dmesg.splitlines())
-             if m and INIT.search(m[2])]
+    stamped = [(float(m[1]), m[2]) for m in map(STAMP.match, dmesg.splitlines()) if m]
+    started = next((at for at, text in stamped if text.startswith("Run /init as init process")), 0.0)
+    steps = [(at, ("initramfs: " if i[1] == "virtme initramfs" else "init: ") + text[i.end():])
+             for at, text in stamped if at >= started and (i := INIT.search(text))]  # (not the kernel's modprobe calls)
     table = {"P6 boot to first test": wall, "host: launch + qemu + firmware": wall - uptime}
     if not steps:
         table["kernel + init"] = uptime
         return table
-    table["kernel"] = steps[0][0]
+    table["kernel"] = started or steps[0][0]
+    if started:
+        steps.insert(0, (started, "initramfs: its /init starts"))
     for (at, what), (later, _) in zip(steps, steps[1:], strict=False):
-        label = "init: " + DURATION.sub("", what).strip()[:40]
+        label = DURATION.sub("", what).strip()[:44]
         table[label] = table.get(label, 0.0) + later - at
     table["init -> script"] = uptime - steps[-1][0]
     return table

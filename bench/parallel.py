@@ -1,7 +1,8 @@
 """P1 and P2, measured in one run on this machine (not a timed test: the ratios are what matter).
 
 P1 speedup  = (one cold guest running `test_progs -t mptcp` serially, the MPTCP CI's way)
-              / (the harness's own plan for the same subtests, from a cold boot)
+              / (the harness's own plan for the same subtests, from a cold boot: under TCG as many
+                 one-shot guests at once as the host has cores, each its share of the batches)
 P2 overhead = (the harness running one subtest: `pytest -k mptcp/base`)
               / (a bare `vng --exec 'test_progs -t mptcp/base'`)
 
@@ -13,7 +14,7 @@ test_progs come from the harness cache (a first `./run mptcp` fills it).
 
 Where each side's time goes (medians, the same rounds): `boot` from the guest's start to its
 command's (the bare sides print /proc/uptime around test_progs, with shell built-ins; the harness's sides are read
-from its markers in the run's console.log: first batch start, last batch end), `command`
+from its markers in the run's console.log, of every guest: first batch start, last batch end), `command`
 test_progs' own run, `outside` the wall time around the guest's command (the host's start-up,
 QEMU, the kernel's first instants, power-off, the host's end). The host's speed swings from one
 run to the next here (a pure-Python loop, no guest: 1.9 to 3.3 s), so the walls' spread is
@@ -58,7 +59,8 @@ def timed(argv: list[str], env: dict[str, str], runs: Path) -> tuple[float, dict
     if len(up := [float(u) for u in UPTIME.findall(proc.stdout)]) == 2:
         return took, phases(took, up[0], up[1])
     made = sorted(set(runs.iterdir()) - before)
-    marks = MARK.findall((made[-1] / "round-1" / "console.log").read_text()) if made else []
+    consoles = sorted((made[-1] / "round-1").glob("**/console.log")) if made else []  # guest-<k>/ when several
+    marks = [m for c in consoles for m in MARK.findall(c.read_text())]
     starts, ends = [float(t) for t, w in marks if w == "start"], [float(t) for t, w in marks if w == "end"]
     return took, phases(took, min(starts), max(ends)) if starts and ends else {}
 
@@ -80,9 +82,11 @@ def main() -> None:
     use_kvm, why = guest.probe_kvm(kernel, settings.cache_dir)
     suite = load_suite(SUITES_DIR / "mptcp_bpf.toml")
     config = guest.GuestConfig(kernel, settings.guest_cpus, settings.guest_memory, use_kvm, kernel_console=False)
-    plan = plan_batches(suite, suite.subtests, durations.load(settings.cache_dir, suite), settings.guest_concurrency(use_kvm))
+    guests = settings.guests_side_by_side(use_kvm)
+    plan = plan_batches(suite, suite.subtests, durations.load(settings.cache_dir, suite, kernel.identity),
+                        settings.guest_concurrency(use_kvm) * guests)
     print(f"machine: {os.cpu_count()} cores, {'KVM' if use_kvm else 'TCG'} ({why}); guest: {config.cpus} vCPUs")
-    print("harness plan: " + "; ".join(
+    print(f"harness plan ({min(guests, len(plan))} guest(s) side by side): " + "; ".join(
         f"batch {b.index}: {', '.join(b.subtests)}" + (" + the rest of the test" if b.runs_rest else "") for b in plan))
 
     env = guest.vng_environment()  # the harness's side sets up its guests' own (guest.guest_environment)

@@ -164,18 +164,20 @@ class Session:
                         tuple(SubtestResult(suite.full_name(s), Status.SKIPPED, reason=why) for s in subtests))
 
     def run(self, selection: Selection) -> SuiteRun:
-        """The selection in rounds of one-shot guests, batches side by side (harness.scheduler)."""
+        """The selection in rounds of one-shot guests (several at once under TCG), batches side by side (harness.scheduler)."""
         s, suite = self.settings, selection.suite
         if (unfit := self.unfit(suite, selection.subtests)) is not None:
             return unfit
         workdir = self.logs_dir / suite.name if self.logs_dir else \
             s.cache_dir / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{suite.name}"
-        concurrency = s.guest_concurrency(self.prepared.use_kvm)
-        self.say(f"booting a guest ({'KVM' if self.prepared.use_kvm else 'TCG'}, {self.config.cpus} vCPUs) for "
-                 f"{len(selection.subtests)} {suite.name} subtest(s), up to {concurrency} side by side; logs: {workdir}")
+        concurrency, guests = s.guest_concurrency(self.prepared.use_kvm), s.guests_side_by_side(self.prepared.use_kvm)
+        self.say(f"booting {f'up to {guests} guests' if guests > 1 else 'a guest'} "
+                 f"({'KVM' if self.prepared.use_kvm else 'TCG'}, {self.config.cpus} vCPUs) for {len(selection.subtests)} "
+                 f"{suite.name} subtest(s), up to {concurrency} side by side in each; logs: {workdir}")
         request = RunRequest(
             self._timed(suite), selection.subtests, self.prepared.payload_for(suite), self.config, workdir, s.boot_timeout_s,
-            concurrency=concurrency, durations=durations.load(s.cache_dir, suite), progress=self.progress,
+            concurrency=concurrency, guests=guests, durations=durations.load(s.cache_dir, suite, self.prepared.kernel.identity),
+            progress=self.progress,
             retries=s.retries, fail_on_warning=s.fail_on_warning, deadline=self.deadline,
             scans_s=self.scans_s,
         )

@@ -1,7 +1,9 @@
 """Where a subtest is scheduled: which subtests run together in one test_progs, side by side in one guest.
 
 The selected subtests are split into at most `concurrency` batches, longest first by the
-durations recorded in earlier runs (equal guesses on a first run). Each batch is one
+durations recorded in earlier runs (equal guesses on a first run); for the whole suite, the rest
+of the test (subtests the build has beyond the suite file, e.g. 7.3's sockmap) is one more item,
+weighing what its subtests took before. Each batch is one
 test_progs invocation (its start-up, ~1.4 s under TCG, is paid once per batch).
 """
 from __future__ import annotations
@@ -10,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.suites import Suite
+
+REST = ""  # in a plan's weights: the rest of the test (what the build has beyond the suite file; no subtest's name)
 
 
 @dataclass(frozen=True)
@@ -31,15 +35,16 @@ def plan_batches(suite: Suite, subtests: tuple[str, ...], durations: dict[str, f
         return []
     known = [durations[s] for s in subtests if s in durations]
     guess = sum(known) / len(known) if known else 1.0
+    weights = {s: durations.get(s, guess) for s in subtests}
+    if set(subtests) >= set(suite.subtests):  # the whole suite: one batch also runs the rest of the test, which
+        weights[REST] = sum(t for s, t in durations.items() if s not in suite.subtests)  # weighs what it took before
     loads = [0.0] * max(1, min(concurrency, len(subtests)))
     members: list[set[str]] = [set() for _ in loads]
-    for sub in sorted(subtests, key=lambda s: -durations.get(s, guess)):  # stable: suite order on ties
+    for sub in sorted(weights, key=lambda s: -weights[s]):  # stable: suite order on ties, the rest last
         lightest = loads.index(min(loads))
-        loads[lightest] += durations.get(sub, guess)
+        loads[lightest] += weights[sub]
         members[lightest].add(sub)
-    whole_suite = set(subtests) >= set(suite.subtests)
-    rest = loads.index(min(loads)) if whole_suite else -1
-    return [Batch(i, tuple(s for s in subtests if s in m), runs_rest=i == rest) for i, m in enumerate(members)]
+    return [Batch(i, tuple(s for s in subtests if s in m), runs_rest=REST in m) for i, m in enumerate(members)]
 
 
 def progs_argv(suite: Suite, batch: Batch, batches: list[Batch]) -> list[str]:

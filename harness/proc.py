@@ -16,6 +16,7 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,10 +26,16 @@ _PR_SET_PDEATHSIG = 1
 _live: set[subprocess.Popen[bytes]] = set()
 
 
+# Guests of one round start from threads of their own (harness.scheduler): the child runs
+# die_with_parent between fork and exec, where only async-signal-safe work is safe. So libc is
+# looked up here, once (no dlopen in the child), and no two of our threads fork at once.
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_FORKING = threading.Lock()
+
+
 def die_with_parent() -> None:
     """Runs in the child before exec: the kernel kills it if the harness dies (even by SIGKILL)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def contained(argv: list[str]) -> list[str]:
@@ -42,10 +49,12 @@ def contained(argv: list[str]) -> list[str]:
 def spawn(argv: list[str], stdout: IO[Any] | int | None, env: dict[str, str] | None = None,
           cwd: Path | None = None, stdin: int | None = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
     """Start argv contained (see the module's docstring); stderr goes with stdout."""
-    proc = subprocess.Popen(
-        contained(argv), stdin=stdin, stdout=stdout, stderr=subprocess.STDOUT, env=env, cwd=cwd,
-        start_new_session=True, preexec_fn=die_with_parent,
-    )
+    argv = contained(argv)
+    with _FORKING:
+        proc = subprocess.Popen(
+            argv, stdin=stdin, stdout=stdout, stderr=subprocess.STDOUT, env=env, cwd=cwd,
+            start_new_session=True, preexec_fn=die_with_parent,
+        )
     _live.add(proc)
     return proc
 

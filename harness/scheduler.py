@@ -1,9 +1,10 @@
 """The round loop: the selected subtests run in rounds of guests until every one has a result.
 
-A round runs the pending subtests in one guest, in batches side by side (harness.plan,
-the guest's script from harness.guest.commands), watched as it goes (harness.watch). If it
-ends early (a panic, a subtest past its timeout, the guest gone), a subtest that was
-running alone gets the blame; when several were running side by side, each is run again
+A round runs the pending subtests in batches side by side (harness.plan, the guests' scripts
+from harness.guest.commands) in one guest, or dealt to several one-shot guests booted at once
+(`guests`: under TCG a guest has one host core, whatever its vCPUs), each watched as it goes
+(harness.watch). If a guest ends early (a panic, a subtest past its timeout, the guest gone),
+a subtest that was running alone in it gets the blame; when several were running side by side, each is run again
 alone to find which one did it; the ones that had not started run in the next round on a
 fresh guest. Failures are retried `retries` times: a pass on retry is flaky. Statuses are
 made by harness.results, never here.
@@ -11,6 +12,7 @@ made by harness.results, never here.
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,7 +24,7 @@ from harness.guest.commands import RUNNER_SCRIPT, runner_script
 from harness.kselftests import KselftestPayload
 from harness.parse.console import Incident
 from harness.parse.test_progs import parse_test_progs
-from harness.plan import plan_batches
+from harness.plan import Batch, plan_batches
 from harness.results import Status, SubtestResult, SuiteRun, decide
 from harness.selftests import Payload
 from harness.suites import Runner, Suite
@@ -55,7 +57,8 @@ class RunRequest:
     guest: guest.GuestConfig
     workdir: Path  # shared with the guest: script, logs, exit status
     boot_timeout_s: float
-    concurrency: int = 1
+    concurrency: int = 1  # batches side by side in each guest
+    guests: int = 1  # one-shot guests a round's batches are dealt to, side by side (with `runner`: 1)
     durations: dict[str, float] = field(default_factory=dict)  # subtest -> seconds, earlier runs
     progress: Callable[[SubtestResult], object] | None = None
     runner: ScriptRunner | None = None  # None: a one-shot guest booted for each round
@@ -81,53 +84,140 @@ class _Round:
     log: str
 
 
+@dataclass
+class _Guest:
+    """One guest of a round: the batches it runs side by side, its directory and watch, what became of it."""
+
+    batches: list[Batch]
+    workdir: Path  # its run.sh, console.log, batch logs: the round's directory, or guest-<k> in it
+    watch: Watch
+    exit: guest.GuestExit | None = None
+    stop: Stop | None = None
+    error: BaseException | None = None  # what ended it otherwise (no guest, a broken host): raised again
+
+
 def _run_round(request: RunRequest, subtests: tuple[str, ...], concurrency: int, workdir: Path) -> _Round:
+    """The subtests in `concurrency` batches, spread over the request's guests (one when it has a runner)."""
     workdir.mkdir(parents=True, exist_ok=True)
     batches = plan_batches(request.suite, subtests, request.durations, concurrency)
-    script = workdir / RUNNER_SCRIPT
-    payload_dir = request.payload.directory if request.payload is not None else None
-    script.write_text(runner_script(request.suite, payload_dir, request.workdir, batches, workdir,
-                                    machine_slow=not request.guest.use_kvm))
+    guests = _guests(request, batches, workdir, 1 if request.runner is not None else request.guests)
     slowest = max((len(b.subtests) for b in batches), default=0)
+    timeout_s = request.suite.timeout_s * slowest + 60 + request.scans_s
+    if len(guests) == 1:
+        _run_guest(request, guests[0], timeout_s, None)
+    else:
+        _side_by_side(request, guests, timeout_s)
+    return _collect(request, subtests, guests)
+
+
+def _guests(request: RunRequest, batches: list[Batch], workdir: Path, count: int) -> list[_Guest]:
+    """The batches dealt to at most `count` guests, each with its directory, run.sh and watch."""
+    count = max(1, min(count, len(batches)))
+    progress = request.progress
+    if count > 1 and progress is not None:  # results come from each guest's thread: one line at a time
+        lock, report = threading.Lock(), progress
+
+        def progress(result: SubtestResult) -> object:
+            with lock:
+                return report(result)
+    payload_dir = request.payload.directory if request.payload is not None else None
+    out = []
+    for k in range(count):
+        mine, where = batches[k::count], workdir if count == 1 else workdir / f"guest-{k}"
+        where.mkdir(parents=True, exist_ok=True)
+        (where / RUNNER_SCRIPT).write_text(runner_script(request.suite, payload_dir, request.workdir, mine, where,
+                                                         machine_slow=not request.guest.use_kvm, every=batches))
+        console = (request.console or where / "console.log") if request.runner is not None else where / "console.log"
+        out.append(_Guest(mine, where, Watch(request.suite, mine, where, console, progress, request.deadline)))
+    return out
+
+
+def _run_guest(request: RunRequest, g: _Guest, timeout_s: float, abort: threading.Event | None) -> None:
+    """Boot g (or use the request's runner) and watch it to the end; how it ended goes into g."""
     runner = request.runner or one_shot(request.guest, request.boot_timeout_s, request.workdir)
-    console = workdir / "console.log" if request.runner is None else request.console or workdir / "console.log"
-    watch = Watch(request.suite, batches, workdir, console, request.progress, request.deadline)
-    stop: Stop | None = None
+
+    def tick() -> None:
+        if abort is not None and abort.is_set():
+            raise Stop("interrupted", StopKind.INTERRUPTED)
+        g.watch.tick()
     try:
-        exit_ = runner(script, request.suite.timeout_s * slowest + 60 + request.scans_s, watch.tick)
-        watch.tick(final=True)
+        g.exit = runner(g.workdir / RUNNER_SCRIPT, timeout_s, tick)
+        g.watch.tick(final=True)
     except Stop as e:
-        stop, exit_ = e, guest.GuestExit(None, e.kind is StopKind.TIMEOUT, time.monotonic() - watch.start, console)
+        g.stop = e
+        g.exit = guest.GuestExit(None, e.kind is StopKind.TIMEOUT, time.monotonic() - g.watch.start, g.watch.console)
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM turned into one: the guest is already gone
-        stop = Stop("interrupted", StopKind.INTERRUPTED)
-        exit_ = guest.GuestExit(None, False, time.monotonic() - watch.start, console)
-    found = _Round(subtests, concurrency, [], [], [], [], stop, [], "")
-    if stop is None and exit_.timed_out:
-        found.problems.append(f"stopped after {exit_.elapsed_s:.0f} s without finishing (console: {exit_.console_log})")
-    pending: dict[int, tuple[str, ...]] = {}  # per unfinished batch, what it did not report
+        g.stop = Stop("interrupted", StopKind.INTERRUPTED)
+        g.exit = guest.GuestExit(None, False, time.monotonic() - g.watch.start, g.watch.console)
+
+
+def _side_by_side(request: RunRequest, guests: list[_Guest], timeout_s: float) -> None:
+    """Each guest in a thread of its own; Ctrl-C (the main thread's) or a guest that could not run stops them all."""
+    abort = threading.Event()
+
+    def run(g: _Guest) -> None:
+        try:
+            _run_guest(request, g, timeout_s, abort)
+        except BaseException as e:  # noqa: BLE001 - raised again in the main thread
+            g.error = e
+            abort.set()
+    threads = [threading.Thread(target=run, args=(g,), name=f"guest-{k}") for k, g in enumerate(guests)]
+    for t in threads:
+        t.start()
+    try:
+        for t in threads:
+            while t.is_alive():
+                t.join(0.2)
+    except KeyboardInterrupt:
+        abort.set()
+        for t in threads:
+            t.join()
+    if error := next((g.error for g in guests if g.error is not None), None):
+        raise error
+
+
+STOP_RANK = (StopKind.INTERRUPTED, StopKind.DEADLINE, StopKind.CRASH, StopKind.TIMEOUT)  # what a round's end is called
+
+
+def _collect(request: RunRequest, subtests: tuple[str, ...], guests: list[_Guest]) -> _Round:
+    """The round's results, from every guest's batch logs and console."""
+    stops = sorted((g.stop for g in guests if g.stop is not None), key=lambda s: STOP_RANK.index(s.kind))
+    found = _Round(subtests, max(len(g.batches) for g in guests), [], [], [], [], stops[0] if stops else None, [], "")
     logs: list[str] = []
-    for b in batches:
-        log_path, status_path = b.log(workdir), b.status_file(workdir)
-        log = log_path.read_text(errors="replace") if log_path.exists() else ""
-        logs.append(f"==> {log_path} <==\n{log}")
-        finished = status_path.exists() and status_path.read_text().strip() != ""
-        parsed = parse_test_progs(log)
-        decided = decide(request.suite.test, list(b.subtests), list(request.suite.subtests), parsed, finished,
-                         nested=request.suite.runner is Runner.KSELFTEST)
-        found.results += [dataclasses.replace(r, duration_s=watch.duration(r.name)) for r in decided]
-        if not finished:
-            pending[b.index] = tuple(n for n in map(request.suite.full_name, b.subtests) if n not in parsed.subtests)
-            found.unreported += pending[b.index]
-            if stop is None and not exit_.timed_out:
-                found.problems.append(f"test_progs ({', '.join(b.subtests) or request.suite.test}) stopped before it "
-                                      f"finished (exit {exit_.returncode}; console: {exit_.console_log})")
-    found.incidents, timeline = watch.incidents()
-    if timeline.batches:
-        found.running = list(timeline.unfinished(pending))
-    else:  # no marker reached the console (no console captured): what the logs said
-        found.running = [n for n in watch.running() if n in found.unreported]
+    for g in guests:
+        assert g.exit is not None
+        if g.stop is None and g.exit.timed_out:
+            found.problems.append(f"stopped after {g.exit.elapsed_s:.0f} s without finishing (console: {g.exit.console_log})")
+        pending: dict[int, tuple[str, ...]] = {}  # per unfinished batch, what it did not report
+        for b in g.batches:
+            logs.append(_read_batch(request, g, b, found, pending))
+        incidents, timeline = g.watch.incidents()
+        found.incidents += incidents
+        if timeline.batches:
+            found.running += list(timeline.unfinished(pending))
+        else:  # no marker reached the console (no console captured): what the logs said
+            found.running += [n for n in g.watch.running() if n in found.unreported]
     found.log = "\n".join(logs)
     return found
+
+
+def _read_batch(request: RunRequest, g: _Guest, b: Batch, found: _Round, pending: dict[int, tuple[str, ...]]) -> str:
+    """One batch's results into `found` (and what it left unreported into `pending`); its log, headed."""
+    assert g.exit is not None
+    log_path, status_path = b.log(g.workdir), b.status_file(g.workdir)
+    log = log_path.read_text(errors="replace") if log_path.exists() else ""
+    finished = status_path.exists() and status_path.read_text().strip() != ""
+    parsed = parse_test_progs(log)
+    decided = decide(request.suite.test, list(b.subtests), list(request.suite.subtests), parsed, finished,
+                     nested=request.suite.runner is Runner.KSELFTEST)
+    found.results += [dataclasses.replace(r, duration_s=g.watch.duration(r.name)) for r in decided]
+    if not finished:
+        pending[b.index] = tuple(n for n in map(request.suite.full_name, b.subtests) if n not in parsed.subtests)
+        found.unreported += pending[b.index]
+        if g.stop is None and not g.exit.timed_out:
+            found.problems.append(f"test_progs ({', '.join(b.subtests) or request.suite.test}) stopped before it "
+                                  f"finished (exit {g.exit.returncode}; console: {g.exit.console_log})")
+    return f"==> {log_path} <==\n{log}"
 
 
 @dataclass
@@ -155,7 +245,7 @@ class _Run:
         if self.alone:
             return (self.alone.pop(0),), 1
         subtests, self.normal = tuple(self.normal), []
-        return subtests, _allowed(self.request.suite, self.request.concurrency)
+        return subtests, _allowed(self.request)
 
     def record(self, r: _Round) -> None:
         self.logs.append(r.log)
@@ -251,8 +341,10 @@ def run_suite(request: RunRequest) -> SuiteRun:
     return state.suite_run(time.monotonic() - start, out_of_time)
 
 
-def _allowed(suite: Suite, concurrency: int) -> int:
-    return min(concurrency, suite.max_concurrency) if suite.max_concurrency is not None else concurrency
+def _allowed(request: RunRequest) -> int:
+    """Batches in a round: `concurrency` in each of its guests, at most the suite's max_concurrency in all."""
+    total = request.concurrency * (1 if request.runner is not None else request.guests)
+    return min(total, request.suite.max_concurrency) if request.suite.max_concurrency is not None else total
 
 
 def _retry_failures(request: RunRequest, state: _Run) -> None:
@@ -262,7 +354,7 @@ def _retry_failures(request: RunRequest, state: _Run) -> None:
                   if r.status is Status.FAILED and n in state.short and n not in state.kernel_blamed]
         if not failed:
             return
-        r = _run_round(request, tuple(failed), _allowed(request.suite, request.concurrency),
+        r = _run_round(request, tuple(failed), _allowed(request),
                        request.workdir / f"retry-{attempt}")
         state.logs.append(r.log)
         for again in r.results:

@@ -68,6 +68,8 @@ OPTIONS = (
     Option("--guest-memory", "guest_memory", "memory per guest (default 2G)"),
     Option("--kvm", "kvm", "auto: use KVM when a probe boot works, else TCG (default)", choices=tuple(k.value for k in Kvm)),
     Option("--concurrency", "concurrency", "batches side by side in a guest (default: vCPUs with a host core each; 1 under TCG)", int),
+    Option("--guests", "guests", "one-shot guests side by side, each running its share of the batches (default: under "
+           "TCG one per host core, as many as the host's free memory holds; 1 under KVM)", int),
     Option("--persistent-guest", "persistent_guest",
            "one guest per pytest process, each item run in it over SSH (always so under pytest-xdist)", bool),
     Option("--keep-guest", "keep_guest", "keep the guest running after the run; the next run with the same kernel "
@@ -85,6 +87,28 @@ OPTIONS = (
     Option("--harness-cache", "cache", "cache for kernels, builds and run logs (default: $HARNESS_CACHE or ~/.cache/mptcp-harness)"),
 )
 KERNEL_CHOICES = ("kernel", "kernel_version", "kernel_tree", "kernel_image")
+
+
+def memory_bytes(size: str) -> int:
+    """QEMU's -m size ("2G", "1536M", "2048": MiB) in bytes; 0 when it is not one (QEMU says so itself)."""
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    number, unit = (size[:-1], size[-1].upper()) if size[-1:].isalpha() else (size, "M")
+    try:
+        return int(float(number) * units[unit])
+    except (KeyError, ValueError):
+        return 0
+
+
+def available_memory() -> int:
+    """The host's MemAvailable in bytes (what it can give guests without swapping), 0 when unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def parse_value(o: Option, raw: object, where: str) -> Any:
@@ -120,6 +144,7 @@ class Settings:
     boot_timeout_s: float = 300.0
     build_jobs: int = os.cpu_count() or 1
     concurrency: int | None = None  # batches side by side per guest; None: see guest_concurrency
+    guests: int | None = None  # one-shot guests side by side in a round; None: see guests_side_by_side
     report_dir: Path | None = None  # KTAP, JUnit and JSON of the run go here
     persistent_guest: bool = False  # one guest per process, commands over SSH
     keep_guest: bool = False  # leave the guest running for the next run (implies persistent_guest)
@@ -138,6 +163,21 @@ class Settings:
         """
         cores = (os.cpu_count() or 1) if use_kvm else 1
         return self.concurrency or max(1, min(self.guest_cpus, cores))
+
+    def guests_side_by_side(self, use_kvm: bool) -> int:
+        """One-shot guests that run a round's batches at once, each its share.
+
+        Under TCG a guest runs on one host thread whatever its vCPUs, so a second core helps only
+        through a second guest: the whole MPTCP test 23.2-25.6 s in one guest, 18.6-19.6 s as two
+        (two boots at once, each half the subtests; 2 cores, 2026-11-26). Under KVM one guest's vCPUs
+        already have the cores (guest_concurrency): 1. Never more than the free memory holds.
+        """
+        if self.guests is not None:
+            return self.guests
+        if use_kvm:
+            return 1
+        fits = available_memory() // max(1, memory_bytes(self.guest_memory))
+        return max(1, min(os.cpu_count() or 1, fits))
 
 
 def from_values(v: dict[str, Any], persistent: bool = False) -> Settings:
@@ -163,7 +203,7 @@ def from_values(v: dict[str, Any], persistent: bool = False) -> Settings:
         "kconfig_fragments": tuple(f.strip() for f in v.get("kconfig_fragment", "").split(",") if f.strip()),
         "kvm": Kvm(v.get("kvm", "auto")),
     }
-    for key in ("guest_cpus", "guest_memory", "concurrency", "retries", "subtest_timeout", "deadline", "idle_timeout"):
+    for key in ("guest_cpus", "guest_memory", "concurrency", "guests", "retries", "subtest_timeout", "deadline", "idle_timeout"):
         if key in v:
             fields[key] = v[key]
     if "shard" in v:
@@ -176,4 +216,7 @@ def from_values(v: dict[str, Any], persistent: bool = False) -> Settings:
     if fields["persistent_guest"] and (v.get("concurrency") or 1) > 1:
         raise BadInput("--concurrency runs subtests side by side in one guest; --persistent-guest (and xdist) "
                        "runs one at a time per guest: choose one")
+    if fields["persistent_guest"] and (v.get("guests") or 1) > 1:
+        raise BadInput("--guests boots one-shot guests side by side; --persistent-guest (and xdist) runs each "
+                       "process's subtests in its own guest: choose one (pytest -n N for N guests)")
     return Settings(**fields)

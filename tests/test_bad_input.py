@@ -32,6 +32,8 @@ def test_unknown_kernel_name(pytester):
     (["--guest-cpus", "two"], ["--guest-cpus", "'two' is not an int"]),
     (["--kvm", "maybe"], ["--kvm", "invalid choice"]),
     (["--persistent-guest", "--concurrency", "2"], ["--concurrency", "--persistent-guest", "choose one"]),
+    (["--persistent-guest", "--guests", "2"], ["--guests", "--persistent-guest", "choose one"]),
+    (["--guests", "0"], ["--guests", "must be at least 1"]),
     (["--retries", "-1"], ["--retries", "at least 0"]),
 ])
 def test_bad_or_conflicting_options(pytester, args, words):

@@ -1,7 +1,10 @@
-"""Real guests: isolation lets copies of a subtest run side by side; persistent guests; pytest-xdist."""
+"""Real guests: isolation lets copies of a subtest run side by side; guests side by side; persistent guests; xdist."""
 import json
 import re
 import shlex
+import subprocess
+import time
+from pathlib import Path
 
 import pytest
 
@@ -9,8 +12,8 @@ from harness import guest
 from harness.guest.commands import isolated
 from harness.kernel import debian
 from harness.selftests import build_test_progs
-from harness.settings import Settings, default_cache_dir
-from tests.helpers import boots, harness_qemus, run_pytest
+from harness.settings import REPO_ROOT, Settings, default_cache_dir
+from tests.helpers import boots, harness_qemus, pytest_argv, pytest_env, run_pytest
 
 pytestmark = pytest.mark.guest
 
@@ -69,4 +72,47 @@ def test_xdist_two_workers_each_subtest_once_no_qemu_left(tmp_path):
                             ("ok", "subflow", "")]
     assert all(t["duration_s"] > 0 for t in merged if t["status"] == "passed")  # timed as they ran
     assert len(boots()) == before + 2  # one guest per worker
+    assert harness_qemus() == []
+
+
+def qemus_at_most_while(proc: subprocess.Popen[str]) -> int:
+    """The most harness QEMUs of the default cache seen running at once while proc runs (polled)."""
+    most = 0
+    while proc.poll() is None:
+        most = max(most, sum("qemu-system" in line.split()[1] for line in harness_qemus()))  # (not their unshare)
+        time.sleep(0.3)
+    return most
+
+
+def test_two_guests_side_by_side_each_run_a_share_of_the_batches_and_report_as_one_run(tmp_path):
+    argv = pytest_argv("-v", "suites", "-k", "mptcp/base or mptcp/mptcpify or mptcp/subflow", "--guests", "2",
+                       "--report-dir", str(tmp_path / "reports"))
+    proc = subprocess.Popen(argv, cwd=REPO_ROOT, env=pytest_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    at_once = qemus_at_most_while(proc)
+    out = proc.stdout.read() if proc.stdout else ""
+    assert proc.returncode == 0, out[-4000:]
+    assert at_once == 2, out[-4000:]  # both guests ran at the same time
+    assert "booting up to 2 guests" in out and "3 passed" in out
+    doc = json.loads((tmp_path / "reports" / "results.json").read_text())
+    assert {t["name"]: t["status"] for t in doc["tests"]} == {
+        "mptcp/base": "passed", "mptcp/mptcpify": "passed", "mptcp/subflow": "passed"}
+    run_dir = Path(re.search(r"logs: (\S+)", out)[1])
+    consoles = sorted(run_dir.glob("round-1/guest-*/console.log"))
+    starts = [re.findall(r"harness: batch (\d+) start", c.read_text()) for c in consoles]
+    assert sorted(starts) == [["0"], ["1"]], consoles  # a batch each, each guest its own console and markers
+    assert harness_qemus() == []
+
+
+def test_a_panic_in_one_of_two_guests_is_blamed_in_that_round_and_the_other_guest_passes(tmp_path):
+    proc = run_pytest("suites/canary/side_by_side.toml", "-v", "--guests", "2", "--report-dir", str(tmp_path))
+    assert proc.returncode == 1, proc.stdout[-4000:] + proc.stderr[-2000:]  # a test failed
+    doc = json.loads((tmp_path / "results.json").read_text())
+    tests = {t["name"]: t for t in doc["tests"]}
+    assert {n: t["status"] for n, t in tests.items()} == {"canary/crash": "failed", "canary/slow_pass": "passed"}, \
+        proc.stdout[-4000:]
+    assert tests["canary/crash"]["reason"] == "kernel panic: the guest died"
+    assert any("sysrq triggered crash" in line for line in tests["canary/crash"]["output"])
+    run_dir = Path(re.search(r"logs: (\S+)", proc.stdout)[1])
+    assert sorted(p.name for p in run_dir.iterdir() if p.is_dir()) == ["round-1"], proc.stdout[-3000:]  # no re-run alone
     assert harness_qemus() == []

@@ -322,3 +322,57 @@ def test_the_ssh_control_socket_lives_only_in_a_directory_that_is_ours_alone(tmp
     ctl.parent.rmdir()
     ctl.parent.symlink_to(tmp_path)
     assert channel_openssh.control_path(Path("/cache/guests/1-2")) is None
+
+
+def test_guests_side_by_side_one_per_host_core_under_tcg_as_many_as_memory_holds_one_under_kvm(monkeypatch):
+    from harness import settings
+    from harness.settings import Settings, memory_bytes
+
+    monkeypatch.setattr(settings.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(settings, "available_memory", lambda: 64 << 30)
+    tcg = Settings(cache_dir=Path("/c"))
+    assert tcg.guests_side_by_side(use_kvm=False) == 4
+    assert tcg.guests_side_by_side(use_kvm=True) == 1  # the vCPUs of one guest have the cores
+    assert Settings(cache_dir=Path("/c"), guests=3).guests_side_by_side(use_kvm=True) == 3  # as asked
+    monkeypatch.setattr(settings, "available_memory", lambda: 5 << 30)
+    assert tcg.guests_side_by_side(use_kvm=False) == 2  # two 2G guests fit in 5G, not three
+    assert Settings(cache_dir=Path("/c"), guest_memory="1536M").guests_side_by_side(use_kvm=False) == 3
+    monkeypatch.setattr(settings, "available_memory", lambda: 0)  # unknown: one
+    assert tcg.guests_side_by_side(use_kvm=False) == 1
+    assert [memory_bytes(m) for m in ("2G", "512m", "2048", "1.5G", "lots")] == [2 << 30, 512 << 20, 2 << 30, 3 << 29, 0]
+
+
+def test_a_guest_with_the_rest_of_the_test_leaves_out_what_the_other_guests_run(tmp_path):
+    batches = plan_batches(SUITE, SUITE.subtests, {}, 2)
+    rest, other = sorted(batches, key=lambda b: not b.runs_rest)
+    assert rest.runs_rest and not other.runs_rest
+    text = runner_script(SUITE, Path("/p"), tmp_path, [rest], tmp_path / "guest-0", every=batches)
+    assert f"batch-{rest.index}.log" in text and f"batch-{other.index}.log" not in text  # its own batch only
+    (line,) = [ln for ln in text.splitlines() if "./test_progs" in ln]
+    argv = shlex.split(line.split("; .")[0].removeprefix("(set -- "))
+    left_out = argv[argv.index("-b") + 1].split(",")
+    assert sorted(left_out) == sorted(f"mptcp/{s}" for s in other.subtests)
+    assert argv[3] == "-"  # alone in its guest: no isolation set-up (index, log, status, scratch, command)
+
+
+def test_the_rest_of_the_test_weighs_what_its_subtests_took_before_and_subtests_not_in_the_build_nothing():
+    # this machine's durations.json after runs of 7.3's build: base, mptcpify, subflow, and sockmap beyond the file
+    durations = {"base": 4.0, "mptcpify": 1.5, "sockmap": 3.0, "subflow": 6.5}
+    durations |= {s: 0.0 for s in SUITE.subtests if s not in durations}  # durations.load(kernel=...): not in its build
+    a, b = plan_batches(SUITE, SUITE.subtests, durations, 2)
+    real = {"base", "mptcpify", "subflow"}
+    assert {x for x in a.subtests if x in real} == {"subflow", "mptcpify"} and not a.runs_rest  # 8 s
+    assert {x for x in b.subtests if x in real} == {"base"} and b.runs_rest  # 4 s + the rest's 3 s
+    assert sorted(s for batch in (a, b) for s in batch.subtests) == sorted(SUITE.subtests)
+
+
+def test_durations_remember_per_kernel_which_subtests_its_build_did_not_have(tmp_path):
+    from harness import durations
+    from harness.results import NOT_IN_BUILD, Status, SubtestResult, SuiteRun
+
+    run = SuiteRun("mptcp", "debian:7.3", (SubtestResult("mptcp/base", Status.PASSED, duration_s=3.5),
+                                            SubtestResult("mptcp/rr", Status.SKIPPED, reason=NOT_IN_BUILD)))
+    durations.record(tmp_path, SUITE, run)
+    assert durations.load(tmp_path, SUITE, "debian:7.3") == {"base": 3.5, "rr": 0.0}
+    assert durations.load(tmp_path, SUITE, "tree:net-next") == {"base": 3.5}  # another kernel may have rr
+    assert durations.load(tmp_path, SUITE) == {"base": 3.5}

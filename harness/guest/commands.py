@@ -79,8 +79,9 @@ def kselftest_argv(suite: Suite, batch: Batch, directory: Path) -> list[str]:
 
 
 def runner_script(suite: Suite, payload_dir: Path | None, shared: Path, batches: list[Batch], workdir: Path,
-                  kmsg: str = KMSG, machine_slow: bool = False) -> str:
-    """The round's run.sh: every batch started at once (isolated when not alone), then wait for all."""
+                  kmsg: str = KMSG, machine_slow: bool = False, every: list[Batch] | None = None) -> str:
+    """A guest's run.sh: its batches started at once (isolated when not alone), then wait for all.
+    every: the round's batches in all its guests, when this guest runs only some (what "the rest" leaves out)."""
     env = {"HARNESS_KMSG": kmsg, "HARNESS_RESULT_LINE": SUBTEST_RESULT_LINE, "HARNESS_SHARED": str(shared),
            "HARNESS_MARKS_ITSELF": "0" if suite.runner is Runner.TEST_PROGS else "1", "HARNESS_AWK": awk_command(),
            "HARNESS_STDBUF_PRELOAD": stdbuf_preload(), "HARNESS_SCRIPTS": str(SCRIPTS)}
@@ -97,7 +98,7 @@ def runner_script(suite: Suite, payload_dir: Path | None, shared: Path, batches:
             assert payload_dir is not None
             argv = kselftest_argv(suite, b, payload_dir)
         else:
-            argv = progs_argv(suite, b, batches)
+            argv = progs_argv(suite, b, every or batches)
         scratch = str(workdir / f"scratch-{b.index}") if len(batches) > 1 else "-"  # alone: no isolation set-up
         # a subshell that reads batch.sh, not a new sh: each program a guest starts is read over 9p (~0.1 s under TCG)
         args = [str(b.index), str(b.log(workdir)), str(b.status_file(workdir)), scratch, *argv]
