@@ -207,7 +207,7 @@ class SessionRunner:
     def _report(self, run: SuiteRun, alone: bool) -> None:
         self.runs.append(run)
         if not alone and not run.interrupted:
-            self.say(f"guest done in {run.elapsed_s:.1f} s: {totals_line(list(run.subtests))}")
+            self.say(f"{run.suite} done in {run.elapsed_s:.1f} s: {totals_line(list(run.subtests))}")
         for problem in run.infra_errors:
             self.say(f"infrastructure: {problem}")
         extras = [r for r in run.subtests if not r.in_suite]
