@@ -8,6 +8,7 @@ guest, xdist) each item in this process's guest; each item reports its own resul
 from __future__ import annotations
 
 import configparser
+import gc
 import os
 import signal
 import tomllib
@@ -77,6 +78,10 @@ def option_values(config: pytest.Config) -> dict[str, Any]:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # What pytest and the harness imported lives as long as the process: out of the collector's way, so that
+    # pytest's own gc.collect() at the end (its unraisable-exception check) and any during the run skip it.
+    # `pytest --co -k mptcp/base`, 6 pairs alternated: median 0.68 s against 0.78 s without (2026-11-26).
+    gc.freeze()
     try:
         settings = from_values(option_values(config), persistent=hasattr(config, "workerinput"))
     except BadInput as e:
