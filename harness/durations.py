@@ -22,11 +22,11 @@ ABSENT_KERNELS = 20  # kernels remembered per suite (the latest)
 def load(cache_dir: Path, suite: Suite, kernel: str | None = None) -> dict[str, float]:
     """Seconds per subtest; with `kernel`, 0 for those an earlier run found not in its build (7.3 has 4 of the
     MPTCP test's 19): a plan that guessed them at the others' mean dealt the real ones out at random."""
-    found = _read(cache_dir / FILE, suite)
+    known = read_json(cache_dir / FILE, {})
+    found = _seconds(known, suite)
     if kernel is not None:
         try:
-            absent = read_json(cache_dir / FILE, {})[ABSENT][suite.name][kernel]
-            found.update({str(name): 0.0 for name in absent})
+            found.update({str(name): 0.0 for name in known[ABSENT][suite.name][kernel]})
         except (KeyError, TypeError):
             pass
     return found
@@ -38,7 +38,10 @@ def for_sharding(suite: Suite) -> dict[str, float]:
 
 
 def _read(path: Path, suite: Suite) -> dict[str, float]:
-    known = read_json(path, {})
+    return _seconds(read_json(path, {}), suite)
+
+
+def _seconds(known: Any, suite: Suite) -> dict[str, float]:
     try:
         return {str(k): float(v) for k, v in known.get(suite.name, {}).items()}
     except (AttributeError, TypeError, ValueError):
