@@ -3,9 +3,10 @@
 Always built in a shadow tree under the cache, never in the kernel's source: the shadow
 links to everything of the source but tools/testing/selftests/bpf, which is copied (some
 of its sub-makes write beside their sources). For a selection of tests ("mptcp") the copy
-keeps only their prog_tests/<test>.c, the BPF programs those include as skeletons, and the
-programs the Makefile names itself: a few hundred files instead of ~1,000 programs, about
-a minute of build instead of several. `full` copies everything.
+keeps only their prog_tests/<test>.c and the BPF programs those include as skeletons, and
+make is told that the programs the Makefile builds into every test_progs
+(images/selftests_bpf.toml) are only those the selection includes: four programs instead of
+~1,000, under a minute of build instead of several. `full` copies and builds everything.
 """
 from __future__ import annotations
 
@@ -73,7 +74,41 @@ def payload_key(kernel: Kernel, toolchain: str, tests: tuple[str, ...] | None = 
 
 
 SELFTESTS_BPF = ("tools", "testing", "selftests", "bpf")
-SKELETON = re.compile(r'#include "(\w+)\.(?:skel|lskel|subskel)\.h"')
+SKELETON = re.compile(r'#include "(?:[\w/]*/)?(\w+)\.(?:skel|lskel|subskel)\.h"')
+SELECTION_DATA = IMAGES_DIR / "selftests_bpf.toml"
+
+
+def makefile_list(makefile: str, name: str) -> list[str] | None:
+    """The words of `NAME := ...` (continued lines joined) in a Makefile; None when it has no such line."""
+    found = re.search(rf"^{re.escape(name)}\s*:?=((?:[^\n]*\\\n)*[^\n]*)", makefile, re.MULTILINE)
+    return None if found is None else found.group(1).replace("\\\n", " ").split()
+
+
+def _stem(word: str) -> str:
+    return Path(word).name.split(".")[0]  # progs/x.c, x.skel.h, x.lskel.h, libarena/x.skel.h -> x
+
+
+def selected_programs(selftests: Path, makefile: str, tests: tuple[str, ...]) -> set[str]:
+    """The BPF programs (progs/<name>.c) the tests' prog_tests/<test>.c include as skeletons, with what
+    a linked skeleton among them is linked from."""
+    programs: set[str] = set()
+    for test in tests:
+        test_file = selftests / "prog_tests" / f"{test}.c"
+        if not test_file.is_file():
+            raise BadInput(f"{selftests} has no prog_tests/{test}.c: test_progs there has no {test!r} test")
+        programs |= set(SKELETON.findall(test_file.read_text()))
+    for linked in makefile_list(makefile, "LINKED_SKELS") or ():
+        if _stem(linked) in programs:
+            programs |= {_stem(dep) for dep in makefile_list(makefile, f"{linked}-deps") or ()}
+    return programs
+
+
+def selection_make_args(makefile: str, programs: set[str]) -> list[str]:
+    """make's command-line settings that narrow the Makefile's every-build program lists to `programs`."""
+    names = tomllib.loads(SELECTION_DATA.read_text())["program_lists"]
+    lists = {name: makefile_list(makefile, name) for name in names}
+    return [f"{name}={' '.join(w for w in words if _stem(w) in programs)}" for name, words in lists.items()
+            if words is not None]
 
 
 def shadow_tree(source: Path, shadow: Path, tests: tuple[str, ...] | None) -> Path:
@@ -88,21 +123,15 @@ def shadow_tree(source: Path, shadow: Path, tests: tuple[str, ...] | None) -> Pa
                 (dst / entry.name).symlink_to(entry.resolve())
         src, dst = src / part, dst / part
         dst.mkdir()
-    makefile = (src / "Makefile").read_text()
-    programs: set[str] = set()
-    for test in tests or ():
-        test_file = src / "prog_tests" / f"{test}.c"
-        if not test_file.is_file():
-            raise BadInput(f"{source} has no tools/testing/selftests/bpf/prog_tests/{test}.c: test_progs there has no {test!r} test")
-        programs |= set(SKELETON.findall(test_file.read_text()))
+    programs = selected_programs(src, (src / "Makefile").read_text(), tests) if tests is not None else set()
 
     def wanted(rel: Path) -> bool:
         if tests is None or rel.suffix != ".c" or len(rel.parts) != 2:
             return True
         if rel.parts[0] == "prog_tests":
             return rel.stem in tests
-        if rel.parts[0] == "progs":  # its own skeletons, or named by the Makefile (LSKELS, LINKED_SKELS ...)
-            return rel.stem in programs or re.search(rf"\b{re.escape(rel.stem)}\b", makefile) is not None
+        if rel.parts[0] == "progs":  # its own skeletons (what they are linked from included)
+            return rel.stem in programs
         return True
 
     for dirpath, _, files in os.walk(src):
@@ -158,10 +187,12 @@ def _build(kernel: Kernel, shadow: Path, out: Path, jobs: int, say: Callable[[st
     log = out / "build.log"
     env = dict(os.environ, PATH=f"{llvm}:{os.environ.get('PATH', '/usr/bin:/bin')}")
     argv = ["make", "-C", str(selftests), f"-j{jobs}", "test_progs", f"OUTPUT={out}", f"VMLINUX_BTF={kernel.vmlinux}"]
+    makefile = (selftests / "Makefile").read_text()
+    if tests is not None:
+        argv += selection_make_args(makefile, selected_programs(selftests, makefile, tests))
     if kernel.build_dir is not None:  # bpf_testmod.ko and friends, against the kernel we built
         argv.append(f"KBUILD_OUTPUT={kernel.build_dir}")
     else:  # a prebuilt kernel has no build dir for bpf_testmod.ko: build the rest regardless
-        makefile = (selftests / "Makefile").read_text()
         if "BPF_STRICT_BUILD" in makefile:
             argv.append("BPF_STRICT_BUILD=0")
         else:  # older trees (6.12) have no such switch: empty stand-ins that make must not remake

@@ -80,8 +80,26 @@ def test_payload_shadow_keeps_only_the_suites_test_and_its_programs(tmp_path):
     bpf = shadow_tree(source, tmp_path / "shadow", ("mptcp",))
     assert [p.name for p in (bpf / "prog_tests").glob("*.c")] == ["mptcp.c"]
     progs = {p.stem for p in (bpf / "progs").glob("*.c")}
-    assert {"mptcp_sock", "mptcpify", "mptcp_subflow", "mptcp_sockmap"} <= progs  # its skeletons
-    assert "fexit_sleep" in progs  # named by the Makefile (LSKELS): the build needs it
-    assert len(progs) < len(list((source / "tools/testing/selftests/bpf/progs").glob("*.c"))) / 5
+    assert progs == {"mptcp_sock", "mptcpify", "mptcp_subflow", "mptcp_sockmap"}  # its skeletons, nothing else
+    assert (bpf / "progs" / "bpf_tracing_net.h").is_file()  # headers stay
     assert (tmp_path / "shadow" / "tools" / "lib").resolve() == (source / "tools" / "lib").resolve()  # linked
     assert not (bpf / "Makefile").is_symlink()  # copied: builds write beside it, not in the source
+
+
+def test_selection_build_narrows_the_makefiles_every_build_program_lists():
+    """make is told that LSKELS, LINKED_SKELS, libarena's skeletons ... hold only what the selected tests include
+    (the real 7.3 Makefile; a test that includes a linked or a signed light skeleton keeps it and what it links)."""
+    from harness.selftests import makefile_list, selected_programs, selection_make_args
+
+    bpf = linux_source() / "tools/testing/selftests/bpf"
+    makefile = (bpf / "Makefile").read_text()
+    assert makefile_list(makefile, "LSKELS_SIGNED") == ["fentry_test.c", "fexit_test.c", "atomics.c"]
+    assert makefile_list(makefile, "NO_SUCH_LIST") is None
+    mptcp = selected_programs(bpf, makefile, ("mptcp",))
+    assert mptcp == {"mptcp_sock", "mptcpify", "mptcp_subflow", "mptcp_sockmap"}
+    assert selection_make_args(makefile, mptcp) == [
+        "LSKELS=", "LSKELS_SIGNED=", "LSKELS_EXTRA=", "LINKED_SKELS=", "LIBARENA_SKEL=", "LIBARENA_ASAN_SKEL="]
+    linked = selected_programs(bpf, makefile, ("linked_funcs", "atomics"))
+    assert linked == {"linked_funcs", "linked_funcs1", "linked_funcs2", "atomics"}
+    assert "LINKED_SKELS=linked_funcs.skel.h" in selection_make_args(makefile, linked)
+    assert "LSKELS_SIGNED=atomics.c" in selection_make_args(makefile, linked)
