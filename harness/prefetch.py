@@ -19,10 +19,10 @@ def main() -> int:
     debs = default_cache_dir() / "debs"
     before = set(debs.glob("*.deb")) if debs.is_dir() else set()
     try:
-        debian.fetch(spec, default_cache_dir())
+        debian.fetch(spec, default_cache_dir(), index_modules=False)  # depmod: kmod may come with this apt
     except (BadInput, InfraError, OSError) as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        print(f"set-up: fetching {spec.identity} beside the host packages did not finish ({first}); the run will",
+        print(f"set-up: fetching {spec.identity} beside the host packages did not finish ({first}); the run fetches it",
               file=sys.stderr)
         return 0
     if set(debs.glob("*.deb")) != before:  # said only when it fetched something

@@ -110,15 +110,20 @@ def _unpack_source(spec: DebianKernelSpec, cache_dir: Path, apt: PrivateApt | No
     return root
 
 
-def fetch(spec: DebianKernelSpec, cache_dir: Path, apt: PrivateApt | None = None) -> Kernel:
-    """Download and unpack the kernel's packages into the cache; a second call does nothing."""
+def fetch(spec: DebianKernelSpec, cache_dir: Path, apt: PrivateApt | None = None, index_modules: bool = True) -> Kernel:
+    """Download and unpack the kernel's packages into the cache; a second call does nothing.
+
+    index_modules=False leaves out depmod (./run's fetch beside apt, on a machine that may not have
+    kmod yet): the next fetch does it.
+    """
     key = hashlib.sha256(spec.identity.encode()).hexdigest()[:12]
     root = cache_dir / "kernels" / f"debian-{spec.release}-{key}"
     with locked(root.parent, root.name):  # one fetch per kernel; the next one to come finds it done
-        return _fetched(spec, cache_dir, root, apt)
+        return _fetched(spec, cache_dir, root, apt, index_modules)
 
 
-def _fetched(spec: DebianKernelSpec, cache_dir: Path, root: Path, apt: PrivateApt | None) -> Kernel:
+def _fetched(spec: DebianKernelSpec, cache_dir: Path, root: Path, apt: PrivateApt | None,
+             index_modules: bool) -> Kernel:
     tree = root / "tree"
     if not tree.is_dir():
         require_free_space(cache_dir, FETCH_SPACE_GB, f"fetching {spec.identity}")
@@ -132,7 +137,7 @@ def _fetched(spec: DebianKernelSpec, cache_dir: Path, root: Path, apt: PrivateAp
     image = next((i for i in (modules / "vmlinuz", tree / "boot" / f"vmlinuz-{spec.release}") if i.is_file()), None)
     if image is None:
         raise InfraError(f"{spec.identity}: no vmlinuz in {tree}; the packages in images/debian.toml look wrong")
-    if not (modules / "modules.dep").is_file():
+    if index_modules and not (modules / "modules.dep").is_file():
         # normally made by the package's postinst; we never run that, so do its depmod
         _check(["depmod", "-b", str(base), spec.release])
     vmlinux = root / "vmlinux"
