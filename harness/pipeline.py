@@ -70,8 +70,8 @@ def prepare(settings: Settings, suites: Iterable[Suite], say: Say = print) -> Pr
         raise BadInput(f"--keep-guest: the warm loop attaches to its guest over SSH, but there is {why}; "
                        "install it (./run does) or run without --keep-guest")
     kernel = get_kernel(settings, say)
-    with ThreadPoolExecutor(max_workers=1) as beside:  # the KVM probe boots while test_progs builds
-        kvm = beside.submit(accelerator, settings, kernel, say)
+    with ThreadPoolExecutor(max_workers=1) as beside:  # while test_progs builds
+        kvm = beside.submit(ready_to_boot, settings, kernel, say)
         payload = get_payload(settings, kernel, sorted({s.test for s in suites if s.runner is Runner.TEST_PROGS}), say)
         kselftests = {s.name: build_kselftests(kernel, s, settings.cache_dir, settings.build_jobs, say)
                       for s in suites if s.runner is Runner.KSELFTEST}
@@ -93,7 +93,14 @@ def get_kernel(settings: Settings, say: Say) -> Kernel:
         return prebuilt_kernel(s.kernel_image, s.modules_dir, s.cache_dir)
     spec = debian.spec_for(s.kernel_name)
     say(f"kernel: {spec.identity} (fetching into {s.cache_dir} if needed)")
-    return debian.fetch(spec, s.cache_dir)
+    return debian.fetch(spec, s.cache_dir, index_modules=False)  # ready_to_boot does, beside the build
+
+
+def ready_to_boot(settings: Settings, kernel: Kernel, say: Say) -> bool:
+    """What a guest needs beyond the payload: a fetched kernel's modules indexed (depmod), then the KVM probe."""
+    if settings.kernel_tree is None and settings.kernel_image is None:
+        debian.index_modules(kernel)
+    return accelerator(settings, kernel, say)
 
 
 def get_payload(settings: Settings, kernel: Kernel, tests: list[str], say: Say) -> Payload | None:

@@ -113,8 +113,9 @@ def _unpack_source(spec: DebianKernelSpec, cache_dir: Path, apt: PrivateApt | No
 def fetch(spec: DebianKernelSpec, cache_dir: Path, apt: PrivateApt | None = None, index_modules: bool = True) -> Kernel:
     """Download and unpack the kernel's packages into the cache; a second call does nothing.
 
-    index_modules=False leaves out depmod (./run's fetch beside apt, on a machine that may not have
-    kmod yet): the next fetch does it.
+    index_modules=False leaves out depmod (~10 s under TCG's host here: it decompresses every .ko.xz),
+    for index_modules() to do later: beside the test_progs build (pipeline), or once apt has put kmod
+    on a new machine (./run's fetch beside apt).
     """
     key = hashlib.sha256(spec.identity.encode()).hexdigest()[:12]
     root = cache_dir / "kernels" / f"debian-{spec.release}-{key}"
@@ -137,9 +138,8 @@ def _fetched(spec: DebianKernelSpec, cache_dir: Path, root: Path, apt: PrivateAp
     image = next((i for i in (modules / "vmlinuz", tree / "boot" / f"vmlinuz-{spec.release}") if i.is_file()), None)
     if image is None:
         raise InfraError(f"{spec.identity}: no vmlinuz in {tree}; the packages in images/debian.toml look wrong")
-    if index_modules and not (modules / "modules.dep").is_file():
-        # normally made by the package's postinst; we never run that, so do its depmod
-        _check(["depmod", "-b", str(base), spec.release])
+    if index_modules:
+        _index(modules)
     vmlinux = root / "vmlinux"
     if not vmlinux.is_file():
         extract_vmlinux(image, vmlinux)
@@ -153,3 +153,17 @@ def _fetched(spec: DebianKernelSpec, cache_dir: Path, root: Path, apt: PrivateAp
         source=source,
         source_identity=spec.source_identity,
     )
+
+
+def index_modules(kernel: Kernel) -> None:
+    """depmod for a fetched kernel's modules, once: normally the package's postinst, which we never run."""
+    modules = kernel.modules_dir
+    assert modules is not None, "a fetched Debian kernel has its modules"
+    root = next(p for p in modules.parents if p.name == "tree").parent
+    with locked(root.parent, root.name):
+        _index(modules)
+
+
+def _index(modules: Path) -> None:
+    if not (modules / "modules.dep").is_file():  # base/lib/modules/<release>
+        _check(["depmod", "-b", str(modules.parents[2]), modules.name])
