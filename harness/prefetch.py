@@ -5,7 +5,6 @@ said in one line and done again by the run itself, which finds in the cache what
 """
 from __future__ import annotations
 
-import shutil
 import sys
 import time
 
@@ -20,9 +19,9 @@ def main() -> int:
     debs = default_cache_dir() / "debs"
     before = set(debs.glob("*.deb")) if debs.is_dir() else set()
     try:
-        kernel = debian.fetch(spec, default_cache_dir(), index_modules=False)  # kmod may come with this very apt
-        if shutil.which("depmod"):  # there now: ~10 s the run need not wait for
-            debian.index_modules(kernel)
+        # no depmod: kmod may come with this very apt, and here it would hold up the test_progs build, which
+        # needs the source unpacked last (the run does it beside that build)
+        debian.fetch(spec, default_cache_dir(), index_modules=False)
     except (BadInput, InfraError, OSError) as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         print(f"set-up: fetching {spec.identity} beside the host packages did not finish ({first}); the run fetches it",
