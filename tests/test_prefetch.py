@@ -10,10 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from harness.settings import REPO_ROOT
-from tests.helpers import CACHE, default_kernel, run_pytest
+from harness import pipeline
+from harness.settings import REPO_ROOT, SUITES_DIR, Settings
+from harness.suites import load_suite
+from tests.helpers import CACHE, default_kernel
 
 
 def path_without(program: str, tmp: Path) -> str:
@@ -30,7 +30,6 @@ def path_without(program: str, tmp: Path) -> str:
     return f"{os.path.dirname(sys.executable)}:{bin_dir}"
 
 
-@pytest.mark.guest
 def test_prefetch_without_depmod_fetches_all_and_the_run_indexes_the_modules(tmp_path):
     cache = tmp_path / "cache"
     (cache / "debs").mkdir(parents=True)
@@ -43,9 +42,10 @@ def test_prefetch_without_depmod_fetches_all_and_the_run_indexes_the_modules(tmp
     (tree,) = (cache / "kernels").glob("debian-*/tree")
     assert not list(tree.rglob("modules.dep"))  # left to the run: no depmod here
     assert list((cache / "sources").glob("*/Makefile"))  # the source is unpacked all the same
-    # the run: it indexes the modules beside the test_progs build (shared with the main cache, as the other
-    # guest tests share it: built there if need be), then boots the kernel with them
+    # the run's preparation (pipeline.prepare, as `pytest suites` does it, up to the boot): it indexes the modules
+    # beside the test_progs build (shared with the main cache as the guest tests share it: built there if need be)
     (cache / "payloads").symlink_to(CACHE / "payloads")
-    run = run_pytest("-v", "suites", "-k", "mptcp/base", "--harness-cache", str(cache))
-    assert run.returncode == 0 and "mptcp/base PASSED" in run.stdout, run.stdout[-3000:] + run.stderr[-2000:]
-    assert len(list(tree.rglob("modules.dep"))) == 1
+    default_kernel()  # (that build's kernel, in the main cache)
+    prepared = pipeline.prepare(Settings(cache_dir=cache), [load_suite(SUITES_DIR / "mptcp_bpf.toml")], print)
+    assert prepared.kernel.modules_dir is not None and (prepared.kernel.modules_dir / "modules.dep").is_file()
+    assert len(list(tree.rglob("modules.dep"))) == 1 and prepared.payload is not None
