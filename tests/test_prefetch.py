@@ -44,8 +44,7 @@ def test_prefetch_without_depmod_fetches_all_and_the_run_indexes_the_modules(tmp
     assert list((cache / "sources").glob("*/Makefile"))  # the source is unpacked all the same
     # the run's preparation (pipeline.prepare, as `pytest suites` does it, up to the boot): it indexes the modules
     # beside the test_progs build (shared with the main cache as the guest tests share it: built there if need be)
-    (cache / "payloads").symlink_to(CACHE / "payloads")
-    default_kernel()  # (that build's kernel, in the main cache)
+    (cache / "payloads").symlink_to(CACHE / "payloads")  # (for the kernel default_kernel() fetched above)
     prepared = pipeline.prepare(Settings(cache_dir=cache), [load_suite(SUITES_DIR / "mptcp_bpf.toml")], print)
     assert prepared.kernel.modules_dir is not None and (prepared.kernel.modules_dir / "modules.dep").is_file()
     assert len(list(tree.rglob("modules.dep"))) == 1 and prepared.payload is not None
