@@ -107,12 +107,16 @@ def test_the_guest_boots_its_vmlinux_into_the_harness_init_without_udev_and_retu
     assert has_pvh_entry(kernel.vmlinux) and not has_pvh_entry(Path("/bin/ls"))
     script = tmp_path / "run.sh"
     script.write_text(f"dmesg > {tmp_path}/dmesg; cat /proc/cmdline > {tmp_path}/cmdline; ls /run > {tmp_path}/run\n"
+                      f"ls /sys/class/virtio-ports /sys/bus/virtio/drivers/virtio_console > {tmp_path}/ports\n"
                       f"modprobe veth && lsmod > {tmp_path}/lsmod; touch /tmp/writable && echo to-stdout; exit 7\n")
     done = guest.run_once(guest.GuestConfig(kernel, 2, "2G", False), tmp_path, script, 300)
     assert done.returncode == 7 and not done.timed_out  # the script's status, back through vng's virtme.ret
     console = done.console_log.read_text(errors="replace")
     assert "to-stdout" in console and "Decompressing Linux" not in console  # vng's output port; PVH: no decompressor
-    assert f"init={guest.SCRIPTS}/init.sh" in (tmp_path / "cmdline").read_text()
+    cmdline = (tmp_path / "cmdline").read_text().split()
+    assert f"init={guest.SCRIPTS}/init.sh" in cmdline and "cryptomgr.notests" in cmdline  # images/guest.toml's append
+    ports = (tmp_path / "ports").read_text().split()  # vng's six ports on one virtio-serial controller (qemu.sh)
+    assert len([p for p in ports if p.startswith("vport")]) == 6 and len([p for p in ports if p.startswith("virtio")]) == 1
     dmesg = (tmp_path / "dmesg").read_text()
     assert "harness-init: running the script" in dmesg and "virtme-ng-init:" not in dmesg  # its log lines
     assert "udev" not in (tmp_path / "run").read_text().split()  # no udevd ran
@@ -142,8 +146,10 @@ def test_a_one_shot_guest_starts_qemu_on_the_command_line_vng_would_run_and_retu
 
     assert per_boot_files_out(argv) == per_boot_files_out(vngs)
 
-    (shared / "run.sh").write_text(f"echo booted > {shared}/out; exit 7\n")
+    (shared / "run.sh").write_text(f"echo booted > {shared}/out; dmesg > {shared}/dmesg; exit 7\n")
     done = guest.run_once(config, shared, shared / "run.sh", 300)
     assert done.returncode == 7 and (shared / "out").read_text() == "booted\n"
+    dmesg = (shared / "dmesg").read_text()  # the recorded initramfs loads its modules decompressed (decompress_modules)
+    assert "virtme initramfs: loading netfs.ko..." in dmesg and ".ko.xz..." not in dmesg, dmesg[-3000:]
     (shared / "run.sh").write_text("echo o > /proc/sysrq-trigger; sleep 60\n")  # gone without a status: vng says 255
     assert guest.run_once(config, shared, shared / "run.sh", 300).returncode == 255

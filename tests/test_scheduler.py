@@ -108,6 +108,14 @@ def test_with_vngs_init_udev_skips_the_modules_no_test_needs(tmp_path, monkeypat
     assert "modprobe.blacklist=ahci,sr_mod" in argv[argv.index("--append") + 1]
 
 
+def test_images_guest_toml_append_goes_on_every_guests_command_line_and_a_bad_one_is_bad_input(tmp_path, monkeypatch):
+    argv = guest.vng_argv(guest.GuestConfig(KERNEL, 2, "2G", False), tmp_path, "sh run.sh")
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--append"].count("cryptomgr.notests") == 1
+    monkeypatch.setattr(guest, "boot_settings", lambda: {"append": "cryptomgr.notests"})
+    with pytest.raises(BadInput, match=r"\[boot\] append = 'cryptomgr.notests': use a list"):
+        guest.vng_argv(guest.GuestConfig(KERNEL, 2, "2G", False), tmp_path, "sh run.sh")
+
+
 def test_qemu_wrappers_settings_are_its_own_not_the_users_knobs(monkeypatch):
     """$HARNESS_KERNEL is the --harness-kernel knob (a kernel name): qemu.sh must not take it, or an inherited one, for
     the vmlinux to boot. Found when bench/parallel.py handed the guest's environment to pytest: "unknown Debian kernel"."""

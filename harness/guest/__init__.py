@@ -157,6 +157,8 @@ def vng_argv(config: GuestConfig, shared_dir: Path, command: str) -> list[str]:
         argv += ["--qemu", str(SCRIPTS / "qemu.sh")]
     elif skipped := boot_settings().get("skip_modules"):  # images/guest.toml: udev would load them for nothing
         argv += ["--append", f"modprobe.blacklist={','.join(skipped)}"]
+    if extra := kernel_append():
+        argv += ["--append", extra]
     if not config.use_kvm:
         # One TCG thread for all vCPUs: with a thread per vCPU, Debian 12's QEMU 7.2 now and
         # then runs kernel text the kernel is patching (int3 text poking) and the guest dies
@@ -184,6 +186,14 @@ def direct_launch() -> bool:
     if launcher not in ("direct", "vng"):
         raise BadInput(f"images/guest.toml: [boot] launcher = {launcher!r}: use \"direct\" or \"vng\"")
     return bool(launcher == "direct")
+
+
+def kernel_append() -> str:
+    """images/guest.toml's [boot] append: what every guest's kernel command line gets besides vng's."""
+    extra = boot_settings().get("append", [])
+    if not isinstance(extra, list) or not all(isinstance(a, str) and a and " " not in a for a in extra):
+        raise BadInput(f"images/guest.toml: [boot] append = {extra!r}: use a list of kernel parameters, one a string")
+    return " ".join(extra)
 
 
 def harness_init() -> bool:
