@@ -53,6 +53,10 @@ class Watch:
         self.seen_at: dict[str, float] = {}  # subtest name -> when its result line was first seen
         self.durations: dict[str, float] = {}
         self.batch_start: dict[int, float] = {}  # when its log appeared: the guest is up, test_progs starting
+        # when its command's first output came, before any result: test_progs has started (its bpf_testmod lines,
+        # ~2-3 s after the log appeared under TCG); its first subtest is timed from there, so that the batch's
+        # start-up is not counted in the duration the next run's plan weighs (plan.py)
+        self.output_start: dict[int, float] = {}
         self.reported: dict[int, set[str]] = {}
         # a persistent guest's console holds earlier runs: read only what comes from now on
         self.console_offset = console.stat().st_size if console.exists() else 0
@@ -87,10 +91,14 @@ class Watch:
 
     def _read_batch(self, b: Batch, now: float, final: bool) -> None:
         started = self.batch_start.setdefault(b.index, now)
-        parsed = parse_test_progs(b.log(self.workdir).read_text(errors="replace"))
+        text = b.log(self.workdir).read_text(errors="replace")
+        parsed = parse_test_progs(text)
+        if text.strip() and not parsed.subtests:
+            self.output_start.setdefault(b.index, now)
         self.reported[b.index] = set(parsed.subtests)
         new = [n for n in sorted(parsed.subtests, key=lambda n: parsed.subtests[n].line_no) if n not in self.seen_at]
-        previous = max((self.seen_at[n] for n in parsed.subtests if n in self.seen_at), default=started)
+        previous = max((self.seen_at[n] for n in parsed.subtests if n in self.seen_at),
+                       default=self.output_start.get(b.index, started))
         for name in new:  # several at once: the time since the last one is shared out
             self.seen_at[name] = now
             self.durations[name] = (now - previous) / len(new)
