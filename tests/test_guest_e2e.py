@@ -123,7 +123,7 @@ def test_the_guest_boots_its_vmlinux_into_the_harness_init_without_udev_and_retu
     assert "veth" in (tmp_path / "lsmod").read_text()  # the kernel's modules, loaded on demand
 
 
-def test_a_one_shot_guest_starts_qemu_on_the_command_line_vng_would_run_and_returns_vngs_status(tmp_path):
+def test_a_one_shot_guest_starts_qemu_on_the_command_line_vng_would_run_and_returns_vngs_status(tmp_path, monkeypatch):
     """guest.launch: vng runs once per guest to record its QEMU command line and initramfs; later guests start QEMU
     directly with their own shared directory, script and status file put in: the same command line vng would run."""
     from harness import guest, proc
@@ -145,6 +145,11 @@ def test_a_one_shot_guest_starts_qemu_on_the_command_line_vng_would_run_and_retu
         return [*args[:args.index("-initrd") + 1], "INITRD", *args[args.index("-initrd") + 2:]]
 
     assert per_boot_files_out(argv) == per_boot_files_out(vngs)
+    vngs_initrd = (scratch / "initrd").read_bytes()  # without cpio on the PATH, vng's initramfs stays as it is
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
+    launch.decompress_modules(scratch / "initrd")
+    assert (scratch / "initrd").read_bytes() == vngs_initrd
+    monkeypatch.undo()
 
     (shared / "run.sh").write_text(f"echo booted > {shared}/out; dmesg > {shared}/dmesg; exit 7\n")
     done = guest.run_once(config, shared, shared / "run.sh", 300)

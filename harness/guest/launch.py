@@ -129,9 +129,12 @@ def decompress_modules(initrd: Path) -> None:
     appended to another over it (load_all.sh rewritten, the .ko files added beside the .ko.xz). Anything unexpected
     (no cpio, no modules/load_all.sh): the initramfs stays as vng made it."""
     with tempfile.TemporaryDirectory(dir=initrd.parent) as tmp:
-        with initrd.open("rb") as archive:
-            listed = subprocess.run(["cpio", "-i", "-d", "--quiet", "modules/*"], stdin=archive, cwd=tmp,
-                                    capture_output=True, check=False).returncode == 0
+        try:
+            with initrd.open("rb") as archive:
+                listed = subprocess.run(["cpio", "-i", "-d", "--quiet", "modules/*"], stdin=archive, cwd=tmp,
+                                        capture_output=True, check=False).returncode == 0
+        except OSError:  # no cpio
+            return
         load_all = Path(tmp, "modules", "load_all.sh")
         if not listed or not load_all.is_file():
             return
