@@ -53,9 +53,10 @@ class Watch:
         self.seen_at: dict[str, float] = {}  # subtest name -> when its result line was first seen
         self.durations: dict[str, float] = {}
         self.batch_start: dict[int, float] = {}  # when its log appeared: the guest is up, test_progs starting
-        # when its command's first output came, before any result: test_progs has started (its bpf_testmod lines,
-        # ~2-3 s after the log appeared under TCG); its first subtest is timed from there, so that the batch's
-        # start-up is not counted in the duration the next run's plan weighs (plan.py)
+        # when its command's first output came, before any result: test_progs has started (its bpf_testmod lines
+        # come first, ~2-3 s after the log appeared under TCG; with -v the first subtest's own lines follow as it
+        # prints them, so this is within a tick of that subtest's start); the first subtest is timed from there,
+        # so that the batch's start-up is not counted in the duration the next run's plan weighs (plan.py)
         self.output_start: dict[int, float] = {}
         self.reported: dict[int, set[str]] = {}
         # a persistent guest's console holds earlier runs: read only what comes from now on

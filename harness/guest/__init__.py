@@ -192,7 +192,7 @@ def kernel_append() -> str:
     """images/guest.toml's [boot] append: what every guest's kernel command line gets besides vng's."""
     extra = boot_settings().get("append", [])
     if not isinstance(extra, list) or not all(isinstance(a, str) and a and " " not in a for a in extra):
-        raise BadInput(f"images/guest.toml: [boot] append = {extra!r}: use a list of kernel parameters, one a string")
+        raise BadInput(f"images/guest.toml: [boot] append = {extra!r}: use a list of kernel parameters, each a string without spaces")
     return " ".join(extra)
 
 
