@@ -64,7 +64,7 @@ def test_sigterm_mid_run_writes_reports_and_leaves_no_qemu(tmp_path):
 
 
 def test_run_deadline_leaves_the_rest_not_run(tmp_path):
-    proc = run_pytest(CANARY, "-k", "pass or hang", "--subtest-timeout", "300", "--deadline", "50",
+    proc = run_pytest(CANARY, "-k", "pass or hang", "--subtest-timeout", "300", "--deadline", "30",
                       "--report-dir", str(tmp_path))
     tests = {t["name"]: t for t in json.loads((tmp_path / "results.json").read_text())["tests"]}
     assert tests["canary/pass"]["status"] == "passed", proc.stdout[-3000:]
