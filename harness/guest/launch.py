@@ -127,7 +127,8 @@ def decompress_modules(initrd: Path) -> None:
     vng's initramfs insmods the modules it needs to reach the host's root (netfs, 9p, overlay ...) as the kernel
     ships them, xz-compressed: decompressed under TCG at every boot, ~0.3 s of it. The kernel unpacks an archive
     appended to another over it (load_all.sh rewritten, the .ko files added beside the .ko.xz). Anything unexpected
-    (no cpio, no modules/load_all.sh): the initramfs stays as vng made it."""
+    (no cpio, no modules/load_all.sh): the initramfs stays as vng made it. subprocess, not proc.run: cpio's stdout is
+    the archive, and proc.run would mix its stderr into it."""
     with tempfile.TemporaryDirectory(dir=initrd.parent) as tmp:
         try:
             with initrd.open("rb") as archive:
