@@ -94,3 +94,12 @@ def test_pytest_rewrites_the_plugin_module_only_not_the_harness_library(tmp_path
     leftover = "" if not (REPO_ROOT / "mptcp_harness.egg-info").exists() else " (mptcp_harness.egg-info is in the "  \
         "repository's root: pip's editable install leaves it, ./run removes it; python -m pytest finds it there)"
     assert line.split()[1:] == ["harness.parse.test_progs", "harness.pytest_plugin"], line + leftover
+
+
+def test_a_run_does_not_import_what_only_reports_and_ktap_need():
+    """tap-py (with unittest) and junit-xml (with xml.dom and xml.etree) are imported where they are used: a
+    test_progs run without --report-dir needs neither, and every pytest start paid ~20 ms for them here."""
+    code = "import sys, pytest, harness.pytest_plugin; print(' '.join(m for m in ('tap', 'junit_xml') if m in sys.modules))"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == ""

@@ -1,13 +1,18 @@
 """JUnit XML (junit-xml): one testcase per subtest, its own output in system-out."""
 from __future__ import annotations
 
-from junit_xml import TestCase, TestSuite, to_xml_report_string
+from typing import TYPE_CHECKING
 
 from harness.results import Status, SuiteRun
+
+if TYPE_CHECKING:
+    from junit_xml import TestCase
 
 
 def _case(name: str, classname: str, status: Status, reason: str, duration_s: float | None,
           output: tuple[str, ...]) -> TestCase:
+    from junit_xml import TestCase
+
     case = TestCase(name, classname=classname, elapsed_sec=duration_s, stdout="\n".join(output) or None)
     if status in (Status.SKIPPED, Status.NOT_RUN):
         case.add_skipped_info(reason or status.value)
@@ -24,7 +29,11 @@ def _case(name: str, classname: str, status: Status, reason: str, duration_s: fl
 
 def to_junit(runs: list[SuiteRun]) -> str:
     """A testcase per subtest; a kselftest script's sub-cases each one more, named under it
-    ("net-mptcp/mptcp_join/<sub-case>", classname the script)."""
+    ("net-mptcp/mptcp_join/<sub-case>", classname the script).
+    junit-xml is imported here: with xml.dom and xml.etree ~13 ms of every pytest start, and a run writes
+    reports only when asked (--report-dir)."""
+    from junit_xml import TestSuite, to_xml_report_string
+
     suites = []
     for run in runs:
         cases = []
