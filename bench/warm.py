@@ -3,8 +3,12 @@
                     / `./test_progs -a mptcp/base` run directly in that same guest over an SSH
                     session already open (the floor: nothing of the harness around it)
   P5 warm speedup = a cold `pytest -k mptcp/base` (it boots its own guest) / the warm run
-Each side runs `--rounds` times (default 5: test_progs itself swings by a second from one run to the next under
+Each side runs `--rounds` times (default 7: test_progs itself swings by a second from one run to the next under
 TCG); medians compared, and each round's own ratio and each side's spread printed.
+Also timed each round: pytest alone, the same interpreter and pytest running one empty test with the harness's
+plugin off. Its start-up and end are in the warm side and in no harness's power to cut:
+  P5 floor        = (direct + pytest alone) / direct, the warm ratio of a harness that cost nothing
+  harness's own   = warm - direct - pytest alone (the plugin, the warm guest's check, batch.sh ... ), per round
 Usage: python bench/warm.py [--rounds N] [--subtest base]
 """
 from __future__ import annotations
@@ -14,16 +18,17 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def timed(*args: str) -> float:
+def timed(*args: str, what: str = "suites") -> float:
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
     start = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "suites", *args],
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", what, *args],
                           cwd=REPO, env=env, capture_output=True, text=True)
     took = time.monotonic() - start
     if proc.returncode != 0:
@@ -60,27 +65,34 @@ def direct_in_warm_guest(subtest: str) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--subtest", default="base")
     args = ap.parse_args()
     select = ["-k", f"mptcp/{args.subtest}"]
-    cold, warm, direct = [], [], []
-    try:
-        for round_ in range(1, args.rounds + 1):
-            stop_warm_guests()  # the cold side shares the machine with no idle guest
-            cold.append(timed(*select))  # one-shot: boots its own guest
-            timed(*select, "--keep-guest")  # boots the guest that the warm side attaches to (not measured)
-            warm.append(timed(*select, "--keep-guest"))
-            direct.append(direct_in_warm_guest(args.subtest))
-            print(f"round {round_}: cold {cold[-1]:.1f} s, warm {warm[-1]:.1f} s, direct {direct[-1]:.1f} s; "
-                  f"ratio {warm[-1] / direct[-1]:.2f}", flush=True)
-    finally:
-        stop_warm_guests()
-    sides = (("cold", cold), ("warm", warm), ("direct", direct))
+    cold, warm, direct, alone = [], [], [], []
+    with tempfile.TemporaryDirectory() as scratch:
+        empty = Path(scratch) / "test_empty.py"
+        empty.write_text("def test_nothing():\n    pass\n")
+        try:
+            for round_ in range(1, args.rounds + 1):
+                stop_warm_guests()  # the cold side shares the machine with no idle guest
+                cold.append(timed(*select))  # one-shot: boots its own guest
+                timed(*select, "--keep-guest")  # boots the guest that the warm side attaches to (not measured)
+                warm.append(timed(*select, "--keep-guest"))
+                direct.append(direct_in_warm_guest(args.subtest))
+                alone.append(timed("-p", "no:harness", what=str(empty)))
+                print(f"round {round_}: cold {cold[-1]:.1f} s, warm {warm[-1]:.1f} s, direct {direct[-1]:.1f} s, "
+                      f"pytest alone {alone[-1]:.2f} s; ratio {warm[-1] / direct[-1]:.2f}, "
+                      f"harness's own {warm[-1] - direct[-1] - alone[-1]:.2f} s", flush=True)
+        finally:
+            stop_warm_guests()
+    sides = (("cold", cold), ("warm", warm), ("direct", direct), ("pytest alone", alone))
     for name, values in sides:
-        print(f"{name:6} min {min(values):.1f} s, median {statistics.median(values):.1f} s, max {max(values):.1f} s")
+        print(f"{name:12} min {min(values):.2f} s, median {statistics.median(values):.2f} s, max {max(values):.2f} s")
     med = {k: statistics.median(v) for k, v in sides}
-    print("medians: " + ", ".join(f"{k} {v:.1f} s" for k, v in med.items()))
+    own = statistics.median(w - d - a for w, d, a in zip(warm, direct, alone, strict=True))
+    print("medians: " + ", ".join(f"{k} {v:.2f} s" for k, v in med.items()) + f"; harness's own {own:.2f} s")
+    print(f"P5 floor: {(med['direct'] + med['pytest alone']) / med['direct']:.2f}")
     print(f"P5 warm speedup: {med['cold'] / med['warm']:.2f}")
     print(f"P5 warm ratio: {med['warm'] / med['direct']:.2f}")
 
