@@ -10,7 +10,9 @@ Each side runs once per round, the sides alternating, and the medians are compar
 too: each round's P1 and P2, and each side's min / median / max, so that a noisy machine shows
 as spread rather than as a result. Rounds go on (at least --rounds, at most --max-rounds) until
 the medians of P1 and P2 moved less than 1 % over the last two rounds. The kernel and
-test_progs come from the harness cache (a first `./run mptcp` fills it).
+test_progs come from the harness cache (a first `./run mptcp` fills it). Last, a 90 % interval
+for P1 and for P2 (bootstrap: the rounds drawn again with replacement, 2000 times, the same
+ratio of medians each time): how far another run of the same length may land from this one.
 
 Where each side's time goes (medians, the same rounds): `boot` from the guest's start to its
 command's (the bare sides print /proc/uptime around test_progs, with shell built-ins; the harness's sides are read
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import re
 import shlex
 import statistics
@@ -123,13 +126,28 @@ def main() -> None:
         f"{name} " + ", ".join(f"{k} {statistics.median(p[k] for p in parts):.2f}" for k in parts[0])
         for name, parts in split.items() if parts and all(parts)))
     p1, p2 = history[-1]
+    low, high = interval(times)
     print(f"rounds: {len(history)}")
+    print(f"90 % interval (bootstrap over the rounds): P1 {low[0]:.3f}-{high[0]:.3f}, P2 {low[1]:.3f}-{high[1]:.3f}")
     print(f"P1 speedup: {p1:.3f}")
     print(f"P2 overhead: {p2:.3f}")
 
 
 def ratios(t: dict[str, float]) -> tuple[float, float]:
     return t["serial"] / t["harness"], t["harness one"] / t["bare one"]
+
+
+def interval(times: dict[str, list[float]], draws: int = 2000) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The 5th and 95th percentiles of (P1, P2) over the rounds drawn again with replacement (a round keeps its
+    four sides together), each draw's ratios of medians computed as the run's own."""
+    rng = random.Random(0)  # the same rounds give the same interval
+    rounds = len(next(iter(times.values())))
+    drawn: list[tuple[float, float]] = []
+    for _ in range(draws):
+        picks = [rng.randrange(rounds) for _ in range(rounds)]
+        drawn.append(ratios({k: statistics.median(v[i] for i in picks) for k, v in times.items()}))
+    p1s, p2s = sorted(d[0] for d in drawn), sorted(d[1] for d in drawn)
+    return (p1s[draws // 20], p2s[draws // 20]), (p1s[draws - 1 - draws // 20], p2s[draws - 1 - draws // 20])
 
 
 def settled(history: list[tuple[float, float]], within: float = 0.01) -> bool:
