@@ -7,7 +7,6 @@ untestable (a subtest is not in this build, a result was lost, nothing ran).
 """
 from __future__ import annotations
 
-import argparse
 import enum
 import sys
 from collections.abc import Callable
@@ -17,7 +16,7 @@ from harness import pipeline
 from harness.errors import BadInput, InfraError
 from harness.results import NOT_IN_BUILD, Status, SubtestResult
 from harness.select import selections
-from harness.settings import OPTIONS, Settings, from_values, parse_value
+from harness.settings import for_command
 
 # git bisect run's protocol: 0 good, 1 bad, 125 skip this commit, 128+ abort the bisection
 GIT_GOOD, GIT_BAD, GIT_SKIP, GIT_ABORT = 0, 1, 125, 128
@@ -55,25 +54,9 @@ def verdict(results: list[SubtestResult]) -> Verdict:
     return Verdict(Kind.GOOD, f"{len(tests)} passed" + (f" ({', '.join(flaky)} only on retry)" if flaky else ""))
 
 
-def step_settings(argv: list[str]) -> tuple[Settings, str | None]:
-    """The harness's options (as pytest takes them: --kernel-tree PATH ...) and -k EXPR, for a step without pytest."""
-    parser = argparse.ArgumentParser(prog="python -m harness bisect-step", add_help=False, exit_on_error=False)
-    for o in OPTIONS:
-        parser.add_argument(o.flag, dest=o.key, action="store_true" if o.kind is bool else "store", default=None)
-    parser.add_argument("-k", dest="keyword", default=None)
-    try:
-        args, rest = parser.parse_known_args(argv)
-    except argparse.ArgumentError as e:
-        raise BadInput(f"{e}; see `pytest --help`, group harness") from None
-    if rest:
-        raise BadInput(f"unrecognized arguments: {' '.join(rest)}; a step takes the harness's options and -k EXPR")
-    values = {o.key: parse_value(o, raw, o.flag) for o in OPTIONS if (raw := getattr(args, o.key)) is not None}
-    return from_values(values), args.keyword
-
-
 def run_step(argv: list[str]) -> Verdict:
     """Run the selection on one kernel (its options in argv); progress on stderr: stdout is the verdict."""
-    settings, keyword = step_settings(argv)
+    settings, keyword = for_command(argv, "bisect-step")
     chosen = selections(keyword)
     try:
         runs = pipeline.run(settings, chosen, say=lambda line: print(f"[harness] {line}", file=sys.stderr, flush=True))

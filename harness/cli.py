@@ -20,7 +20,7 @@ from harness.report.junit import to_junit
 from harness.report.ktap import to_ktap
 from harness.results import SuiteRun, decide, exit_code
 from harness.select import selections
-from harness.settings import default_cache_dir
+from harness.settings import SUITES_DIR, default_cache_dir, for_command
 from harness.shard import merged_in_order
 from harness.suites import all_suites, load_suite
 
@@ -111,12 +111,12 @@ def _bisect_command(args: argparse.Namespace, pytest_args: list[str]) -> int:
     from harness import bisect_tree
 
     kernels = [k.strip() for k in args.kernels.split(",") if k.strip()]
-    settings, keyword = bisect.step_settings(pytest_args)
+    settings, keyword = for_command(pytest_args, "bisect")
     chosen = selections(keyword)
     out = Path(args.out) if args.out else settings.cache_dir / "bisect" / f"kernels-{'-'.join(kernels)}"
 
     def run_once(kernel: str) -> bisect_tree.Outcome:
-        return bisect_tree.run_selection(bisect.step_settings(["--kernel", kernel, *pytest_args])[0], chosen, print)
+        return bisect_tree.run_selection(for_command(["--kernel", kernel, *pytest_args], "bisect")[0], chosen, print)
     return _reported(bisect_tree.bisect_list(kernels, run_once, args.runs, print), out)
 
 
@@ -134,7 +134,7 @@ def _bisect_tree_command(args: argparse.Namespace, pytest_args: list[str]) -> in
 
     if not (args.good and args.bad):
         raise BadInput("bisecting a tree needs --good REV and --bad REV (commits, tags or branches of it)")
-    settings, keyword = bisect.step_settings(pytest_args)
+    settings, keyword = for_command(pytest_args, "bisect")
     chosen = selections(keyword)
     out = Path(args.out) if args.out else settings.cache_dir / "bisect" / Path(args.kernel_tree).resolve().name
     signal.signal(signal.SIGTERM, _interrupted)  # the worktree is removed on the way out
@@ -250,15 +250,15 @@ def _add_nightly(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 def _nightly_command(args: argparse.Namespace, pytest_args: list[str]) -> int:
     from harness import nightly
 
-    settings, keyword = bisect.step_settings(pytest_args)
+    suite_files = tuple(Path(f) for f in args.suite or ())
+    settings, keyword = for_command(pytest_args, "nightly", defaults={"retries": 1},  # a night tells flaky from failing
+                                    suites=suite_files or (SUITES_DIR,))
     if args.git and settings.kernel_tree is not None:
         raise BadInput("--git and --kernel-tree each give the tree: give one")
     if args.branch and not args.git:
         raise BadInput("--branch goes with --git URL")
-    if "--retries" not in pytest_args:
-        settings = dataclasses.replace(settings, retries=max(settings.retries, 1))  # a night tells flaky from failing
     modes = nightly.check_modes(args.modes, settings, bool(args.git or settings.kernel_tree))
-    chosen = selections(keyword, [Path(f) for f in args.suite] if args.suite else None)
+    chosen = selections(keyword, list(suite_files) or None)
     night = nightly.Night(Path(args.out), settings, tuple(chosen), modes, args.git, args.branch,
                           Path(args.expectations) if args.expectations else None,
                           Path(args.kcidb) if args.kcidb else None)

@@ -7,11 +7,9 @@ guest, xdist) each item in this process's guest; each item reports its own resul
 """
 from __future__ import annotations
 
-import configparser
 import gc
 import os
 import signal
-import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,7 @@ from harness.errors import BadInput, InfraError
 from harness.report import write_reports
 from harness.report.console import totals_line
 from harness.results import Status, SubtestResult, SuiteRun, merge_runs, not_run, run_from_plain, run_to_plain
-from harness.settings import OPTIONS, SUITES_DIR, Settings, from_values, parse_value
+from harness.settings import OPTIONS, SUITES_DIR, Settings, read_ini, resolve
 from harness.suites import Suite, load_suite
 
 _RUNNER = pytest.StashKey["SessionRunner"]()
@@ -42,39 +40,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         parser.addini(f"harness_{o.key}", o.help, default=None)
 
 
-def _ini_keys(path: Path | None) -> list[str]:
-    """The keys of pytest's section of its ini file (pytest warns of unknown keys; ours are an error)."""
-    if path is None:
-        return []
-    try:
-        if path.suffix == ".toml":
-            return list(tomllib.loads(path.read_text()).get("tool", {}).get("pytest", {}).get("ini_options", {}))
-        ini = configparser.ConfigParser(interpolation=None)
-        ini.read(path)
-        section = "tool:pytest" if path.name == "setup.cfg" else "pytest"
-        return list(ini[section]) if ini.has_section(section) else []
-    except (OSError, ValueError, configparser.Error):
-        return []  # pytest itself says what is wrong with the file
-
-
-def option_values(config: pytest.Config) -> dict[str, Any]:
-    """Each knob from the command line, else $HARNESS_<KEY>, else the ini file; BadInput when one is wrong."""
-    source = config.inipath.name if config.inipath else "ini file"
-    known = {f"harness_{o.key}" for o in OPTIONS}
-    unknown = sorted(k for k in _ini_keys(config.inipath) if k.startswith("harness_") and k not in known)
-    if unknown:
-        raise BadInput(f"{source}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    values: dict[str, Any] = {}
-    for o in OPTIONS:
-        where, raw = o.flag, getattr(config.option, f"harness_{o.key}", None)
-        env = f"HARNESS_{o.key.upper()}"
-        if raw is None and o.key != "cache" and os.environ.get(env):
-            where, raw = f"${env}", os.environ[env]
-        if raw is None:
-            where, raw = f"{source}: harness_{o.key}", config.getini(f"harness_{o.key}")
-        if raw is not None and raw != "":
-            values[o.key] = parse_value(o, raw, where)
-    return values
+def settings_of(config: pytest.Config) -> Settings:
+    """The session's Settings: what pytest parsed of the harness's flags, resolved as every front end does."""
+    flags = {o.key: getattr(config.option, f"harness_{o.key}", None) for o in OPTIONS}
+    ini = read_ini(config.inipath, getattr(config.option, "override_ini", None))
+    return resolve(flags, os.environ, ini, persistent=hasattr(config, "workerinput"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -83,7 +53,7 @@ def pytest_configure(config: pytest.Config) -> None:
     # `pytest --co -k mptcp/base`, 6 pairs alternated: median 0.68 s against 0.78 s without (2026-11-26).
     gc.freeze()
     try:
-        settings = from_values(option_values(config), persistent=hasattr(config, "workerinput"))
+        settings = settings_of(config)
     except BadInput as e:
         raise pytest.UsageError(str(e)) from None
     config.stash[_RUNNER] = SessionRunner(settings, config)

@@ -1,13 +1,20 @@
 """Where things live, the knobs of a run (OPTIONS), and their resolution into one checked Settings value.
 
-Every front end reads the same knobs: pytest (flags, ini keys, $HARNESS_*), the harness's
-own commands (bisect, nightly). from_values() checks them together and raises BadInput,
-one line each, before anything long starts.
+Every front end resolves the same knobs the same way, through resolve(): the command line,
+else $HARNESS_<KEY>, else the ini file's `harness_<key>` (pytest's ini file: pytest.ini,
+pyproject.toml, tox.ini or setup.cfg), else the front end's own default, else Settings'.
+pytest hands it what pytest parsed; the harness's own commands (nightly, bisect) parse their
+argv with command_line(). from_values() checks the values together and raises BadInput, one
+line each, before anything long starts.
 """
 from __future__ import annotations
 
+import argparse
+import configparser
 import enum
 import os
+import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -220,3 +227,104 @@ def from_values(v: dict[str, Any], persistent: bool = False) -> Settings:
         raise BadInput("--guests boots one-shot guests side by side; --persistent-guest (and xdist) runs each "
                        "process's subtests in its own guest: choose one (pytest -n N for N guests)")
     return Settings(**fields)
+
+
+# pytest's ini files, in the order it looks for them in a directory (its "rootdir" rules), with the
+# section that holds its keys; a file without that section is not pytest's (pytest.ini always is)
+INI_FILES = (("pytest.ini", "pytest"), (".pytest.ini", "pytest"), ("pyproject.toml", "tool.pytest.ini_options"),
+             ("tox.ini", "pytest"), ("setup.cfg", "tool:pytest"))
+
+
+def _ini_section(path: Path) -> dict[str, Any] | None:
+    """The keys of pytest's section of an ini file; None when it has none (or cannot be read: pytest says why)."""
+    section = dict(INI_FILES).get(path.name, "pytest")
+    try:
+        if path.suffix == ".toml":
+            table = tomllib.loads(path.read_text()).get("tool", {}).get("pytest", {}).get("ini_options")
+            return dict(table) if isinstance(table, dict) else None
+        ini = configparser.ConfigParser(interpolation=None)
+        ini.read(path)
+        return dict(ini[section]) if ini.has_section(section) else ({} if path.name.endswith("pytest.ini") else None)
+    except (OSError, ValueError, configparser.Error):
+        return None
+
+
+def find_ini(start: Path) -> Path | None:
+    """The ini file pytest would take when started in `start` with no path arguments."""
+    for directory in (start.resolve(), *start.resolve().parents):
+        for name, _ in INI_FILES:
+            if (directory / name).is_file() and _ini_section(directory / name) is not None:
+                return directory / name
+    return None
+
+
+@dataclass(frozen=True)
+class Ini:
+    """The harness's keys of pytest's ini file (without `harness_`, raw), and where they were read."""
+
+    values: Mapping[str, Any]
+    source: str = "ini file"
+
+
+def read_ini(path: Path | None, overrides: list[str] | None = None) -> Ini:
+    """The harness's keys of an ini file, with pytest's `-o key=value` over them; an unknown harness_ key is bad input."""
+    section = dict((_ini_section(path) if path is not None else None) or {})
+    for override in overrides or ():
+        key, _, value = override.partition("=")
+        section[key.strip()] = value
+    known = {o.key for o in OPTIONS}
+    ours = {k.removeprefix("harness_"): v for k, v in section.items() if k.startswith("harness_")}
+    source = path.name if path is not None else "ini file"
+    if unknown := sorted(f"harness_{k}" for k in ours if k not in known):
+        raise BadInput(f"{source}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(f'harness_{k}' for k in known))}")
+    return Ini(ours, source)
+
+
+def resolve(flags: Mapping[str, object], env: Mapping[str, str], ini: Ini,
+            defaults: Mapping[str, object] | None = None, persistent: bool = False) -> Settings:
+    """Settings from every source: each knob from the command line (`flags`: key -> raw value, None when not given),
+    else $HARNESS_<KEY> in `env`, else the ini file, else the front end's `defaults`; then checked together."""
+    values: dict[str, Any] = {}
+    for o in OPTIONS:
+        env_key = f"HARNESS_{o.key.upper()}"
+        for where, raw in ((o.flag, flags.get(o.key)),
+                           (f"${env_key}", env.get(env_key) if o.key != "cache" else None),  # see default_cache_dir
+                           (f"{ini.source}: harness_{o.key}", ini.values.get(o.key))):
+            if raw is not None and raw != "":
+                values[o.key] = parse_value(o, raw, where)
+                break
+        else:
+            if defaults and o.key in defaults:
+                values[o.key] = defaults[o.key]
+    return from_values(values, persistent)
+
+
+def command_line(argv: list[str], command: str) -> tuple[dict[str, object], str | None, Path | None]:
+    """The harness's options (as pytest takes them: --kernel-tree PATH ...), -k EXPR and pytest's -c INI from the argv
+    of one of the harness's own commands; BadInput on anything else."""
+    parser = argparse.ArgumentParser(prog=f"python -m harness {command}", add_help=False, exit_on_error=False)
+    for o in OPTIONS:
+        parser.add_argument(o.flag, dest=o.key, action="store_true" if o.kind is bool else "store", default=None)
+    parser.add_argument("-k", dest="keyword", default=None)
+    parser.add_argument("-c", "--config-file", dest="ini", default=None)
+    try:
+        args, rest = parser.parse_known_args(argv)
+    except argparse.ArgumentError as e:
+        raise BadInput(f"{e}; the harness's options are listed by `pytest --help`, group harness") from None
+    if rest:
+        raise BadInput(f"unrecognized arguments: {' '.join(rest)}; `python -m harness {command}` takes its own "
+                       "options (--help), the harness's options (`pytest --help`, group harness), -k EXPR and -c INI")
+    if args.ini is not None and not Path(args.ini).is_file():
+        raise BadInput(f"-c {args.ini}: no such file; give pytest's ini file (pytest.ini, pyproject.toml, tox.ini ...)")
+    return {o.key: getattr(args, o.key) for o in OPTIONS}, args.keyword, Path(args.ini) if args.ini else None
+
+
+def for_command(argv: list[str], command: str, defaults: Mapping[str, object] | None = None,
+                suites: tuple[Path, ...] = (SUITES_DIR,)) -> tuple[Settings, str | None]:
+    """Settings and -k EXPR of one of the harness's own commands (nightly, bisect), resolved as pytest resolves
+    them when given these suite files: the environment, and the ini file it reads (-c INI, else the first one
+    above the suites' common directory, as pytest finds its rootdir's)."""
+    flags, keyword, ini = command_line(argv, command)
+    if ini is None:
+        ini = find_ini(Path(os.path.commonpath([p.resolve() for p in suites])))
+    return resolve(flags, os.environ, read_ini(ini), defaults), keyword

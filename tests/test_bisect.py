@@ -3,10 +3,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.bisect import Kind, Verdict, first_bad, selections, step_settings, verdict
+from harness.bisect import Kind, Verdict, first_bad, selections, verdict
 from harness.errors import BadInput, InfraError
 from harness.report.json import from_json
-from harness.settings import Kvm
+from harness.settings import Kvm, for_command
 
 REPORTS = Path(__file__).parent / "data" / "reports"
 
@@ -36,17 +36,17 @@ def test_nothing_ran_is_untestable():
 
 
 def test_a_step_takes_the_harness_options_and_k_as_pytest_does():
-    settings, keyword = step_settings(["--kernel-tree", "/src/linux", "--kvm", "off", "-k", "mptcp/rr"])
+    settings, keyword = for_command(["--kernel-tree", "/src/linux", "--kvm", "off", "-k", "mptcp/rr"], "bisect-step")
     assert settings.kernel_tree == Path("/src/linux") and settings.kvm is Kvm.OFF and keyword == "mptcp/rr"
     (only,) = selections("mptcp/rr")
     assert only.subtests == ("rr",)
     assert [sel.subtests for sel in selections("MPTCP/BASE or mptcp/subflow and not iters")] == [("base", "subflow")]
     with pytest.raises(BadInput, match="unrecognized arguments: --frobnicate"):
-        step_settings(["--frobnicate"])
+        for_command(["--frobnicate"], "bisect-step")
     with pytest.raises(BadInput, match="selects no subtest"):
         selections("nothing-like-this")
     with pytest.raises(BadInput, match="--guest-cpus: 'two' is not an int"):
-        step_settings(["--guest-cpus", "two"])
+        for_command(["--guest-cpus", "two"], "bisect-step")
 
 
 def verdicts(*kinds: str):
