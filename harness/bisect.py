@@ -44,7 +44,7 @@ def verdict(results: list[SubtestResult]) -> Verdict:
     if not tests:
         return Verdict(Kind.UNTESTABLE, "no subtest ran")
     for r in tests:
-        if r.status in (Status.FAILED, Status.TIMEOUT):
+        if r.status in (Status.FAILED, Status.TIMEOUT, Status.XFAIL):  # xfail: failed, as expected
             return Verdict(Kind.BAD, f"{r.name} {r.status.value}: {r.reason or 'see its output'}")
     for r in tests:
         if r.status in (Status.LOST, Status.NOT_RUN, Status.SKIPPED):

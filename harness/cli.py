@@ -239,8 +239,6 @@ def _add_nightly(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     n.add_argument("--branch", help="with --git: the branch (default: the remote's HEAD)")
     n.add_argument("--modes", default="normal,debug", help="kernel modes to build, each its own build (kernel-configs/"
                    "modes.toml; default normal,debug)")
-    n.add_argument("--expectations", help="known failures and crashes (TOML; default: expectations/default.toml for "
-                   "the default Debian kernels)")
     n.add_argument("--kcidb", help="also write the night in KernelCI's KCIDB JSON format to this file")
     n.add_argument("--suite", action="append", metavar="TOML", help="run this suite file instead of suites/*.toml "
                    "(repeatable)")
@@ -260,7 +258,6 @@ def _nightly_command(args: argparse.Namespace, pytest_args: list[str]) -> int:
     modes = nightly.check_modes(args.modes, settings, bool(args.git or settings.kernel_tree))
     chosen = selections(keyword, list(suite_files) or None)
     night = nightly.Night(Path(args.out), settings, tuple(chosen), modes, args.git, args.branch,
-                          Path(args.expectations) if args.expectations else None,
                           Path(args.kcidb) if args.kcidb else None)
     return nightly.run(night)
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from harness.crashes import crashes_in
 from harness.errors import BadInput
-from harness.results import Status, SuiteRun, expected
+from harness.results import Status, SubtestResult, SuiteRun, expected
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,12 @@ def load(path: Path) -> Expectations:
                 raise BadInput(f"{path}: [[{table}]] #{n}: expires must be a date (2027-01-31)")
             lists[table].append(Entry(**raw))
     return Expectations(tuple(lists["failure"]), tuple(lists["crash"]), str(path))
+
+
+def expected_failure(result: SubtestResult, known: Expectations, mode: str, kernel: str) -> SubtestResult:
+    """One result with the failure entries applied (a known crash needs the whole run: apply())."""
+    entry = known.failure(result.name, mode, kernel)
+    return expected(result, entry.why()) if entry else result
 
 
 def apply(runs: list[SuiteRun], known: Expectations, mode: str) -> list[SuiteRun]:

@@ -2,7 +2,7 @@
 apply the expectations, compare with the night before (harness.nights), and say first what changed.
 
     python -m harness nightly --out NIGHTS_DIR --git URL [--branch B] [--modes normal,debug] [-k EXPR]
-                              [--expectations F] [--shard i/n] [--kcidb FILE]
+                              [--expectations F] [--shard i/n] [--kcidb FILE]  (--expectations, --shard: harness options)
 
 NIGHTS_DIR/<date>-<commit>/ holds summary.txt and summary.json, and per mode: results.ktap,
 results.json, junit.xml, tests/<subtest>.txt (each test's own output), logs/<suite>/ (every
@@ -25,13 +25,10 @@ from harness import durations, nights, pipeline, shard
 from harness import proc as procs
 from harness.cache import locked
 from harness.errors import BadInput, InfraError
-from harness.expectations import Expectations, apply
-from harness.expectations import load as load_expectations
 from harness.kernel import Kernel, config_file
 from harness.report import write_reports
-from harness.settings import REPO_ROOT, Settings
+from harness.settings import Settings
 
-DEFAULT_EXPECTATIONS = REPO_ROOT / "expectations" / "default.toml"
 Say = Callable[[str], None]
 
 
@@ -43,7 +40,6 @@ class Night:
     modes: tuple[str, ...]
     git: str | None = None
     branch: str | None = None
-    expectations: Path | None = None
     kcidb: Path | None = None
 
 
@@ -98,7 +94,7 @@ def shard_of(night: Night) -> tuple[pipeline.Selection, ...]:
     return tuple(sel for sel in kept if sel.subtests)
 
 
-def run_mode(night: Night, settings: Settings, mode: str, where: Path, known: Expectations, say: Say) -> nights.ModeNight:
+def run_mode(night: Night, settings: Settings, mode: str, where: Path, say: Say) -> nights.ModeNight:
     """One mode: build (or fetch) its kernel, run the selection, write its artifacts into `where`."""
     m = nights.ModeNight(mode)
     start = time.monotonic()
@@ -111,7 +107,7 @@ def run_mode(night: Night, settings: Settings, mode: str, where: Path, known: Ex
     with pipeline.Session(settings, prepared, say, logs_dir=where / "logs") as session:
         for sel in shard_of(night):
             began = time.monotonic()
-            m.runs += apply([session.run(sel)], known, mode)
+            m.runs.append(session.run(sel))  # the expectations applied
             m.suites_s[sel.suite.name] = round(time.monotonic() - began, 1)
     m.infra += [e for run in m.runs for e in run.infra_errors]
     write_mode(where, m, prepared.kernel)
@@ -139,14 +135,15 @@ def run(night: Night, say: Say = print) -> int:
     """The whole night; its exit code (0 nothing unexpected, 1 unexpected failures or crashes, 3 infrastructure)."""
     started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     settings, commit, source = night.settings, "", night.git or str(night.settings.kernel_tree or "")
-    known, expired = _expectations(night).live(datetime.date.today())
-    for line in expired:
-        say(line)
     if night.git:
+        pipeline.expectations(settings)  # a malformed file is bad input before the fetch
         tree, commit = fetch(night.git, night.branch, settings.cache_dir, say)
         settings = dataclasses.replace(settings, kernel_tree=tree)
     elif settings.kernel_tree is not None and (settings.kernel_tree / ".git").exists():
         commit = git(settings.kernel_tree, "rev-parse", "HEAD")
+    known, expired = pipeline.expectations(settings)  # what every mode's runs apply (harness.pipeline)
+    for line in expired:
+        say(line)
     name = night_name(night.out, settings, commit)
     here = night.out / name
     here.mkdir(parents=True)
@@ -154,7 +151,7 @@ def run(night: Night, say: Say = print) -> int:
     modes = []
     for mode in night.modes:
         mode_settings = dataclasses.replace(settings, kernel_mode=mode) if settings.kernel_tree else settings
-        modes.append(run_mode(night, mode_settings, mode, here / mode, known, _prefixed(say, f"[{mode}] ")))
+        modes.append(run_mode(night, mode_settings, mode, here / mode, _prefixed(say, f"[{mode}] ")))
     header = {"started": started, "source": source, "branch": night.branch, "commit": commit,
               "shard": "/".join(map(str, settings.shard)) if settings.shard else None,
               "expectations": known.source}
@@ -175,14 +172,6 @@ def _prefixed(say: Say, prefix: str) -> Say:
     def said(line: str) -> None:
         say(prefix + line)
     return said
-
-
-def _expectations(night: Night) -> Expectations:
-    if night.expectations is not None:
-        return load_expectations(night.expectations)
-    if night.settings.kernel_tree is None and night.git is None and DEFAULT_EXPECTATIONS.is_file():
-        return load_expectations(DEFAULT_EXPECTATIONS)  # the repo's own, for its default kernels
-    return Expectations()
 
 
 def check_modes(text: str, settings: Settings, tree: bool) -> tuple[str, ...]:

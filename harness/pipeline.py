@@ -11,6 +11,7 @@ SuiteRuns back to its own output.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -21,6 +22,8 @@ from types import TracebackType
 
 from harness import durations, guest, host, warm
 from harness.errors import BadInput
+from harness.expectations import Expectations, apply, expected_failure
+from harness.expectations import load as load_expectations
 from harness.guest.pool import GuestPool
 from harness.kernel import Kernel, config_file, debian
 from harness.kernel.kconfig import mode_fragments, read_config
@@ -31,7 +34,7 @@ from harness.report.console import result_line
 from harness.results import Status, SubtestResult, SuiteRun
 from harness.scheduler import RunRequest, run_suite
 from harness.selftests import Payload, build_test_progs, built_for_image, given_test_progs, llvm_bin, toolchain_identity
-from harness.settings import TCG_TIMEOUT_FACTOR, Kvm, Settings
+from harness.settings import REPO_ROOT, TCG_TIMEOUT_FACTOR, Kvm, Settings
 from harness.suites import Runner, Suite
 
 Say = Callable[[str], None]
@@ -39,6 +42,7 @@ Say = Callable[[str], None]
 # (guest/scripts/batch.sh). Measured under TCG with KASAN on a 2G guest: the first scan of a
 # fresh guest ~340 s, later ones less; a round's guest is given this much on top of its subtests.
 KMEMLEAK_SCANS_S = 900.0
+DEFAULT_EXPECTATIONS = REPO_ROOT / "expectations" / "default.toml"  # for the Debian kernels of images/debian.toml
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,8 @@ class Prepared:
     payload: Payload | None  # test_progs; None: no test_progs suite was asked for
     use_kvm: bool
     kselftests: dict[str, KselftestPayload] = dataclasses.field(default_factory=dict)  # by suite name
+    known: Expectations = Expectations()  # what is known to fail: applied to every run
+    expired: tuple[str, ...] = ()  # a line per expectation that no longer applies
 
     def payload_for(self, suite: Suite) -> Payload | KselftestPayload | None:
         return self.kselftests[suite.name] if suite.runner is Runner.KSELFTEST else self.payload
@@ -58,9 +64,27 @@ class Selection:
     subtests: tuple[str, ...]  # names without the test prefix, in suite order
 
 
+def expectations(settings: Settings) -> tuple[Expectations, list[str]]:
+    """What the run expects to fail: --expectations FILE, else the repo's own for the Debian kernels; the entries
+    that still apply, and a line per expired one. A malformed file is bad input."""
+    if settings.expectations is not None:
+        known = load_expectations(settings.expectations)
+    elif settings.kernel_tree is None and settings.kernel_image is None and DEFAULT_EXPECTATIONS.is_file():
+        known = load_expectations(DEFAULT_EXPECTATIONS)
+    else:
+        known = Expectations()
+    return known.live(datetime.date.today())
+
+
+def mode_of(settings: Settings) -> str:
+    """The kernel's mode, as expectations name it: a tree's build mode, or "prebuilt"."""
+    return settings.kernel_mode if settings.kernel_tree is not None else "prebuilt"
+
+
 def prepare(settings: Settings, suites: Iterable[Suite], say: Say = print) -> Prepared:
     """Everything the guests need, each stage filling its part of the cache under its own lock."""
     guest.require_tools()  # before any long download or build
+    known, expired = expectations(settings)
     suites = list(suites)
     needed = sorted({p for s in suites for p in s.programs})
     if absent := host.missing(tuple(needed)):
@@ -75,7 +99,7 @@ def prepare(settings: Settings, suites: Iterable[Suite], say: Say = print) -> Pr
         payload = get_payload(settings, kernel, sorted({s.test for s in suites if s.runner is Runner.TEST_PROGS}), say)
         kselftests = {s.name: build_kselftests(kernel, s, settings.cache_dir, settings.build_jobs, say)
                       for s in suites if s.runner is Runner.KSELFTEST}
-        return Prepared(kernel, payload, kvm.result(), kselftests)
+        return Prepared(kernel, payload, kvm.result(), kselftests, known, tuple(expired))
 
 
 def kmemleak(kernel: Kernel) -> bool:
@@ -141,13 +165,21 @@ class Session:
         self.pool = GuestPool(settings, self.config, say)
         self.scans_s = KMEMLEAK_SCANS_S if kmemleak(prepared.kernel) else 0.0
         self.items = 0
-        self.progress = lambda r: (progress or say)(result_line(r))
+        self.mode = mode_of(settings)
+        self.progress = lambda r: (progress or say)(result_line(self._expected(r)))
 
     def __enter__(self) -> Session:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
+
+    def _expected(self, result: SubtestResult) -> SubtestResult:
+        """A result as the expectations' failure entries make it (the progress line; the run as a whole: _known)."""
+        return expected_failure(result, self.prepared.known, self.mode, self.prepared.kernel.identity)
+
+    def _known(self, run: SuiteRun) -> SuiteRun:
+        return apply([run], self.prepared.known, self.mode)[0]
 
     def _timed(self, suite: Suite) -> Suite:
         """The suite with the timeout it runs under: --subtest-timeout, else a kselftest directory's own (its
@@ -191,7 +223,7 @@ class Session:
         run = run_suite(request)
         if not run.interrupted:
             durations.record(s.cache_dir, suite, run)
-        return run
+        return self._known(run)
 
     def run_in_guest(self, suite: Suite, subtest: str) -> SuiteRun:
         """One subtest in this process's persistent guest (replaced afterwards if it died or got stuck)."""
@@ -215,12 +247,12 @@ class Session:
             except warm.Refused as e:  # a kept guest's first job: it did not run; another guest runs it
                 self.pool.refuse(str(e))
         if run.interrupted:
-            return run
+            return self._known(run)
         if not running.alive() or run.infra_errors or any(r.status is Status.TIMEOUT for r in run.subtests):
             self.say("this guest is gone or stuck: the next subtest boots a new one")
             self.pool.close(keep=False)
         durations.record(s.cache_dir, suite, run)
-        return run
+        return self._known(run)
 
     def close(self) -> None:
         self.pool.close()

@@ -108,6 +108,11 @@ class SubtestItem(pytest.Item):
             return
         if result.status is Status.SKIPPED:
             pytest.skip(result.reason or result.status.value)
+        if result.status is Status.XFAIL:  # an expectations file names it (--expectations)
+            pytest.xfail(result.reason)
+        if result.status is Status.XPASS:  # pytest's non-strict XPASS: the entry can go (pytest_runtest_makereport)
+            self.user_properties.append(("xpass", result.reason))
+            return
         raise SubtestFailed(result)  # not_run (deadline, interrupt), lost, timeout, failed: a run that is not all green
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
@@ -168,6 +173,8 @@ class SessionRunner:
         if self.session is None:
             prepared = pipeline.prepare(self.settings, {i.suite.path: i.suite for i in self.items()}.values(), self.say)
             self.session = pipeline.Session(self.settings, prepared, self.say)
+            for line in prepared.expired:
+                self.say(line)
         if self.settings.persistent_guest:
             run = self.session.run_in_guest(item.suite, item.subtest)
             self._report(run, alone=True)
@@ -230,6 +237,16 @@ def pytest_testnodedown(node: Any, error: object) -> None:
     """pytest-xdist: a worker is done; what it ran goes into the controller's merged report."""
     plain = getattr(node, "workeroutput", {}).get("harness_runs", [])
     node.config.stash.setdefault(_WORKER_RUNS, []).extend(run_from_plain(p) for p in plain)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A subtest that passed against the expectations is pytest's XPASS, as a non-strict xfail mark makes it."""
+    report = yield
+    xpass = [why for key, why in item.user_properties if key == "xpass"]
+    if call.when == "call" and report.passed and xpass:
+        report.wasxfail = xpass[0]
+    return report
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:

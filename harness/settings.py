@@ -90,6 +90,8 @@ OPTIONS = (
     Option("--deadline", "deadline", "seconds the whole run may take; what has not run by then is not_run", float),
     Option("--shard", "shard", "run only part i of n of the selected subtests (i/n), split by recorded durations: "
            "n CI jobs each run one part; `python -m harness merge` joins their report dirs"),
+    Option("--expectations", "expectations", "known failures and crashes (TOML, see expectations/default.toml): a "
+           "failure it names is xfail, a pass xpass (default: expectations/default.toml for the Debian kernels)"),
     Option("--report-dir", "report_dir", "write results.ktap, results.json and junit.xml of the run there"),
     Option("--harness-cache", "cache", "cache for kernels, builds and run logs (default: $HARNESS_CACHE or ~/.cache/mptcp-harness)"),
 )
@@ -161,6 +163,7 @@ class Settings:
     subtest_timeout: float | None = None  # seconds; None: the suite file's
     deadline: float | None = None  # seconds for the whole run
     shard: tuple[int, int] | None = None  # (i, n): run part i of n of the selection
+    expectations: Path | None = None  # known failures; None: the repo's own for the Debian kernels
 
     def guest_concurrency(self, use_kvm: bool) -> int:
         """Batches side by side in a guest: one per vCPU that has a host core of its own.
@@ -217,7 +220,7 @@ def from_values(v: dict[str, Any], persistent: bool = False) -> Settings:
         from harness.shard import parse_shard
 
         fields["shard"] = parse_shard(v["shard"])
-    for key in ("kernel_tree", "kernel_image", "modules_dir", "test_progs"):
+    for key in ("kernel_tree", "kernel_image", "modules_dir", "test_progs", "expectations"):
         if key in v:
             fields[key] = Path(v[key]).expanduser()
     if fields["persistent_guest"] and (v.get("concurrency") or 1) > 1:

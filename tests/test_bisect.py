@@ -1,4 +1,5 @@
 """The bisect driver: verdicts from real reports, and the search over a list of builds."""
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -6,6 +7,7 @@ import pytest
 from harness.bisect import Kind, Verdict, first_bad, selections, verdict
 from harness.errors import BadInput, InfraError
 from harness.report.json import from_json
+from harness.results import Status
 from harness.settings import Kvm, for_command
 
 REPORTS = Path(__file__).parent / "data" / "reports"
@@ -29,6 +31,12 @@ def test_a_subtest_the_build_lacks_makes_the_kernel_untestable_not_good():
 def test_a_failed_subtest_makes_the_kernel_bad():
     found = verdict(report("canary-7.3-results.json", "canary/pass", "canary/warning"))
     assert found == Verdict(Kind.BAD, "canary/warning failed: kernel warning while it ran") and found.git_code == 1
+
+
+def test_a_known_failure_is_still_a_failure_to_bisect():
+    failed = report("canary-7.3-results.json", "canary/warning")
+    known = [dataclasses.replace(r, status=Status.XFAIL) for r in failed]
+    assert verdict(known).kind is Kind.BAD
 
 
 def test_nothing_ran_is_untestable():

@@ -41,6 +41,20 @@ def test_canary_crash_hang_warning_flaky_each_get_their_status(tmp_path):
     assert harness_qemus() == []
 
 
+def test_expectations_make_a_known_failure_xfail_and_a_known_pass_xpass_under_pytest(tmp_path):
+    known = tmp_path / "known.toml"
+    known.write_text('[[failure]]\ntest = "canary/warning"\nreason = "it warns on purpose"\n\n'
+                     '[[failure]]\ntest = "canary/pass"\nreason = "said to fail"\n')
+    proc = run_pytest(CANARY, "-v", "-rxX", "-k", "pass or warning", "--expectations", str(known),
+                      "--report-dir", str(tmp_path / "reports"))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]  # nothing unexpected: pytest's own xfail and xpass
+    assert "canary/warning XFAIL" in out and "canary/pass XPASS" in out, out[-3000:]
+    assert "expected: it warns on purpose (kernel warning while it ran)" in out  # the reason, on the -rx line
+    doc = json.loads((tmp_path / "reports" / "results.json").read_text())
+    assert {t["name"]: t["status"] for t in doc["tests"]} == {"canary/pass": "xpass", "canary/warning": "xfail"}
+
+
 def test_sigterm_mid_run_writes_reports_and_leaves_no_qemu(tmp_path):
     reports = tmp_path / "reports"
     proc = subprocess.Popen(
