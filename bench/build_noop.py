@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from harness.guest import vng_environment  # noqa: E402
 from harness.kernel.kconfig import mode_fragments  # noqa: E402
 from harness.kernel.tree import build_kernel  # noqa: E402
-from harness.selftests import build_test_progs, llvm_bin, toolchain_identity  # noqa: E402
+from harness.payload.selftests_bpf import build_test_progs, llvm_bin, toolchain_identity  # noqa: E402
 from harness.settings import Settings, default_cache_dir  # noqa: E402
 
 

@@ -42,8 +42,9 @@ def stop_warm_guests() -> None:
 
 def direct_in_warm_guest(subtest: str) -> float:
     """test_progs alone in the kept guest, over an SSH session opened beforehand (not timed)."""
-    from harness import guest, pipeline, warm
-    from harness.channel_ssh import SshChannel
+    from harness import guest, pipeline
+    from harness.guest import warm
+    from harness.guest.channel_paramiko import SshChannel
     from harness.settings import SUITES_DIR, Settings, default_cache_dir
     from harness.suites import load_suite
 

@@ -9,9 +9,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness import bisect, warm
+from harness.bisect import step as bisect
 from harness.cache import locked
 from harness.errors import BadInput, InfraError
+from harness.guest import warm
 from harness.parse import parse_log
 from harness.report import write_reports
 from harness.report.console import print_results
@@ -19,13 +20,13 @@ from harness.report.json import from_json, to_json
 from harness.report.junit import to_junit
 from harness.report.ktap import to_ktap
 from harness.results import SuiteRun, decide, exit_code
-from harness.select import selections
+from harness.run.select import selections
+from harness.run.shard import merged_in_order
 from harness.settings import SUITES_DIR, default_cache_dir, for_command
-from harness.shard import merged_in_order
 from harness.suites import all_suites, load_suite
 
 if TYPE_CHECKING:
-    from harness import bisect_tree
+    from harness.bisect import tree as bisect_tree
 
 
 def _parse_command(args: argparse.Namespace) -> int:
@@ -108,7 +109,7 @@ def _bisect_command(args: argparse.Namespace, pytest_args: list[str]) -> int:
         return _bisect_tree_command(args, pytest_args)
     if not args.kernels:
         raise BadInput("bisect needs --kernels OLD,...,NEW, or --kernel-tree PATH --good REV --bad REV")
-    from harness import bisect_tree
+    from harness.bisect import tree as bisect_tree
 
     kernels = [k.strip() for k in args.kernels.split(",") if k.strip()]
     settings, keyword = for_command(pytest_args, "bisect")
@@ -130,7 +131,7 @@ def _reported(report: bisect_tree.Report, out: Path) -> int:
 
 def _bisect_tree_command(args: argparse.Namespace, pytest_args: list[str]) -> int:
     """git bisect of a tree's commits in a worktree of the harness's own; a report at the end."""
-    from harness import bisect_tree
+    from harness.bisect import tree as bisect_tree
 
     if not (args.good and args.bad):
         raise BadInput("bisecting a tree needs --good REV and --bad REV (commits, tags or branches of it)")
@@ -246,7 +247,7 @@ def _add_nightly(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def _nightly_command(args: argparse.Namespace, pytest_args: list[str]) -> int:
-    from harness import nightly
+    from harness.nightly import night as nightly
 
     suite_files = tuple(Path(f) for f in args.suite or ())
     settings, keyword = for_command(pytest_args, "nightly", defaults={"retries": 1},  # a night tells flaky from failing

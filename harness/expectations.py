@@ -15,7 +15,7 @@
     reason = "..."                    # link and expires as above
 
 A known crash is still reported; the subtests it failed become xfail; a crash no entry names fails the night
-even when no subtest carried it (harness.nights). BPF CI's denylist
+even when no subtest carried it (harness.nightly.summary). BPF CI's denylist
 (with reasons) and NIPA's ignore list are the anchors.
 """
 from __future__ import annotations

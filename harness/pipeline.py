@@ -20,20 +20,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from harness import durations, guest, host, warm
+from harness import guest, host
 from harness.errors import BadInput
 from harness.expectations import Expectations, apply, expected_failure
 from harness.expectations import load as load_expectations
+from harness.guest import warm
 from harness.guest.pool import GuestPool
 from harness.kernel import Kernel, config_file, debian
 from harness.kernel.kconfig import mode_fragments, read_config
 from harness.kernel.prebuilt import prebuilt_kernel
 from harness.kernel.tree import build_kernel
-from harness.kselftests import KselftestPayload, build_kselftests, missing_options
+from harness.payload.kselftests import KselftestPayload, build_kselftests, missing_options
+from harness.payload.selftests_bpf import Payload, build_test_progs, built_for_image, given_test_progs, llvm_bin, toolchain_identity
 from harness.report.console import result_line
 from harness.results import Status, SubtestResult, SuiteRun
-from harness.scheduler import RunRequest, run_suite
-from harness.selftests import Payload, build_test_progs, built_for_image, given_test_progs, llvm_bin, toolchain_identity
+from harness.run import durations
+from harness.run.scheduler import RunRequest, run_suite
 from harness.settings import REPO_ROOT, TCG_TIMEOUT_FACTOR, Kvm, Settings
 from harness.suites import Runner, Suite
 
@@ -203,7 +205,7 @@ class Session:
                         tuple(SubtestResult(suite.full_name(s), Status.SKIPPED, reason=why) for s in subtests))
 
     def run(self, selection: Selection) -> SuiteRun:
-        """The selection in rounds of one-shot guests (several at once under TCG), batches side by side (harness.scheduler)."""
+        """The selection in rounds of one-shot guests (several at once under TCG), batches side by side (harness.run.scheduler)."""
         s, suite = self.settings, selection.suite
         if (unfit := self.unfit(suite, selection.subtests)) is not None:
             return unfit

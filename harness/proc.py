@@ -26,7 +26,7 @@ _PR_SET_PDEATHSIG = 1
 _live: set[subprocess.Popen[bytes]] = set()
 
 
-# Guests of one round start from threads of their own (harness.scheduler): the child runs
+# Guests of one round start from threads of their own (harness.run.scheduler): the child runs
 # die_with_parent between fork and exec, where only async-signal-safe work is safe. So libc is
 # looked up here, once (no dlopen in the child), and no two of our threads fork at once.
 _LIBC = ctypes.CDLL(None, use_errno=True)

@@ -16,11 +16,12 @@ from typing import Any
 
 import pytest
 
-from harness import durations, pipeline, shard
+from harness import pipeline
 from harness.errors import BadInput, InfraError
 from harness.report import write_reports
 from harness.report.console import totals_line
 from harness.results import Status, SubtestResult, SuiteRun, merge_runs, not_run, run_from_plain, run_to_plain
+from harness.run import durations, shard
 from harness.settings import OPTIONS, SUITES_DIR, Settings, read_ini, resolve
 from harness.suites import Suite, load_suite
 
@@ -272,7 +273,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def _keep_shard(config: pytest.Config, items: list[pytest.Item], known: dict[str, float], part: int, parts: int) -> None:
-    """--shard i/n: keep part i of the selected subtests (harness.shard), deselect the rest."""
+    """--shard i/n: keep part i of the selected subtests (harness.run.shard), deselect the rest."""
     placed = shard.assign([i.name for i in items if isinstance(i, SubtestItem)], known, parts)
     dropped = [i for i in items if isinstance(i, SubtestItem) and placed[i.name] != part]
     if dropped:

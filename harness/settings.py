@@ -217,7 +217,7 @@ def from_values(v: dict[str, Any], persistent: bool = False) -> Settings:
         if key in v:
             fields[key] = v[key]
     if "shard" in v:
-        from harness.shard import parse_shard
+        from harness.run.shard import parse_shard
 
         fields["shard"] = parse_shard(v["shard"])
     for key in ("kernel_tree", "kernel_image", "modules_dir", "test_progs", "expectations"):

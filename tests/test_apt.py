@@ -1,8 +1,8 @@
 """Other Debian suites are reached through the host's own mirror, found in its apt sources."""
 import pytest
 
-from harness.apt import PrivateApt, host_mirror
 from harness.errors import InfraError
+from harness.kernel.apt import PrivateApt, host_mirror
 
 DEB822 = """Types: deb
 URIs: http://mirror.example/debian

@@ -128,7 +128,7 @@ def test_test_progs_dir_without_test_progs_or_built_for_another_kernel(tmp_path)
     import json
 
     from harness.kernel import Kernel
-    from harness.selftests import given_test_progs
+    from harness.payload.selftests_bpf import given_test_progs
 
     kernel = Kernel(tmp_path / "bzImage", "7.3.4", None, tmp_path / "vmlinux", "debian:7.3.4")
     with pytest.raises(BadInput, match=r"no test_progs in"):
@@ -144,7 +144,7 @@ def test_test_progs_of_the_same_image_under_another_name_is_accepted(tmp_path):
     import json
 
     from harness.kernel import Kernel
-    from harness.selftests import given_test_progs
+    from harness.payload.selftests_bpf import given_test_progs
 
     image = tmp_path / "vmlinuz"
     image.write_bytes(b"kernel bytes")

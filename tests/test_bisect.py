@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.bisect import Kind, Verdict, first_bad, selections, verdict
+from harness.bisect.step import Kind, Verdict, first_bad, selections, verdict
 from harness.errors import BadInput, InfraError
 from harness.report.json import from_json
 from harness.results import Status

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.bisect import Kind, Verdict
-from harness.bisect_tree import Bisection, Outcome, Report, Worktree, bisect_list, checked_out, judge, verify
+from harness.bisect.step import Kind, Verdict
+from harness.bisect.tree import Bisection, Outcome, Report, Worktree, bisect_list, checked_out, judge, verify
 from harness.errors import InfraError
 from harness.settings import REPO_ROOT
 
@@ -121,7 +121,7 @@ def test_sigterm_removes_the_worktree(repo, tmp_path):
     code = (
         "import signal, sys, time\n"
         "from pathlib import Path\n"
-        "from harness.bisect_tree import Worktree\n"
+        "from harness.bisect.tree import Worktree\n"
         "def stop(*_): raise KeyboardInterrupt\n"
         "signal.signal(signal.SIGTERM, stop)\n"
         f"with Worktree(Path({str(repo)!r}), Path({str(tmp_path / 'cache')!r})) as t:\n"
@@ -171,7 +171,7 @@ def test_a_list_of_kernels_gets_the_same_repeated_runs_verification_and_report(t
 
 
 def test_a_step_reports_the_build_and_run_time_of_all_its_runs():
-    from harness.bisect_tree import judged_step
+    from harness.bisect.tree import judged_step
 
     step = judged_step("c1", lambda: Outcome(Verdict(Kind.GOOD, "1 passed"), build_s=10.0, run_s=5.0), 3)
     assert (step.runs, step.build_s, step.run_s) == (3, 30.0, 15.0)

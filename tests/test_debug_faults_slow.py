@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from harness import nightly
+from harness.nightly import night as nightly
 from tests.helpers import CACHE, run_pytest
 from tests.test_nightly_slow import UPSTREAM, upstream
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.selftests import build_test_progs
+from harness.payload.selftests_bpf import build_test_progs
 from harness.settings import REPO_ROOT
 from tests.helpers import CACHE, default_kernel, harness_qemus, pytest_argv, pytest_env, run_pytest
 

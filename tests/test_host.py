@@ -1,6 +1,6 @@
 """Every program the harness or its guests run comes from a package the set-up installs.
 
-The programs are found in the code (harness/host.py says how they are named there), not in a
+The programs are found in the code (harness/host/__init__.py says how they are named there), not in a
 hand list; each is looked up on this host and its owner asked of dpkg. Checked on any
 machine, also one with more packages than the set-up installs: there a leftover would
 otherwise hide a missing name.
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness import guest, host
-from harness.hostsetup import wanted_packages
+from harness.host.setup import wanted_packages
 from harness.settings import IMAGES_DIR, REPO_ROOT, SUITES_DIR
 
 # programs the set-up cannot install for itself, with the reason
@@ -160,7 +160,7 @@ def test_a_missing_program_is_one_line_naming_its_package(monkeypatch):
 
 def test_a_command_installs_only_its_groups_and_an_unknown_group_is_bad_input(capsys):
     """./run mptcp needs no browser nor linter on a fresh machine: it names its groups."""
-    from harness import hostsetup
+    from harness.host import setup as hostsetup
 
     assert wanted_packages(only=["python"]) == ["python3-venv"]
     mptcp = set(wanted_packages(only=["guest", "bpf_build", "python"]))

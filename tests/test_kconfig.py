@@ -74,7 +74,7 @@ def test_not_a_kernel_tree(tmp_path):
 
 
 def test_payload_shadow_keeps_only_the_suites_test_and_its_programs(tmp_path):
-    from harness.selftests import shadow_tree
+    from harness.payload.selftests_bpf import shadow_tree
 
     source = linux_source()
     bpf = shadow_tree(source, tmp_path / "shadow", ("mptcp",))
@@ -89,7 +89,7 @@ def test_payload_shadow_keeps_only_the_suites_test_and_its_programs(tmp_path):
 def test_selection_build_narrows_the_makefiles_every_build_program_lists():
     """make is told that LSKELS, LINKED_SKELS, libarena's skeletons ... hold only what the selected tests include
     (the real 7.3 Makefile; a test that includes a linked or a signed light skeleton keeps it and what it links)."""
-    from harness.selftests import makefile_list, selected_programs, selection_make_args
+    from harness.payload.selftests_bpf import makefile_list, selected_programs, selection_make_args
 
     bpf = linux_source() / "tools/testing/selftests/bpf"
     makefile = (bpf / "Makefile").read_text()

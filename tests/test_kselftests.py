@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.kselftests import missing_options, settings_timeout
 from harness.parse.kselftest import parse_subcases
 from harness.parse.test_progs import parse_test_progs
+from harness.payload.kselftests import missing_options, settings_timeout
 from harness.report.json import from_json, to_json
 from harness.report.junit import to_junit
 from harness.report.ktap import to_ktap
@@ -125,7 +125,7 @@ def test_settings_timeout_and_config_options_missing_from_a_kernel(tmp_path):
     (tmp_path / "config").write_text("CONFIG_MPTCP=y\nCONFIG_VETH=y\nCONFIG_NFT_SOCKET=m\nCONFIG_INET_DIAG=m\n")
     (tmp_path / ".config").write_text("CONFIG_MPTCP=y\nCONFIG_VETH=m\n# CONFIG_NFT_SOCKET is not set\nCONFIG_INET_DIAG=y\n")
     from harness.kernel import Kernel
-    from harness.kselftests import KselftestPayload
+    from harness.payload.kselftests import KselftestPayload
     kernel = Kernel(tmp_path / "bzImage", "r", None, tmp_path / "vmlinux", "k", build_dir=tmp_path)
     payload = KselftestPayload(tmp_path, "p", 1800, tmp_path / "config")
     assert missing_options(payload, kernel) == ["CONFIG_NFT_SOCKET=m"]  # m for y is enough, y for m too
@@ -133,7 +133,7 @@ def test_settings_timeout_and_config_options_missing_from_a_kernel(tmp_path):
 
 def test_a_kernel_lacking_the_directorys_options_gets_its_scripts_skipped_with_them_named_without_a_boot(tmp_path):
     from harness.kernel import Kernel
-    from harness.kselftests import KselftestPayload
+    from harness.payload.kselftests import KselftestPayload
     from harness.pipeline import Prepared, Session
     from harness.settings import Settings
     (tmp_path / "config").write_text("CONFIG_MPTCP=y\nCONFIG_MPTCP_IPV6=y\n")
@@ -152,7 +152,7 @@ def test_a_kernel_lacking_the_directorys_options_gets_its_scripts_skipped_with_t
 
 def test_the_timeout_is_the_settings_files_times_the_tcg_factor_and_kvm_runs_it_as_is(tmp_path):
     from harness.kernel import Kernel
-    from harness.kselftests import KselftestPayload
+    from harness.payload.kselftests import KselftestPayload
     from harness.pipeline import Prepared, Session
     from harness.settings import TCG_TIMEOUT_FACTOR, Settings
     kernel = Kernel(tmp_path / "bzImage", "r", None, tmp_path / "vmlinux", "k")
@@ -184,8 +184,8 @@ def test_a_program_the_scripts_need_missing_on_the_host_is_one_line_before_anyth
 
 
 def test_kcidb_has_a_test_per_sub_case_one_level_below_its_script_and_validates():
-    from harness import nights
     from harness.expectations import Expectations
+    from harness.nightly import summary as nights
     from harness.report.kcidb import to_kcidb
     found = decided("diag-fails-pm_netlink-passes.log", ["diag", "pm_netlink"])
     mode = nights.ModeNight("normal", "k", 1.0, {"net-mptcp": 300.0}, [SuiteRun("net-mptcp", "k", tuple(found.values()))])

@@ -1,8 +1,8 @@
 """Who was running when the kernel complained: read from the markers in real captured consoles."""
 from pathlib import Path
 
-from harness.markers import Timeline, is_marker
 from harness.parse.console import find_incidents, separate
+from harness.parse.markers import Timeline, is_marker
 
 CONSOLE = Path(__file__).parent / "data" / "console"
 CANARY = {0: tuple(f"canary/{s}" for s in ("pass", "warning", "crash", "hang", "flaky"))}

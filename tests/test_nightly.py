@@ -11,9 +11,10 @@ from pathlib import Path
 import kcidb_io
 import pytest
 
-from harness import nightly, nights
 from harness.errors import BadInput
 from harness.expectations import Expectations, apply, load
+from harness.nightly import night as nightly
+from harness.nightly import summary as nights
 from harness.report.json import from_json
 from harness.report.kcidb import EXCERPT_MAX, to_kcidb
 from harness.results import Status

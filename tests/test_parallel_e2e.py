@@ -11,7 +11,7 @@ import pytest
 from harness import guest
 from harness.guest.commands import isolated
 from harness.kernel import debian
-from harness.selftests import build_test_progs
+from harness.payload.selftests_bpf import build_test_progs
 from harness.settings import REPO_ROOT, Settings, default_cache_dir
 from tests.helpers import boots, harness_qemus, pytest_argv, pytest_env, run_pytest
 

@@ -141,8 +141,8 @@ def test_a_real_lkdtm_warning_on_a_debug_kernel_is_known_by_the_function_that_wa
     /sys/kernel/debug/provoke-crash/DIRECT) on a debug build of linux-source-7.3 (KASAN, lockdep, kmemleak),
     TCG. Its boot also has a real KASAN report: an interrupt at 0.004 s, before any batch (no one is blamed)."""
     from harness.crashes import fingerprint
-    from harness.markers import Timeline
     from harness.parse.console import find_incidents, separate
+    from harness.parse.markers import Timeline
 
     _, events = separate((DATA / "console" / "debug-lkdtm-warning-7.3.log").read_text())
     incidents = find_incidents(events)
@@ -160,8 +160,8 @@ def test_a_real_lockdep_report_without_a_trace_is_known_by_its_held_lock():
     a spinlock held) on the debug kernel: "BUG: scheduling while atomic" with a trace, then lockdep's "lock held when
     returning to user space", which has none: it is known by the lock it names and where it was taken."""
     from harness.crashes import fingerprint
-    from harness.markers import Timeline
     from harness.parse.console import find_incidents, separate
+    from harness.parse.markers import Timeline
 
     _, events = separate((DATA / "console" / "debug-lockdep-7.3.log").read_text())
     incidents = find_incidents(events)
@@ -190,8 +190,8 @@ def test_a_real_kmemleak_report_is_one_incident_per_leaked_object_percpu_include
     purpose) on the debug kernel; batch.sh's two scans after the batch, the report written into the kernel log after
     the batch's "scan" marker: seven objects, the last a percpu one ("unreferenced object (percpu) 0x...")."""
     from harness.crashes import fingerprint
-    from harness.markers import Timeline
     from harness.parse.console import find_incidents, separate
+    from harness.parse.markers import Timeline
 
     _, events = separate((DATA / "console" / "debug-kmemleak-7.3.log").read_text())
     incidents = find_incidents([e for e in events if "harness: batch" not in e.text])

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import guest, pipeline, scheduler
+from harness import guest, pipeline
 from harness.kernel import Kernel
-from harness.selftests import Payload
+from harness.payload.selftests_bpf import Payload
+from harness.run import scheduler
 from harness.settings import SUITES_DIR
 
 pytest_plugins = ["pytester"]

@@ -36,7 +36,7 @@ def test_prefetch_without_depmod_fetches_all_and_the_run_indexes_the_modules(tmp
     for deb in (default_kernel().vmlinux.parents[2] / "debs").glob("*.deb"):  # the packages, not their unpacking
         os.link(deb, cache / "debs" / deb.name)
     env = dict(os.environ, HARNESS_CACHE=str(cache), PATH=path_without("depmod", tmp_path))
-    done = subprocess.run([sys.executable, "-m", "harness.prefetch"], cwd=REPO_ROOT, env=env, capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "harness.host.prefetch"], cwd=REPO_ROOT, env=env, capture_output=True,
                           text=True, timeout=600)
     assert done.returncode == 0 and "did not finish" not in done.stderr, done.stderr
     (tree,) = (cache / "kernels").glob("debian-*/tree")

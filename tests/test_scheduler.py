@@ -15,9 +15,9 @@ from harness.errors import BadInput
 from harness.guest.commands import isolated, runner_script, script
 from harness.kernel import Kernel
 from harness.parse.test_progs import SUBTEST_RESULT, SUBTEST_RESULT_LINE, unprefixed
-from harness.plan import Batch, plan_batches, progs_argv
-from harness.scheduler import RunRequest
-from harness.selftests import Payload
+from harness.payload.selftests_bpf import Payload
+from harness.run.plan import Batch, plan_batches, progs_argv
+from harness.run.scheduler import RunRequest
 from harness.settings import SUITES_DIR
 from harness.suites import load_suite
 
@@ -279,7 +279,7 @@ def stand_in_request(tmp_path, runner):
 
 def test_a_guest_that_dies_booting_is_replaced_and_blames_nobody(tmp_path):
     from harness.results import Status
-    from harness.scheduler import run_suite
+    from harness.run.scheduler import run_suite
 
     runner, calls = boot_panic_then("verbose-base-ok.log")
     run = run_suite(stand_in_request(tmp_path, runner))
@@ -294,7 +294,7 @@ def test_a_guest_that_dies_booting_is_replaced_and_blames_nobody(tmp_path):
 
 def test_guests_that_never_get_to_run_anything_end_in_lost_after_two_more_tries(tmp_path):
     from harness.results import Status
-    from harness.scheduler import FRUITLESS_ROUNDS, run_suite
+    from harness.run.scheduler import FRUITLESS_ROUNDS, run_suite
 
     runner, calls = boot_panic_then()
     run = run_suite(stand_in_request(tmp_path, runner))
@@ -319,7 +319,7 @@ def test_recordings_unused_for_30_days_go_when_another_is_made_and_the_placehold
 
 
 def test_the_ssh_control_socket_lives_only_in_a_directory_that_is_ours_alone(tmp_path, monkeypatch):
-    from harness import channel_openssh
+    from harness.guest import channel_openssh
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     ctl = channel_openssh.control_path(Path("/cache/guests/1-2"))
@@ -375,8 +375,8 @@ def test_the_rest_of_the_test_weighs_what_its_subtests_took_before_and_subtests_
 
 
 def test_durations_remember_per_kernel_which_subtests_its_build_did_not_have(tmp_path):
-    from harness import durations
     from harness.results import NOT_IN_BUILD, Status, SubtestResult, SuiteRun
+    from harness.run import durations
 
     run = SuiteRun("mptcp", "debian:7.3", (SubtestResult("mptcp/base", Status.PASSED, duration_s=3.5),
                                             SubtestResult("mptcp/rr", Status.SKIPPED, reason=NOT_IN_BUILD)))

@@ -6,8 +6,8 @@ import pytest
 
 from harness.cli import main
 from harness.errors import BadInput
+from harness.run.shard import assign, parse_shard
 from harness.settings import SUITES_DIR
-from harness.shard import assign, parse_shard
 
 pytest_plugins = ["pytester"]
 REPORTS = Path(__file__).parent / "data" / "reports"

@@ -18,7 +18,7 @@ def no_warm_guests_before_or_after():
 
 
 def ssh_masters() -> list[str]:
-    """The OpenSSH masters kept guests leave open (harness.channel_openssh)."""
+    """The OpenSSH masters kept guests leave open (harness.guest.channel_openssh)."""
     out = subprocess.run(["pgrep", "-af", "ssh .*ControlPath=.*mptcp-harness-.* -M"], capture_output=True, text=True)
     return out.stdout.splitlines()
 

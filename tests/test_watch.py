@@ -1,10 +1,10 @@
-"""harness.watch: each result's duration as the next run's plan weighs it, on a real batch log written as it came."""
+"""harness.run.watch: each result's duration as the next run's plan weighs it, on a real batch log written as it came."""
 from pathlib import Path
 
-from harness.plan import Batch
+from harness.run.plan import Batch
+from harness.run.watch import Watch
 from harness.settings import SUITES_DIR
 from harness.suites import load_suite
-from harness.watch import Watch
 
 LOG = Path(__file__).parent / "data" / "test_progs" / "verbose-base-mptcpify-6.12.log"
 

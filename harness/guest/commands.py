@@ -12,7 +12,7 @@ from pathlib import Path
 
 from harness import host
 from harness.parse.test_progs import SUBTEST_RESULT_LINE
-from harness.plan import Batch, progs_argv
+from harness.run.plan import Batch, progs_argv
 from harness.suites import Runner, Suite
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"

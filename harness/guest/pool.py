@@ -2,7 +2,7 @@
 
 It is booted on first use, or (--keep-guest) a healthy warm guest with the same kernel is
 attached to instead; it is replaced when it died or got stuck; at the end it is stopped, or
-kept and registered for the next run (harness.warm). Commands reach it over SSH, or through
+kept and registered for the next run (harness.guest.warm). Commands reach it over SSH, or through
 the shared directory when SSH cannot be had (said once, with why).
 """
 from __future__ import annotations
@@ -14,10 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from harness import guest, warm
+from harness import guest
 from harness.cache import locked
-from harness.channel import Channel, SharedDirChannel, free_port
-from harness.channel_openssh import OpenSshChannel, start_master
+from harness.guest import warm
+from harness.guest.channel import Channel, SharedDirChannel, free_port
+from harness.guest.channel_openssh import OpenSshChannel, start_master
 from harness.settings import Settings
 
 
@@ -65,7 +66,7 @@ class GuestPool:
         if no_ssh is not None:
             self.say(f"{no_ssh}: no SSH into the guest; commands go through the shared directory")
             return SharedDirChannel(shared)
-        from harness.channel_ssh import SshChannel  # paramiko is slow to import: only when a guest persists
+        from harness.guest.channel_paramiko import SshChannel  # paramiko is slow to import: only when a guest persists
 
         try:
             return SshChannel(running.port, running.ssh_key)
@@ -114,7 +115,7 @@ class GuestPool:
         guest.set_idle_deadline(shared, self.settings.idle_timeout + 3600)
         channel: Channel | None = OpenSshChannel.attach(shared, entry.port, key)
         if channel is None:
-            from harness.channel_ssh import SshChannel  # paramiko is slow to import: only without the open connection
+            from harness.guest.channel_paramiko import SshChannel  # paramiko is slow to import: only without the open connection
 
             try:
                 channel = SshChannel(entry.port, key, connect_timeout_s=10)

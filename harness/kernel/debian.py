@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import proc as procs
-from harness.apt import PrivateApt
 from harness.cache import locked, require_free_space
 from harness.errors import BadInput, InfraError
 from harness.kernel import Kernel
+from harness.kernel.apt import PrivateApt
 from harness.kernel.vmlinux import extract_vmlinux
 from harness.settings import IMAGES_DIR
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import kcidb_io
 
-from harness.nights import ModeNight, Summary
+from harness.nightly.summary import ModeNight, Summary
 from harness.results import Status
 
 ORIGIN = "mptcp_harness"

@@ -1,5 +1,5 @@
 """The nightly job: fetch a tree (or take a given kernel), build each mode, run every suite, keep every artifact,
-apply the expectations, compare with the night before (harness.nights), and say first what changed.
+apply the expectations, compare with the night before (harness.nightly.summary), and say first what changed.
 
     python -m harness nightly --out NIGHTS_DIR --git URL [--branch B] [--modes normal,debug] [-k EXPR]
                               [--expectations F] [--shard i/n] [--kcidb FILE]  (--expectations, --shard: harness options)
@@ -21,12 +21,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import durations, nights, pipeline, shard
+from harness import pipeline
 from harness import proc as procs
 from harness.cache import locked
 from harness.errors import BadInput, InfraError
 from harness.kernel import Kernel, config_file
+from harness.nightly import summary as nights
 from harness.report import write_reports
+from harness.run import durations, shard
 from harness.settings import Settings
 
 Say = Callable[[str], None]

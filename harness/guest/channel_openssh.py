@@ -19,7 +19,7 @@ from pathlib import Path
 
 from harness import host
 from harness import proc as procs
-from harness.channel import TICK_S, CommandResult
+from harness.guest.channel import TICK_S, CommandResult
 
 LOST = 255  # what ssh exits with when it, not the command, failed
 

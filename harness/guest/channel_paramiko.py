@@ -7,7 +7,7 @@ from pathlib import Path
 
 import paramiko
 
-from harness.channel import TICK_S, CommandResult
+from harness.guest.channel import TICK_S, CommandResult
 
 
 class SshChannel:

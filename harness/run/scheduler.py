@@ -1,9 +1,9 @@
 """The round loop: the selected subtests run in rounds of guests until every one has a result.
 
-A round runs the pending subtests in batches side by side (harness.plan, the guests' scripts
+A round runs the pending subtests in batches side by side (harness.run.plan, the guests' scripts
 from harness.guest.commands) in one guest, or dealt to several one-shot guests booted at once
 (`guests`: under TCG a guest has one host core, whatever its vCPUs), each watched as it goes
-(harness.watch). If a guest ends early (a panic, a subtest past its timeout, the guest gone),
+(harness.run.watch). If a guest ends early (a panic, a subtest past its timeout, the guest gone),
 a subtest that was running alone in it gets the blame; when several were running side by side, each is run again
 alone to find which one did it; the ones that had not started run in the next round on a
 fresh guest. Failures are retried `retries` times: a pass on retry is flaky. Statuses are
@@ -21,14 +21,14 @@ from pathlib import Path
 from harness import guest, results
 from harness.crashes import event_header
 from harness.guest.commands import RUNNER_SCRIPT, runner_script
-from harness.kselftests import KselftestPayload
 from harness.parse.console import Incident
 from harness.parse.test_progs import parse_test_progs
-from harness.plan import Batch, plan_batches
+from harness.payload.kselftests import KselftestPayload
+from harness.payload.selftests_bpf import Payload
 from harness.results import Status, SubtestResult, SuiteRun, decide
-from harness.selftests import Payload
+from harness.run.plan import Batch, plan_batches
+from harness.run.watch import Stop, StopKind, Watch
 from harness.suites import Runner, Suite
-from harness.watch import Stop, StopKind, Watch
 
 FRUITLESS_ROUNDS = 2  # rounds again after one in which nothing started, before the rest is lost
 MAX_TRIES = 3  # rounds a subtest may start in before it is left lost

@@ -12,7 +12,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-TOOLCHAIN = Path(__file__).resolve().parent.parent / "images" / "toolchain.toml"
+TOOLCHAIN = Path(__file__).resolve().parents[2] / "images" / "toolchain.toml"
 
 
 def wanted_packages(path: Path = TOOLCHAIN, only: list[str] | None = None) -> list[str]:
@@ -33,7 +33,7 @@ def missing_packages(packages: list[str]) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    """python -m harness.hostsetup [GROUP ...]: what ./run's command needs (all groups by default)."""
+    """python -m harness.host.setup [GROUP ...]: what ./run's command needs (all groups by default)."""
     try:
         missing = missing_packages(wanted_packages(only=argv))
     except ValueError as e:

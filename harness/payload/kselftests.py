@@ -24,7 +24,7 @@ from harness.cache import locked, read_json, require_free_space, write_json
 from harness.errors import BadInput, failed_step
 from harness.kernel import Kernel, config_file
 from harness.kernel.kconfig import read_config
-from harness.selftests import COMPILER_ERROR
+from harness.payload.selftests_bpf import COMPILER_ERROR
 from harness.suites import Suite
 
 STAMP = "kselftests.json"

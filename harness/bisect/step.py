@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from harness import pipeline
 from harness.errors import BadInput, InfraError
 from harness.results import NOT_IN_BUILD, Status, SubtestResult
-from harness.select import selections
+from harness.run.select import selections
 from harness.settings import for_command
 
 # git bisect run's protocol: 0 good, 1 bad, 125 skip this commit, 128+ abort the bisection

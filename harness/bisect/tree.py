@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from harness import bisect, pipeline
+from harness import pipeline
 from harness import proc as procs
-from harness.bisect import Kind, Verdict
+from harness.bisect import step as bisect
+from harness.bisect.step import Kind, Verdict
 from harness.cache import file_sha256, read_json, write_json
 from harness.errors import BadInput, InfraError
 from harness.results import Status, SuiteRun

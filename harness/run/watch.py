@@ -3,7 +3,7 @@
 The batches' logs (shared directory) and the guest's console are read about twice a
 second. Each result is reported once, with how long it took; a subtest past its timeout,
 a kernel panic, or the run's deadline ends the round early (Stop). Which subtest a kernel
-incident belongs to is read from the markers in the kernel log (harness.markers).
+incident belongs to is read from the markers in the kernel log (harness.parse.markers).
 """
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from harness import markers
+from harness.parse import markers
 from harness.parse.console import ConsoleEvent, Incident, find_incidents, separate
 from harness.parse.test_progs import parse_test_progs
-from harness.plan import Batch
 from harness.results import SubtestResult, decide
+from harness.run.plan import Batch
 from harness.suites import Suite
 
 PANIC_GRACE_S = 15.0  # after a panic, time for the guest to power off before it is killed
