@@ -1,20 +1,30 @@
 """The two kinds of error a run can end with, and the exit codes they map to."""
 from __future__ import annotations
 
+import enum
 import re
 from pathlib import Path
+
+
+class Exit(enum.IntEnum):
+    """The harness's own commands' exit codes (which one a run ends with: harness.results)."""
+
+    PASSED = 0  # all passed (skips, xfail and flaky allowed)
+    FAILED = 1  # a test failed
+    BAD_INPUT = 2  # bad input or usage
+    INFRA = 3  # infrastructure: a build, a guest, a lost result
 
 
 class BadInput(Exception):
     """The user asked for something that cannot work: say what and what to do (exit 2)."""
 
-    exit_code = 2
+    exit_code = Exit.BAD_INPUT
 
 
 class InfraError(Exception):
     """The machinery failed (guest died, download failed, build broke): exit 3."""
 
-    exit_code = 3
+    exit_code = Exit.INFRA
 
 
 def failed_step(what: str, log: Path, error_line: re.Pattern[str] | None = None, keep: int = 8) -> InfraError:

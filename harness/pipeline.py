@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from harness import guest, host
+from harness import guest, host, results
 from harness.errors import BadInput
 from harness.expectations import Expectations, apply, expected_failure
 from harness.expectations import load as load_expectations
@@ -201,8 +201,7 @@ class Session:
             return None
         why = f"the kernel lacks {', '.join(missing)} ({suite.directory}/config)"
         self.say(f"{suite.name}: skipped, {why}")
-        return SuiteRun(suite.name, self.prepared.kernel.identity,
-                        tuple(SubtestResult(suite.full_name(s), Status.SKIPPED, reason=why) for s in subtests))
+        return SuiteRun(suite.name, self.prepared.kernel.identity, results.unfit([suite.full_name(s) for s in subtests], why))
 
     def run(self, selection: Selection) -> SuiteRun:
         """The selection in rounds of one-shot guests (several at once under TCG), batches side by side (harness.run.scheduler)."""

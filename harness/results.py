@@ -10,6 +10,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.errors import Exit
 from harness.parse.kselftest import parse_subcases
 from harness.parse.test_progs import ParsedLog, Word
 
@@ -29,7 +30,13 @@ class Status(enum.Enum):
 
     @property
     def is_problem(self) -> bool:
-        return self in (Status.FAILED, Status.LOST, Status.TIMEOUT)
+        return self in FAILING
+
+
+# The status groups every report and front end uses, named once.
+FAILING = frozenset({Status.FAILED, Status.TIMEOUT, Status.LOST})  # unexpected failures: a run or night fails
+CLEAN = frozenset({Status.PASSED, Status.XPASS})  # passed at the first try: nothing to look at
+PASSING = CLEAN | {Status.FLAKY}  # passed in the end (a flaky one on a retry)
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,7 @@ class SubtestResult:
     duration_s: float | None = None
     in_suite: bool = True  # False: the build has it, the suite file does not
     subcases: tuple[Subcase, ...] = ()  # a kselftest script's own results
+    absent: bool = False  # skipped because the build does not have it (NOT_IN_BUILD), not because it said so
 
 
 @dataclass(frozen=True)
@@ -132,7 +140,7 @@ def decide(
                 SubtestResult(name, _STATUS_OF_WORD[seen.result], seen.output, seen.reason, seen.duration_s)
             )
         elif parent_done:
-            results.append(SubtestResult(name, Status.SKIPPED, reason=NOT_IN_BUILD))
+            results.append(SubtestResult(name, Status.SKIPPED, reason=NOT_IN_BUILD, absent=True))
         else:
             why = "test_progs did not finish" if not runner_finished else f"{test} never reported"
             results.append(SubtestResult(name, Status.LOST, reason=why))
@@ -188,6 +196,11 @@ def timed_out(result: SubtestResult, why: str) -> SubtestResult:
     return dataclasses.replace(result, status=Status.TIMEOUT, reason=why)
 
 
+def unfit(names: list[str], why: str) -> tuple[SubtestResult, ...]:
+    """Not run, every one skipped: the kernel cannot run them (it lacks options their suite's config file asks for)."""
+    return tuple(SubtestResult(name, Status.SKIPPED, reason=why) for name in names)
+
+
 def not_run(name: str, why: str) -> SubtestResult:
     """Never started: the run was interrupted or ran out of time first."""
     return SubtestResult(name, Status.NOT_RUN, reason=why)
@@ -231,5 +244,13 @@ def exit_code(runs: list[SuiteRun]) -> int:
     """The harness commands' verdict: 0 all passed (skips allowed), 1 a test failed, 3 infrastructure (lost, cut short)."""
     results = [r for run in runs for r in run.subtests]
     if not results or any(run.infra_errors for run in runs) or any(r.status is Status.LOST for r in results):
-        return 3
-    return 1 if any(r.status.is_problem for r in results) else 0
+        return Exit.INFRA
+    return Exit.FAILED if any(r.status.is_problem for r in results) else Exit.PASSED
+
+
+def night_exit_code(statuses: list[Status], infra: bool, unknown_crashes: bool) -> int:
+    """A night's verdict: infrastructure (a mode that did not build, a result lost), else failed when a test failed
+    unexpectedly or a crash the expectations do not name happened, else passed."""
+    if infra or Status.LOST in statuses:
+        return Exit.INFRA
+    return Exit.FAILED if unknown_crashes or any(s in FAILING for s in statuses) else Exit.PASSED

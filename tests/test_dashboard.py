@@ -2,6 +2,7 @@
 from pathlib import Path
 
 from harness.report.html import Cell, Column, load_columns, rows
+from harness.results import Status
 from tests.helpers import run_harness
 
 NIGHTS = Path(__file__).parent / "data" / "nights"
@@ -11,14 +12,14 @@ def test_columns_come_newest_first_with_links_to_each_test_output(tmp_path):
     columns = load_columns([NIGHTS], tmp_path / "index.html")
     assert [(c.night, c.mode) for c in columns] == [("2026-11-26-default-2", "prebuilt"), ("2026-11-26-default", "prebuilt")]
     crash = columns[0].cells["canary/crash"]
-    assert crash.status == "failed" and crash.crash.startswith("panic [sysrq_handle_crash/")
+    assert crash.status is Status.FAILED and crash.crash.startswith("panic [sysrq_handle_crash/")
     assert (tmp_path / crash.href).resolve() == NIGHTS / "2026-11-26-default-2/prebuilt/tests/canary__crash.txt"
     assert columns[1].summary["changes"]["new_failures"] == ["prebuilt:canary/warning"]
 
 
 def test_flips_are_counted_per_mode_in_time_order_and_the_streak_from_the_newest():
     def col(n: int, mode: str, status: str) -> Column:
-        return Column(f"n{n}", mode, f"{n:02d}", cells={"t": Cell(status)})
+        return Column(f"n{n}", mode, f"{n:02d}", cells={"t": Cell(Status(status))})
     history = [col(5, "normal", "passed"), col(5, "debug", "failed"), col(4, "normal", "passed"),
                col(3, "normal", "failed"), col(2, "debug", "failed"), col(1, "normal", "passed")]
     (row,) = rows(history)

@@ -110,7 +110,7 @@ def test_a_crash_no_test_carried_fails_the_night_until_the_expectations_name_it(
 
 
 def test_a_mode_that_did_not_build_makes_an_infrastructure_night():
-    broken = nights.ModeNight("debug", infra=["the kernel or test_progs did not build: make failed"])
+    broken = nights.ModeNight("debug", infra=["the kernel or test_progs did not build: make failed"], built=False)
     summary = nights.summarize("n", {"started": "x"}, [broken], None, Expectations(), [])
     assert summary["exit"] == 3 and "infrastructure: debug: the kernel or test_progs did not build" in "\n".join(
         nights.text(summary))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from harness import pipeline
 from harness.errors import BadInput, InfraError
-from harness.results import NOT_IN_BUILD, Status, SubtestResult
+from harness.results import Status, SubtestResult
 from harness.run.select import selections
 from harness.settings import for_command
 
@@ -32,6 +32,7 @@ class Kind(enum.Enum):
 class Verdict:
     kind: Kind
     why: str  # a few words: which subtest decided it
+    absent: bool = False  # untestable because the build lacks a selected subtest
 
     @property
     def git_code(self) -> int:
@@ -48,8 +49,7 @@ def verdict(results: list[SubtestResult]) -> Verdict:
             return Verdict(Kind.BAD, f"{r.name} {r.status.value}: {r.reason or 'see its output'}")
     for r in tests:
         if r.status in (Status.LOST, Status.NOT_RUN, Status.SKIPPED):
-            why = NOT_IN_BUILD if r.reason == NOT_IN_BUILD else r.reason or r.status.value
-            return Verdict(Kind.UNTESTABLE, f"{r.name} {r.status.value} ({why})")
+            return Verdict(Kind.UNTESTABLE, f"{r.name} {r.status.value} ({r.reason or r.status.value})", r.absent)
     flaky = [r.name for r in tests if r.status is Status.FLAKY]
     return Verdict(Kind.GOOD, f"{len(tests)} passed" + (f" ({', '.join(flaky)} only on retry)" if flaky else ""))
 
@@ -84,7 +84,7 @@ def first_bad(kernels: list[str], test: Callable[[str], Verdict], say: Callable[
     last = len(kernels) - 1
     for end, wanted in ((0, Kind.GOOD), (last, Kind.BAD)):
         found = judged(end)
-        if found.kind is Kind.UNTESTABLE and NOT_IN_BUILD not in found.why:
+        if found.kind is Kind.UNTESTABLE and not found.absent:
             raise InfraError(f"{kernels[end]} could not be tested ({found.why})")
         if found.kind != wanted:
             raise BadInput(f"{kernels[end]} is {found.kind.value} ({found.why}), the {'oldest' if end == 0 else 'newest'} "

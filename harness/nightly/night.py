@@ -103,7 +103,7 @@ def run_mode(night: Night, settings: Settings, mode: str, where: Path, say: Say)
     try:
         prepared = pipeline.prepare(settings, [sel.suite for sel in night.selections], say)
     except InfraError as e:
-        m.build_s, m.infra = time.monotonic() - start, [f"the kernel or test_progs did not build: {e}"]
+        m.build_s, m.infra, m.built = time.monotonic() - start, [f"the kernel or test_progs did not build: {e}"], False
         return m
     m.kernel, m.build_s = prepared.kernel.identity, time.monotonic() - start
     with pipeline.Session(settings, prepared, say, logs_dir=where / "logs") as session:

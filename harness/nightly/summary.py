@@ -12,14 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness import results
 from harness.crashes import crashes_in
 from harness.expectations import Expectations
 from harness.results import Status, SuiteRun
 
 Summary = dict[str, Any]  # summary.json, as read and written
 
-FAILING = {Status.FAILED.value, Status.TIMEOUT.value, Status.LOST.value}  # unexpected: the night fails
-PASSING = {Status.PASSED.value, Status.FLAKY.value, Status.XPASS.value}
+FAILING = {s.value for s in results.FAILING}  # statuses as summary.json holds them
+PASSING = {s.value for s in results.PASSING}
 
 
 @dataclass
@@ -32,6 +33,7 @@ class ModeNight:
     suites_s: dict[str, float] = field(default_factory=dict)
     runs: list[SuiteRun] = field(default_factory=list)
     infra: list[str] = field(default_factory=list)  # the build failed, a guest was lost ...
+    built: bool = True  # False: the kernel or test_progs did not build (nothing ran)
 
     def tests(self) -> dict[str, str]:
         return {f"{self.mode}:{r.name}": r.status.value for run in self.runs for r in run.subtests if r.in_suite}
@@ -87,7 +89,7 @@ def summarize(night: str, header: Summary, modes: list[ModeNight], before: Summa
     # a crash the expectations do not name fails the night even when no test carried it (one at boot, or while an
     # expected failure ran): only an entry in the expectations file makes a crash "reported, not failing"
     unknown = sorted({f"{c['mode']}:{c['fingerprint'] or c['kind']}" for c in found if not c["known"]})
-    code = 3 if infra or any(s == Status.LOST.value for s in tests.values()) else 1 if unexpected or unknown else 0
+    code = results.night_exit_code([Status(s) for s in tests.values()], bool(infra), bool(unknown))
     counts = {m.mode: Counter(m.tests().values()) for m in modes}  # each mode's statuses, counted once
     return header | {
         "night": night, "previous": before.get("night") if before else None, "exit": code,

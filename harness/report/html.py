@@ -19,10 +19,10 @@ import jinja2
 
 from harness.crashes import crashes_in
 from harness.errors import BadInput
-from harness.results import NOT_IN_BUILD
+from harness.report.json import from_json
+from harness.results import CLEAN, Status
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-PASSING = ("passed", "xpass")
 GLYPH = {"passed": "✓", "failed": "✗", "skipped": "–", "flaky": "~", "xfail": "x", "xpass": "!", "lost": "?",
          "timeout": "T", "not_run": "·", "not_built": "∅"}
 LEGEND = ("passed", "failed", "flaky", "skipped", "not_built", "xfail", "xpass", "lost", "timeout", "not_run")
@@ -30,10 +30,16 @@ LEGEND = ("passed", "failed", "flaky", "skipped", "not_built", "xfail", "xpass",
 
 @dataclass(frozen=True)
 class Cell:
-    status: str  # a Status value, or "not_built" (skipped: not in this build)
+    status: Status
     href: str = ""  # the test's output, relative to the page
     reason: str = ""
     crash: str = ""  # "warning [f1/f2/...] seen first on <night>"
+    absent: bool = False  # skipped: not in this build
+
+    @property
+    def kind(self) -> str:
+        """What the page shows (its class, glyph and legend): the status, or not_built for a subtest the build lacks."""
+        return "not_built" if self.absent else self.status.value
 
 
 @dataclass
@@ -57,18 +63,16 @@ class Row:
 
 
 def _cells(results: Path, tests_dir: Path | None, page: Path, seen: dict[str, str]) -> dict[str, Cell]:
-    doc = json.loads(results.read_text())
+    runs = from_json(results.read_text())
     crash_of = {who: f"{c.kind} [{c.fingerprint or 'no call trace'}]" + (f" seen first on {seen[c.fingerprint]}"
-                if c.fingerprint in seen else "") for c in crashes_in(doc.get("console_events", [])) for who in c.running}
+                if c.fingerprint in seen else "") for c in crashes_in([e for run in runs for e in run.console_events])
+                for who in c.running}
     cells = {}
-    for t in doc.get("tests", []):
-        if not t.get("in_suite", True):
-            continue
-        status = "not_built" if t["status"] == "skipped" and t.get("reason") == NOT_IN_BUILD else t["status"]
-        own = tests_dir / f"{t['name'].replace('/', '__')}.txt" if tests_dir else None
+    for r in (r for run in runs for r in run.subtests if r.in_suite):
+        own = tests_dir / f"{r.name.replace('/', '__')}.txt" if tests_dir else None
         target = own if own is not None and own.is_file() else results
-        cells[t["name"]] = Cell(status, os.path.relpath(target, page.parent), t.get("reason", ""),
-                                crash_of.get(t["name"], "") if status not in PASSING else "")
+        cells[r.name] = Cell(r.status, os.path.relpath(target, page.parent), r.reason,
+                             crash_of.get(r.name, "") if r.status not in CLEAN else "", r.absent)
     return cells
 
 
@@ -115,17 +119,17 @@ def rows(columns: list[Column]) -> list[Row]:
         cells = tuple(c.cells.get(name) for c in columns)
         flips = 0
         for mode in {c.mode for c in columns}:  # per mode, oldest to newest
-            seq = [cell.status for c, cell in zip(columns, cells, strict=True) if c.mode == mode and cell is not None]
+            seq = [cell.kind for c, cell in zip(columns, cells, strict=True) if c.mode == mode and cell is not None]
             flips += sum(a != b for a, b in zip(seq, seq[1:], strict=False))
         streak = 0
         for cell in cells:
             if cell is None:
                 continue
-            if cell.status not in PASSING:
+            if cell.status not in CLEAN:
                 break
             streak += 1
         present = [cell for cell in cells if cell is not None]
-        out.append(Row(name, cells, flips, streak, all(c.status in PASSING for c in present)))
+        out.append(Row(name, cells, flips, streak, all(c.status in CLEAN for c in present)))
     return out
 
 

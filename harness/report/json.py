@@ -5,7 +5,7 @@ import dataclasses
 import json
 from typing import Any
 
-from harness.results import Status, Subcase, SubtestResult, SuiteRun, subcase_from_plain
+from harness.results import NOT_IN_BUILD, Status, Subcase, SubtestResult, SuiteRun, subcase_from_plain
 
 
 def to_json(runs: list[SuiteRun]) -> str:
@@ -16,6 +16,7 @@ def to_json(runs: list[SuiteRun]) -> str:
                 "name": r.name, "status": r.status.value, "duration_s": r.duration_s, "reason": r.reason,
                 "in_suite": r.in_suite, "output": list(r.output), "suite": run.suite, "kernel": run.kernel,
                 **({"subtests": [_subcase(c) for c in r.subcases]} if r.subcases else {}),
+                **({"absent": True} if r.absent else {}),
             }
             for run in runs
             for r in run.subtests
@@ -39,7 +40,8 @@ def from_json(text: str) -> list[SuiteRun]:
     for t in doc.get("tests", []):
         result = SubtestResult(t["name"], Status(t["status"]), tuple(t.get("output", ())), t.get("reason", ""),
                                t.get("duration_s"), t.get("in_suite", True),
-                               tuple(subcase_from_plain(c) for c in t.get("subtests", ())))
+                               tuple(subcase_from_plain(c) for c in t.get("subtests", ())),
+                               t.get("absent", t["status"] == "skipped" and t.get("reason") == NOT_IN_BUILD))  # older files
         by_run.setdefault((t.get("suite", ""), t.get("kernel", "")), []).append(result)
     runs = [SuiteRun(suite, kernel, tuple(results)) for (suite, kernel), results in by_run.items()]
     if runs:  # the run-level lists are not per suite in the file: they go with the first

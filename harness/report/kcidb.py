@@ -38,7 +38,7 @@ def test_path(name: str) -> str:
 def to_kcidb(summary: Summary, modes: list[ModeNight]) -> dict[str, Any]:
     night = summary["night"]
     checkout: dict[str, Any] = {"id": f"{ORIGIN}:{night}", "origin": ORIGIN, "start_time": summary["started"],
-                                "valid": not any("did not build" in e for m in modes for e in m.infra),
+                                "valid": all(m.built for m in modes),
                                 "comment": f"mptcp harness night {night}"}
     if re.fullmatch(r"[0-9a-f]{40}", summary.get("commit") or ""):
         checkout["git_commit_hash"] = summary["commit"]
@@ -49,7 +49,7 @@ def to_kcidb(summary: Summary, modes: list[ModeNight]) -> dict[str, Any]:
     builds, tests = [], []
     for m in modes:
         build_id = f"{checkout['id']}:{m.mode}"
-        built = not any("did not build" in e for e in m.infra)
+        built = m.built
         builds.append({"id": build_id, "checkout_id": checkout["id"], "origin": ORIGIN, "architecture": "x86_64",
                        "config_name": m.mode, "duration": round(m.build_s, 1), "status": "PASS" if built else "FAIL",
                        "comment": m.kernel or "not built", **({"log_excerpt": excerpt(m.infra)} if m.infra else {})})

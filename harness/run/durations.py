@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.cache import locked, read_json, write_json
-from harness.results import NOT_IN_BUILD, Status, SuiteRun
+from harness.results import Status, SuiteRun
 from harness.settings import SUITES_DIR
 from harness.suites import Suite
 
@@ -68,6 +68,6 @@ def _absent(known: dict[str, Any], suite: Suite, run: SuiteRun) -> None:
     kernels = known.setdefault(ABSENT, {}).setdefault(suite.name, {})
     kernels.pop(run.kernel, None)  # (re-inserted last: the latest)
     kernels[run.kernel] = sorted(r.name.removeprefix(f"{suite.test}/") for r in run.subtests
-                                 if r.status is Status.SKIPPED and r.reason == NOT_IN_BUILD)
+                                 if r.absent)
     for old in list(kernels)[:-ABSENT_KERNELS]:
         del kernels[old]
