@@ -37,6 +37,7 @@ class Status(enum.Enum):
 FAILING = frozenset({Status.FAILED, Status.TIMEOUT, Status.LOST})  # unexpected failures: a run or night fails
 CLEAN = frozenset({Status.PASSED, Status.XPASS})  # passed at the first try: nothing to look at
 PASSING = CLEAN | {Status.FLAKY}  # passed in the end (a flaky one on a retry)
+FAILED_AS_RUN = frozenset({Status.FAILED, Status.TIMEOUT, Status.XFAIL})  # it failed, expected or not: what bisect seeks
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from harness import pipeline
 from harness.errors import BadInput, InfraError
-from harness.results import Status, SubtestResult
+from harness.results import FAILED_AS_RUN, Status, SubtestResult
 from harness.run.select import selections
 from harness.settings import for_command
 
@@ -45,7 +45,7 @@ def verdict(results: list[SubtestResult]) -> Verdict:
     if not tests:
         return Verdict(Kind.UNTESTABLE, "no subtest ran")
     for r in tests:
-        if r.status in (Status.FAILED, Status.TIMEOUT, Status.XFAIL):  # xfail: failed, as expected
+        if r.status in FAILED_AS_RUN:  # xfail too: it failed, as expected
             return Verdict(Kind.BAD, f"{r.name} {r.status.value}: {r.reason or 'see its output'}")
     for r in tests:
         if r.status in (Status.LOST, Status.NOT_RUN, Status.SKIPPED):

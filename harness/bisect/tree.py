@@ -25,7 +25,7 @@ from harness.bisect import step as bisect
 from harness.bisect.step import Kind, Verdict
 from harness.cache import file_sha256, read_json, write_json
 from harness.errors import BadInput, InfraError
-from harness.results import Status, SuiteRun
+from harness.results import FAILED_AS_RUN, SuiteRun
 from harness.settings import Settings
 
 MAX_INFRA_SHARE = 1 / 3  # more steps than this lost to infrastructure: the answer could not be trusted
@@ -258,7 +258,7 @@ def evidence(runs: list[SuiteRun]) -> tuple[str, ...]:
     lines: list[str] = []
     for run in runs:
         for r in run.subtests:
-            if r.in_suite and r.status in (Status.FAILED, Status.TIMEOUT):
+            if r.in_suite and r.status in FAILED_AS_RUN:  # as step.verdict judges a run bad
                 lines += [f"{r.name} {r.status.value}: {r.reason}".rstrip(": "), *r.output[-EVIDENCE_LINES:]]
         lines += [f"kernel: {event}" for event in run.console_events]
     return tuple(lines)
