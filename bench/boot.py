@@ -34,6 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from harness import guest, pipeline  # noqa: E402
+from harness.guest import vng  # noqa: E402
 from harness.settings import Settings, default_cache_dir  # noqa: E402
 
 STAMP = re.compile(r"^\[\s*(\d+\.\d+)\](?:\[\s*[TC]\d+\])? (.*)$")
@@ -80,14 +81,14 @@ def main() -> None:
     ap.add_argument("--launcher", choices=("direct", "vng"), help="how guests start (default: images/guest.toml's)")
     ap.add_argument("--vng-defaults", action="store_true", help="vng's init, without --force-9p and the skipped modules")
     args = ap.parse_args()
-    boot = guest.boot_settings()
+    boot = vng.boot_settings()
     if args.init or args.launcher or args.vng_defaults:
         chosen = {**boot, "init": "vng" if args.vng_defaults else args.init or boot.get("init", "harness"),
                   "launcher": "vng" if args.vng_defaults else args.launcher or boot.get("launcher", "direct")}
-        setattr(guest, "boot_settings", lambda: chosen)  # noqa: B010
+        setattr(vng, "boot_settings", lambda: chosen)  # noqa: B010
     if args.vng_defaults:
-        setattr(guest, "qemu_virtiofsd_only", lambda: False)  # noqa: B010
-        setattr(guest, "boot_settings", lambda: {"init": "vng", "launcher": "vng"})  # noqa: B010
+        setattr(vng, "qemu_virtiofsd_only", lambda: False)  # noqa: B010
+        setattr(vng, "boot_settings", lambda: {"init": "vng", "launcher": "vng"})  # noqa: B010
     settings = Settings(cache_dir=default_cache_dir())
     prepared = pipeline.prepare(settings, [], say=lambda _: None)
     config = guest.GuestConfig(prepared.kernel, settings.guest_cpus, settings.guest_memory, prepared.use_kvm,

@@ -101,6 +101,7 @@ def test_the_readme_runs_mptcp_base_through_the_pipeline_without_pytest():
 def test_the_guest_boots_its_vmlinux_into_the_harness_init_without_udev_and_returns_the_exit_status(tmp_path):
     """images/guest.toml: init = "harness", pvh = true; what vng's init did that the tests use is still there."""
     from harness import guest
+    from harness.guest.commands import SCRIPTS
     from harness.kernel.vmlinux import has_pvh_entry
 
     kernel = default_kernel()
@@ -114,7 +115,7 @@ def test_the_guest_boots_its_vmlinux_into_the_harness_init_without_udev_and_retu
     console = done.console_log.read_text(errors="replace")
     assert "to-stdout" in console and "Decompressing Linux" not in console  # vng's output port; PVH: no decompressor
     cmdline = (tmp_path / "cmdline").read_text().split()
-    assert f"init={guest.SCRIPTS}/init.sh" in cmdline and "cryptomgr.notests" in cmdline  # images/guest.toml's append
+    assert f"init={SCRIPTS}/init.sh" in cmdline and "cryptomgr.notests" in cmdline  # images/guest.toml's append
     ports = (tmp_path / "ports").read_text().split()  # vng's six ports on one virtio-serial controller (qemu.sh)
     assert len([p for p in ports if p.startswith("vport")]) == 6 and len([p for p in ports if p.startswith("virtio")]) == 1
     dmesg = (tmp_path / "dmesg").read_text()

@@ -12,7 +12,8 @@ import pytest
 
 from harness import guest
 from harness.errors import BadInput
-from harness.guest.commands import isolated, runner_script, script
+from harness.guest import vng
+from harness.guest.commands import SCRIPTS, isolated, runner_script, script
 from harness.kernel import Kernel
 from harness.parse.test_progs import SUBTEST_RESULT, SUBTEST_RESULT_LINE, unprefixed
 from harness.payload.selftests_bpf import Payload
@@ -102,7 +103,7 @@ def test_vng_command_line_gives_modules_console_and_chooses_accelerator(tmp_path
 
 
 def test_with_vngs_init_udev_skips_the_modules_no_test_needs(tmp_path, monkeypatch):
-    monkeypatch.setattr(guest, "boot_settings", lambda: {"init": "vng", "skip_modules": ["ahci", "sr_mod"]})
+    monkeypatch.setattr(vng, "boot_settings", lambda: {"init": "vng", "skip_modules": ["ahci", "sr_mod"]})
     argv = guest.vng_argv(guest.GuestConfig(KERNEL, 2, "2G", False), tmp_path, "sh run.sh")
     assert "--qemu" not in argv and "QEMU_SH_INIT" not in guest.guest_environment(guest.GuestConfig(KERNEL, 2, "2G", False))
     assert "modprobe.blacklist=ahci,sr_mod" in argv[argv.index("--append") + 1]
@@ -111,7 +112,7 @@ def test_with_vngs_init_udev_skips_the_modules_no_test_needs(tmp_path, monkeypat
 def test_images_guest_toml_append_goes_on_every_guests_command_line_and_a_bad_one_is_bad_input(tmp_path, monkeypatch):
     argv = guest.vng_argv(guest.GuestConfig(KERNEL, 2, "2G", False), tmp_path, "sh run.sh")
     assert [argv[i + 1] for i, a in enumerate(argv) if a == "--append"].count("cryptomgr.notests") == 1
-    monkeypatch.setattr(guest, "boot_settings", lambda: {"append": "cryptomgr.notests"})
+    monkeypatch.setattr(vng, "boot_settings", lambda: {"append": "cryptomgr.notests"})
     with pytest.raises(BadInput, match=r"\[boot\] append = 'cryptomgr.notests': use a list"):
         guest.vng_argv(guest.GuestConfig(KERNEL, 2, "2G", False), tmp_path, "sh run.sh")
 
@@ -122,38 +123,38 @@ def test_qemu_wrappers_settings_are_its_own_not_the_users_knobs(monkeypatch):
     monkeypatch.setenv("HARNESS_KERNEL", "7.2.12+deb13-amd64")
     monkeypatch.setenv("QEMU_SH_VMLINUX", "/stale/vmlinux")
     env = guest.guest_environment(guest.GuestConfig(KERNEL, 2, "2G", False))  # KERNEL's vmlinux has no PVH entry
-    assert "QEMU_SH_VMLINUX" not in env and env["QEMU_SH_INIT"] == str(guest.SCRIPTS / "init.sh")
+    assert "QEMU_SH_VMLINUX" not in env and env["QEMU_SH_INIT"] == str(SCRIPTS / "init.sh")
 
 
 def test_qemu_wrapper_boots_the_harness_init_and_keeps_vngs(tmp_path):
     """qemu.sh, run for real with echo as QEMU: only init= changes in -append; vng's init stays known."""
     config = guest.GuestConfig(KERNEL, 2, "2G", False)
     env = {**guest.guest_environment(config), "QEMU_SH_QEMU": "/bin/echo"}
-    assert env["QEMU_SH_INIT"] == str(guest.SCRIPTS / "init.sh") and "QEMU_SH_INIT" not in guest.vng_environment()
+    assert env["QEMU_SH_INIT"] == str(SCRIPTS / "init.sh") and "QEMU_SH_INIT" not in guest.vng_environment()
     append = "console=ttyS0 virtme.exec=`c2g=` init=/venv/virtme/guest/bin/virtme-ng-init"
-    out = subprocess.run(["sh", str(guest.SCRIPTS / "qemu.sh"), "-m", "2G", "-append", append, "-initrd", "/proc/self/fd/3"],
+    out = subprocess.run(["sh", str(SCRIPTS / "qemu.sh"), "-m", "2G", "-append", append, "-initrd", "/proc/self/fd/3"],
                          env=env, capture_output=True, text=True, check=True).stdout.split()
     assert out[:3] == ["-m", "2G", "-append"] and out[-2:] == ["-initrd", "/proc/self/fd/3"]
-    assert out[5:7] == ["harness_vng_init=/venv/virtme/guest/bin/virtme-ng-init", f"init={guest.SCRIPTS}/init.sh"]
+    assert out[5:7] == ["harness_vng_init=/venv/virtme/guest/bin/virtme-ng-init", f"init={SCRIPTS}/init.sh"]
     env["QEMU_SH_VMLINUX"] = "/cache/vmlinux"  # an ELF with a PVH entry: booted instead of vng's bzImage
-    out = subprocess.run(["sh", str(guest.SCRIPTS / "qemu.sh"), "-kernel", "/k/vmlinuz", "-append", "init=/x"],
+    out = subprocess.run(["sh", str(SCRIPTS / "qemu.sh"), "-kernel", "/k/vmlinuz", "-append", "init=/x"],
                          env=env, capture_output=True, text=True, check=True).stdout.split()
     assert out[:2] == ["-kernel", "/cache/vmlinux"]
-    version = subprocess.run(["sh", str(guest.SCRIPTS / "qemu.sh"), "--version"], env=guest.guest_environment(config),
+    version = subprocess.run(["sh", str(SCRIPTS / "qemu.sh"), "--version"], env=guest.guest_environment(config),
                              capture_output=True, text=True).stdout
     assert version.startswith("QEMU emulator version")  # vng's probe reaches the real QEMU
 
 
 def test_an_unknown_init_in_the_boot_settings_is_bad_input(monkeypatch):
-    monkeypatch.setattr(guest, "boot_settings", lambda: {"init": "systemd"})
+    monkeypatch.setattr(vng, "boot_settings", lambda: {"init": "systemd"})
     with pytest.raises(BadInput, match=r"\[boot\] init = 'systemd'"):
-        guest.harness_init()
+        vng.harness_init()
 
 
 def test_an_unknown_launcher_in_the_boot_settings_is_bad_input(monkeypatch):
-    monkeypatch.setattr(guest, "boot_settings", lambda: {"launcher": "libvirt"})
+    monkeypatch.setattr(vng, "boot_settings", lambda: {"launcher": "libvirt"})
     with pytest.raises(BadInput, match=r"\[boot\] launcher = 'libvirt': use \"direct\" or \"vng\""):
-        guest.direct_launch()
+        vng.direct_launch()
 
 
 def test_9p_from_the_start_where_vng_would_try_qemus_c_virtiofsd_first():
@@ -163,7 +164,7 @@ def test_9p_from_the_start_where_vng_would_try_qemus_c_virtiofsd_first():
         pytest.skip("no /usr/lib/qemu/virtiofsd on this host (Debian 12's qemu-system-common has it)")
     version = subprocess.run([str(c_daemon), "--version"], capture_output=True, text=True).stdout
     argv = guest.vng_argv(guest.GuestConfig(KERNEL, 2, "2G", False), Path("/w"), "x")
-    assert ("--force-9p" in argv) == ("QEMU Project" in version and guest.qemu_virtiofsd_only())
+    assert ("--force-9p" in argv) == ("QEMU Project" in version and vng.qemu_virtiofsd_only())
 
 
 def kmsg_stand_in(tmp_path):

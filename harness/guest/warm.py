@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import IO
 
 from harness.cache import read_json, write_json
-from harness.guest import GuestConfig, PersistentGuest, group_alive, stop_detached
 from harness.guest.commands import SCRIPTS
+from harness.guest.persistent import PersistentGuest, group_alive, stop_detached
+from harness.guest.vng import GuestConfig
 
 REGISTRY = "warm.json"
 HEALTH_SCRIPT = SCRIPTS / "health.sh"  # what a reused guest must show, checked in its first job's own shell
