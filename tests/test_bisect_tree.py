@@ -12,6 +12,7 @@ from harness.bisect.step import Kind, Verdict
 from harness.bisect.tree import Bisection, Outcome, Report, Worktree, bisect_list, checked_out, judge, verify
 from harness.errors import InfraError
 from harness.settings import REPO_ROOT
+from tests.helpers import run_harness
 
 
 def git(repo: Path, *args: str) -> str:
@@ -177,3 +178,12 @@ def test_a_step_reports_the_build_and_run_time_of_all_its_runs():
     assert (step.runs, step.build_s, step.run_s) == (3, 30.0, 15.0)
     broken = judged_step("c2", lambda: Outcome(Verdict(Kind.UNTESTABLE, "does not build"), build_s=99.0), 3)
     assert (broken.runs, broken.build_s, broken.run_s) == (1, 99.0, 0.0)
+
+
+def test_a_revision_that_names_no_commit_is_bad_input_in_one_line(repo, tmp_path):
+    """Found trying main at 1191709: exit 3, as if the infrastructure had failed."""
+    run = run_harness("bisect", "--kernel-tree", str(repo), "--good", "nosuchrev", "--bad", "main",
+                      "--out", str(tmp_path / "out"), f"--harness-cache={tmp_path / 'cache'}")
+    assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
+    assert "'nosuchrev' names no commit in" in run.stderr and str(repo) in run.stderr
+    assert git(repo, "worktree", "list").strip().count("\n") == 0  # the harness's worktree is gone again

@@ -11,7 +11,7 @@ from pathlib import Path
 import kcidb_io
 import pytest
 
-from harness.errors import BadInput
+from harness.errors import BadInput, InfraError
 from harness.expectations import Expectations, apply, load
 from harness.nightly import night as nightly
 from harness.nightly import summary as nights
@@ -171,3 +171,12 @@ def test_nightly_bad_input_is_one_line_and_exit_2(tmp_path, args, words):
     run = run_harness("nightly", "--out", str(tmp_path / "nights"), *args)
     assert run.returncode == 2 and words in run.stderr and run.stderr.count("\n") == 1, run.stderr
     assert not (tmp_path / "nights").exists() or not any((tmp_path / "nights").iterdir())
+
+
+def test_a_fetch_that_fails_is_one_line_with_the_url_and_gits_reason_exit_3(tmp_path):
+    url = f"file://{tmp_path}/no-such-repo"
+    with pytest.raises(InfraError, match=rf"could not fetch main from {url}: fatal: .*no-such-repo"):
+        nightly.fetch(url, "main", tmp_path / "cache", lambda _: None)
+    run = run_harness("nightly", "--out", str(tmp_path / "nights"), "--git", url, "--branch", "main",
+                      f"--harness-cache={tmp_path / 'cache'}", "-k", "mptcp/base")
+    assert run.returncode == 3 and run.stderr.count("\n") == 1 and f"could not fetch main from {url}" in run.stderr, run.stderr

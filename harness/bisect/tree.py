@@ -20,11 +20,11 @@ from pathlib import Path
 from types import TracebackType
 
 from harness import pipeline
-from harness import proc as procs
 from harness.bisect import step as bisect
 from harness.bisect.step import Kind, Verdict
 from harness.cache import file_sha256, read_json, write_json
 from harness.errors import BadInput, InfraError
+from harness.kernel import git
 from harness.results import FAILED_AS_RUN, SuiteRun
 from harness.settings import Settings
 
@@ -87,30 +87,24 @@ class Worktree:
         self.repo = repo.resolve()
         self.path = cache_dir / "worktrees" / self.repo.name
 
-    def git(self, *args: str, where: Path | None = None) -> str:
-        code, out = procs.run(["git", "-C", str(where or self.path), *args])
-        text = out.decode(errors="replace")
-        if code != 0:
-            raise InfraError(f"git {' '.join(args)} failed: {text.strip()[-400:]}")
-        return text
+    def git(self, *args: str) -> str:
+        return git.git(self.path, *args)
 
     def __enter__(self) -> Worktree:
-        if not (self.repo / ".git").exists():
+        if not git.is_checkout(self.repo):
             raise BadInput(f"{self.repo} is not a git checkout: bisecting commits needs one (git clone, or git init)")
-        self._remove()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.git("worktree", "add", "--detach", str(self.path), "HEAD", where=self.repo)
+        git.add_worktree(self.repo, self.path)
         return self
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
-        self._remove()
-
-    def _remove(self) -> None:
-        procs.run(["git", "-C", str(self.repo), "worktree", "remove", "--force", str(self.path)])
-        procs.run(["git", "-C", str(self.repo), "worktree", "prune"])
+        git.remove_worktree(self.repo, self.path)
 
     def rev(self, name: str) -> str:
-        return self.git("rev-parse", "--verify", f"{name}^{{commit}}").strip()
+        """The commit `name` is (a branch, tag, hash, HEAD~3 ...), or bad input saying where it was looked for."""
+        commit = git.commit_of(self.path, name)
+        if commit is None:
+            raise BadInput(f"{name!r} names no commit in {self.repo}: give a commit, branch or tag of that checkout")
+        return commit
 
 
 @dataclass
@@ -138,8 +132,7 @@ class Bisection:
     def _mark(self, step: Step) -> str:
         """Tell git bisect; what it said (where it goes next, or the culprit)."""
         word = {Kind.GOOD: self.terms[0], Kind.BAD: self.terms[1]}.get(step.kind, "skip")
-        code, out = procs.run(["git", "-C", str(self.tree.path), "bisect", word, step.commit])
-        text = out.decode(errors="replace")
+        code, text = git.run(self.tree.path, "bisect", word, step.commit)
         if code != 0 and "only 'skip'ped commits left" not in text:
             raise InfraError(f"git bisect {word} {step.commit} failed: {text.strip()[-400:]}")
         return text

@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import re
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 from harness import proc as procs
 from harness.cache import locked, read_json, require_free_space, write_json
 from harness.errors import BadInput, failed_step
-from harness.kernel import Kernel
+from harness.kernel import Kernel, git
 from harness.kernel.kconfig import Fragment, configure
 
 STAMP = "harness-build.json"
@@ -38,13 +37,8 @@ def check_tree(tree: Path) -> None:
 
 def tree_state(tree: Path, exclude: str = SELFTESTS, only: str | None = None) -> str:
     """What the tree holds now: git HEAD + uncommitted changes, or without git the newest mtime and file count."""
-    if (tree / ".git").exists():
-        spec = [only] if only else [".", f":(exclude){exclude}"]
-        head = subprocess.run(["git", "-C", str(tree), "rev-parse", "HEAD"], capture_output=True, text=True).stdout
-        diff = subprocess.run(["git", "-C", str(tree), "diff", "HEAD", "--", *spec], capture_output=True).stdout
-        untracked = subprocess.run(["git", "-C", str(tree), "ls-files", "--others", "--exclude-standard", "--", *spec],
-                                   capture_output=True).stdout
-        return hashlib.sha256(head.encode() + diff + untracked).hexdigest()
+    if git.is_checkout(tree):
+        return hashlib.sha256(git.state(tree, [only] if only else [".", f":(exclude){exclude}"])).hexdigest()
     newest, count = 0.0, 0
     root = tree / only if only else tree
     parent, leaf = os.path.split(exclude)

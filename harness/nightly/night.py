@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import hashlib
 import json
 import shutil
 import time
@@ -22,10 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import pipeline
-from harness import proc as procs
-from harness.cache import locked
 from harness.errors import BadInput, InfraError
-from harness.kernel import Kernel, config_file
+from harness.kernel import Kernel, config_file, git
 from harness.nightly import summary as nights
 from harness.report import write_reports
 from harness.run import durations, shard
@@ -45,29 +42,10 @@ class Night:
     kcidb: Path | None = None
 
 
-def git(where: Path, *args: str) -> str:
-    code, out = procs.run(["git", "-C", str(where), *args])
-    if code != 0:
-        raise InfraError(f"git {' '.join(args)} in {where} failed: {out.decode(errors='replace').strip()[-300:]}")
-    return out.decode(errors="replace").strip()
-
-
 def fetch(url: str, branch: str | None, cache_dir: Path, say: Say) -> tuple[Path, str]:
     """The branch's newest commit, checked out in the harness's own clone of url (one per URL): (tree, commit)."""
-    name = url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git") or "tree"
-    clone = cache_dir / "git" / f"{name}-{hashlib.sha256(url.encode()).hexdigest()[:12]}"
     start = time.monotonic()
-    with locked(clone.parent, clone.name):  # one harness at a time in this clone
-        if not (clone / ".git").exists():
-            shutil.rmtree(clone, ignore_errors=True)
-            clone.mkdir(parents=True)
-            git(clone, "init", "-q")
-        for stale in ("shallow.lock", "index.lock"):  # a killed night's git left them; no other git runs here now
-            (clone / ".git" / stale).unlink(missing_ok=True)
-        git(clone, "fetch", "-q", "--depth", "1", url, branch or "HEAD")  # shallow: a night builds one commit
-        git(clone, "checkout", "-q", "-f", "--detach", "FETCH_HEAD")
-        git(clone, "clean", "-q", "-f", "-d", "-x")  # the build is out of tree: anything here is not ours
-        commit = git(clone, "rev-parse", "HEAD")
+    clone, commit = git.fetch(url, branch, cache_dir)
     say(f"fetched {url} {branch or 'HEAD'}: {commit[:12]} in {time.monotonic() - start:.0f} s ({clone})")
     return clone, commit
 
@@ -141,8 +119,8 @@ def run(night: Night, say: Say = print) -> int:
         pipeline.expectations(settings)  # a malformed file is bad input before the fetch
         tree, commit = fetch(night.git, night.branch, settings.cache_dir, say)
         settings = dataclasses.replace(settings, kernel_tree=tree)
-    elif settings.kernel_tree is not None and (settings.kernel_tree / ".git").exists():
-        commit = git(settings.kernel_tree, "rev-parse", "HEAD")
+    elif settings.kernel_tree is not None and git.is_checkout(settings.kernel_tree):
+        commit = git.commit_of(settings.kernel_tree, "HEAD") or ""
     known, expired = pipeline.expectations(settings)  # what every mode's runs apply (harness.pipeline)
     for line in expired:
         say(line)
