@@ -265,17 +265,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     suites = {i.suite.path: i.suite for i in items if isinstance(i, SubtestItem)}.values()
     known = {s.full_name(n): t for s in suites for n, t in durations.load(runner.settings.cache_dir, s).items()}
-    if runner.settings.shard is not None:  # split by the checkout's weights: every job of a matrix alike
-        weights = {s.full_name(n): t for s in suites for n, t in durations.for_sharding(s).items()}
-        _keep_shard(config, items, weights, *runner.settings.shard)
+    if runner.settings.shard is not None:
+        _keep_shard(config, items, *runner.settings.shard)
     if xdist:  # hand out the longest subtests first
         items.sort(key=lambda i: -known.get(i.name, 0.0) if isinstance(i, SubtestItem) else 0.0)  # stable
 
 
-def _keep_shard(config: pytest.Config, items: list[pytest.Item], known: dict[str, float], part: int, parts: int) -> None:
+def _keep_shard(config: pytest.Config, items: list[pytest.Item], part: int, parts: int) -> None:
     """--shard i/n: keep part i of the selected subtests (harness.run.shard), deselect the rest."""
-    placed = shard.assign([i.name for i in items if isinstance(i, SubtestItem)], known, parts)
-    dropped = [i for i in items if isinstance(i, SubtestItem) and placed[i.name] != part]
+    mine = shard.part_of([(i.suite, i.subtest) for i in items if isinstance(i, SubtestItem)], part, parts)
+    dropped = [i for i in items if isinstance(i, SubtestItem) and i.name not in mine]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = [i for i in items if i not in dropped]

@@ -25,7 +25,7 @@ from harness.errors import BadInput, InfraError
 from harness.kernel import Kernel, config_file, git
 from harness.nightly import summary as nights
 from harness.report import write_reports
-from harness.run import durations, shard
+from harness.run import shard
 from harness.settings import Settings
 
 Say = Callable[[str], None]
@@ -65,11 +65,8 @@ def shard_of(night: Night) -> tuple[pipeline.Selection, ...]:
     """--shard i/n: this job's part of the selection, as `pytest --shard` splits it."""
     if night.settings.shard is None:
         return night.selections
-    part, parts = night.settings.shard
-    known = {sel.suite.full_name(n): t for sel in night.selections  # the checkout's weights, not this cache's
-             for n, t in durations.for_sharding(sel.suite).items()}
-    placed = shard.assign([sel.suite.full_name(s) for sel in night.selections for s in sel.subtests], known, parts)
-    kept = (pipeline.Selection(sel.suite, tuple(s for s in sel.subtests if placed[sel.suite.full_name(s)] == part))
+    mine = shard.part_of([(sel.suite, s) for sel in night.selections for s in sel.subtests], *night.settings.shard)
+    kept = (pipeline.Selection(sel.suite, tuple(s for s in sel.subtests if sel.suite.full_name(s) in mine))
             for sel in night.selections)
     return tuple(sel for sel in kept if sel.subtests)
 

@@ -10,9 +10,13 @@ and 2/2 both ran mptcp/subflow, nobody ran mptcp/base).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from harness.errors import BadInput
 from harness.results import SuiteRun
+from harness.run import durations
+from harness.run.plan import guessed, longest_first
+from harness.suites import Suite
 
 SHARD = re.compile(r"^(?P<i>[0-9]+)/(?P<n>[0-9]+)$")
 
@@ -25,16 +29,18 @@ def parse_shard(text: str, where: str = "--shard") -> tuple[int, int]:
 
 
 def assign(names: list[str], durations: dict[str, float], parts: int) -> dict[str, int]:
-    """name -> part (1-based): longest-processing-time first into the lightest part."""
-    known = [durations[n] for n in names if n in durations]
-    guess = sum(known) / len(known) if known else 1.0
-    loads = [0.0] * parts
-    placed: dict[str, int] = {}
-    for name in sorted(names, key=lambda n: -durations.get(n, guess)):  # stable: given order among equals
-        lightest = loads.index(min(loads))
-        loads[lightest] += durations.get(name, guess)
-        placed[name] = lightest + 1
-    return placed
+    """name -> part (1-based), by harness.run.plan's longest-first."""
+    members = longest_first(guessed(names, durations), parts)
+    return {name: i + 1 for i, part in enumerate(members) for name in part}
+
+
+def part_of(subtests: Sequence[tuple[Suite, str]], part: int, parts: int) -> set[str]:
+    """--shard part/parts: the full names (mptcp/rr) of the selected (suite, subtest)s that this job runs.
+    pytest's items and the nightly's selections both come here: the same selection splits the same way."""
+    suites = {suite.name: suite for suite, _ in subtests}.values()
+    weights = {s.full_name(n): t for s in suites for n, t in durations.for_sharding(s).items()}  # the checkout's
+    placed = assign([suite.full_name(name) for suite, name in subtests], weights, parts)
+    return {name for name, p in placed.items() if p == part}
 
 
 def merged_in_order(runs: list[SuiteRun], order: dict[str, list[str]]) -> list[SuiteRun]:
