@@ -27,8 +27,13 @@ class InfraError(Exception):
     exit_code = Exit.INFRA
 
 
-def failed_step(what: str, log: Path, error_line: re.Pattern[str] | None = None, keep: int = 8) -> InfraError:
+class BuildFailed(InfraError):
+    """The kernel or a payload did not build (configure, make): a fact about the source, which a night or a
+    bisection records and goes on from; other InfraErrors say the machinery failed."""
+
+
+def failed_step(what: str, log: Path, error_line: re.Pattern[str] | None = None, keep: int = 8) -> BuildFailed:
     """A build step failed: its last error lines (else its last lines) and where its whole log is."""
     lines = log.read_text(errors="replace").splitlines()
     shown = [ln for ln in lines if error_line is not None and error_line.search(ln)][-keep:] or lines[-keep:]
-    return InfraError(f"{what} failed:\n  " + "\n  ".join(shown) + f"\nfull log: {log}")
+    return BuildFailed(f"{what} failed:\n  " + "\n  ".join(shown) + f"\nfull log: {log}")

@@ -21,7 +21,7 @@ from pathlib import Path
 from types import TracebackType
 
 from harness import guest, host, results
-from harness.errors import BadInput
+from harness.errors import BadInput, BuildFailed, InfraError
 from harness.expectations import Expectations, apply, expected_failure
 from harness.expectations import load as load_expectations
 from harness.guest import warm
@@ -114,7 +114,7 @@ def get_kernel(settings: Settings, say: Say) -> Kernel:
     if s.kernel_tree is not None:
         fragments = mode_fragments(s.kernel_mode, s.kconfig_fragments)
         return build_kernel(s.kernel_tree, s.cache_dir, s.kernel_mode, fragments, s.build_jobs,
-                            toolchain_identity(llvm_bin()), guest.vng_environment(), say)
+                            toolchain_identity(llvm_bin(), s.cache_dir), guest.vng_environment(), say)
     if s.kernel_image is not None:
         return prebuilt_kernel(s.kernel_image, s.modules_dir, s.cache_dir)
     spec = debian.spec_for(s.kernel_name)
@@ -259,8 +259,38 @@ class Session:
         self.pool.close()
 
 
-def run(settings: Settings, selections: list[Selection], say: Say = print) -> list[SuiteRun]:
-    """Prepare and run each selection in one-shot guests: the whole pipeline in one call."""
-    prepared = prepare(settings, [sel.suite for sel in selections], say)
-    with Session(settings, prepared, say) as session:
-        return [session.run(sel) for sel in selections]
+@dataclass
+class Ran:
+    """One run of the pipeline, as the nightly, bisect and bisect-step use it: the runs, the times, and a build
+    that failed (then no runs)."""
+
+    kernel: Kernel | None = None  # None when it did not build
+    runs: list[SuiteRun] = dataclasses.field(default_factory=list)
+    build_s: float = 0.0  # kernel, payloads, the accelerator's probe: all of prepare()
+    run_s: float = 0.0
+    suites_s: dict[str, float] = dataclasses.field(default_factory=dict)  # suite -> seconds of its runs
+    build_error: str | None = None  # what did not build (the kernel, test_progs, the kselftests) and why
+    prepare_error: str | None = None  # the machinery failed before any guest (a download, an unpacking)
+
+
+def run(settings: Settings, selections: Iterable[Selection], say: Say = print, logs_dir: Path | None = None) -> Ran:
+    """Prepare and run each selection in one-shot guests: the whole pipeline in one call. A kernel or payload that
+    does not build is a Ran with its build_error, any other failure to prepare one with its prepare_error."""
+    chosen = list(selections)
+    ran, start = Ran(), time.monotonic()
+    try:
+        prepared = prepare(settings, [sel.suite for sel in chosen], say)
+    except BuildFailed as e:
+        ran.build_s, ran.build_error = time.monotonic() - start, str(e)
+        return ran
+    except InfraError as e:
+        ran.build_s, ran.prepare_error = time.monotonic() - start, str(e)
+        return ran
+    ran.kernel, ran.build_s = prepared.kernel, time.monotonic() - start
+    with Session(settings, prepared, say, logs_dir=logs_dir) as session:
+        for sel in chosen:
+            began = time.monotonic()
+            ran.runs.append(session.run(sel))  # the expectations applied
+            ran.suites_s[sel.suite.name] = round(ran.suites_s.get(sel.suite.name, 0.0) + time.monotonic() - began, 1)
+    ran.run_s = time.monotonic() - start - ran.build_s
+    return ran

@@ -64,3 +64,20 @@ def test_a_shell_only_suite_builds_no_test_progs(cache_with_the_kernel):
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert "canary/pass PASSED" in proc.stdout and "building test_progs" not in proc.stdout
     assert not (cache / "payloads").exists() and not (cache / "shadow").exists()
+
+
+def test_a_truncated_payload_stamp_is_moved_aside_and_built_again(cache_with_the_kernel):
+    """Found trying main at 1191709: a truncated payload.json read as "no payload", and the rebuild's rename onto the
+    existing directory raised OSError. Now the entry is moved aside, said, built again, and the run passes."""
+    cache = cache_with_the_kernel
+    first = run_pytest("-q", "suites", "-k", "mptcp/base", "--harness-cache", str(cache))
+    assert first.returncode == 0, first.stdout[-3000:]
+    (built,) = [d for d in (cache / "payloads").iterdir() if d.is_dir()]
+    stamp = built / "payload.json"
+    stamp.write_bytes(stamp.read_bytes()[:20])  # as a disk that filled mid-write, or a copy cut short, leaves it
+    again = run_pytest("-v", "suites", "-k", "mptcp/base", "--harness-cache", str(cache))
+    assert again.returncode == 0, again.stdout[-4000:] + again.stderr[-2000:]
+    out = again.stdout + again.stderr
+    assert f"cache: {built} has no readable payload.json" in out and "built test_progs in" in out
+    assert "mptcp/base PASSED" in again.stdout and (built / "payload.json").is_file()
+    assert len(list((cache / "payloads").glob(f"{built.name}.damaged-*"))) == 1  # kept to look at

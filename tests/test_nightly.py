@@ -180,3 +180,25 @@ def test_a_fetch_that_fails_is_one_line_with_the_url_and_gits_reason_exit_3(tmp_
     run = run_harness("nightly", "--out", str(tmp_path / "nights"), "--git", url, "--branch", "main",
                       f"--harness-cache={tmp_path / 'cache'}", "-k", "mptcp/base")
     assert run.returncode == 3 and run.stderr.count("\n") == 1 and f"could not fetch main from {url}" in run.stderr, run.stderr
+
+
+@pytest.mark.parametrize("failure, built, words", [
+    ("build", False, "the kernel or test_progs did not build: kernel build failed:"),
+    ("download", True, "no kernel to run: apt-get download failed"),
+])
+def test_a_mode_that_did_not_build_is_told_apart_from_one_the_machinery_failed(tmp_path, monkeypatch, failure, built,
+                                                                                words):
+    """What KCIDB reports as a failed build is a build that failed (errors.BuildFailed, made by failed_step from the
+    build's log), not a download that did: both stop the mode, only the first is the source's fault."""
+    from harness import pipeline
+    from harness.errors import failed_step
+    log = tmp_path / "build.log"
+    log.write_text("make -j2 bzImage\nnet/mptcp/pm.c:12:1: error: expected ';' before '}' token\n")
+
+    def prepare(settings, suites, say=print):
+        raise failed_step("kernel build", log) if failure == "build" else InfraError("apt-get download failed")
+    monkeypatch.setattr(pipeline, "prepare", prepare)
+    from harness.settings import Settings
+    night = nightly.Night(tmp_path / "nights", Settings(cache_dir=tmp_path / "cache"), (), ("normal",))
+    m = nightly.run_mode(night, night.settings, "normal", tmp_path, lambda _: None)
+    assert m.built is built and m.runs == [] and m.infra[0].startswith(words), m.infra

@@ -59,10 +59,12 @@ def run_step(argv: list[str]) -> Verdict:
     settings, keyword = for_command(argv, "bisect-step")
     chosen = selections(keyword)
     try:
-        runs = pipeline.run(settings, chosen, say=lambda line: print(f"[harness] {line}", file=sys.stderr, flush=True))
-    except InfraError as e:  # the kernel or payload did not build, the guest never came up
+        ran = pipeline.run(settings, chosen, say=lambda line: print(f"[harness] {line}", file=sys.stderr, flush=True))
+    except InfraError as e:  # the guest never came up
         return Verdict(Kind.UNTESTABLE, f"no results: {str(e).splitlines()[0]}")
-    return verdict([r for run in runs for r in run.subtests])
+    if (error := ran.build_error or ran.prepare_error) is not None:
+        return Verdict(Kind.UNTESTABLE, f"no results: {error.splitlines()[0]}")
+    return verdict([r for run in ran.runs for r in run.subtests])
 
 
 def first_bad(kernels: list[str], test: Callable[[str], Verdict], say: Callable[[str], object]) -> tuple[int, int]:

@@ -259,21 +259,18 @@ def evidence(runs: list[SuiteRun]) -> tuple[str, ...]:
 
 def run_selection(settings: Settings, selections: list[pipeline.Selection], say: Callable[[str], object]) -> Outcome:
     """One run of the selection on settings' kernel (a tree, or a prebuilt one): prepare, boot, run, judge."""
-    start = time.monotonic()
     def quiet(line: str) -> None:
         say(f"  {line}")
-    try:
-        prepared = pipeline.prepare(settings, [sel.suite for sel in selections], quiet)
-    except InfraError as e:
-        return Outcome(Verdict(Kind.UNTESTABLE, f"does not build: {_first_error(str(e))}"),
-                       build_s=time.monotonic() - start)
-    built = time.monotonic()
-    with pipeline.Session(settings, prepared, quiet) as session:
-        runs = [session.run(sel) for sel in selections]
-    verdict = bisect.verdict([r for run in runs for r in run.subtests])
-    infra = any(run.infra_errors for run in runs) and verdict.kind is Kind.UNTESTABLE
-    return Outcome(verdict, file_sha256(prepared.kernel.image), infra, built - start, time.monotonic() - built,
-                   evidence(runs) if verdict.kind is Kind.BAD else ())
+    ran = pipeline.run(settings, selections, quiet)
+    if ran.build_error is not None:
+        return Outcome(Verdict(Kind.UNTESTABLE, f"does not build: {_first_error(ran.build_error)}"), build_s=ran.build_s)
+    if ran.kernel is None:
+        return Outcome(Verdict(Kind.UNTESTABLE, f"not prepared: {_first_error(ran.prepare_error or '')}"), infra=True,
+                       build_s=ran.build_s)
+    verdict = bisect.verdict([r for run in ran.runs for r in run.subtests])
+    infra = any(run.infra_errors for run in ran.runs) and verdict.kind is Kind.UNTESTABLE
+    return Outcome(verdict, file_sha256(ran.kernel.image), infra, ran.build_s, ran.run_s,
+                   evidence(ran.runs) if verdict.kind is Kind.BAD else ())
 
 
 def _first_error(message: str) -> str:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import pipeline
-from harness.errors import BadInput, InfraError
+from harness.errors import BadInput
 from harness.kernel import Kernel, config_file, git
 from harness.nightly import summary as nights
 from harness.report import write_reports
@@ -73,21 +73,15 @@ def shard_of(night: Night) -> tuple[pipeline.Selection, ...]:
 
 def run_mode(night: Night, settings: Settings, mode: str, where: Path, say: Say) -> nights.ModeNight:
     """One mode: build (or fetch) its kernel, run the selection, write its artifacts into `where`."""
-    m = nights.ModeNight(mode)
-    start = time.monotonic()
-    try:
-        prepared = pipeline.prepare(settings, [sel.suite for sel in night.selections], say)
-    except InfraError as e:
-        m.build_s, m.infra, m.built = time.monotonic() - start, [f"the kernel or test_progs did not build: {e}"], False
+    ran = pipeline.run(settings, shard_of(night), say, logs_dir=where / "logs")
+    m = nights.ModeNight(mode, runs=ran.runs, build_s=ran.build_s, suites_s=ran.suites_s, built=ran.build_error is None)
+    if ran.kernel is None:
+        m.infra = [f"the kernel or test_progs did not build: {ran.build_error}" if ran.build_error else
+                   f"no kernel to run: {ran.prepare_error}"]
         return m
-    m.kernel, m.build_s = prepared.kernel.identity, time.monotonic() - start
-    with pipeline.Session(settings, prepared, say, logs_dir=where / "logs") as session:
-        for sel in shard_of(night):
-            began = time.monotonic()
-            m.runs.append(session.run(sel))  # the expectations applied
-            m.suites_s[sel.suite.name] = round(time.monotonic() - began, 1)
+    m.kernel = ran.kernel.identity
     m.infra += [e for run in m.runs for e in run.infra_errors]
-    write_mode(where, m, prepared.kernel)
+    write_mode(where, m, ran.kernel)
     return m
 
 

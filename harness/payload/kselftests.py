@@ -13,17 +13,17 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from harness import proc as procs
-from harness.cache import locked, read_json, require_free_space, write_json
+from harness.cache import require_free_space
 from harness.errors import BadInput, failed_step
 from harness.kernel import Kernel, config_file
 from harness.kernel.kconfig import read_config
+from harness.payload.build import cached, compiler_identity, run_steps, write_header
 from harness.payload.selftests_bpf import COMPILER_ERROR
 from harness.suites import Suite
 
@@ -50,28 +50,24 @@ def build_kselftests(kernel: Kernel, suite: Suite, cache_dir: Path, jobs: int, s
     if not (source / SELFTESTS / suite.directory / "Makefile").is_file():
         raise BadInput(f"{source} has no {SELFTESTS / suite.directory}/Makefile: suite {suite.name} cannot be built "
                        "from this source")
-    compiler = subprocess.run(["cc", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+    compiler = compiler_identity(["cc"], cache_dir)
     what = f"{kernel.source_identity or source.resolve()}\n{compiler}\n{suite.directory}"
     key = "ksft-" + hashlib.sha256(what.encode()).hexdigest()[:16]
-    out = cache_dir / "payloads" / key
-    if (found := _stamped(out, suite)) is not None:
-        return found
-    with locked(out.parent, key):
-        if (found := _stamped(out, suite)) is not None:
-            return found
-        for stale in out.parent.glob(f"{key}.partial-*"):
-            shutil.rmtree(stale, ignore_errors=True)
-        partial = out.with_name(f"{key}.partial-{os.getpid()}")
-        _build(source, suite, partial, jobs, say)
-        write_json(partial / STAMP, {"identity": f"kselftests:{suite.directory}:{kernel.source_identity or source}:{key}",
-                                     "source": str(source), "compiler": compiler})
-        partial.rename(out)
-    found = _stamped(out, suite)
-    assert found is not None
-    return found
+
+    def build(partial: Path) -> dict[str, Any]:
+        _build(kernel, suite, partial, jobs, say, compiler)
+        return {"identity": f"kselftests:{suite.directory}:{kernel.source_identity or source}:{key}",
+                "source": str(source), "compiler": compiler}
+    entry = cached(cache_dir / "payloads", key, STAMP, build, say)
+    directory = entry.directory / "install" / suite.directory
+    config = directory / "config"
+    return KselftestPayload(directory, str(entry.stamp["identity"]), settings_timeout(directory / "settings"),
+                            config if config.is_file() else None)
 
 
-def _build(source: Path, suite: Suite, out: Path, jobs: int, say: Callable[[str], None]) -> None:
+def _build(kernel: Kernel, suite: Suite, out: Path, jobs: int, say: Callable[[str], None], compiler: str) -> None:
+    assert kernel.source is not None
+    source = kernel.source
     require_free_space(out.parent.parent, 0.2, "a kselftest build")
     build, install = out / "build", out / "install"
     build.mkdir(parents=True)
@@ -84,26 +80,13 @@ def _build(source: Path, suite: Suite, out: Path, jobs: int, say: Callable[[str]
          f"KHDR_INCLUDES=-isystem {build}/usr/include", f"INSTALL_PATH={install}", "install"],
     ]
     with open(log, "w") as f:
-        for argv in steps:
-            f.write(" ".join(argv) + "\n")
-            f.flush()
-            returncode, _ = procs.run(argv, stdout=f, env=dict(os.environ))
-            if returncode != 0:
-                break
+        write_header(f, f"the {suite.directory} selftests into {out.name.split('.')[0]}", kernel=kernel.identity,
+                     source=str(source), compilers=compiler)
+        returncode = run_steps(steps, f, dict(os.environ))
     if returncode != 0 or not (install / suite.directory).is_dir():
         raise failed_step(f"building the {suite.directory} selftests", log, COMPILER_ERROR)
     shutil.rmtree(build / "usr", ignore_errors=True)  # the headers: only the build needed them
     say(f"built the {suite.directory} selftests in {time.monotonic() - start:.0f} s")
-
-
-def _stamped(out: Path, suite: Suite) -> KselftestPayload | None:
-    stamp = read_json(out / STAMP, None)
-    if not stamp:
-        return None
-    directory = out / "install" / suite.directory
-    config = directory / "config"
-    return KselftestPayload(directory, str(stamp["identity"]), settings_timeout(directory / "settings"),
-                            config if config.is_file() else None)
 
 
 def settings_timeout(path: Path) -> float:

@@ -14,18 +14,18 @@ import hashlib
 import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from harness import proc as procs
-from harness.cache import file_sha256, locked, read_json, require_free_space, write_json
+from harness.cache import file_sha256, read_json, require_free_space
 from harness.errors import BadInput, failed_step
 from harness.kernel import Kernel
+from harness.payload.build import cached, compiler_identity, run_steps, write_header
 from harness.settings import IMAGES_DIR
 
 BUILD_SPACE_GB = 1.0  # measured: 454 MB for the output of a full build of linux-source-7.3
@@ -46,23 +46,11 @@ def llvm_bin() -> Path:
 
 
 def toolchain_identity(llvm: Path, cache_dir: Path | None = None) -> str:
-    """clang's and cc's first --version lines; with cache_dir, asked only when either binary changed (~0.2 s a run)."""
+    """clang's and cc's first --version lines (asked again only when either binary changed, with cache_dir)."""
     clang = llvm / "clang"
     if not clang.exists():
         raise BadInput(f"{clang} not found: the BPF programs need clang-22; run ./run once (it installs it)")
-    tools = [str(clang), "cc"]
-    binaries = [os.path.realpath(shutil.which(t) or t) for t in tools]  # cc: through Debian's alternatives
-    stamp = repr([(b, os.stat(b).st_size, os.stat(b).st_mtime_ns) if os.path.exists(b) else b for b in binaries])
-    known = read_json(cache_dir / "toolchain.json", {}) if cache_dir is not None else {}
-    if stamp in known:
-        return str(known[stamp])
-    versions = []
-    for tool in tools:
-        out = subprocess.run([tool, "--version"], capture_output=True, text=True).stdout
-        versions.append(out.splitlines()[0] if out else f"{tool}: unknown")
-    if cache_dir is not None:
-        write_json(cache_dir / "toolchain.json", {stamp: " | ".join(versions)})
-    return " | ".join(versions)
+    return compiler_identity([str(clang), "cc"], cache_dir)
 
 
 def payload_key(kernel: Kernel, toolchain: str, tests: tuple[str, ...] | None = None) -> str:
@@ -149,41 +137,29 @@ def build_test_progs(
 ) -> Payload:
     """Build (or find in the cache) test_progs for this kernel: only `tests` ("mptcp"), or all (None).
 
-    A second call runs no make. The build goes into a directory of its own that is renamed
-    into place, stamp included, only when it is complete: a killed build (its make dies with
-    the harness) leaves a partial directory that no later run uses or writes into.
+    A second call runs no make: the cache entry (payload/build.py) is complete or rebuilt.
     """
     llvm = llvm_bin()
     toolchain = toolchain_identity(llvm, cache_dir)
     key = payload_key(kernel, toolchain, tests)
-    out = cache_dir / "payloads" / key
-    if (found := _stamped(out)) is not None:
-        return found
-    with locked(out.parent, key):  # one build per payload; the next one to come finds it done
-        if (found := _stamped(out)) is not None:
-            return found
-        for stale in [*out.parent.glob(f"{key}.partial-*"), *(cache_dir / "shadow").glob(f"{key}*")]:
+    shadow = cache_dir / "shadow" / f"{key}-{os.getpid()}"
+
+    def build(partial: Path) -> dict[str, Any]:
+        for stale in (cache_dir / "shadow").glob(f"{key}*"):
             shutil.rmtree(stale, ignore_errors=True)  # what killed builds left (their make died with them)
-        partial = out.with_name(f"{key}.partial-{os.getpid()}")
-        identity = _build(kernel, cache_dir / "shadow" / f"{key}-{os.getpid()}", partial, jobs, say, tests, llvm, toolchain)
-        partial.rename(out)
-        return Payload(out, out / "test_progs", identity)
-
-
-def _stamped(out: Path) -> Payload | None:
-    stamp = read_json(out / STAMP, None)
-    return Payload(out, out / "test_progs", str(stamp["identity"])) if stamp else None
+        return _build(kernel, shadow, partial, jobs, say, tests, llvm, toolchain)
+    entry = cached(cache_dir / "payloads", key, STAMP, build, say)
+    return Payload(entry.directory, entry.directory / "test_progs", str(entry.stamp["identity"]))
 
 
 def _build(kernel: Kernel, shadow: Path, out: Path, jobs: int, say: Callable[[str], None], tests: tuple[str, ...] | None,
-           llvm: Path, toolchain: str) -> str:
-    """make test_progs into `out` (from a shadow tree), stamp it; its identity."""
+           llvm: Path, toolchain: str) -> dict[str, Any]:
+    """make test_progs into `out` (from a shadow tree); its stamp."""
     assert kernel.source is not None
     require_free_space(out.parent.parent, BUILD_SPACE_GB, "a test_progs build")
     if not (kernel.source / "tools/testing/selftests/bpf/Makefile").is_file():
         raise BadInput(f"{kernel.source} has no tools/testing/selftests/bpf: not a kernel source tree")
     selftests = shadow_tree(kernel.source, shadow, tests)
-    out.mkdir(parents=True)
     log = out / "build.log"
     env = dict(os.environ, PATH=f"{llvm}:{os.environ.get('PATH', '/usr/bin:/bin')}")
     argv = ["make", "-C", str(selftests), f"-j{jobs}", "test_progs", f"OUTPUT={out}", f"VMLINUX_BTF={kernel.vmlinux}"]
@@ -203,9 +179,8 @@ def _build(kernel: Kernel, shadow: Path, out: Path, jobs: int, say: Callable[[st
     say(f"building {what} for {kernel.identity} ({toolchain.split(' | ')[0]}); log: {log}")
     start = time.monotonic()
     with open(log, "w") as f:
-        f.write(" ".join(argv) + "\n")
-        f.flush()
-        returncode, _ = procs.run(argv, stdout=f, env=env)  # dies with the harness, even SIGKILLed
+        write_header(f, f"{what} into {out.name.split('.')[0]}", kernel=kernel.identity, compilers=toolchain)
+        returncode = run_steps([argv], f, env)
     for stand_in in out.rglob("*.ko"):
         if stand_in.stat().st_size == 0:
             stand_in.unlink()  # test_progs then says it has no bpf_testmod, and skips what needs it
@@ -213,13 +188,12 @@ def _build(kernel: Kernel, shadow: Path, out: Path, jobs: int, say: Callable[[st
         raise failed_step("test_progs build", log, COMPILER_ERROR)
     shutil.rmtree(shadow, ignore_errors=True)
     identity = f"test_progs:{kernel.source_identity or kernel.source}:{out.name.split('.')[0]}"
-    write_json(out / STAMP, {
+    say(f"built test_progs in {time.monotonic() - start:.0f} s")
+    return {
         "identity": identity, "kernel": kernel.identity, "toolchain": toolchain, "tests": tests or "all",
         "image_sha256": file_sha256(kernel.image),  # the same kernel under another name (--kernel-image) matches
         "build_seconds": round(time.monotonic() - start, 1), "python": sys.version.split()[0],
-    })
-    say(f"built test_progs in {time.monotonic() - start:.0f} s")
-    return identity
+    }
 
 
 def given_test_progs(directory: Path, kernel: Kernel) -> Payload:

@@ -1,0 +1,70 @@
+"""The payload cache (harness.payload.build): found, built once, a killed or failed build's leftovers, a damaged entry.
+
+The builds here are real work of the helper's own (files written, a command run through run_steps), small enough to
+run in a second; the real payloads' builds go through the same helper in tests/test_builds_e2e.py."""
+import json
+
+import pytest
+
+from harness.payload.build import cached, compiler_identity, run_steps, write_header
+
+
+def builder(calls, fail=False):
+    def build(partial):
+        calls.append(partial)
+        with open(partial / "build.log", "w") as log:
+            write_header(log, "a test payload", kernel="k1", compilers="cc 1")
+            code = run_steps([["sh", "-c", "echo made > out.txt; cat out.txt" + ("; exit 7" if fail else "")]], log, {})
+        if code:
+            raise RuntimeError(f"build failed {code}; log: {partial / 'build.log'}")
+        (partial / "thing").write_text("built\n")
+        return {"identity": "thing:k1"}
+    return build
+
+
+def test_built_once_then_found_with_its_stamp_and_log(tmp_path):
+    calls, said = [], []
+    entry = cached(tmp_path, "key1", "stamp.json", builder(calls), said.append)
+    assert entry.directory == tmp_path / "key1" and entry.stamp == {"identity": "thing:k1"}
+    assert json.loads((tmp_path / "key1" / "stamp.json").read_text()) == {"identity": "thing:k1"}
+    log = (tmp_path / "key1" / "build.log").read_text().splitlines()
+    assert log[0].startswith("# a test payload, ") and log[1:3] == ["# kernel: k1", "# compilers: cc 1"]
+    assert log[3].startswith("sh -c echo made") and log[4] == "made"
+    again = cached(tmp_path, "key1", "stamp.json", builder(calls), said.append)
+    assert again == entry and len(calls) == 1 and said == []
+
+
+def test_a_failed_build_keeps_its_log_and_the_next_build_clears_it(tmp_path):
+    calls = []
+    with pytest.raises(RuntimeError, match="build failed 7"):
+        cached(tmp_path, "key1", "stamp.json", builder(calls, fail=True), print)
+    (partial,) = tmp_path.glob("key1.partial-*")
+    assert "made" in (partial / "build.log").read_text()  # what the error names is there to read
+    assert not (tmp_path / "key1").exists()
+    cached(tmp_path, "key1", "stamp.json", builder(calls), print)
+    assert list(tmp_path.glob("key1.partial-*")) == [] and (tmp_path / "key1" / "thing").is_file()
+
+
+@pytest.mark.parametrize("damage", [b'{"identity": "thi', b"", None])
+def test_an_entry_without_a_readable_stamp_is_moved_aside_said_and_built_again(tmp_path, damage):
+    calls, said = [], []
+    cached(tmp_path, "key1", "stamp.json", builder(calls), said.append)
+    stamp = tmp_path / "key1" / "stamp.json"
+    if damage is None:
+        stamp.unlink()
+    else:
+        stamp.write_bytes(damage)
+    entry = cached(tmp_path, "key1", "stamp.json", builder(calls), said.append)
+    assert len(calls) == 2 and entry.stamp["identity"] == "thing:k1"
+    (aside,) = tmp_path.glob("key1.damaged-*")
+    assert said == [f"cache: {tmp_path / 'key1'} has no readable stamp.json (damaged or cut short): moved aside to "
+                    f"{aside.name}, building it again"]
+    assert (aside / "thing").is_file()  # kept to look at, until the key is built again
+
+
+def test_compiler_identity_is_each_tools_first_version_line_and_remembered_per_binary(tmp_path):
+    first = compiler_identity(["cc", "no-such-compiler"], tmp_path)
+    assert first.split(" | ")[1] == "no-such-compiler: unknown" and first.split(" | ")[0]
+    other = compiler_identity(["sh"], tmp_path)  # another set of tools keeps the first one's answer
+    known = json.loads((tmp_path / "toolchain.json").read_text())
+    assert sorted(known.values()) == sorted([first, other])
