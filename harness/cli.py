@@ -9,8 +9,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.bisect import step as bisect
-from harness.cache import locked
+from harness.bisect import step as bisect_step
 from harness.errors import BadInput, InfraError
 from harness.guest import warm
 from harness.parse import parse_log
@@ -85,13 +84,9 @@ def _guests_command(args: argparse.Namespace) -> int:
             if warm.is_alive(entry) and hold is None and not args.all:
                 print(f"port {entry.port}: in use by a run; --all stops it anyway")
                 continue
-            if warm.is_alive(entry):
-                entry.stop()
-                stopped += 1
+            stopped += warm.retire(cache, entry)
             if hold is not None:
                 hold.close()
-            with locked(cache, "guests"):  # runs rewrite the registry under the same lock
-                warm.forget(cache, entry)
         print(f"stopped {stopped} warm guest(s)")
         return 0
     live = [e for e in entries if warm.is_alive(e)]
@@ -165,10 +160,10 @@ def _interrupted(signum: int, frame: object) -> None:
 def _bisect_step_command(args: argparse.Namespace, pytest_args: list[str]) -> int:
     """One verdict for `git bisect run`: 0 good, 1 bad, 125 cannot tell, 128 (abort) on bad input."""
     try:
-        found = bisect.run_step(pytest_args)
+        found = bisect_step.run_step(pytest_args)
     except BadInput as e:
         print(f"error: {e}", file=sys.stderr)
-        return bisect.GIT_ABORT
+        return bisect_step.GIT_ABORT
     print(f"{found.kind.value}: {found.why}")
     return found.git_code
 

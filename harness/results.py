@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.errors import Exit
+from harness.parse.console import Incident, IncidentKind
 from harness.parse.kselftest import parse_subcases
 from harness.parse.test_progs import ParsedLog, Word
 
@@ -223,6 +224,50 @@ def expected(result: SubtestResult, why: str) -> SubtestResult:
     if result.status in (Status.PASSED, Status.FLAKY):
         return dataclasses.replace(result, status=Status.XPASS, reason=f"expected to fail: {why}")
     return result
+
+
+# What the scheduler observed, judged: a kernel incident while subtests ran, the guest's end, a retry.
+
+# A starved vCPU (an emulated guest on a busy host) shows these without any kernel bug: a
+# subtest failed by one is retried like any failure, and a pass then reads as flaky. A hung
+# task is not among them: blocked for minutes is a bug (a lost wakeup, a leaked lock), not a
+# slow host, so it fails the subtest like a crash does.
+TIMING_INCIDENTS = frozenset({IncidentKind.RCU_STALL, IncidentKind.SOFT_LOCKUP})
+
+
+def by_incident(result: SubtestResult, incident: Incident, fail_on_warning: bool) -> tuple[SubtestResult, bool]:
+    """A kernel incident while `result` ran: what it makes of it, and whether the kernel is to blame (a retry would
+    only meet it again). A fatal one is judged with the guest's end (by_guest_end); a warning fails a subtest only
+    with fail_on_warning; a lost subtest stays lost."""
+    if incident.fatal or (incident.kind is IncidentKind.WARNING and not fail_on_warning) or result.status is Status.LOST:
+        return result, False
+    return blamed(result, f"kernel {incident.kind} while it ran", incident.excerpt), incident.kind not in TIMING_INCIDENTS
+
+
+def by_guest_end(result: SubtestResult, timeout: str | None, fatal: Incident | None) -> tuple[SubtestResult, bool]:
+    """The guest ended while `result`, alone in it, ran: a timeout (its reason), a fatal incident (the kernel to blame),
+    or neither (lost, as decide() said)."""
+    if timeout is not None:
+        return timed_out(result, timeout), False
+    if fatal is not None:
+        return blamed(result, f"kernel {fatal.kind}: the guest died", fatal.excerpt), True
+    return result, False
+
+
+def retryable(result: SubtestResult, kernel_blamed: bool) -> bool:
+    """Worth a retry: it failed by its own output, not by a crash or warning of the kernel."""
+    return result.status is Status.FAILED and not kernel_blamed
+
+
+def after_retry(first: SubtestResult, again: SubtestResult, attempt: int) -> SubtestResult:
+    """A retry that passed makes a failure flaky; any other leaves the first result standing."""
+    return flaky(first, again, attempt) if again.status is Status.PASSED else first
+
+
+def run_failed(found: list[SubtestResult], ended_early: bool, out_of_time: bool) -> bool:
+    """Did the run itself fail (its problems become the run's infrastructure errors): a subtest lost, nothing found,
+    or the run ended before its end."""
+    return any(r.status is Status.LOST for r in found) or not found or ended_early or out_of_time
 
 
 def merge_runs(runs: list[SuiteRun]) -> list[SuiteRun]:

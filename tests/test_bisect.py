@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.bisect.step import Kind, Verdict, first_bad, selections, verdict
+from harness.bisect.step import Kind, Verdict, first_bad, selections, verdict_of
 from harness.errors import BadInput, InfraError
 from harness.report.json import from_json
 from harness.results import Status
@@ -20,27 +20,27 @@ def report(name: str, *subtests: str) -> list:
 
 
 def test_passed_subtests_make_a_good_kernel():
-    assert verdict(report("mptcp-7.3-results.json", "mptcp/base", "mptcp/subflow")) == Verdict(Kind.GOOD, "2 passed")
+    assert verdict_of(report("mptcp-7.3-results.json", "mptcp/base", "mptcp/subflow")) == Verdict(Kind.GOOD, "2 passed")
 
 
 def test_a_subtest_the_build_lacks_makes_the_kernel_untestable_not_good():
-    found = verdict(report("mptcp-7.3-results.json", "mptcp/base", "mptcp/rr"))
+    found = verdict_of(report("mptcp-7.3-results.json", "mptcp/base", "mptcp/rr"))
     assert found.kind is Kind.UNTESTABLE and "not in this build" in found.why and found.git_code == 125
 
 
 def test_a_failed_subtest_makes_the_kernel_bad():
-    found = verdict(report("canary-7.3-results.json", "canary/pass", "canary/warning"))
+    found = verdict_of(report("canary-7.3-results.json", "canary/pass", "canary/warning"))
     assert found == Verdict(Kind.BAD, "canary/warning failed: kernel warning while it ran") and found.git_code == 1
 
 
 def test_a_known_failure_is_still_a_failure_to_bisect():
     failed = report("canary-7.3-results.json", "canary/warning")
     known = [dataclasses.replace(r, status=Status.XFAIL) for r in failed]
-    assert verdict(known).kind is Kind.BAD
+    assert verdict_of(known).kind is Kind.BAD
 
 
 def test_nothing_ran_is_untestable():
-    assert verdict([]).kind is Kind.UNTESTABLE
+    assert verdict_of([]).kind is Kind.UNTESTABLE
 
 
 def test_a_step_takes_the_harness_options_and_k_as_pytest_does():

@@ -39,7 +39,7 @@ class Verdict:
         return {Kind.GOOD: GIT_GOOD, Kind.BAD: GIT_BAD}.get(self.kind, GIT_SKIP)
 
 
-def verdict(results: list[SubtestResult]) -> Verdict:
+def verdict_of(results: list[SubtestResult]) -> Verdict:
     """The verdict of one run (subtests beyond the suite file do not count)."""
     tests = [r for r in results if r.in_suite]
     if not tests:
@@ -64,7 +64,7 @@ def run_step(argv: list[str]) -> Verdict:
         return Verdict(Kind.UNTESTABLE, f"no results: {str(e).splitlines()[0]}")
     if (error := ran.build_error or ran.prepare_error) is not None:
         return Verdict(Kind.UNTESTABLE, f"no results: {error.splitlines()[0]}")
-    return verdict([r for run in ran.runs for r in run.subtests])
+    return verdict_of([r for run in ran.runs for r in run.subtests])
 
 
 def first_bad(kernels: list[str], test: Callable[[str], Verdict], say: Callable[[str], object]) -> tuple[int, int]:

@@ -20,8 +20,7 @@ from pathlib import Path
 from types import TracebackType
 
 from harness import pipeline
-from harness.bisect import step as bisect
-from harness.bisect.step import Kind, Verdict
+from harness.bisect.step import Kind, Verdict, first_bad, verdict_of
 from harness.cache import file_sha256, read_json, write_json
 from harness.errors import BadInput, InfraError
 from harness.kernel import git
@@ -240,7 +239,7 @@ def bisect_list(names: list[str], run_once: Callable[[str], Outcome], runs: int,
         steps.append(judged_step(name, lambda: run_once(name), runs))
         return Verdict(steps[-1].kind, steps[-1].why)
 
-    good, bad = bisect.first_bad(names, test, say)
+    good, bad = first_bad(names, test, say)
     checked = verify(names[bad], names[good], run_once, runs)
     return Report(names[bad], f"(last good: {names[good]})", "", checked.problems, tuple(steps),
                   round(time.monotonic() - start, 1), checked.evidence)
@@ -267,7 +266,7 @@ def run_selection(settings: Settings, selections: list[pipeline.Selection], say:
     if ran.kernel is None:
         return Outcome(Verdict(Kind.UNTESTABLE, f"not prepared: {_first_error(ran.prepare_error or '')}"), infra=True,
                        build_s=ran.build_s)
-    verdict = bisect.verdict([r for run in ran.runs for r in run.subtests])
+    verdict = verdict_of([r for run in ran.runs for r in run.subtests])
     infra = any(run.infra_errors for run in ran.runs) and verdict.kind is Kind.UNTESTABLE
     return Outcome(verdict, file_sha256(ran.kernel.image), infra, ran.build_s, ran.run_s,
                    evidence(ran.runs) if verdict.kind is Kind.BAD else ())

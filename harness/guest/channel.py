@@ -1,10 +1,12 @@
-"""How a command reaches a running guest: SSH (channel_ssh.py), or the shared directory when SSH cannot be had.
+"""How a command reaches a running guest: SSH (channel_paramiko.py; channel_openssh.py on a kept guest's open
+connection), or the shared directory when SSH cannot be had.
 
 Both run one shell command with its own timeout and give back its exit status and output.
 Results of the test runs themselves travel as files in the shared directory either way.
 """
 from __future__ import annotations
 
+import enum
 import socket
 import time
 from collections.abc import Callable
@@ -23,8 +25,14 @@ class CommandResult:
     elapsed_s: float
 
 
+class Via(enum.Enum):
+    SHARED_DIR = "shared directory"
+    SSH = "ssh"  # a connection of this run's own
+    SSH_KEPT = "ssh (the kept guest's open connection)"
+
+
 class Channel(Protocol):
-    name: str
+    via: Via
 
     def run(self, command: str, timeout_s: float, on_tick: Callable[[], object] | None = None) -> CommandResult: ...
 
@@ -34,7 +42,7 @@ class Channel(Protocol):
 class SharedDirChannel:
     """The fallback: the guest's agent runs scripts dropped into <shared>/queue/ and leaves their status beside them."""
 
-    name = "shared directory"
+    via = Via.SHARED_DIR
 
     def __init__(self, shared_dir: Path) -> None:
         self.queue = shared_dir / "queue"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from harness import host
 from harness import proc as procs
-from harness.guest.channel import TICK_S, CommandResult
+from harness.guest.channel import TICK_S, CommandResult, Via
 
 LOST = 255  # what ssh exits with when it, not the command, failed
 
@@ -62,7 +62,7 @@ def master_alive(ctl: Path, port: int, key: Path) -> bool:
 class OpenSshChannel:
     """Commands as sessions on the master's connection (ControlMaster=no: never a connection of its own)."""
 
-    name = "ssh (the kept guest's open connection)"
+    via = Via.SSH_KEPT
 
     def __init__(self, ctl: Path, port: int, key: Path) -> None:
         self.ctl, self.port, self.key = ctl, port, key

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import paramiko
 
-from harness.guest.channel import TICK_S, CommandResult
+from harness.guest.channel import TICK_S, CommandResult, Via
 
 
 class SshChannel:
     """One SSH connection to the guest's sshd (vng --ssh, forwarded from a host port)."""
 
-    name = "ssh"
+    via = Via.SSH
 
     def __init__(self, port: int, key: Path, connect_timeout_s: float = 30.0, user: str = "root") -> None:
         self.client = paramiko.SSHClient()

@@ -17,7 +17,7 @@ from typing import IO
 from harness import guest
 from harness.cache import locked
 from harness.guest import warm
-from harness.guest.channel import Channel, SharedDirChannel, free_port
+from harness.guest.channel import Channel, SharedDirChannel, Via, free_port
 from harness.guest.channel_openssh import OpenSshChannel, start_master
 from harness.settings import Settings
 
@@ -57,9 +57,9 @@ class GuestPool:
             if s.keep_guest:  # registered at once: a killed run still leaves it findable
                 self.hold = warm.claim(warm.registered(s.cache_dir, running, s.idle_timeout, self.booted_at))
         channel = self._channel(running, shared, no_ssh)
-        if s.keep_guest and channel.name == "ssh":  # the next run's connection, made while this one runs
+        if s.keep_guest and channel.via is Via.SSH:  # the next run's connection, made while this one runs
             start_master(shared, port, running.ssh_key)
-        self.say(f"guest up in {running.boot_s:.1f} s; commands over {channel.name}")
+        self.say(f"guest up in {running.boot_s:.1f} s; commands over {channel.via.value}")
         return running, channel
 
     def _channel(self, running: guest.PersistentGuest, shared: Path, no_ssh: str | None) -> Channel:
@@ -90,7 +90,7 @@ class GuestPool:
             channel, problem = self._check_warm(entry)
             if problem is None and channel is not None:
                 self.say(f"attached to the warm guest on port {entry.port} (booted {time.time() - entry.booted_at:.0f} s "
-                         f"ago): no boot; commands over {channel.name}")
+                         f"ago): no boot; commands over {channel.via.value}")
                 self.hold, self.booted_at, self.unchecked = hold, entry.booted_at, entry
                 return entry.guest(self.config), channel
             self._drop(entry, hold, channel, str(problem))
@@ -100,9 +100,7 @@ class GuestPool:
         self.say(f"not reusing the warm guest on port {entry.port}: {problem}; stopping it")
         if channel is not None:
             channel.close()
-        entry.stop()
-        with locked(self.settings.cache_dir, "guests"):
-            warm.forget(self.settings.cache_dir, entry)
+        warm.retire(self.settings.cache_dir, entry)
         hold.close()
 
     def _check_warm(self, entry: warm.WarmGuest) -> tuple[Channel | None, str | None]:

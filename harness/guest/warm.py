@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO
 
-from harness.cache import read_json, write_json
+from harness.cache import locked, read_json, write_json
 from harness.guest.commands import SCRIPTS
 from harness.guest.persistent import PersistentGuest, group_alive, stop_detached
 from harness.guest.vng import GuestConfig
@@ -118,3 +118,14 @@ def registered(cache_dir: Path, running: PersistentGuest, idle_timeout_s: float,
 
 def forget(cache_dir: Path, entry: WarmGuest) -> None:
     save(cache_dir, [g for g in load(cache_dir) if g.shared_dir != entry.shared_dir])
+
+
+def retire(cache_dir: Path, entry: WarmGuest) -> bool:
+    """Stop a warm guest (if it still runs) and take it out of the registry; whether it was running.
+    The caller holds the entry's claim, or knows nobody uses it."""
+    running = is_alive(entry)
+    if running:
+        entry.stop()
+    with locked(cache_dir, "guests"):  # runs rewrite the registry under the same lock
+        forget(cache_dir, entry)
+    return running

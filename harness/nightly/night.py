@@ -23,7 +23,7 @@ from pathlib import Path
 from harness import pipeline
 from harness.errors import BadInput
 from harness.kernel import Kernel, config_file, git
-from harness.nightly import summary as nights
+from harness.nightly import summary
 from harness.report import write_reports
 from harness.run import shard
 from harness.settings import Settings
@@ -71,10 +71,10 @@ def shard_of(night: Night) -> tuple[pipeline.Selection, ...]:
     return tuple(sel for sel in kept if sel.subtests)
 
 
-def run_mode(night: Night, settings: Settings, mode: str, where: Path, say: Say) -> nights.ModeNight:
+def run_mode(night: Night, settings: Settings, mode: str, where: Path, say: Say) -> summary.ModeNight:
     """One mode: build (or fetch) its kernel, run the selection, write its artifacts into `where`."""
     ran = pipeline.run(settings, shard_of(night), say, logs_dir=where / "logs")
-    m = nights.ModeNight(mode, runs=ran.runs, build_s=ran.build_s, suites_s=ran.suites_s, built=ran.build_error is None)
+    m = summary.ModeNight(mode, runs=ran.runs, build_s=ran.build_s, suites_s=ran.suites_s, built=ran.build_error is None)
     if ran.kernel is None:
         m.infra = [f"the kernel or test_progs did not build: {ran.build_error}" if ran.build_error else
                    f"no kernel to run: {ran.prepare_error}"]
@@ -85,7 +85,7 @@ def run_mode(night: Night, settings: Settings, mode: str, where: Path, say: Say)
     return m
 
 
-def write_mode(where: Path, m: nights.ModeNight, kernel: Kernel) -> None:
+def write_mode(where: Path, m: summary.ModeNight, kernel: Kernel) -> None:
     write_reports(where, m.runs)
     tests = where / "tests"
     tests.mkdir(exist_ok=True)
@@ -126,17 +126,17 @@ def run(night: Night, say: Say = print) -> int:
     header = {"started": started, "source": source, "branch": night.branch, "commit": commit,
               "shard": "/".join(map(str, settings.shard)) if settings.shard else None,
               "expectations": known.source}
-    summary = nights.summarize(name, header, modes, nights.previous(night.out, name), known, expired)
-    (here / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-    lines = nights.text(summary)
+    told = summary.summarize(name, header, modes, summary.previous(night.out, name), known, expired)
+    (here / "summary.json").write_text(json.dumps(told, indent=1) + "\n")
+    lines = summary.text(told)
     (here / "summary.txt").write_text("\n".join(lines) + "\n")
     if night.kcidb is not None:
         from harness.report.kcidb import write_kcidb
 
-        write_kcidb(night.kcidb, summary, modes)
+        write_kcidb(night.kcidb, told, modes)
     for line in lines:
         say(line)
-    return int(summary["exit"])
+    return int(told["exit"])
 
 
 def _prefixed(say: Say, prefix: str) -> Say:

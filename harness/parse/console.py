@@ -8,6 +8,7 @@ what follows a recognised result token can be told apart (see parse.test_progs).
 """
 from __future__ import annotations
 
+import enum
 import re
 from dataclasses import dataclass
 
@@ -50,26 +51,43 @@ def separate(text: str) -> tuple[list[NumberedLine], list[ConsoleEvent]]:
     return lines, events
 
 
+class IncidentKind(enum.StrEnum):
+    """What went wrong in the kernel, by the marker it printed (the value is the word reports show)."""
+
+    PANIC = "panic"
+    OOPS = "oops"
+    KASAN = "kasan"
+    UBSAN = "ubsan"
+    SOFT_LOCKUP = "soft lockup"
+    RCU_STALL = "rcu stall"
+    HUNG_TASK = "hung task"
+    KMEMLEAK = "kmemleak"
+    LOCKDEP = "lockdep"
+    REF_LEAK = "ref leak"
+    BUG = "bug"
+    WARNING = "warning"
+
+
 # What the kernel prints when something went wrong (the MPTCP CI fails a run on any of these).
-INCIDENT_MARKERS: tuple[tuple[str, re.Pattern[str], bool], ...] = (
+INCIDENT_MARKERS: tuple[tuple[IncidentKind, re.Pattern[str], bool], ...] = (
     # (kind, pattern on the message, fatal: the guest does not survive it)
-    ("panic", re.compile(r"Kernel panic - not syncing"), True),
-    ("oops", re.compile(r"\bOops\b|general protection fault|BUG: unable to handle"), False),
-    ("kasan", re.compile(r"BUG: KASAN:"), False),
-    ("ubsan", re.compile(r"UBSAN:"), False),
-    ("soft lockup", re.compile(r"BUG: soft lockup|watchdog: BUG:"), False),
-    ("rcu stall", re.compile(r"rcu: INFO: rcu_\w+ (?:self-)?detected stall|rcu_\w+ self-detected stall"), False),
-    ("hung task", re.compile(r"INFO: task .* blocked for more than"), False),
-    ("kmemleak", re.compile(r"unreferenced object (?:\(percpu\) )?0x|kmemleak: \d+ new suspected memory leaks"), False),
+    (IncidentKind.PANIC, re.compile(r"Kernel panic - not syncing"), True),
+    (IncidentKind.OOPS, re.compile(r"\bOops\b|general protection fault|BUG: unable to handle"), False),
+    (IncidentKind.KASAN, re.compile(r"BUG: KASAN:"), False),
+    (IncidentKind.UBSAN, re.compile(r"UBSAN:"), False),
+    (IncidentKind.SOFT_LOCKUP, re.compile(r"BUG: soft lockup|watchdog: BUG:"), False),
+    (IncidentKind.RCU_STALL, re.compile(r"rcu: INFO: rcu_\w+ (?:self-)?detected stall|rcu_\w+ self-detected stall"), False),
+    (IncidentKind.HUNG_TASK, re.compile(r"INFO: task .* blocked for more than"), False),
+    (IncidentKind.KMEMLEAK, re.compile(r"unreferenced object (?:\(percpu\) )?0x|kmemleak: \d+ new suspected memory leaks"), False),
     # lockdep and RCU-lockdep (debug kernels): their reports start with "WARNING: <what>" and no "CPU"/"at"
-    ("lockdep", re.compile(r"possible circular locking dependency detected|inconsistent lock state|possible recursive "
+    (IncidentKind.LOCKDEP, re.compile(r"possible circular locking dependency detected|inconsistent lock state|possible recursive "
                            r"locking detected|suspicious RCU usage|bad unlock balance detected|possible irq lock "
                            r"inversion dependency detected|held lock freed|lock held when returning to user space"), False),
     # reference leaks: ref_tracker's report, and a device that cannot go away
-    ("ref leak", re.compile(r"ref_tracker: .* has \d+/\d+ users at|unregister_netdevice: waiting for .* to become free"),
+    (IncidentKind.REF_LEAK, re.compile(r"ref_tracker: .* has \d+/\d+ users at|unregister_netdevice: waiting for .* to become free"),
      False),
-    ("bug", re.compile(r"\bBUG:"), False),
-    ("warning", re.compile(r"\bWARNING: .*(?:CPU|at )"), False),
+    (IncidentKind.BUG, re.compile(r"\bBUG:"), False),
+    (IncidentKind.WARNING, re.compile(r"\bWARNING: .*(?:CPU|at )"), False),
 )
 TRACE_END = re.compile(r"---\[ end (?:trace|Kernel panic)")
 EXCERPT_MAX_LINES = 80
@@ -77,7 +95,7 @@ EXCERPT_MAX_LINES = 80
 
 @dataclass(frozen=True)
 class Incident:
-    kind: str  # panic, oops, kasan, ..., warning
+    kind: IncidentKind
     fatal: bool
     line_no: int
     excerpt: tuple[str, ...]  # from the marker line to the end of its trace
@@ -101,7 +119,7 @@ def find_incidents(events: list[ConsoleEvent]) -> list[Incident]:
             end += 1
             if TRACE_END.search(events[end].text):
                 break
-            if _marker(events[end].text) is not None and not fatal and kind != "panic":
+            if _marker(events[end].text) is not None and not fatal and kind is not IncidentKind.PANIC:
                 end -= 1  # the next incident starts here
                 break
         incidents.append(Incident(kind, fatal, events[start].line_no, tuple(e.text for e in events[start:end + 1])))
@@ -109,7 +127,7 @@ def find_incidents(events: list[ConsoleEvent]) -> list[Incident]:
     return incidents
 
 
-def _marker(text: str) -> tuple[str, bool] | None:
+def _marker(text: str) -> tuple[IncidentKind, bool] | None:
     message = KERNEL_TIMESTAMP.sub("", text, count=1)
     for kind, pattern, fatal in INCIDENT_MARKERS:
         if pattern.search(message):

@@ -25,7 +25,7 @@ from harness.parse.console import Incident
 from harness.parse.test_progs import parse_test_progs
 from harness.payload.kselftests import KselftestPayload
 from harness.payload.selftests_bpf import Payload
-from harness.results import Status, SubtestResult, SuiteRun, decide
+from harness.results import SubtestResult, SuiteRun, decide
 from harness.run.plan import Batch, plan_batches
 from harness.run.watch import Stop, StopKind, Watch
 from harness.suites import Runner, Suite
@@ -33,11 +33,6 @@ from harness.suites import Runner, Suite
 FRUITLESS_ROUNDS = 2  # rounds again after one in which nothing started, before the rest is lost
 MAX_TRIES = 3  # rounds a subtest may start in before it is left lost
 ALONE_TRIES = 2  # a crash suspect is run alone only if it started fewer rounds than this
-# A starved vCPU (an emulated guest on a busy host) shows these without any kernel bug: a
-# subtest failed by one is retried like any failure, and a pass then reads as flaky. A hung
-# task is not among them: blocked for minutes is a bug (a lost wakeup, a leaked lock), not a
-# slow host, so it fails the subtest like a crash does.
-TIMING_INCIDENTS = frozenset({"rcu stall", "soft lockup"})
 
 # Runs one script in a guest, calling on_tick while it waits: a one-shot guest, or a command on a running one.
 ScriptRunner = Callable[[Path, float, Callable[[], object]], guest.GuestExit]
@@ -235,7 +230,7 @@ class _Run:
     events: list[str] = field(default_factory=list)
     fruitless: int = 0  # rounds in which no subtest started
     kernel_blamed: set[str] = field(default_factory=set)  # failed by the kernel: a retry would only crash again
-    ended: str = ""  # "interrupted" or "the run's deadline passed": the rest is not_run
+    ended: StopKind | None = None  # INTERRUPTED or DEADLINE: the rest is not_run
 
     def __post_init__(self) -> None:
         self.normal = list(self.request.subtests)
@@ -256,16 +251,12 @@ class _Run:
             self.final[result.name] = result
         for incident, who in r.incidents:
             self.events += [event_header(incident.kind, who, incident.excerpt), *incident.excerpt]  # fingerprinted
-            if incident.fatal or (incident.kind == "warning" and not self.request.fail_on_warning):
-                continue
-            for name in who:
-                if name in self.final and self.final[name].status is not Status.LOST:
-                    self.final[name] = results.blamed(self.final[name], f"kernel {incident.kind} while it ran",
-                                                      incident.excerpt)
-                    if incident.kind not in TIMING_INCIDENTS:
-                        self.kernel_blamed.add(name)
+            for name in (n for n in who if n in self.final):
+                self.final[name], kernel = results.by_incident(self.final[name], incident, self.request.fail_on_warning)
+                if kernel:
+                    self.kernel_blamed.add(name)
 
-    def end_early(self, why: str, round_no: int, unreported: list[str]) -> None:
+    def end_early(self, kind: StopKind, why: str, round_no: int, unreported: list[str]) -> None:
         """Interrupted or out of time: what did not report, and what had not run, is not_run."""
         self.problems.append(f"round {round_no}: {why}")
         for name in unreported:
@@ -274,7 +265,7 @@ class _Run:
             name = self.request.suite.full_name(sub)
             self.order.append(name)
             self.final[name] = results.not_run(name, why)
-        self.normal, self.alone, self.ended = [], [], why
+        self.normal, self.alone, self.ended = [], [], kind
 
     def after_early_end(self, r: _Round, round_no: int) -> None:
         """The guest stopped before every batch finished: blame, or find out who, and run the rest again."""
@@ -300,21 +291,19 @@ class _Run:
                         if n not in running and n in self.short and self.tries.get(n, 0) < MAX_TRIES]
 
     def _blame_alone(self, name: str, stop: Stop | None, why: str, fatal: Incident | None) -> None:
-        if stop is not None and stop.kind is StopKind.TIMEOUT:
-            self.final[name] = results.timed_out(self.final[name], why)
-        elif fatal is not None:
-            self.final[name] = results.blamed(self.final[name], f"kernel {fatal.kind}: the guest died", fatal.excerpt)
+        timeout = why if stop is not None and stop.kind is StopKind.TIMEOUT else None
+        self.final[name], kernel = results.by_guest_end(self.final[name], timeout, fatal)
+        if kernel:
             self.kernel_blamed.add(name)
-        # else: lost (the guest vanished without a word), as decide() said
 
     def suite_run(self, elapsed_s: float, out_of_time: bool) -> SuiteRun:
         suite = self.request.suite
         rank = {suite.full_name(s): i for i, s in enumerate(suite.subtests)}
         found = [self.final[n] for n in sorted(self.order, key=lambda n: rank.get(n, len(rank)))]
-        failed_run = any(r.status is Status.LOST for r in found) or not found or bool(self.ended) or out_of_time
+        failed_run = results.run_failed(found, self.ended is not None, out_of_time)
         return SuiteRun(suite=suite.name, kernel=self.request.guest.kernel.identity, subtests=tuple(found),
                         log="\n".join(self.logs), infra_errors=tuple(self.problems) if failed_run else (),
-                        elapsed_s=elapsed_s, console_events=tuple(self.events), interrupted=self.ended == "interrupted")
+                        elapsed_s=elapsed_s, console_events=tuple(self.events), interrupted=self.ended is StopKind.INTERRUPTED)
 
 
 def run_suite(request: RunRequest) -> SuiteRun:
@@ -330,13 +319,13 @@ def run_suite(request: RunRequest) -> SuiteRun:
         state.record(r)
         out_of_time = request.deadline is not None and time.monotonic() > request.deadline
         if r.stop is not None and r.stop.kind is StopKind.INTERRUPTED:
-            state.end_early("interrupted", round_no, r.unreported)
+            state.end_early(StopKind.INTERRUPTED, "interrupted", round_no, r.unreported)
         elif (r.stop is not None and r.stop.kind is StopKind.DEADLINE) or (out_of_time and (state.normal or state.alone)):
-            state.end_early("the run's deadline passed", round_no, r.unreported)
+            state.end_early(StopKind.DEADLINE, "the run's deadline passed", round_no, r.unreported)
         elif r.stop is not None or r.unreported:
             state.after_early_end(r, round_no)
     out_of_time = request.deadline is not None and time.monotonic() > request.deadline
-    if request.retries and not state.ended and not out_of_time:
+    if request.retries and state.ended is None and not out_of_time:
         _retry_failures(request, state)
     return state.suite_run(time.monotonic() - start, out_of_time)
 
@@ -351,12 +340,12 @@ def _retry_failures(request: RunRequest, state: _Run) -> None:
     """Run failed subtests again; one that passes is flaky, its first failure kept as its output."""
     for attempt in range(1, request.retries + 1):
         failed = [state.short[n] for n, r in state.final.items()
-                  if r.status is Status.FAILED and n in state.short and n not in state.kernel_blamed]
+                  if n in state.short and results.retryable(r, n in state.kernel_blamed)]
         if not failed:
             return
         r = _run_round(request, tuple(failed), _allowed(request),
                        request.workdir / f"retry-{attempt}")
         state.logs.append(r.log)
         for again in r.results:
-            if again.name in state.final and again.status is Status.PASSED:
-                state.final[again.name] = results.flaky(state.final[again.name], again, attempt)
+            if again.name in state.final:
+                state.final[again.name] = results.after_retry(state.final[again.name], again, attempt)
