@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.bisect import step as bisect_step
-from harness.errors import BadInput, InfraError
+from harness.errors import BadInput, Exit, InfraError
 from harness.guest import warm
 from harness.parse import parse_log
 from harness.report import write_reports
@@ -88,14 +88,14 @@ def _guests_command(args: argparse.Namespace) -> int:
             if hold is not None:
                 hold.close()
         print(f"stopped {stopped} warm guest(s)")
-        return 0
+        return Exit.PASSED
     live = [e for e in entries if warm.is_alive(e)]
     if not live:
         print("no warm guests")
     for e in live:
         print(f"port {e.port}  kernel {e.kernel}  age {now - e.booted_at:.0f} s  idle {now - e.last_used:.0f} s "
               f"(stops after {e.idle_timeout_s:.0f} s)  files {e.shared_dir}")
-    return 0
+    return Exit.PASSED
 
 
 def _bisect_command(args: argparse.Namespace, pytest_args: list[str]) -> int:
@@ -121,7 +121,7 @@ def _reported(report: bisect_tree.Report, out: Path) -> int:
     for line in report.lines():
         print(line)
     print(f"report: {out}/bisect.md, bisect.json")
-    return 0
+    return Exit.PASSED
 
 
 def _bisect_tree_command(args: argparse.Namespace, pytest_args: list[str]) -> int:
@@ -265,4 +265,4 @@ def _report_command(args: argparse.Namespace) -> int:
     out = Path(args.html)
     columns = write_html(out, [Path(p).resolve() for p in args.paths], time.strftime("%Y-%m-%d %H:%M"))
     print(f"{out}: {columns} column(s) in {time.monotonic() - start:.2f} s; open file://{out.resolve()}")
-    return 0
+    return Exit.PASSED

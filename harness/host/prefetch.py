@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 import time
 
-from harness.errors import BadInput, InfraError
+from harness.errors import BadInput, Exit, InfraError
 from harness.kernel import debian
 from harness.settings import default_cache_dir
 
@@ -26,10 +26,10 @@ def main() -> int:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         print(f"set-up: fetching {spec.identity} beside the host packages did not finish ({first}); the run fetches it",
               file=sys.stderr)
-        return 0
+        return Exit.PASSED
     if set(debs.glob("*.deb")) != before:  # said only when it fetched something
         print(f"set-up: fetched {spec.identity} and its source beside apt ({time.monotonic() - start:.0f} s)")
-    return 0
+    return Exit.PASSED
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+from harness.errors import Exit  # standard library only, as this module must be
+
 TOOLCHAIN = Path(__file__).resolve().parents[2] / "images" / "toolchain.toml"
 
 
@@ -38,9 +40,9 @@ def main(argv: list[str]) -> int:
         missing = missing_packages(wanted_packages(only=argv))
     except ValueError as e:
         print(e, file=sys.stderr)
-        return 2
+        return Exit.BAD_INPUT
     if not missing:
-        return 0
+        return Exit.PASSED
     print(f"set-up: installing {len(missing)} host package(s): {' '.join(missing)}", flush=True)
     sudo = [] if os.geteuid() == 0 else ["sudo"]
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
@@ -51,8 +53,8 @@ def main(argv: list[str]) -> int:
     )
     if proc.returncode != 0:
         print(f"set-up: apt-get install failed for: {' '.join(missing)}", file=sys.stderr)
-        return 3
-    return 0
+        return Exit.INFRA
+    return Exit.PASSED
 
 
 if __name__ == "__main__":

@@ -23,9 +23,11 @@ from harness.report.json import from_json
 from harness.results import CLEAN, Status
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-GLYPH = {"passed": "✓", "failed": "✗", "skipped": "–", "flaky": "~", "xfail": "x", "xpass": "!", "lost": "?",
-         "timeout": "T", "not_run": "·", "not_built": "∅"}
-LEGEND = ("passed", "failed", "flaky", "skipped", "not_built", "xfail", "xpass", "lost", "timeout", "not_run")
+NOT_BUILT = "not_built"  # the page's own kind for a cell: skipped, as not in this build (SubtestResult.absent)
+_GLYPHS = {Status.PASSED: "✓", Status.FAILED: "✗", Status.FLAKY: "~", Status.SKIPPED: "–", NOT_BUILT: "∅",
+           Status.XFAIL: "x", Status.XPASS: "!", Status.LOST: "?", Status.TIMEOUT: "T", Status.NOT_RUN: "·"}
+GLYPH = {k.value if isinstance(k, Status) else k: g for k, g in _GLYPHS.items()}  # by a cell's kind
+LEGEND = tuple(GLYPH)
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ class Cell:
     @property
     def kind(self) -> str:
         """What the page shows (its class, glyph and legend): the status, or not_built for a subtest the build lacks."""
-        return "not_built" if self.absent else self.status.value
+        return NOT_BUILT if self.absent else self.status.value
 
 
 @dataclass
