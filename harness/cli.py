@@ -5,6 +5,7 @@ import argparse
 import dataclasses
 import signal
 import sys
+import textwrap
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,7 +22,7 @@ from harness.report.ktap import to_ktap
 from harness.results import SuiteRun, decide, exit_code
 from harness.run.select import selections
 from harness.run.shard import merged_in_order
-from harness.settings import SUITES_DIR, default_cache_dir, for_command
+from harness.settings import OPTIONS, SUITES_DIR, default_cache_dir, for_command
 from harness.suites import all_suites, load_suite
 
 if TYPE_CHECKING:
@@ -168,10 +169,28 @@ def _bisect_step_command(args: argparse.Namespace, pytest_args: list[str]) -> in
     return found.git_code
 
 
+RAW = argparse.RawDescriptionHelpFormatter  # the epilogs below keep their lines
+
+
+def _epilog(example: str, harness_options: bool = False) -> str:
+    """A command's --help ends with the harness options it also takes (when it does) and one example."""
+    text = ""
+    if harness_options:
+        width = max(len(o.flag) for o in OPTIONS)
+        text = ("harness options (the same as pytest's, group harness; also ini keys harness_<key> and $HARNESS_<KEY>; "
+                "docs/options.md):\n" + "\n".join(textwrap.fill(o.help, 100, initial_indent=f"  {o.flag:<{width}}  ",
+                                                                  subsequent_indent=" " * (width + 4)) for o in OPTIONS) +
+                "\n  " + "-k EXPR, -c INI".ljust(width) + "  pytest's selection expression and ini file\n\n")
+    return f"{text}example:\n  {example}"
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__,
+                                     epilog=_epilog("python -m harness parse saved.log --suite suites/mptcp_bpf.toml"), formatter_class=RAW)
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("parse", help="re-read saved logs (test_progs, TAP 13 / KTAP, console), no guest needed")
+    p = sub.add_parser("parse", help="re-read saved logs (test_progs, TAP 13 / KTAP, console), no guest needed",
+                       epilog=_epilog("python -m harness parse saved.log --suite suites/mptcp_bpf.toml --json out.json"),
+                       formatter_class=RAW)
     p.add_argument("logs", nargs="+", metavar="LOG")
     p.add_argument("--test", default="mptcp", help="test_progs test whose subtests are expected (default mptcp)")
     p.add_argument("--suite", metavar="TOML", help="a suites/*.toml file: its subtests are expected; missing ones are lost")
@@ -179,11 +198,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--junit", metavar="FILE", help="write a JUnit XML report")
     p.add_argument("--json", metavar="FILE", help="write a JSON report")
     p.set_defaults(func=_parse_command)
-    m = sub.add_parser("merge", help="join the report dirs of sharded jobs (--shard i/n) into one set of reports")
+    m = sub.add_parser("merge", help="join the report dirs of sharded jobs (--shard i/n) into one set of reports",
+                       epilog=_epilog("python -m harness merge shard-1/ shard-2/ --out all/"), formatter_class=RAW)
     m.add_argument("dirs", nargs="+", metavar="DIR")
     m.add_argument("--out", required=True, help="where results.ktap, results.json and junit.xml go")
     m.set_defaults(func=_merge_command)
-    g = sub.add_parser("guests", help="list the warm guests kept by --keep-guest, or stop them")
+    g = sub.add_parser("guests", help="list the warm guests kept by --keep-guest, or stop them",
+                       epilog=_epilog("python -m harness guests stop --all"), formatter_class=RAW)
     g.add_argument("action", nargs="?", choices=("list", "stop"), default="list")
     g.add_argument("--all", action="store_true", help="with stop: also the ones a run is using")
     g.add_argument("--cache", help="the harness cache (default: $HARNESS_CACHE or ~/.cache/mptcp-harness)")
@@ -191,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     _add_bisect(sub)
     _add_nightly(sub)
     r = sub.add_parser("report", help="the nightly dashboard: one static HTML page of nights and report dirs",
-                       usage="python -m harness report --html OUT.html NIGHTS_DIR|NIGHT|REPORT_DIR ...")
+                       usage="python -m harness report --html OUT.html NIGHTS_DIR|NIGHT|REPORT_DIR ...",
+                       epilog=_epilog("python -m harness report --html nights.html ~/nights"), formatter_class=RAW)
     r.add_argument("paths", nargs="+", metavar="DIR")
     r.add_argument("--html", required=True, metavar="OUT.html")
     r.set_defaults(func=_report_command)
@@ -209,7 +231,9 @@ def main(argv: list[str] | None = None) -> int:
 def _add_bisect(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     b = sub.add_parser("bisect", help="find the first bad Debian build of a list, or the first bad commit of a tree",
                        usage="python -m harness bisect (--kernels OLD,...,NEW | --kernel-tree PATH --good REV --bad REV) "
-                             "[--runs N] [--out DIR] [--resume] [harness options] -k mptcp/rr")
+                             "[--runs N] [--out DIR] [--resume] [harness options] -k mptcp/rr",
+                       epilog=_epilog("python -m harness bisect --kernel-tree ~/linux --good v7.2 --bad HEAD -k mptcp/rr", True),
+                       formatter_class=RAW)
     b.add_argument("--kernels", help="Debian kernels from images/debian.toml, oldest first (6.12,7.2,7.3)")
     b.add_argument("--kernel-tree", help="a git checkout: bisect its commits in a worktree of the harness's own")
     b.add_argument("--good", help="with --kernel-tree: a commit where the selection passes")
@@ -221,7 +245,9 @@ def _add_bisect(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     b.add_argument("--term-new", default="bad", help="git bisect's term for the new state (e.g. present)")
     b.set_defaults(func=_bisect_command, passes_pytest_args=True)
     s = sub.add_parser("bisect-step", help="for `git bisect run`: exit 0 good, 1 bad, 125 cannot tell",
-                       usage="git bisect run python -m harness bisect-step --kernel-tree . -k mptcp/rr")
+                       usage="git bisect run python -m harness bisect-step [harness options] -k EXPR",
+                       epilog=_epilog("git bisect run python -m harness bisect-step --kernel-tree . -k mptcp/rr", True),
+                       formatter_class=RAW)
     s.set_defaults(func=_bisect_step_command, passes_pytest_args=True)
 
 
@@ -229,7 +255,9 @@ def _add_nightly(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     n = sub.add_parser("nightly", help="fetch, build each mode, run every suite, compare with the night before",
                        usage="python -m harness nightly --out NIGHTS_DIR (--git URL [--branch B] | --kernel-tree PATH | "
                              "--kernel NAME) [--modes normal,debug] [--expectations F] [--kcidb FILE] [harness options] "
-                             "[-k EXPR]")
+                             "[-k EXPR]",
+                       epilog=_epilog("python -m harness nightly --out ~/nights --kernel-tree ~/linux --modes normal", True),
+                       formatter_class=RAW)
     n.add_argument("--out", required=True, help="NIGHTS_DIR: each night gets <date>-<commit>/ there")
     n.add_argument("--git", help="a git URL (or local path / file:// URL) to fetch the tree from, into the cache")
     n.add_argument("--branch", help="with --git: the branch (default: the remote's HEAD)")
