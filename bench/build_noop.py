@@ -33,7 +33,7 @@ def main() -> None:
     for _ in range(args.rounds):
         start = time.monotonic()
         fragments = mode_fragments(args.mode)
-        kernel = build_kernel(args.kernel_tree, settings.cache_dir, args.mode, fragments, settings.build_jobs,
+        kernel = build_kernel(args.kernel_tree, settings.cache_dir, args.mode, fragments, "lean", settings.build_jobs,
                               toolchain_identity(llvm_bin()), vng_environment(), said.append)
         build_test_progs(kernel, settings.cache_dir, settings.build_jobs, say=said.append, tests=("mptcp",))
         times.append(time.monotonic() - start)

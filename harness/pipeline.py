@@ -112,8 +112,8 @@ def kmemleak(kernel: Kernel) -> bool:
 def get_kernel(settings: Settings, say: Say) -> Kernel:
     s = settings
     if s.kernel_tree is not None:
-        fragments = mode_fragments(s.kernel_mode, s.kconfig_fragments)
-        return build_kernel(s.kernel_tree, s.cache_dir, s.kernel_mode, fragments, s.build_jobs,
+        fragments = mode_fragments(s.kernel_mode, s.kconfig_fragments, base=s.kconfig_base)
+        return build_kernel(s.kernel_tree, s.cache_dir, s.kernel_mode, fragments, s.kconfig_base, s.build_jobs,
                             toolchain_identity(llvm_bin(), s.cache_dir), guest.vng_environment(), say)
     if s.kernel_image is not None:
         return prebuilt_kernel(s.kernel_image, s.modules_dir, s.cache_dir)

@@ -66,6 +66,9 @@ OPTIONS = (
            "in the cache) instead of using a Debian kernel"),
     Option("--kernel-mode", "kernel_mode", "with --kernel-tree: normal, debug or btf (kernel-configs/modes.toml; default normal)"),
     Option("--kconfig-fragment", "kconfig_fragment", "with --kernel-tree: more kernel-configs/ fragments, comma-separated"),
+    Option("--kconfig-base", "kconfig_base", "with --kernel-tree: what the mode's config starts from: lean (allnoconfig and "
+           "kernel-configs/guest.config, default) or vng (what `vng --kconfig` makes; kernel-configs/bases.toml)",
+           choices=("lean", "vng")),
     Option("--kernel-image", "kernel_image", "boot this prebuilt bzImage (with --test-progs, and --modules-dir if it has modules)"),
     Option("--modules-dir", "modules_dir", "with --kernel-image: its lib/modules/<release> directory"),
     Option("--test-progs", "test_progs", "a built tools/testing/selftests/bpf directory (with test_progs) to run"),
@@ -143,6 +146,7 @@ class Settings:
     kernel_tree: Path | None = None  # build this tree's kernel instead
     kernel_mode: str = "normal"  # kernel-configs/modes.toml
     kconfig_fragments: tuple[str, ...] = ()  # more kernel-configs/ fragments
+    kconfig_base: str = "lean"  # kernel-configs/bases.toml
     kernel_image: Path | None = None  # or boot this prebuilt image
     modules_dir: Path | None = None
     test_progs: Path | None = None  # a built selftests/bpf directory to use instead of building one
@@ -198,7 +202,8 @@ def from_values(v: dict[str, Any], persistent: bool = False) -> Settings:
     chosen = [f"--{k.replace('_', '-')}" for k in KERNEL_CHOICES if k in v]
     if len(chosen) > 1:
         raise BadInput(f"{' and '.join(chosen)} each choose the kernel: give one")
-    for needs, of in (("kernel_mode", "kernel_tree"), ("kconfig_fragment", "kernel_tree"), ("modules_dir", "kernel_image")):
+    for needs, of in (("kernel_mode", "kernel_tree"), ("kconfig_fragment", "kernel_tree"), ("kconfig_base", "kernel_tree"),
+                      ("modules_dir", "kernel_image")):
         if needs in v and of not in v:
             raise BadInput(f"--{needs.replace('_', '-')} only goes with --{of.replace('_', '-')}")
     fields: dict[str, Any] = {
@@ -209,6 +214,7 @@ def from_values(v: dict[str, Any], persistent: bool = False) -> Settings:
         "fail_on_warning": v.get("kernel_warnings", "fail") == "fail",
         "report_dir": Path(v["report_dir"]) if "report_dir" in v else None,
         "kernel_mode": v.get("kernel_mode", "normal"),
+        "kconfig_base": v.get("kconfig_base", "lean"),
         "full_payload": v.get("payload") == "full",
         "kconfig_fragments": tuple(f.strip() for f in v.get("kconfig_fragment", "").split(",") if f.strip()),
         "kvm": Kvm(v.get("kvm", "auto")),

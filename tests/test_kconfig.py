@@ -10,14 +10,16 @@ from harness.kernel.kconfig import configure, mode_fragments, read_config, read_
 from tests.helpers import linux_source
 
 
-def test_every_mode_composes_and_keeps_every_option(tmp_path):
+@pytest.mark.parametrize("base", ["lean", "vng"])
+def test_every_mode_composes_on_each_base_and_keeps_every_option(tmp_path, base):
     for mode in ("normal", "debug"):
         out = tmp_path / mode
-        configure(linux_source(), out, mode_fragments(mode), vng_environment(), tmp_path / f"{mode}.log")
+        configure(linux_source(), out, mode_fragments(mode, base=base), vng_environment(), tmp_path / f"{mode}.log", base)
         config = read_config(out / ".config")
         assert config["CONFIG_MPTCP"] == "y" and config["CONFIG_DEBUG_INFO_BTF"] == "y"
-        assert config["CONFIG_VIRTIO_NET"] == "y"  # vng's base is under the fragments
+        assert config["CONFIG_VIRTIO_NET"] == "y" and config["CONFIG_64BIT"] == "y"  # a guest's, on either base
         assert (config.get("CONFIG_KASAN") == "y") == (mode == "debug")
+        assert (config.get("CONFIG_DRM") == "y") == (base == "vng")  # what the lean base leaves out
 
 
 def test_an_option_that_cannot_be_set_stops_at_once_naming_it(tmp_path):
@@ -35,6 +37,8 @@ def test_unknown_mode_or_fragment_is_one_line():
         mode_fragments("fast")
     with pytest.raises(BadInput, match=r"unknown kernel-configs fragment\(s\) kasan: choose from .*debug"):
         mode_fragments("normal", ("kasan",))
+    with pytest.raises(BadInput, match=r"unknown kconfig base 'tiny': choose one of lean, vng"):
+        mode_fragments("normal", base="tiny")
 
 
 def fake_tree(root: Path) -> Path:
@@ -53,7 +57,7 @@ def test_unchanged_tree_runs_no_make_and_a_selftests_change_leaves_the_kernel_al
     monkeypatch.setattr(tree, "_make", lambda *a: calls.append("make"))
     monkeypatch.setattr(tree, "require_free_space", lambda *a: None)
     monkeypatch.setattr(tree, "kernelrelease", lambda *a: "7.3.0")
-    build = lambda: tree.build_kernel(src, tmp_path / "cache", "normal", fragments, 2, "clang 22", {}, lambda _: None)  # noqa: E731
+    build = lambda: tree.build_kernel(src, tmp_path / "cache", "normal", fragments, "lean", 2, "clang 22", {}, lambda _: None)  # noqa: E731
     first = build()
     assert calls == ["configure", "make", "make"]
     calls.clear()

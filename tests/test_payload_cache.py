@@ -2,11 +2,18 @@
 
 The builds here are real work of the helper's own (files written, a command run through run_steps), small enough to
 run in a second; the real payloads' builds go through the same helper in tests/test_builds_e2e.py."""
+import dataclasses
+import hashlib
 import json
+import shutil
+import subprocess
 
 import pytest
 
+from harness.kernel.vmlinux import btf_digest, section
 from harness.payload.build import cached, compiler_identity, run_steps, write_header
+from harness.payload.selftests_bpf import payload_key
+from tests.helpers import default_kernel
 
 
 def builder(calls, fail=False):
@@ -68,3 +75,26 @@ def test_compiler_identity_is_each_tools_first_version_line_and_remembered_per_b
     other = compiler_identity(["sh"], tmp_path)  # another set of tools keeps the first one's answer
     known = json.loads((tmp_path / "toolchain.json").read_text())
     assert sorted(known.values()) == sorted([first, other])
+
+
+def test_the_btf_read_from_a_real_vmlinux_is_the_section_objcopy_dumps(tmp_path):
+    """The payload's key holds the kernel's BTF by content (harness.kernel.vmlinux.btf_digest): read here from the
+    default Debian kernel's vmlinux, compared with binutils' own dump of the section."""
+    vmlinux = default_kernel().vmlinux
+    dumped = tmp_path / "btf"
+    subprocess.run(["objcopy", "-O", "binary", "--only-section=.BTF", str(vmlinux), str(dumped)], check=True)
+    assert btf_digest(vmlinux) == hashlib.sha256(dumped.read_bytes()).hexdigest()
+    assert section(vmlinux, ".no-such-section") is None and btf_digest(tmp_path / "btf") is None  # not an ELF
+
+
+def test_a_kernel_rebuilt_with_the_same_btf_keeps_the_payload_key_and_another_btf_changes_it(tmp_path):
+    """Two builds of one tree differ in identity (the tree's state) but not in their types: the same test_progs."""
+    kernel = default_kernel()
+    rebuilt = dataclasses.replace(kernel, identity=kernel.identity + ":after-a-one-line-change")
+    assert payload_key(rebuilt, "clang 22", ("mptcp",)) == payload_key(kernel, "clang 22", ("mptcp",))
+    other = tmp_path / "vmlinux"
+    shutil.copyfile(kernel.vmlinux, other)
+    (tmp_path / "btf").write_bytes(b"\x9f\xeb" + b"\0" * 30)  # another BTF (a header's worth)
+    subprocess.run(["objcopy", "--update-section", f".BTF={tmp_path / 'btf'}", str(other)], check=True)
+    changed = dataclasses.replace(kernel, vmlinux=other)
+    assert payload_key(changed, "clang 22", ("mptcp",)) != payload_key(kernel, "clang 22", ("mptcp",))

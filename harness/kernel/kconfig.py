@@ -1,10 +1,13 @@
 """Compose a kernel config from kernel-configs/ fragments and check that every option asked for survived.
 
-Fragments use merge_config.sh's format ("CONFIG_FOO=y", "# CONFIG_FOO is not set"). The
-base is what `vng --kconfig` makes (virtme-configkernel --defconfig); the mode's fragments
-go on top; olddefconfig then resolves dependencies, and may silently drop an option whose
-dependencies are missing (or that belongs to another architecture, or is misspelt): that
-is found here, named with its fragment, before any long build starts.
+Fragments use merge_config.sh's format ("CONFIG_FOO=y", "# CONFIG_FOO is not set"). A mode's
+fragments (kernel-configs/modes.toml) go on a base (kernel-configs/bases.toml, --kconfig-base):
+`lean`, allnoconfig with the guest's and the mode's fragments as its KCONFIG_ALLCONFIG (the
+kernel's documented way to start from nothing but what is asked), or `vng`, what
+`vng --kconfig` makes (virtme-configkernel --defconfig) with the fragments on top. Kconfig
+then resolves dependencies, and may silently drop an option whose dependencies are missing
+(or that belongs to another architecture, or is misspelt): that is found here, named with
+its fragment, before any long build starts.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import subprocess
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness.errors import BadInput, failed_step
 from harness.settings import KERNEL_CONFIGS_DIR
@@ -41,11 +45,20 @@ def read_fragment(path: Path) -> Fragment:
     return Fragment(path.stem, path, options)
 
 
-def mode_fragments(mode: str, extra: tuple[str, ...] = (), directory: Path = KERNEL_CONFIGS_DIR) -> list[Fragment]:
+def bases(directory: Path = KERNEL_CONFIGS_DIR) -> dict[str, dict[str, Any]]:
+    return tomllib.loads((directory / "bases.toml").read_text())
+
+
+def mode_fragments(mode: str, extra: tuple[str, ...] = (), directory: Path = KERNEL_CONFIGS_DIR,
+                   base: str = "lean") -> list[Fragment]:
+    """The base's own fragments (bases.toml), then the mode's (modes.toml), then `extra`."""
     modes = tomllib.loads((directory / "modes.toml").read_text())
     if mode not in modes:
         raise BadInput(f"unknown kernel mode {mode!r}: choose one of {', '.join(sorted(modes))} (kernel-configs/modes.toml)")
-    names = [*modes[mode]["fragments"], *extra]
+    known = bases(directory)
+    if base not in known:
+        raise BadInput(f"unknown kconfig base {base!r}: choose one of {', '.join(sorted(known))} (kernel-configs/bases.toml)")
+    names = [*known[base]["fragments"], *modes[mode]["fragments"], *extra]
     available = sorted(p.stem for p in directory.glob("*.config"))
     missing = [n for n in names if not (directory / f"{n}.config").is_file()]
     if missing:
@@ -75,12 +88,18 @@ def dropped(fragments: list[Fragment], config: dict[str, str]) -> list[str]:
     return problems
 
 
-def configure(tree: Path, build_dir: Path, fragments: list[Fragment], env: dict[str, str], log: Path) -> None:
-    """Write build_dir/.config: vng's base plus the fragments, then verify them (BadInput if one was dropped)."""
+def configure(tree: Path, build_dir: Path, fragments: list[Fragment], env: dict[str, str], log: Path,
+              base: str = "lean") -> None:
+    """Write build_dir/.config: the base with the fragments, then verify them (BadInput if one was dropped)."""
     build_dir.mkdir(parents=True, exist_ok=True)
-    argv = ["virtme-configkernel", "--defconfig"]
-    for fragment in fragments:
-        argv += ["--custom", str(fragment.path)]
+    if bases()[base]["start"] == "allnoconfig":
+        wanted = build_dir / "harness-allno.config"  # every fragment, in order: a later line wins
+        wanted.write_text("".join(f"# kernel-configs/{f.path.name}\n{f.path.read_text()}" for f in fragments))
+        argv = ["make", "-C", str(tree), f"O={build_dir}", f"KCONFIG_ALLCONFIG={wanted}", "allnoconfig"]
+    else:
+        argv = ["virtme-configkernel", "--defconfig"]
+        for fragment in fragments:
+            argv += ["--custom", str(fragment.path)]
     with open(log, "a") as out:
         out.write(" ".join(argv) + "\n")
         out.flush()

@@ -61,7 +61,7 @@ def build_dir_for(cache_dir: Path, tree: Path, mode: str, fragments: list[Fragme
     return cache_dir / "builds" / f"{tree.resolve().name}-{mode}-{key}"
 
 
-def build_kernel(tree: Path, cache_dir: Path, mode: str, fragments: list[Fragment], jobs: int, toolchain: str,
+def build_kernel(tree: Path, cache_dir: Path, mode: str, fragments: list[Fragment], base: str, jobs: int, toolchain: str,
                  env: dict[str, str], say: Callable[[str], None]) -> Kernel:
     """Configure, check and build; or, when nothing changed since the last build, only read the stamp."""
     check_tree(tree)
@@ -72,10 +72,10 @@ def build_kernel(tree: Path, cache_dir: Path, mode: str, fragments: list[Fragmen
     if known.get("state") == state:
         return _kernel(tree, out, known)
     with locked(out.parent, out.name):  # one writer per build directory
-        return _build(tree, out, mode, fragments, jobs, env, say, state, cache_dir)
+        return _build(tree, out, mode, fragments, base, jobs, env, say, state, cache_dir)
 
 
-def _build(tree: Path, out: Path, mode: str, fragments: list[Fragment], jobs: int, env: dict[str, str],
+def _build(tree: Path, out: Path, mode: str, fragments: list[Fragment], base: str, jobs: int, env: dict[str, str],
            say: Callable[[str], None], state: str, cache_dir: Path) -> Kernel:
     stamp = out / STAMP
     known = read_json(stamp, {})
@@ -94,8 +94,8 @@ def _build(tree: Path, out: Path, mode: str, fragments: list[Fragment], jobs: in
     with open(log, "a") as f:
         f.write(f"=== {time.strftime('%Y-%m-%dT%H:%M:%S')} build of state {state[:16]} ===\n")
     start = time.monotonic()
-    say(f"configuring {tree} ({mode}: base of vng + {', '.join(f.name for f in fragments)}) in {out}")
-    configure(tree, out, fragments, env, log)
+    say(f"configuring {tree} ({mode}: {base} base + {', '.join(f.name for f in fragments)}) in {out}")
+    configure(tree, out, fragments, env, log, base)
     say(f"building the kernel (make -j{jobs}); log: {log}")
     _make(tree, out, ["-j", str(jobs), "bzImage", "modules"], env, log, say, start)
     mods = out / "modules-install"

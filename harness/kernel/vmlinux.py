@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import struct
 import subprocess
 import zlib
@@ -78,3 +79,40 @@ def _has_note(notes: bytes, name: bytes, kind: int) -> bool:
             return True
         at = start + (namesz + 3) // 4 * 4 + (descsz + 3) // 4 * 4
     return False
+
+
+def section(vmlinux: Path, name: str) -> bytes | None:
+    """The bytes of one section of a 64-bit little-endian ELF (e.g. ".BTF"), or None when it has none."""
+    try:
+        with open(vmlinux, "rb") as f:
+            head = f.read(64)
+            if head[:6] != b"\x7fELF\x02\x01":
+                return None
+            shoff, = struct.unpack_from("<Q", head, 0x28)
+            shentsize, shnum, shstrndx = struct.unpack_from("<HHH", head, 0x3A)
+            f.seek(shoff)
+            table = f.read(shentsize * shnum)
+
+            def header(i: int) -> tuple[int, int, int]:
+                sh_name, = struct.unpack_from("<I", table, i * shentsize)
+                offset, size = struct.unpack_from("<QQ", table, i * shentsize + 24)
+                return sh_name, offset, size
+            _, names_at, names_size = header(shstrndx)
+            f.seek(names_at)
+            names = f.read(names_size)
+            for i in range(shnum):
+                sh_name, offset, size = header(i)
+                if names[sh_name:names.find(b"\0", sh_name)] == name.encode():
+                    f.seek(offset)
+                    return f.read(size)
+    except (OSError, struct.error):
+        return None
+    return None
+
+
+def btf_digest(vmlinux: Path) -> str | None:
+    """sha256 of the kernel's BTF (its .BTF section), or None without one. What test_progs is built against: its
+    vmlinux.h is generated from it, and bpf_testmod's split BTF refers to its type ids, so the same bytes mean the
+    same payload whatever else in the kernel changed."""
+    btf = section(vmlinux, ".BTF")
+    return hashlib.sha256(btf).hexdigest() if btf else None

@@ -25,6 +25,7 @@ from typing import Any
 from harness.cache import file_sha256, read_json, require_free_space
 from harness.errors import BadInput, failed_step
 from harness.kernel import Kernel
+from harness.kernel.vmlinux import btf_digest
 from harness.payload.build import cached, compiler_identity, run_steps, write_header
 from harness.settings import IMAGES_DIR
 
@@ -53,12 +54,20 @@ def toolchain_identity(llvm: Path, cache_dir: Path | None = None) -> str:
     return compiler_identity([str(clang), "cc"], cache_dir)
 
 
+def built_against(kernel: Kernel) -> str:
+    """What of the kernel test_progs is built against: its BTF (vmlinux.h is generated from it; bpf_testmod's split BTF
+    refers to its type ids), its release (bpf_testmod's vermagic) and build dir. A kernel rebuilt after a change that
+    left its types alone gives the same, and reuses the payload; without BTF, the kernel's identity."""
+    btf = btf_digest(kernel.vmlinux)
+    return f"btf:{btf}|{kernel.release}|{kernel.build_dir or ''}" if btf else kernel.identity
+
+
 def payload_key(kernel: Kernel, toolchain: str, tests: tuple[str, ...] | None = None) -> str:
     if kernel.source is None:
         raise BadInput(f"kernel {kernel.identity} comes with no source tree to build test_progs from; pass --test-progs")
     source = kernel.source_identity or str(kernel.source.resolve())
     selection = "full" if tests is None else ",".join(sorted(tests))
-    return hashlib.sha256(f"{source}\n{toolchain}\n{kernel.identity}\n{selection}".encode()).hexdigest()[:16]
+    return hashlib.sha256(f"{source}\n{toolchain}\n{built_against(kernel)}\n{selection}".encode()).hexdigest()[:16]
 
 
 SELFTESTS_BPF = ("tools", "testing", "selftests", "bpf")
@@ -147,9 +156,24 @@ def build_test_progs(
     def build(partial: Path) -> dict[str, Any]:
         for stale in (cache_dir / "shadow").glob(f"{key}*"):
             shutil.rmtree(stale, ignore_errors=True)  # what killed builds left (their make died with them)
+        if (before := _built_before(cache_dir, kernel, toolchain, tests)) is not None:
+            say(f"test_progs: rebuilding, the kernel's BTF changed since {before}")
         return _build(kernel, shadow, partial, jobs, say, tests, llvm, toolchain)
     entry = cached(cache_dir / "payloads", key, STAMP, build, say)
+    if entry.stamp.get("kernel") not in (None, kernel.identity):
+        say(f"test_progs: reused, built for {entry.stamp['kernel']} (the kernel's BTF is the same)")
     return Payload(entry.directory, entry.directory / "test_progs", str(entry.stamp["identity"]))
+
+
+def _built_before(cache_dir: Path, kernel: Kernel, toolchain: str, tests: tuple[str, ...] | None) -> str | None:
+    """The kernel an earlier payload of the same sources, tools and selection was built for, if any: then this build
+    is there because the kernel's BTF changed."""
+    source = kernel.source_identity or str(kernel.source)
+    for stamp_file in (cache_dir / "payloads").glob(f"*/{STAMP}"):
+        stamp = read_json(stamp_file, {})
+        if (stamp.get("source"), stamp.get("toolchain"), stamp.get("tests")) == (source, toolchain, list(tests or ()) or "all"):
+            return str(stamp.get("kernel"))
+    return None
 
 
 def _build(kernel: Kernel, shadow: Path, out: Path, jobs: int, say: Callable[[str], None], tests: tuple[str, ...] | None,
@@ -191,6 +215,7 @@ def _build(kernel: Kernel, shadow: Path, out: Path, jobs: int, say: Callable[[st
     say(f"built test_progs in {time.monotonic() - start:.0f} s")
     return {
         "identity": identity, "kernel": kernel.identity, "toolchain": toolchain, "tests": tests or "all",
+        "source": kernel.source_identity or str(kernel.source), "against": built_against(kernel),
         "image_sha256": file_sha256(kernel.image),  # the same kernel under another name (--kernel-image) matches
         "build_seconds": round(time.monotonic() - start, 1), "python": sys.version.split()[0],
     }
