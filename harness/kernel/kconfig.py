@@ -89,13 +89,13 @@ def dropped(fragments: list[Fragment], config: dict[str, str]) -> list[str]:
 
 
 def configure(tree: Path, build_dir: Path, fragments: list[Fragment], env: dict[str, str], log: Path,
-              base: str = "lean") -> None:
+              base: str = "lean", make_args: list[str] | None = None) -> None:
     """Write build_dir/.config: the base with the fragments, then verify them (BadInput if one was dropped)."""
     build_dir.mkdir(parents=True, exist_ok=True)
     if bases()[base]["start"] == "allnoconfig":
         wanted = build_dir / "harness-allno.config"  # every fragment, in order: a later line wins
         wanted.write_text("".join(f"# kernel-configs/{f.path.name}\n{f.path.read_text()}" for f in fragments))
-        argv = ["make", "-C", str(tree), f"O={build_dir}", f"KCONFIG_ALLCONFIG={wanted}", "allnoconfig"]
+        argv = ["make", "-C", str(tree), f"O={build_dir}", *(make_args or []), f"KCONFIG_ALLCONFIG={wanted}", "allnoconfig"]
     else:
         argv = ["virtme-configkernel", "--defconfig"]
         for fragment in fragments:

@@ -19,7 +19,7 @@ from pathlib import Path
 from harness import proc as procs
 from harness.cache import locked, read_json, require_free_space, write_json
 from harness.errors import BadInput, failed_step
-from harness.kernel import Kernel, git
+from harness.kernel import Kernel, ccache, git
 from harness.kernel.kconfig import Fragment, configure
 
 STAMP = "harness-build.json"
@@ -95,14 +95,21 @@ def _build(tree: Path, out: Path, mode: str, fragments: list[Fragment], base: st
         f.write(f"=== {time.strftime('%Y-%m-%dT%H:%M:%S')} build of state {state[:16]} ===\n")
     start = time.monotonic()
     say(f"configuring {tree} ({mode}: {base} base + {', '.join(f.name for f in fragments)}) in {out}")
-    configure(tree, out, fragments, env, log, base)
-    say(f"building the kernel (make -j{jobs}); log: {log}")
-    _make(tree, out, ["-j", str(jobs), "bzImage", "modules"], env, log, say, start)
+    cc = ccache.for_mode(cache_dir, mode, env)
+    env = cc.env or env
+    configure(tree, out, fragments, env, log, base, cc.make_args)
+    say(f"building the kernel (make -j{jobs}{', ccache' if cc.directory else ', no ccache on this host'}); log: {log}")
+    before = cc.counters()
+    _make(tree, out, [*cc.make_args, "-j", str(jobs), "bzImage", "modules"], env, log, say, start)
+    hits, compiles = ccache.hit_rate(before, cc.counters())
+    if cc.directory is not None:
+        say(f"ccache: {hits} of {compiles} compiles from the cache" + (f" ({100 * hits // compiles} %)" if compiles else ""))
     mods = out / "modules-install"
-    _make(tree, out, ["modules_install", f"INSTALL_MOD_PATH={mods}", "INSTALL_MOD_STRIP=1"], env, log, say, start)
+    _make(tree, out, [*cc.make_args, "modules_install", f"INSTALL_MOD_PATH={mods}", "INSTALL_MOD_STRIP=1"], env, log,
+          say, start)
     release = kernelrelease(tree, out, env)
     known = {"state": state, "release": release, "mode": mode, "tree": str(tree.resolve()),
-             "build_seconds": round(time.monotonic() - start, 1)}
+             "build_seconds": round(time.monotonic() - start, 1), "ccache_hits": [hits, compiles]}
     write_json(stamp, known)
     building.unlink()
     say(f"built the kernel {release} in {time.monotonic() - start:.0f} s")

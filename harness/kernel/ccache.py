@@ -1,0 +1,47 @@
+"""ccache for tree builds: one size-limited cache per mode under the harness cache, and a build's hit rate.
+
+A bisection goes back and forth over the same files, a night rebuilds what the night before
+built, a reverted change is the state before it: the compiler's work is found again instead
+of done again. Paths: CCACHE_BASEDIR=/ makes the absolute paths kbuild passes relative to the
+build directory, and the build directory is not hashed (CCACHE_NOHASHDIR), so the same tree
+built again in another build directory at the same depth hits too.
+Without ccache on the host the build runs as before, and says so once.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SIZE = "5G"  # per mode: a lean build's objects are ~1 GB, a debug one's ~2 GB
+COUNTERS = ("direct_cache_hit", "preprocessed_cache_hit", "cache_miss")
+
+
+@dataclass(frozen=True)
+class Compiler:
+    make_args: list[str] = field(default_factory=list)  # what make is given: CC=ccache gcc, or nothing
+    env: dict[str, str] = field(default_factory=dict)
+    directory: Path | None = None  # the ccache dir; None without ccache
+
+    def counters(self) -> dict[str, int]:
+        """ccache's hit and miss counters for this directory (all zero without ccache)."""
+        if self.directory is None:
+            return dict.fromkeys(COUNTERS, 0)
+        out = subprocess.run(["ccache", "--print-stats"], env=self.env, capture_output=True, text=True).stdout
+        found = dict(line.split("\t", 1) for line in out.splitlines() if "\t" in line)
+        return {name: int(found.get(name, "0")) for name in COUNTERS}
+
+
+def for_mode(cache_dir: Path, mode: str, env: dict[str, str]) -> Compiler:
+    if shutil.which("ccache") is None:
+        return Compiler()
+    directory = cache_dir / "ccache" / mode
+    return Compiler(["CC=ccache gcc"], {**env, "CCACHE_DIR": str(directory), "CCACHE_MAXSIZE": SIZE,
+                                        "CCACHE_BASEDIR": "/", "CCACHE_NOHASHDIR": "true"}, directory)
+
+
+def hit_rate(before: dict[str, int], after: dict[str, int]) -> tuple[int, int]:
+    """(compiles found in the cache, compiles in all) between two readings of the counters."""
+    hits = sum(after[n] - before[n] for n in ("direct_cache_hit", "preprocessed_cache_hit"))
+    return hits, hits + after["cache_miss"] - before["cache_miss"]
