@@ -1,0 +1,136 @@
+"""P9 and P10: where a tree run's time goes, from a cold build to the edit-and-rerun loop.
+
+In one run, on the tree given (a git checkout; the bench edits net/mptcp/protocol.c and puts it back):
+  (a) a cold build with the lean base, through `pytest -k mptcp/base --kernel-tree T` to its result;
+  (b) a one-line code change in net/mptcp/protocol.c, then the same pytest to its result (P10);
+  (c) the change reverted, the same pytest again (ccache should find the compiles);
+  (d) a cold build with vng's base (--kconfig-base vng), the same pytest (P9 = cold lean / cold vng).
+Each build goes into a fresh cache directory of its own (--cache-root), sharing the Debian
+downloads of the main cache; ccache starts empty too. Each pytest's phases are read from the
+harness's own lines and the kernel's build log: config, compile, link + BTF, modules,
+modules_install, payload, guest.
+Usage: python bench/tree_loop.py --kernel-tree T [--mode normal] [--skip-vng] [--cache-root DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from harness.settings import default_cache_dir  # noqa: E402
+
+# kbuild's lines that end a phase, in the order they come (the first one seen marks the time)
+MARKERS = (("compile", re.compile(r"^\s+LD\s+vmlinux\.o$")),
+           ("link + BTF", re.compile(r"Kernel: arch/x86/boot/bzImage is ready")),
+           ("modules", re.compile(r"^\s+LD \[M\]|^\s+MODPOST Module\.symvers")),
+           ("modules_install", re.compile(r"^\s+INSTALL .*modules-install|^\s+DEPMOD")))
+CHANGE = "\n/* bench/tree_loop.py: a one-line change */\nint mptcp_bench_tree_loop;\n"
+
+
+def watch_log(build_root: Path, seen: dict[str, float], start: float, stop: threading.Event) -> None:
+    """The time (since start) each marker first appears in the build's log."""
+    while not stop.is_set():
+        for log in build_root.glob("builds/*/build.log"):
+            text = log.read_text(errors="replace")
+            for name, pattern in MARKERS:
+                if name not in seen and any(pattern.search(ln) for ln in text.splitlines()):
+                    seen[name] = time.monotonic() - start
+        stop.wait(1.0)
+
+
+def run(tree: Path, cache: Path, mode: str, extra: list[str]) -> dict[str, float]:
+    """pytest -k mptcp/base on the tree; each phase's end (seconds from the start) and the total."""
+    argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-s", str(ROOT / "suites"), "-k", "mptcp/base",
+            "--kernel-tree", str(tree), "--kernel-mode", mode, "--harness-cache", str(cache), *extra]
+    seen: dict[str, float] = {}
+    stop = threading.Event()
+    start = time.monotonic()
+    watcher = threading.Thread(target=watch_log, args=(cache, seen, start, stop), daemon=True)
+    watcher.start()
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        now = time.monotonic() - start
+        if "configuring" in line and "config" not in seen:
+            seen["config start"] = now
+        elif "building the kernel" in line:
+            seen.setdefault("config", now)
+        elif "built the kernel" in line or "test_progs: reused" in line or "building test_progs" in line:
+            seen.setdefault("kernel", now)
+        elif "built test_progs" in line or "test_progs: reused" in line:
+            seen.setdefault("payload", now)
+        elif "ccache:" in line:
+            seen["ccache"] = 0.0
+            print("   ", line.strip())
+        elif "mptcp/base" in line and ("PASSED" in line or "FAILED" in line):
+            seen.setdefault("guest", now)
+    proc.wait()
+    stop.set()
+    seen["total"] = time.monotonic() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"pytest exited {proc.returncode}; see the run under {cache}")
+    return seen
+
+
+def show(label: str, seen: dict[str, float]) -> None:
+    order = ["config", "compile", "link + BTF", "modules", "modules_install", "kernel", "payload", "guest", "total"]
+    marks = [(name, seen[name]) for name in order if name in seen]
+    parts, last = [], 0.0
+    for name, at in marks:
+        if name == "total":
+            continue
+        parts.append(f"{name} {at - last:.0f} s")
+        last = max(last, at)
+    print(f"{label}: {', '.join(parts)}; total {seen['total']:.0f} s", flush=True)
+
+
+def fresh_cache(root: Path, name: str) -> Path:
+    """A cache of its own sharing the main one's Debian downloads (kernels, sources, apt state)."""
+    cache = root / name
+    shutil.rmtree(cache, ignore_errors=True)
+    cache.mkdir(parents=True)
+    for part in ("kernels", "sources", "debs", "apt"):
+        if (default_cache_dir() / part).exists():
+            (cache / part).symlink_to(default_cache_dir() / part)
+    return cache
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--kernel-tree", required=True, type=Path)
+    ap.add_argument("--mode", default="normal")
+    ap.add_argument("--skip-vng", action="store_true", help="no cold build with vng's base (no P9)")
+    ap.add_argument("--cache-root", type=Path, default=Path(tempfile.gettempdir()) / "harness-tree-loop")
+    args = ap.parse_args()
+    tree = args.kernel_tree.resolve()
+    changed = tree / "net/mptcp/protocol.c"
+    original = changed.read_bytes()
+    lean = fresh_cache(args.cache_root, "lean")
+    cold = run(tree, lean, args.mode, [])
+    show("(a) cold, lean base", cold)
+    try:
+        changed.write_bytes(original + CHANGE.encode())
+        edit = run(tree, lean, args.mode, [])
+        show("(b) one-line change in net/mptcp/protocol.c", edit)
+    finally:
+        changed.write_bytes(original)
+    back = run(tree, lean, args.mode, [])
+    show("(c) the change reverted", back)
+    if not args.skip_vng:
+        vng = run(tree, fresh_cache(args.cache_root, "vng"), args.mode, ["--kconfig-base", "vng"])
+        show("(d) cold, vng's base", vng)
+        print(f"P9 cold lean/vng: {cold['total'] / vng['total']:.2f}")
+    print(f"P10 edit to result: {edit['total']:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
