@@ -48,18 +48,23 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_json(path: Path, data: object) -> None:
-    """Write a JSON file atomically: a reader sees the old file or the new one, never half of one."""
+def write_atomic(path: Path, text: str) -> None:
+    """Write a file atomically: a reader sees the old file or the new one, never half of one; a write that fails
+    (a full disk, a signal) leaves the old file and no temporary one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-            f.write("\n")
+            f.write(text)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def write_json(path: Path, data: object) -> None:
+    """A JSON file, written atomically (write_atomic)."""
+    write_atomic(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
 def read_json(path: Path, default: Any) -> Any:

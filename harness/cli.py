@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
+import os
 import signal
 import sys
 import textwrap
@@ -11,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.bisect import step as bisect_step
+from harness.cache import write_atomic
 from harness.errors import BadInput, Exit, InfraError
 from harness.guest import warm
 from harness.parse import parse_log
@@ -22,7 +25,7 @@ from harness.report.ktap import to_ktap
 from harness.results import SuiteRun, decide, exit_code
 from harness.run.select import selections
 from harness.run.shard import merged_in_order
-from harness.settings import OPTIONS, SUITES_DIR, default_cache_dir, for_command
+from harness.settings import OPTIONS, SUITES_DIR, default_cache_dir, for_command, writable_dir
 from harness.suites import all_suites, load_suite
 
 if TYPE_CHECKING:
@@ -52,7 +55,7 @@ def _parse_command(args: argparse.Namespace) -> int:
         runs.append(SuiteRun(suite.name if suite else test, f"log:{log_path}", tuple(found), text, problems, 0.0, events))
     for path, render in ((args.ktap, to_ktap), (args.junit, to_junit), (args.json, to_json)):
         if path:
-            Path(path).write_text(render(runs))
+            write_atomic(Path(path), render(runs))
     print_results(runs, print)
     return exit_code(runs)
 
@@ -67,7 +70,7 @@ def _merge_command(args: argparse.Namespace) -> int:
             raise BadInput(f"{directory}: no readable results.json ({e}); give --report-dir directories") from None
     order = {s.name: [s.full_name(n) for n in s.subtests] for s in all_suites()}
     merged = merged_in_order(runs, order)
-    out = Path(args.out)
+    out = writable_dir(Path(args.out), "--out")
     write_reports(out, merged)
     print_results(merged, print)
     return exit_code(merged)
@@ -110,7 +113,7 @@ def _bisect_command(args: argparse.Namespace, pytest_args: list[str]) -> int:
     kernels = [k.strip() for k in args.kernels.split(",") if k.strip()]
     settings, keyword = for_command(pytest_args, "bisect")
     chosen = selections(keyword)
-    out = Path(args.out) if args.out else settings.cache_dir / "bisect" / f"kernels-{'-'.join(kernels)}"
+    out = writable_dir(Path(args.out) if args.out else settings.cache_dir / "bisect" / f"kernels-{'-'.join(kernels)}", "--out")
 
     def run_once(kernel: str) -> bisect_tree.Outcome:
         return bisect_tree.run_selection(for_command(["--kernel", kernel, *pytest_args], "bisect")[0], chosen, print)
@@ -133,7 +136,8 @@ def _bisect_tree_command(args: argparse.Namespace, pytest_args: list[str]) -> in
         raise BadInput("bisecting a tree needs --good REV and --bad REV (commits, tags or branches of it)")
     settings, keyword = for_command(pytest_args, "bisect")
     chosen = selections(keyword)
-    out = Path(args.out) if args.out else settings.cache_dir / "bisect" / Path(args.kernel_tree).resolve().name
+    out = writable_dir(Path(args.out) if args.out else settings.cache_dir / "bisect" / Path(args.kernel_tree).resolve().name,
+                       "--out")
     signal.signal(signal.SIGTERM, _interrupted)  # the worktree is removed on the way out
     start = time.monotonic()
     try:
@@ -226,6 +230,20 @@ def main(argv: list[str] | None = None) -> int:
     except (BadInput, InfraError) as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
+    except Exception as e:  # noqa: BLE001 -- never a traceback for the user; HARNESS_DEBUG=1 shows it
+        if os.environ.get("HARNESS_DEBUG"):
+            raise
+        print(f"error: {unexpected(e)}", file=sys.stderr)
+        return Exit.INFRA
+
+
+def unexpected(e: Exception) -> str:
+    """An error nothing else caught, in one line: a full disk says what to free; anything else, where to see more."""
+    if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+        where = e.filename or default_cache_dir()
+        return (f"infrastructure: the disk is full writing {where}: free some space (the harness's cache, "
+                f"{default_cache_dir()}, can be trimmed or deleted) and run again; what was written before is kept")
+    return f"infrastructure: {type(e).__name__}: {e}; HARNESS_DEBUG=1 shows the traceback"
 
 
 def _add_bisect(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -281,7 +299,7 @@ def _nightly_command(args: argparse.Namespace, pytest_args: list[str]) -> int:
         raise BadInput("--branch goes with --git URL")
     modes = nightly.check_modes(args.modes, settings, bool(args.git or settings.kernel_tree))
     chosen = selections(keyword, list(suite_files) or None)
-    night = nightly.Night(Path(args.out), settings, tuple(chosen), modes, args.git, args.branch,
+    night = nightly.Night(writable_dir(Path(args.out), "--out"), settings, tuple(chosen), modes, args.git, args.branch,
                           Path(args.kcidb) if args.kcidb else None)
     return nightly.run(night)
 
@@ -291,6 +309,7 @@ def _report_command(args: argparse.Namespace) -> int:
 
     start = time.monotonic()
     out = Path(args.html)
+    writable_dir(out.parent, "--html's directory")
     columns = write_html(out, [Path(p).resolve() for p in args.paths], time.strftime("%Y-%m-%d %H:%M"))
     print(f"{out}: {columns} column(s) in {time.monotonic() - start:.2f} s; open file://{out.resolve()}")
     return Exit.PASSED

@@ -27,6 +27,20 @@ SUITES_DIR = REPO_ROOT / "suites"
 KERNEL_CONFIGS_DIR = REPO_ROOT / "kernel-configs"
 
 
+def writable_dir(path: Path, what: str) -> Path:
+    """A directory the harness is to write into (made if need be), checked before any long work: a file there, or a
+    place it cannot write, is bad input in one line."""
+    if path.exists() and not path.is_dir():
+        raise BadInput(f"{what} {path} is a file, not a directory: give a directory (it is made if missing)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise BadInput(f"{what} {path}: cannot make it ({e.strerror}); give a directory you can write to") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise BadInput(f"{what} {path}: not writable by this user; give a directory you can write to")
+    return path
+
+
 def default_cache_dir() -> Path:
     if env := os.environ.get("HARNESS_CACHE"):
         return Path(env)
@@ -212,7 +226,7 @@ def from_values(v: dict[str, Any], persistent: bool = False) -> Settings:
         "persistent_guest": bool(v.get("persistent_guest") or v.get("keep_guest")) or persistent,
         "keep_guest": bool(v.get("keep_guest")),
         "fail_on_warning": v.get("kernel_warnings", "fail") == "fail",
-        "report_dir": Path(v["report_dir"]) if "report_dir" in v else None,
+        "report_dir": writable_dir(Path(v["report_dir"]), "--report-dir") if "report_dir" in v else None,
         "kernel_mode": v.get("kernel_mode", "normal"),
         "kconfig_base": v.get("kconfig_base", "lean"),
         "full_payload": v.get("payload") == "full",

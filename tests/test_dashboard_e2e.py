@@ -72,3 +72,47 @@ def test_the_dashboard_renders_filters_and_links_in_chromium(browser, tmp_path):
     crash.click()
     text = browser.find_element("tag name", "body").text
     assert text.startswith("canary/crash: failed (kernel panic: the guest died)") and "sysrq_handle_crash" in text
+
+
+HOSTILE = ('<script>document.title="owned"</script>', "it's \"quoted\"", "{{ 7*7 }}", "x" * 1_000_000)
+
+
+def hostile_nights(tmp_path: Path) -> Path:
+    """The two real nights with a subtest's name, reason, output and crash fingerprint made hostile, and a third night
+    whose summary.json was cut short (as a disk that filled, or an older harness writing in place, leaves it)."""
+    import json
+
+    nights = tmp_path / "nights"
+    shutil.copytree(NIGHTS, nights)
+    for results in nights.glob("*/prebuilt/results.json"):
+        doc = json.loads(results.read_text())
+        for t in doc["tests"]:
+            if t["name"] == "canary/warning":
+                t["name"] = f"canary/{HOSTILE[0]}"
+                t["reason"] = f"{HOSTILE[1]} {HOSTILE[2]}\nsecond line"
+                t["output"] = [HOSTILE[3]]
+        results.write_text(json.dumps(doc))
+    for summary in nights.glob("*/summary.json"):
+        doc = json.loads(summary.read_text())
+        doc["changes"] = {k: [HOSTILE[0], "a\nb"] for k in doc.get("changes", {})}
+        summary.write_text(json.dumps(doc))
+    cut = nights / "2026-11-27-default"
+    shutil.copytree(nights / "2026-11-26-default-2", cut)
+    (cut / "summary.json").write_text((cut / "summary.json").read_text()[:100])
+    return nights
+
+
+def test_hostile_text_is_shown_as_text_tooltips_break_lines_and_a_cut_night_is_skipped(browser, tmp_path):
+    page = tmp_path / "index.html"
+    made = run_harness("report", "--html", str(page), str(hostile_nights(tmp_path)))
+    assert made.returncode == 0, made.stderr
+    assert "skipped" in made.stdout and "2026-11-27-default/summary.json: not readable JSON" in made.stdout
+    html = page.read_text()
+    assert HOSTILE[0] not in html and "&amp;#10;" not in html and HOSTILE[3] not in html  # the output is linked, not inlined
+    browser.get(page.as_uri())
+    assert browser.title != "owned" and browser.execute_script("return document.title") != "owned"
+    names = browser.execute_script("return [...document.querySelectorAll('#matrix tbody td.name')].map(e => e.textContent)")
+    assert f"canary/{HOSTILE[0]}" in names  # the name, as text
+    titles = browser.execute_script("return [...document.querySelectorAll('[title]')].map(e => e.title)")
+    assert any("\n" in t for t in titles) and not any("&#10;" in t for t in titles)  # line breaks, not the entity's text
+    assert any(f"{HOSTILE[1]} {HOSTILE[2]}\nsecond line" in t for t in titles)  # quotes and braces as typed

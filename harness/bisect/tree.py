@@ -21,7 +21,7 @@ from types import TracebackType
 
 from harness import pipeline
 from harness.bisect.step import Kind, Verdict, first_bad, verdict_of
-from harness.cache import file_sha256, read_json, write_json
+from harness.cache import file_sha256, read_json, write_atomic, write_json
 from harness.errors import BadInput, InfraError
 from harness.kernel import git
 from harness.results import FAILED_AS_RUN, SuiteRun
@@ -220,12 +220,12 @@ class Report:
         """bisect.json and bisect.md in `out`."""
         out.mkdir(parents=True, exist_ok=True)
         doc = dataclasses.asdict(self) | {"steps": [s.plain() for s in self.steps], "verified": not self.problems}
-        (out / "bisect.json").write_text(json.dumps(doc, indent=1) + "\n")
+        write_atomic(out / "bisect.json", json.dumps(doc, indent=1) + "\n")
         table = ["| step | verdict | why | runs | build s | run s |", "| --- | --- | --- | --- | --- | --- |"]
         table += [f"| {s.commit[:12]} | {s.kind.value} | {s.why} | {s.runs} | {s.build_s:.0f} | {s.run_s:.0f} |"
                   for s in self.steps]
         shown = ["", "## At the first bad one", "", "```", *self.evidence, "```"] if self.evidence else []
-        (out / "bisect.md").write_text("\n".join(["# Bisection", "", *(f"- {ln}" for ln in self.lines()), "", *table,
+        write_atomic(out / "bisect.md", "\n".join(["# Bisection", "", *(f"- {ln}" for ln in self.lines()), "", *table,
                                                   *shown]) + "\n")
 
 

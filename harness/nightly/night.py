@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import pipeline
+from harness.cache import write_atomic
 from harness.errors import BadInput
 from harness.kernel import Kernel, config_file, git
 from harness.nightly import summary
@@ -91,13 +92,13 @@ def write_mode(where: Path, m: summary.ModeNight, kernel: Kernel) -> None:
     tests.mkdir(exist_ok=True)
     for run in m.runs:
         for r in run.subtests:
-            (tests / f"{r.name.replace('/', '__')}.txt").write_text(
-                f"{r.name}: {r.status.value}{f' ({r.reason})' if r.reason else ''}\n" + "\n".join(r.output) + "\n")
+            write_atomic(tests / f"{r.name.replace('/', '__')}.txt",
+                         f"{r.name}: {r.status.value}{f' ({r.reason})' if r.reason else ''}\n" + "\n".join(r.output) + "\n")
     if (config := config_file(kernel)) is not None:
         shutil.copyfile(config, where / "kernel.config")
     if kernel.build_dir and (kernel.build_dir / "build.log").is_file():
         shutil.copyfile(kernel.build_dir / "build.log", where / "build.log")
-    (where / "kernel.json").write_text(json.dumps({
+    write_atomic(where / "kernel.json", json.dumps({
         "identity": kernel.identity, "release": kernel.release, "image": str(kernel.image),
         "build_s": round(m.build_s, 1), "suites_s": m.suites_s}, indent=1) + "\n")
 
@@ -127,9 +128,9 @@ def run(night: Night, say: Say = print) -> int:
               "shard": "/".join(map(str, settings.shard)) if settings.shard else None,
               "expectations": known.source}
     told = summary.summarize(name, header, modes, summary.previous(night.out, name), known, expired)
-    (here / "summary.json").write_text(json.dumps(told, indent=1) + "\n")
+    write_atomic(here / "summary.json", json.dumps(told, indent=1) + "\n")
     lines = summary.text(told)
-    (here / "summary.txt").write_text("\n".join(lines) + "\n")
+    write_atomic(here / "summary.txt", "\n".join(lines) + "\n")
     if night.kcidb is not None:
         from harness.report.kcidb import write_kcidb
 

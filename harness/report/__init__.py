@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harness.cache import write_atomic
 from harness.report.json import to_json
 from harness.report.junit import to_junit
 from harness.report.ktap import to_ktap
@@ -15,4 +16,4 @@ def write_reports(out: Path, runs: list[SuiteRun]) -> None:
     """results.ktap, results.json and junit.xml in `out`."""
     out.mkdir(parents=True, exist_ok=True)
     for name, render in REPORTS:
-        (out / name).write_text(render(runs))
+        write_atomic(out / name, render(runs))

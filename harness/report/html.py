@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
+from harness.cache import write_atomic
 from harness.crashes import crashes_in
 from harness.errors import BadInput
 from harness.report.json import from_json
@@ -78,7 +80,20 @@ def _cells(results: Path, tests_dir: Path | None, page: Path, seen: dict[str, st
     return cells
 
 
-def _night_columns(night: Path, page: Path) -> list[Column]:
+def _readable(path: Path, say: Callable[[str], None]) -> bool:
+    """Can this JSON file be read? A half-written one (an older harness wrote in place, a disk filled) is said and
+    skipped: one bad night never takes the page down."""
+    try:
+        json.loads(path.read_text())
+        return True
+    except (OSError, ValueError) as e:
+        say(f"skipped {path}: not readable JSON ({type(e).__name__}: {str(e)[:80]})")
+        return False
+
+
+def _night_columns(night: Path, page: Path, say: Callable[[str], None]) -> list[Column]:
+    if not _readable(night / "summary.json", say):
+        return []
     summary = json.loads((night / "summary.json").read_text())
     seen = summary.get("crashes_seen", {})
     columns = []
@@ -86,7 +101,7 @@ def _night_columns(night: Path, page: Path) -> list[Column]:
         results = night / mode / "results.json"
         column = Column(summary.get("night", night.name), mode, summary.get("started", ""), summary.get("commit", "")[:12],
                         m.get("kernel", ""))
-        if results.is_file():
+        if results.is_file() and _readable(results, say):
             column.cells = _cells(results, night / mode / "tests", page, seen)
         prefix = f"{mode}:"
         changes = {k: [t for t in v if t.startswith(prefix)] for k, v in summary.get("changes", {}).items()}
@@ -96,17 +111,17 @@ def _night_columns(night: Path, page: Path) -> list[Column]:
     return columns
 
 
-def load_columns(paths: list[Path], page: Path) -> list[Column]:
+def load_columns(paths: list[Path], page: Path, say: Callable[[str], None] = print) -> list[Column]:
     """Nights (NIGHTS_DIR, or one night's dir) and report dirs (with results.json), newest first."""
     columns: list[Column] = []
     for path in paths:
         if (path / "summary.json").is_file():
-            columns += _night_columns(path, page)
-        elif (path / "results.json").is_file():
+            columns += _night_columns(path, page, say)
+        elif (path / "results.json").is_file() and _readable(path / "results.json", say):
             started = str(int((path / "results.json").stat().st_mtime))
             columns.append(Column(path.name, "", started, cells=_cells(path / "results.json", None, page, {})))
         elif nights := sorted(p.parent for p in path.glob("*/summary.json")):
-            columns += [c for night in nights for c in _night_columns(night, page)]
+            columns += [c for night in nights for c in _night_columns(night, page, say)]
         else:
             raise BadInput(f"{path}: neither a nights dir, a night (summary.json) nor a report dir (results.json)")
     if not columns:
@@ -143,9 +158,9 @@ def render(columns: list[Column], generated: str) -> str:
         columns=columns, rows=rows(columns), glyph=GLYPH, legend=LEGEND, longest=longest, generated=generated)
 
 
-def write_html(out: Path, paths: list[Path], generated: str) -> int:
+def write_html(out: Path, paths: list[Path], generated: str, say: Callable[[str], None] = print) -> int:
     """The page for these nights/reports; the number of columns."""
-    columns = load_columns(paths, out.resolve())
+    columns = load_columns(paths, out.resolve(), say)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render(columns, generated))
+    write_atomic(out, render(columns, generated))
     return len(columns)

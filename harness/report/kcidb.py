@@ -13,6 +13,7 @@ from typing import Any
 
 import kcidb_io
 
+from harness.cache import write_atomic
 from harness.nightly.summary import ModeNight, Summary
 from harness.results import Status
 
@@ -77,4 +78,4 @@ def _test(build_id: str, name: str, status: Status, reason: str, duration_s: flo
 
 def write_kcidb(path: Path, summary: Summary, modes: list[ModeNight]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(to_kcidb(summary, modes), indent=1) + "\n")
+    write_atomic(path, json.dumps(to_kcidb(summary, modes), indent=1) + "\n")

@@ -1,0 +1,88 @@
+"""Nothing lost, whatever breaks around a run: a file where a directory goes, output another tool wrote, a full disk.
+Each is one line and the right exit code; what was there before is intact."""
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import run_harness
+
+NIGHTS = Path(__file__).parent / "data" / "nights"
+
+
+@pytest.mark.parametrize("command", [
+    ["nightly", "--out", "{out}", "--git", "file:///nowhere", "-k", "mptcp/base", "--harness-cache={cache}"],
+    ["bisect", "--kernels", "6.12,7.3", "--out", "{out}", "-k", "mptcp/base", "--harness-cache={cache}"],
+    ["merge", str(NIGHTS / "2026-11-26-default" / "prebuilt"), "--out", "{out}"],
+])
+def test_a_file_where_the_output_directory_goes_is_one_line_exit_2_before_any_work(tmp_path, command):
+    """Found at 1191709: `nightly --out FILE` was a NotADirectoryError traceback, after the fetch."""
+    out = tmp_path / "a-file"
+    out.write_text("mine\n")
+    run = run_harness(*(a.format(out=out, cache=tmp_path / "cache") for a in command))
+    assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
+    assert f"--out {out} is a file, not a directory" in run.stderr and out.read_text() == "mine\n"
+    assert not (tmp_path / "cache" / "git").exists()  # nothing fetched first
+
+
+def test_a_report_dir_that_is_a_file_is_a_usage_error_under_pytest(tmp_path):
+    out = tmp_path / "a-file"
+    out.write_text("mine\n")
+    run = subprocess.run(["python", "-m", "pytest", "-p", "no:cacheprovider", "--co", "-q", "suites",
+                          "--report-dir", str(out)], cwd=Path(__file__).parent.parent, capture_output=True, text=True,
+                         env={**os.environ, "PATH": f"{Path(os.sys.executable).parent}:{os.environ['PATH']}"})
+    assert run.returncode != 0 and f"--report-dir {out} is a file" in run.stdout + run.stderr
+    assert "Traceback" not in run.stdout + run.stderr
+
+
+def test_what_nothing_else_caught_is_one_line_exit_3_and_harness_debug_shows_the_traceback(tmp_path):
+    """A results.json another tool wrote (valid JSON, another shape) given to the dashboard."""
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "results.json").write_text(json.dumps([{"name": "x", "result": "pass"}]))
+    run = run_harness("report", "--html", str(tmp_path / "page.html"), str(other))
+    assert run.returncode == 3 and run.stderr.count("\n") == 1 and "Traceback" not in run.stderr, run.stderr
+    assert run.stderr.startswith("error: infrastructure: ") and "HARNESS_DEBUG=1 shows the traceback" in run.stderr
+    debug = subprocess.run([os.sys.executable, "-m", "harness", "report", "--html", str(tmp_path / "page.html"),
+                            str(other)], cwd=Path(__file__).parent.parent, capture_output=True, text=True,
+                           env={**os.environ, "HARNESS_DEBUG": "1"})
+    assert debug.returncode != 0 and "Traceback" in debug.stderr
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1 MiB tmpfs, nearly full: a filler leaves less than the dashboard page needs (~8 KiB)."""
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        pytest.skip("mounting a tmpfs needs root (CI and ./run run as root)")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], check=True)
+    try:
+        filler = disk / "filler"
+        with open(filler, "wb", buffering=0) as f:
+            try:
+                while True:
+                    f.write(b"\0" * 4096)
+            except OSError:
+                pass
+        os.truncate(filler, filler.stat().st_size - 6144)  # ~6 KiB free again
+        yield disk
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_a_disk_that_fills_while_a_page_is_written_is_one_line_and_the_old_page_stays(small_disk):
+    page = small_disk / "nights.html"
+    page.write_text("<p>yesterday's page</p>\n")
+    run = run_harness("report", "--html", str(page), str(NIGHTS))
+    assert run.returncode == 3 and run.stderr.count("\n") == 1, run.stderr
+    assert "the disk is full" in run.stderr and "free some space" in run.stderr
+    assert page.read_text() == "<p>yesterday's page</p>\n"  # written atomically: the old page, whole
+    assert sorted(p.name for p in small_disk.iterdir()) == ["filler", "nights.html"]  # no temporary file left
+    (small_disk / "filler").unlink()  # space freed: the next run is right
+    again = run_harness("report", "--html", str(page), str(NIGHTS))
+    assert again.returncode == 0, again.stderr
+    assert page.read_text().startswith("<!DOCTYPE html>") and page.read_text().rstrip().endswith("</html>")
