@@ -5,6 +5,7 @@ canary pass passed, warning failed by its fingerprinted WARNING, flaky failed th
 """
 import dataclasses
 import datetime
+import json
 import subprocess
 from pathlib import Path
 
@@ -202,3 +203,26 @@ def test_a_mode_that_did_not_build_is_told_apart_from_one_the_machinery_failed(t
     night = nightly.Night(tmp_path / "nights", Settings(cache_dir=tmp_path / "cache"), (), ("normal",))
     m = nightly.run_mode(night, night.settings, "normal", tmp_path, lambda _: None)
     assert m.built is built and m.runs == [] and m.infra[0].startswith(words), m.infra
+
+
+def test_nightlies_started_at_once_each_get_their_own_dir(tmp_path):
+    import threading
+
+    from harness.settings import Settings
+    made: list[Path] = []
+    threads = [threading.Thread(target=lambda: made.append(nightly.night_dir(tmp_path, Settings(cache_dir=tmp_path), "abc")))
+               for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(made)) == 8 and all(p.is_dir() for p in made)
+
+
+def test_the_night_before_is_one_that_started_earlier_and_has_its_summary(tmp_path):
+    for name, started in (("a", "2026-12-01T01:00:00"), ("b", "2026-12-02T01:00:00"), ("c", "2026-12-02T01:00:05")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "summary.json").write_text(json.dumps({"night": name, "started": started}))
+    (tmp_path / "d").mkdir()  # still running: no summary yet
+    assert nights.previous(tmp_path, "b", "2026-12-02T01:00:00")["night"] == "a"  # not c, begun beside it
+    assert nights.previous(tmp_path, "c", "2026-12-02T01:00:05")["night"] == "b"

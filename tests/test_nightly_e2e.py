@@ -51,3 +51,30 @@ def test_two_nights_new_failure_then_expected_crash_with_kcidb(tmp_path):
     skipped = ET.parse(night2 / "prebuilt/junit.xml").getroot().find(".//testcase[@name='canary/warning']/skipped")
     assert skipped is not None and skipped.get("message", "").startswith("xfail: expected")
     kcidb_io.schema.LATEST.validate(json.loads((tmp_path / "kcidb.json").read_text()))
+
+
+def test_two_nightlies_started_at_once_into_one_dir_each_complete_their_own_night(tmp_path):
+    """Found at 1191709: both would pick the same free name (exists(), then mkdir) and one died on the mkdir, or
+    their files mixed. Now each wins its own dir by mkdir; neither compares with the other, still running."""
+    import subprocess
+    import sys
+
+    from harness.settings import REPO_ROOT
+    from tests.helpers import pytest_env
+
+    out = tmp_path / "nights"
+    argv = [sys.executable, "-m", "harness", "nightly", "--out", str(out), "--suite", "suites/canary/canary.toml",
+            "-k", "pass"]
+    runs = [subprocess.Popen(argv, cwd=REPO_ROOT, env=pytest_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True) for _ in range(2)]
+    outputs = [r.communicate(timeout=900)[0] for r in runs]
+    assert [r.returncode for r in runs] == [0, 0], outputs
+    nights = sorted(p for p in out.iterdir())
+    assert len(nights) == 2 and nights[1].name == f"{nights[0].name}-2"
+    summaries = {n.name: json.loads((n / "summary.json").read_text()) for n in nights}
+    for name, summary in summaries.items():
+        assert summary["modes"]["prebuilt"]["counts"] == {"passed": 1}, summary
+        assert (out / name / "prebuilt" / "tests" / "canary__pass.txt").is_file()
+        other = next(s for n, s in summaries.items() if n != name)
+        # the night before is one that started earlier: never the other when it started at the same second or later
+        assert summary["previous"] is None or (summary["previous"] == other["night"] and other["started"] < summary["started"])

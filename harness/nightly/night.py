@@ -22,7 +22,7 @@ from pathlib import Path
 
 from harness import pipeline
 from harness.cache import write_atomic
-from harness.errors import BadInput
+from harness.errors import BadInput, InfraError
 from harness.kernel import Kernel, config_file, git
 from harness.nightly import summary
 from harness.report import write_reports
@@ -51,15 +51,20 @@ def fetch(url: str, branch: str | None, cache_dir: Path, say: Say) -> tuple[Path
     return clone, commit
 
 
-def night_name(out: Path, settings: Settings, commit: str) -> str:
-    """<date>-<short commit> (or the kernel's name), -2, -3 ... when that night already ran."""
+def night_dir(out: Path, settings: Settings, commit: str) -> Path:
+    """NIGHTS_DIR/<date>-<short commit> (or the kernel's name), -2, -3 ... when that night already ran: made here, by
+    mkdir, which only one of two nightlies started at once into the same NIGHTS_DIR can win for a name."""
     label = commit[:12] if commit else (settings.kernel_name or "default").replace("/", "_")
     base = f"{datetime.date.today().isoformat()}-{label}"
-    n, name = 1, base
-    while (out / name).exists():
-        n += 1
-        name = f"{base}-{n}"
-    return name
+    out.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 10_000):
+        here = out / (base if n == 1 else f"{base}-{n}")
+        try:
+            here.mkdir()
+            return here
+        except FileExistsError:
+            continue
+    raise InfraError(f"{out} holds 10,000 nights named {base}: clean it up")
 
 
 def shard_of(night: Night) -> tuple[pipeline.Selection, ...]:
@@ -116,9 +121,8 @@ def run(night: Night, say: Say = print) -> int:
     known, expired = pipeline.expectations(settings)  # what every mode's runs apply (harness.pipeline)
     for line in expired:
         say(line)
-    name = night_name(night.out, settings, commit)
-    here = night.out / name
-    here.mkdir(parents=True)
+    here = night_dir(night.out, settings, commit)
+    name = here.name
     say(f"night {name}: {', '.join(night.modes)}; results in {here}")
     modes = []
     for mode in night.modes:
@@ -127,7 +131,7 @@ def run(night: Night, say: Say = print) -> int:
     header = {"started": started, "source": source, "branch": night.branch, "commit": commit,
               "shard": "/".join(map(str, settings.shard)) if settings.shard else None,
               "expectations": known.source}
-    told = summary.summarize(name, header, modes, summary.previous(night.out, name), known, expired)
+    told = summary.summarize(name, header, modes, summary.previous(night.out, name, started), known, expired)
     write_atomic(here / "summary.json", json.dumps(told, indent=1) + "\n")
     lines = summary.text(told)
     write_atomic(here / "summary.txt", "\n".join(lines) + "\n")

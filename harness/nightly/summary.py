@@ -39,16 +39,18 @@ class ModeNight:
         return {f"{self.mode}:{r.name}": r.status.value for run in self.runs for r in run.subtests if r.in_suite}
 
 
-def previous(nights_dir: Path, this: str) -> Summary | None:
-    """The latest other night in nights_dir with a summary (by its start time)."""
+def previous(nights_dir: Path, this: str, started: str | None = None) -> Summary | None:
+    """The latest other night in nights_dir that has its summary (written last, atomically: a night still running
+    has none) and started before `started` (a night begun later, beside this one, is not the one before)."""
     found = []
     for path in nights_dir.glob("*/summary.json"):
         if path.parent.name != this:
             try:
                 found.append(json.loads(path.read_text()))
             except (OSError, ValueError):
-                continue  # a night that did not finish writing
-    return max(found, key=lambda s: str(s.get("started", "")), default=None)
+                continue  # cut short by an older harness that wrote in place
+    earlier = [s for s in found if started is None or str(s.get("started", "")) < started]
+    return max(earlier, key=lambda s: str(s.get("started", "")), default=None)
 
 
 def changes(before: dict[str, str], now: dict[str, str]) -> dict[str, list[str]]:
