@@ -5,6 +5,7 @@ import fcntl
 import hashlib
 import json
 import os
+import random
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -73,3 +74,37 @@ def read_json(path: Path, default: Any) -> Any:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return default
+
+
+FULL_CHECK_EVERY = 20  # about one use in this many checks every file's sha256, whatever its size and mtime say
+
+
+def manifest(directory: Path, patterns: tuple[str, ...]) -> dict[str, list[Any]]:
+    """What a cache entry holds, to check it later: relative path -> [size, mtime_ns, sha256] of each file matching
+    one of `patterns` (globs under directory)."""
+    found: dict[str, list[Any]] = {}
+    for pattern in patterns:
+        for path in sorted(directory.glob(pattern)):
+            if path.is_file() and not path.is_symlink():
+                st = path.stat()
+                found[str(path.relative_to(directory))] = [st.st_size, st.st_mtime_ns, file_sha256(path)]
+    return found
+
+
+def damage(directory: Path, files: dict[str, list[Any]], full: bool = False) -> str | None:
+    """What is wrong with a cache entry against its manifest, in a few words, or None when it is whole. Cheap: size
+    and mtime; a file whose size or mtime changed (or every file, with full) is checked by its sha256."""
+    for name, (size, mtime_ns, digest) in files.items():
+        path = directory / name
+        try:
+            st = path.stat()
+        except OSError:
+            return f"{name} is missing"
+        if (st.st_size, st.st_mtime_ns) != (size, mtime_ns) or full:
+            if st.st_size != size or file_sha256(path) != digest:
+                return f"{name} changed since it was made (its sha256 differs)"
+    return None
+
+
+def full_check_now() -> bool:
+    return random.randrange(FULL_CHECK_EVERY) == 0

@@ -119,7 +119,7 @@ def get_kernel(settings: Settings, say: Say) -> Kernel:
         return prebuilt_kernel(s.kernel_image, s.modules_dir, s.cache_dir)
     spec = debian.spec_for(s.kernel_name)
     say(f"kernel: {spec.identity} (fetching into {s.cache_dir} if needed)")
-    return debian.fetch(spec, s.cache_dir, index_modules=False)  # ready_to_boot does, beside the build
+    return debian.fetch(spec, s.cache_dir, index_modules=False, say=say)  # ready_to_boot does depmod, beside the build
 
 
 def ready_to_boot(settings: Settings, kernel: Kernel, say: Say) -> bool:

@@ -78,6 +78,33 @@ def test_a_truncated_payload_stamp_is_moved_aside_and_built_again(cache_with_the
     again = run_pytest("-v", "suites", "-k", "mptcp/base", "--harness-cache", str(cache))
     assert again.returncode == 0, again.stdout[-4000:] + again.stderr[-2000:]
     out = again.stdout + again.stderr
-    assert f"cache: {built} has no readable payload.json" in out and "built test_progs in" in out
+    assert f"cache: {built}: no readable payload.json" in out and "built test_progs in" in out
     assert "mptcp/base PASSED" in again.stdout and (built / "payload.json").is_file()
     assert len(list((cache / "payloads").glob(f"{built.name}.damaged-*"))) == 1  # kept to look at
+
+
+def test_a_truncated_vmlinuz_and_a_flipped_byte_in_test_progs_are_healed_and_said(tmp_path):
+    """A cache of its own (the kernel unpacked from the main cache's .debs, no download): after a first run, the
+    kernel's vmlinuz is cut short and one byte of test_progs flipped. The next run says both, fetches and builds them
+    again, and passes."""
+    from tests.helpers import CACHE, default_kernel
+
+    default_kernel()  # the main cache has the .debs and the source
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    for part in ("sources", "debs", "apt"):
+        (cache / part).symlink_to(CACHE / part)
+    first = run_pytest("-q", "suites", "-k", "mptcp/base", "--harness-cache", str(cache))
+    assert first.returncode == 0, first.stdout[-3000:]
+    (vmlinuz,) = cache.glob("kernels/debian-*/tree/**/vmlinuz")
+    vmlinuz.write_bytes(vmlinuz.read_bytes()[: vmlinuz.stat().st_size // 2])
+    (test_progs,) = cache.glob("payloads/*/test_progs")
+    data = bytearray(test_progs.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    test_progs.write_bytes(bytes(data))
+    again = run_pytest("-v", "suites", "-k", "mptcp/base", "--harness-cache", str(cache))
+    out = again.stdout + again.stderr
+    assert again.returncode == 0, out[-4000:]
+    assert "vmlinuz changed since it was made (its sha256 differs): moved aside" in out  # the kernel, unpacked again
+    assert "test_progs changed since it was made (its sha256 differs): moved aside" in out and "built test_progs in" in out
+    assert "mptcp/base PASSED" in again.stdout and harness_qemus(cache) == []

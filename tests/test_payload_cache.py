@@ -32,8 +32,8 @@ def builder(calls, fail=False):
 def test_built_once_then_found_with_its_stamp_and_log(tmp_path):
     calls, said = [], []
     entry = cached(tmp_path, "key1", "stamp.json", builder(calls), said.append)
-    assert entry.directory == tmp_path / "key1" and entry.stamp == {"identity": "thing:k1"}
-    assert json.loads((tmp_path / "key1" / "stamp.json").read_text()) == {"identity": "thing:k1"}
+    assert entry.directory == tmp_path / "key1" and entry.stamp == {"identity": "thing:k1", "files": {}}
+    assert json.loads((tmp_path / "key1" / "stamp.json").read_text()) == {"identity": "thing:k1", "files": {}}
     log = (tmp_path / "key1" / "build.log").read_text().splitlines()
     assert log[0].startswith("# a test payload, ") and log[1:3] == ["# kernel: k1", "# compilers: cc 1"]
     assert log[3].startswith("sh -c echo made") and log[4] == "made"
@@ -64,7 +64,7 @@ def test_an_entry_without_a_readable_stamp_is_moved_aside_said_and_built_again(t
     entry = cached(tmp_path, "key1", "stamp.json", builder(calls), said.append)
     assert len(calls) == 2 and entry.stamp["identity"] == "thing:k1"
     (aside,) = tmp_path.glob("key1.damaged-*")
-    assert said == [f"cache: {tmp_path / 'key1'} has no readable stamp.json (damaged or cut short): moved aside to "
+    assert said == [f"cache: {tmp_path / 'key1'}: no readable stamp.json (damaged or cut short): moved aside to "
                     f"{aside.name}, building it again"]
     assert (aside / "thing").is_file()  # kept to look at, until the key is built again
 
@@ -98,3 +98,33 @@ def test_a_kernel_rebuilt_with_the_same_btf_keeps_the_payload_key_and_another_bt
     subprocess.run(["objcopy", "--update-section", f".BTF={tmp_path / 'btf'}", str(other)], check=True)
     changed = dataclasses.replace(kernel, vmlinux=other)
     assert payload_key(changed, "clang 22", ("mptcp",)) != payload_key(kernel, "clang 22", ("mptcp",))
+
+
+@pytest.mark.parametrize("harm", ["flip", "truncate", "remove", "flip-keeping-mtime"])
+def test_an_entry_whose_files_changed_is_moved_aside_and_built_again(tmp_path, harm, monkeypatch):
+    """A flipped byte, a truncated or missing file: found by size and mtime at once; a flip that kept the size and
+    mtime (bit rot, a restore) by the full sha256 check that about one use in twenty makes (forced here)."""
+    import os
+
+    from harness.payload import build as payload_build
+    calls, said = [], []
+    cached(tmp_path, "key1", "stamp.json", builder(calls), said.append, checked=("thing",))
+    thing = tmp_path / "key1" / "thing"
+    st = thing.stat()
+    if harm == "remove":
+        thing.unlink()
+    elif harm == "truncate":
+        thing.write_bytes(thing.read_bytes()[:2])
+    else:
+        data = bytearray(thing.read_bytes())
+        data[0] ^= 0xFF
+        thing.write_bytes(bytes(data))
+        if harm == "flip-keeping-mtime":
+            os.utime(thing, ns=(st.st_atime_ns, st.st_mtime_ns))
+            monkeypatch.setattr(payload_build, "full_check_now", lambda: False)
+            cached(tmp_path, "key1", "stamp.json", builder(calls), said.append, checked=("thing",))
+            assert len(calls) == 1  # the cheap check cannot see it...
+            monkeypatch.setattr(payload_build, "full_check_now", lambda: True)  # ...the full one, now and then, does
+    cached(tmp_path, "key1", "stamp.json", builder(calls), said.append, checked=("thing",))
+    assert len(calls) == 2 and thing.read_text() == "built\n"
+    assert len(said) == 1 and said[0].startswith(f"cache: {tmp_path / 'key1'}: thing ") and "moved aside" in said[0]

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness import proc as procs
-from harness.cache import locked, require_free_space
+from harness.cache import damage, full_check_now, locked, manifest, read_json, require_free_space, write_json
 from harness.errors import BadInput, InfraError
 from harness.kernel import Kernel
 from harness.kernel.apt import PrivateApt
@@ -112,7 +114,12 @@ def _unpack_source(spec: DebianKernelSpec, cache_dir: Path, apt: PrivateApt | No
     return root
 
 
-def fetch(spec: DebianKernelSpec, cache_dir: Path, apt: PrivateApt | None = None, index_modules: bool = True) -> Kernel:
+KERNEL_FILES = ("tree/**/vmlinuz*", "tree/**/*.ko*", "vmlinux")  # what a fetched kernel's manifest checks
+MANIFEST = "harness-kernel.json"
+
+
+def fetch(spec: DebianKernelSpec, cache_dir: Path, apt: PrivateApt | None = None, index_modules: bool = True,
+          say: Callable[[str], None] = print) -> Kernel:
     """Download and unpack the kernel's packages into the cache; a second call does nothing.
 
     index_modules=False leaves out depmod (~10 s here: it decompresses every .ko.xz) for index_modules()
@@ -122,7 +129,25 @@ def fetch(spec: DebianKernelSpec, cache_dir: Path, apt: PrivateApt | None = None
     key = hashlib.sha256(spec.identity.encode()).hexdigest()[:12]
     root = cache_dir / "kernels" / f"debian-{spec.release}-{key}"
     with locked(root.parent, root.name):  # one fetch per kernel; the next one to come finds it done
-        return _fetched(spec, cache_dir, root, apt, index_modules)
+        _heal(root, say)
+        kernel = _fetched(spec, cache_dir, root, apt, index_modules)
+        if not (root / MANIFEST).is_file():  # made once, fetched whole (or from before manifests: trusted once)
+            write_json(root / MANIFEST, {"identity": spec.identity, "files": manifest(root, KERNEL_FILES)})
+        return kernel
+
+
+def _heal(root: Path, say: Callable[[str], None]) -> None:
+    """A fetched kernel whose files no longer match its manifest (a truncated vmlinuz, a flipped byte) is moved aside,
+    said, and fetched again (its .debs are still in the cache: no download)."""
+    known = read_json(root / MANIFEST, None)
+    if not isinstance(known, dict):
+        return
+    if (problem := damage(root, known.get("files", {}), full_check_now())) is not None:
+        aside = root.with_name(f"{root.name}.damaged-{int(time.time())}")
+        for old in root.parent.glob(f"{root.name}.damaged-*"):
+            shutil.rmtree(old, ignore_errors=True)
+        root.rename(aside)
+        say(f"cache: {root}: {problem}: moved aside to {aside.name}, unpacking it again")
 
 
 def _fetched(spec: DebianKernelSpec, cache_dir: Path, root: Path, apt: PrivateApt | None,

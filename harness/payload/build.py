@@ -4,8 +4,10 @@
 <key>.partial-<pid>/ under the key's lock, gets its stamp last and is renamed into place:
 a killed build (its make dies with the harness) leaves a partial directory that the next
 build of the key removes, and a failed one keeps its build.log there for the error to
-name. An entry whose stamp cannot be read (a truncated file, a disk that filled) is moved
-aside to <key>.damaged-<time>/, said in one line, and built again: never used.
+name. An entry whose stamp cannot be read (a truncated file, a disk that filled), or whose
+files no longer match the sizes, times and sha256s the stamp recorded (checked at each use by
+size and mtime, every file's sha256 about one use in 20), is moved aside to
+<key>.damaged-<time>/, said in one line, and built again: never used.
 The build.log starts with a header: what is built, for which kernel, with which compilers.
 """
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from harness import proc as procs
-from harness.cache import locked, read_json, write_json
+from harness.cache import damage, full_check_now, locked, manifest, read_json, write_json
 
 Say = Callable[[str], None]
 
@@ -49,33 +51,43 @@ def compiler_identity(tools: Sequence[str], cache_dir: Path | None = None) -> st
     return " | ".join(versions)
 
 
-def cached(root: Path, key: str, stamp_name: str, build: Callable[[Path], dict[str, Any]], say: Say) -> Entry:
+def cached(root: Path, key: str, stamp_name: str, build: Callable[[Path], dict[str, Any]], say: Say,
+           checked: tuple[str, ...] = ()) -> Entry:
     """The entry `key` under root: found (no build), or made by build(partial_dir) into that new empty directory;
-    build returns the stamp, which must hold an "identity"."""
+    build returns the stamp, which must hold an "identity". The files matching `checked` (globs) are recorded in the
+    stamp (harness.cache.manifest) and checked at each use: an entry that no longer matches is moved aside and built
+    again."""
     out = root / key
-    if (found := _complete(out, stamp_name)) is not None:
+    found, _ = _complete(out, stamp_name, full_check_now())
+    if found is not None:
         return found
     with locked(root, key):  # one build per key; the next one to come finds it done
-        if (found := _complete(out, stamp_name)) is not None:
+        found, problem = _complete(out, stamp_name, True)
+        if found is not None:
             return found
         for stale in [*root.glob(f"{key}.partial-*"), *root.glob(f"{key}.damaged-*")]:
             shutil.rmtree(stale, ignore_errors=True)  # what killed builds left, and the last damaged entry
         if out.exists():
             aside = out.with_name(f"{key}.damaged-{int(time.time())}")
             out.rename(aside)
-            say(f"cache: {out} has no readable {stamp_name} (damaged or cut short): moved aside to {aside.name}, "
-                "building it again")
+            say(f"cache: {out}: {problem}: moved aside to {aside.name}, building it again")
         partial = out.with_name(f"{key}.partial-{os.getpid()}")
         partial.mkdir(parents=True)
         stamp = build(partial)
+        stamp["files"] = manifest(partial, checked)
         write_json(partial / stamp_name, stamp)
         partial.rename(out)
         return Entry(out, stamp)
 
 
-def _complete(out: Path, stamp_name: str) -> Entry | None:
+def _complete(out: Path, stamp_name: str, full: bool) -> tuple[Entry | None, str]:
+    """The entry when it is whole; else None and what is wrong with it."""
     stamp = read_json(out / stamp_name, None)
-    return Entry(out, stamp) if isinstance(stamp, dict) and stamp.get("identity") else None
+    if not isinstance(stamp, dict) or not stamp.get("identity"):
+        return None, f"no readable {stamp_name} (damaged or cut short)"
+    if (problem := damage(out, stamp.get("files", {}), full)) is not None:
+        return None, problem
+    return Entry(out, stamp), ""
 
 
 def write_header(log: IO[str], what: str, **facts: str) -> None:

@@ -58,7 +58,7 @@ def build_kselftests(kernel: Kernel, suite: Suite, cache_dir: Path, jobs: int, s
         _build(kernel, suite, partial, jobs, say, compiler)
         return {"identity": f"kselftests:{suite.directory}:{kernel.source_identity or source}:{key}",
                 "source": str(source), "compiler": compiler}
-    entry = cached(cache_dir / "payloads", key, STAMP, build, say)
+    entry = cached(cache_dir / "payloads", key, STAMP, build, say, checked=("install/**/*",))
     directory = entry.directory / "install" / suite.directory
     config = directory / "config"
     return KselftestPayload(directory, str(entry.stamp["identity"]), settings_timeout(directory / "settings"),

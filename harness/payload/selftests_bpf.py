@@ -159,7 +159,7 @@ def build_test_progs(
         if (before := _built_before(cache_dir, kernel, toolchain, tests)) is not None:
             say(f"test_progs: rebuilding, the kernel's BTF changed since {before}")
         return _build(kernel, shadow, partial, jobs, say, tests, llvm, toolchain)
-    entry = cached(cache_dir / "payloads", key, STAMP, build, say)
+    entry = cached(cache_dir / "payloads", key, STAMP, build, say, checked=("test_progs", "*.bpf.o", "*.ko"))
     if entry.stamp.get("kernel") not in (None, kernel.identity):
         say(f"test_progs: reused, built for {entry.stamp['kernel']} (the kernel's BTF is the same)")
     return Payload(entry.directory, entry.directory / "test_progs", str(entry.stamp["identity"]))
