@@ -8,6 +8,7 @@ import os
 import random
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -108,3 +109,64 @@ def damage(directory: Path, files: dict[str, list[Any]], full: bool = False) -> 
 
 def full_check_now() -> bool:
     return random.randrange(FULL_CHECK_EVERY) == 0
+
+
+# The cache's entries, for `harness cache verify|prune`: (folder, the stamp file with a manifest, or "" for none)
+ENTRIES = (("payloads", "payload.json"), ("payloads", "kselftests.json"), ("kernels", "harness-kernel.json"),
+           ("builds", ""), ("runs", ""), ("bisect", ""))
+
+
+def used(entry: Path) -> None:
+    """Mark a cache entry as used now (its directory's mtime): `harness cache prune` keeps what was used lately."""
+    try:
+        os.utime(entry)
+    except OSError:
+        pass
+
+
+def verify(cache_dir: Path) -> list[tuple[Path, str | None]]:
+    """Every entry that has a manifest, fully checked: (entry, what is wrong or None)."""
+    found = []
+    for folder, stamp_name in ENTRIES:
+        for stamp in sorted((cache_dir / folder).glob(f"*/{stamp_name}")) if stamp_name else []:
+            known = read_json(stamp, None)
+            problem = "no readable stamp" if not isinstance(known, dict) else damage(stamp.parent, known.get("files", {}),
+                                                                                      full=True)
+            found.append((stamp.parent, problem))
+    return found
+
+
+def prune(cache_dir: Path, older_than_s: float) -> tuple[list[Path], int]:
+    """Remove the entries not used for older_than_s seconds (and damaged or partial leftovers of any age), but none
+    a run holds the lock of; what was removed and the bytes freed."""
+    removed, freed, now = [], 0, time.time()
+    for folder in sorted({f for f, _ in ENTRIES}):
+        for entry in sorted(p for p in (cache_dir / folder).glob("*") if p.is_dir()):
+            leftover = ".damaged-" in entry.name or ".partial-" in entry.name
+            if not leftover and now - entry.stat().st_mtime < older_than_s:
+                continue
+            with _unless_locked(entry) as free:
+                if free:
+                    freed += sum(p.stat().st_size for p in entry.rglob("*") if p.is_file() and not p.is_symlink())
+                    shutil.rmtree(entry, ignore_errors=True)
+                    removed.append(entry)
+    return removed, freed
+
+
+@contextmanager
+def _unless_locked(entry: Path) -> Iterator[bool]:
+    """Whether nobody holds the entry's lock (its `<name>.lock` beside it), holding it meanwhile."""
+    lock = entry.with_name(f"{entry.name.split('.partial-')[0].split('.damaged-')[0]}.lock")
+    if not lock.exists():
+        yield True
+        return
+    with open(lock) as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

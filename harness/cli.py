@@ -5,6 +5,7 @@ import argparse
 import dataclasses
 import errno
 import os
+import re
 import signal
 import sys
 import textwrap
@@ -74,6 +75,28 @@ def _merge_command(args: argparse.Namespace) -> int:
     write_reports(out, merged)
     print_results(merged, print)
     return exit_code(merged)
+
+
+def _cache_command(args: argparse.Namespace) -> int:
+    """verify: every entry with a manifest, fully; prune: what was not used for --older-than, and leftovers."""
+    from harness import cache
+
+    root = Path(args.cache) if args.cache else default_cache_dir()
+    if args.action == "verify":
+        found = cache.verify(root)
+        for entry, problem in found:
+            print(f"{'damaged' if problem else 'ok':8} {entry}" + (f": {problem} (the next run replaces it)" if problem else ""))
+        bad = sum(1 for _, problem in found if problem)
+        print(f"{len(found)} entries checked, {bad} damaged")
+        return Exit.INFRA if bad else Exit.PASSED
+    m = re.fullmatch(r"(\d+)([dh])", args.older_than.strip())
+    if m is None:
+        raise BadInput(f"--older-than {args.older_than!r}: give days or hours, e.g. 30d or 12h")
+    removed, freed = cache.prune(root, int(m[1]) * (86400 if m[2] == "d" else 3600))
+    for entry in removed:
+        print(f"removed {entry}")
+    print(f"freed {freed / 1e9:.2f} GB in {len(removed)} entries of {root}")
+    return Exit.PASSED
 
 
 def _guests_command(args: argparse.Namespace) -> int:
@@ -213,6 +236,12 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--all", action="store_true", help="with stop: also the ones a run is using")
     g.add_argument("--cache", help="the harness cache (default: $HARNESS_CACHE or ~/.cache/mptcp-harness)")
     g.set_defaults(func=_guests_command)
+    c = sub.add_parser("cache", help="check the cache's entries against what they recorded, or free space",
+                       epilog=_epilog("python -m harness cache prune --older-than 30d"), formatter_class=RAW)
+    c.add_argument("action", choices=("verify", "prune"))
+    c.add_argument("--older-than", default="30d", help="with prune: entries unused for this long (30d, 12h; default 30d)")
+    c.add_argument("--cache", help="the harness cache (default: $HARNESS_CACHE or ~/.cache/mptcp-harness)")
+    c.set_defaults(func=_cache_command)
     _add_bisect(sub)
     _add_nightly(sub)
     r = sub.add_parser("report", help="the nightly dashboard: one static HTML page of nights and report dirs",

@@ -86,3 +86,36 @@ def test_a_disk_that_fills_while_a_page_is_written_is_one_line_and_the_old_page_
     again = run_harness("report", "--html", str(page), str(NIGHTS))
     assert again.returncode == 0, again.stderr
     assert page.read_text().startswith("<!DOCTYPE html>") and page.read_text().rstrip().endswith("</html>")
+
+
+def test_cache_verify_names_a_damaged_entry_and_prune_frees_what_was_not_used_lately(tmp_path):
+    import fcntl
+    import time
+
+    from harness.payload.build import cached
+
+    def build(partial):
+        (partial / "test_progs").write_bytes(b"\x7fELF" + b"x" * 1000)
+        return {"identity": "test_progs:k"}
+    cache = tmp_path / "cache"
+    for key in ("old", "new", "held", "bad"):
+        cached(cache / "payloads", key, "payload.json", build, print, checked=("test_progs",))
+    bad = cache / "payloads" / "bad" / "test_progs"
+    bad.write_bytes(bad.read_bytes()[:10])
+    run = run_harness("cache", "verify", "--cache", str(cache))
+    assert run.returncode == 3, run.stdout + run.stderr
+    assert f"damaged  {cache / 'payloads' / 'bad'}: test_progs changed since it was made" in run.stdout
+    assert run.stdout.count("\nok ") + run.stdout.startswith("ok ") == 3 and "4 entries checked, 1 damaged" in run.stdout
+    month_ago = time.time() - 40 * 86400
+    for key in ("old", "held"):
+        os.utime(cache / "payloads" / key, (month_ago, month_ago))
+    (cache / "runs" / "20261101-1-mptcp").mkdir(parents=True)
+    os.utime(cache / "runs" / "20261101-1-mptcp", (month_ago, month_ago))
+    with open(cache / "payloads" / "held.lock") as lock:  # a run is using it
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        pruned = run_harness("cache", "prune", "--older-than", "30d", "--cache", str(cache))
+    assert pruned.returncode == 0, pruned.stderr
+    left = sorted(p.name for p in (cache / "payloads").iterdir() if p.is_dir())
+    assert left == ["bad", "held", "new"] and not (cache / "runs" / "20261101-1-mptcp").exists()
+    assert "freed 0.00 GB in 2 entries" in pruned.stdout
+    assert run_harness("cache", "prune", "--older-than", "a month").returncode == 2

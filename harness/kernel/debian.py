@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import proc as procs
-from harness.cache import damage, full_check_now, locked, manifest, read_json, require_free_space, write_json
+from harness.cache import damage, full_check_now, locked, manifest, read_json, require_free_space, used, write_json
 from harness.errors import BadInput, InfraError
 from harness.kernel import Kernel
 from harness.kernel.apt import PrivateApt
@@ -131,6 +131,7 @@ def fetch(spec: DebianKernelSpec, cache_dir: Path, apt: PrivateApt | None = None
     with locked(root.parent, root.name):  # one fetch per kernel; the next one to come finds it done
         _heal(root, say)
         kernel = _fetched(spec, cache_dir, root, apt, index_modules)
+        used(root)
         if not (root / MANIFEST).is_file():  # made once, fetched whole (or from before manifests: trusted once)
             write_json(root / MANIFEST, {"identity": spec.identity, "files": manifest(root, KERNEL_FILES)})
         return kernel

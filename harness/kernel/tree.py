@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness import proc as procs
-from harness.cache import locked, read_json, require_free_space, write_json
+from harness.cache import locked, read_json, require_free_space, used, write_json
 from harness.errors import BadInput, failed_step
 from harness.kernel import Kernel, ccache, git
 from harness.kernel.kconfig import Fragment, configure
@@ -70,6 +70,7 @@ def build_kernel(tree: Path, cache_dir: Path, mode: str, fragments: list[Fragmen
     state = hashlib.sha256(f"{tree_state(tree)}|{config_text}|{toolchain}".encode()).hexdigest()
     known = read_json(out / STAMP, {})
     if known.get("state") == state:
+        used(out)
         return _kernel(tree, out, known)
     with locked(out.parent, out.name):  # one writer per build directory
         return _build(tree, out, mode, fragments, base, jobs, env, say, state, cache_dir)

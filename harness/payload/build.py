@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from harness import proc as procs
-from harness.cache import damage, full_check_now, locked, manifest, read_json, write_json
+from harness.cache import damage, full_check_now, locked, manifest, read_json, used, write_json
 
 Say = Callable[[str], None]
 
@@ -60,6 +60,7 @@ def cached(root: Path, key: str, stamp_name: str, build: Callable[[Path], dict[s
     out = root / key
     found, _ = _complete(out, stamp_name, full_check_now())
     if found is not None:
+        used(out)
         return found
     with locked(root, key):  # one build per key; the next one to come finds it done
         found, problem = _complete(out, stamp_name, True)
