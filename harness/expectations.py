@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import fnmatch
+import functools
 import tomllib
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -75,6 +77,16 @@ class Expectations:
 _FIELDS = {f.name for f in dataclasses.fields(Entry)}
 
 
+@functools.cache
+def known_subtests() -> frozenset[str]:
+    """Every subtest's full name in the suite files (suites/, the canary's included): what a failure entry may name."""
+    from harness.settings import SUITES_DIR
+    from harness.suites import load_suite
+
+    return frozenset(s.full_name(n) for f in SUITES_DIR.rglob("*.toml") if f.name != "durations.json"
+                     for s in [load_suite(f)] for n in s.subtests)
+
+
 def load(path: Path) -> Expectations:
     """The file, checked: a malformed one is bad input, said in one line."""
     try:
@@ -95,6 +107,11 @@ def load(path: Path) -> Expectations:
                                + (f", and has unknown keys {sorted(unknown)}" if unknown else ""))
             if "expires" in raw and not isinstance(raw["expires"], datetime.date):
                 raise BadInput(f"{path}: [[{table}]] #{n}: expires must be a date (2027-01-31)")
+            if bad := [k for k, v in raw.items() if k != "expires" and not isinstance(v, str)]:
+                raise BadInput(f"{path}: [[{table}]] #{n}: {', '.join(bad)} must be text (quoted)")
+            if table == "failure" and not any(fnmatch.fnmatchcase(name, raw["test"]) for name in known_subtests()):
+                raise BadInput(f"{path}: [[failure]] #{n}: test = {raw['test']!r} names no subtest of the suite files "
+                               "(suites/); a glob over their names, e.g. mptcp/* or net-mptcp/mptcp_join")
             lists[table].append(Entry(**raw))
     return Expectations(tuple(lists["failure"]), tuple(lists["crash"]), str(path))
 

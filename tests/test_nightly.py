@@ -66,6 +66,8 @@ def test_entries_match_by_mode_and_kernel_globs_and_expire(tmp_path):
     ("[[failure]]\ntest = 'x'\nreason = 'y'\ncolour = 'red'\n", "unknown keys ['colour']"),
     ("[skip]\n", "unknown table [skip]"),
     ("[[failure]\n", "not valid TOML"),
+    ("[[failure]]\ntest = 5\nreason = 'y'\n", "test must be text (quoted)"),
+    ("[[failure]]\ntest = 'mptcp/rrr'\nreason = 'y'\n", "test = 'mptcp/rrr' names no subtest of the suite files"),
 ])
 def test_a_malformed_expectations_file_is_bad_input_in_one_line(tmp_path, text, words):
     with pytest.raises(BadInput, match=None) as e:
@@ -226,3 +228,24 @@ def test_the_night_before_is_one_that_started_earlier_and_has_its_summary(tmp_pa
     (tmp_path / "d").mkdir()  # still running: no summary yet
     assert nights.previous(tmp_path, "b", "2026-12-02T01:00:00")["night"] == "a"  # not c, begun beside it
     assert nights.previous(tmp_path, "c", "2026-12-02T01:00:05")["night"] == "b"
+
+
+def test_a_repository_gone_at_fetch_time_is_one_line_and_the_clone_serves_the_next_night(tmp_path):
+    """The night's URL stops answering (a file:// repo moved away) after a night fetched from it: one line with the
+    URL, exit 3; when it answers again, the same clone fetches the new tip."""
+    upstream = tmp_path / "net-next"
+    upstream.mkdir()
+    git(upstream, "init", "-q", "-b", "main")
+    (upstream / "f.c").write_text("int f;\n")
+    git(upstream, "add", ".")
+    git(upstream, "-c", "user.name=A", "-c", "user.email=a@example.org", "commit", "-q", "-m", "c0")
+    url, cache = f"file://{upstream}", tmp_path / "cache"
+    clone, first = nightly.fetch(url, "main", cache, lambda _: None)
+    upstream.rename(tmp_path / "away")
+    with pytest.raises(InfraError, match=rf"could not fetch main from {url}: fatal: "):
+        nightly.fetch(url, "main", cache, lambda _: None)
+    (tmp_path / "away").rename(upstream)
+    (upstream / "f.c").write_text("int f = 1;\n")
+    git(upstream, "-c", "user.name=A", "-c", "user.email=a@example.org", "commit", "-q", "-am", "c1")
+    again, newer = nightly.fetch(url, "main", cache, lambda _: None)
+    assert again == clone and newer == git(upstream, "rev-parse", "HEAD") != first

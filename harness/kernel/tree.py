@@ -98,7 +98,11 @@ def _build(tree: Path, out: Path, mode: str, fragments: list[Fragment], base: st
     say(f"configuring {tree} ({mode}: {base} base + {', '.join(f.name for f in fragments)}) in {out}")
     cc = ccache.for_mode(cache_dir, mode, env)
     env = cc.env or env
-    configure(tree, out, fragments, env, log, base, cc.make_args)
+    try:
+        configure(tree, out, fragments, env, log, base, cc.make_args)
+    except BadInput:
+        building.unlink()  # nothing was built: the next run is not "resuming"
+        raise
     say(f"building the kernel (make -j{jobs}{', ccache' if cc.directory else ', no ccache on this host'}); log: {log}")
     before = cc.counters()
     _make(tree, out, [*cc.make_args, "-j", str(jobs), "bzImage", "modules"], env, log, say, start)
