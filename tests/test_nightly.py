@@ -6,6 +6,7 @@ canary pass passed, warning failed by its fingerprinted WARNING, flaky failed th
 import dataclasses
 import datetime
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -249,3 +250,33 @@ def test_a_repository_gone_at_fetch_time_is_one_line_and_the_clone_serves_the_ne
     git(upstream, "-c", "user.name=A", "-c", "user.email=a@example.org", "commit", "-q", "-am", "c1")
     again, newer = nightly.fetch(url, "main", cache, lambda _: None)
     assert again == clone and newer == git(upstream, "rev-parse", "HEAD") != first
+
+
+def test_a_fetch_killed_half_way_leaves_the_clone_usable_for_the_next_night(tmp_path):
+    """SIGKILL (the CI job's timeout, a reboot) while the pack comes in: git's lock files and a partial pack stay in
+    the clone; the next night's fetch gets the branch tip all the same."""
+    import signal
+    import sys
+    import time
+
+    upstream = tmp_path / "net-next"
+    upstream.mkdir()
+    git(upstream, "init", "-q", "-b", "main")
+    (upstream / "big.bin").write_bytes(os.urandom(150_000_000))  # enough to take a few seconds to fetch
+    git(upstream, "add", ".")
+    git(upstream, "-c", "user.name=A", "-c", "user.email=a@example.org", "commit", "-q", "-m", "c0")
+    url, cache = f"file://{upstream}", tmp_path / "cache"
+    code = ("import sys; from pathlib import Path; from harness.nightly import night; "
+            f"night.fetch({url!r}, 'main', Path({str(cache)!r}), print)")
+    fetching = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).parent.parent, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not list(cache.glob("git/net-next-*/.git/shallow.lock")) and \
+            fetching.poll() is None:
+        time.sleep(0.02)
+    time.sleep(1.0)  # objects are coming in (the whole fetch takes several seconds)
+    if fetching.poll() is None:
+        os.killpg(fetching.pid, signal.SIGKILL)
+    fetching.wait()
+    assert fetching.returncode == -signal.SIGKILL, "the fetch ended before it could be killed: make the blob larger"
+    clone, commit = nightly.fetch(url, "main", cache, lambda _: None)
+    assert commit == git(upstream, "rev-parse", "HEAD") and (clone / "big.bin").stat().st_size == 150_000_000
