@@ -7,8 +7,10 @@ guest, xdist) each item in this process's guest; each item reports its own resul
 """
 from __future__ import annotations
 
+import dataclasses
 import gc
 import os
+import re
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,8 +21,19 @@ import pytest
 from harness import pipeline
 from harness.errors import BadInput, InfraError
 from harness.report import write_reports
-from harness.report.console import totals_line
-from harness.results import Status, SubtestResult, SuiteRun, merge_runs, not_run, run_from_plain, run_to_plain
+from harness.report.console import rate_lines, totals_line
+from harness.results import (
+    Status,
+    SubtestResult,
+    SuiteRun,
+    failure_rates,
+    merge_runs,
+    not_run,
+    of_round,
+    round_name,
+    run_from_plain,
+    run_to_plain,
+)
 from harness.run import durations, shard
 from harness.settings import OPTIONS, SUITES_DIR, Settings, read_ini, resolve
 from harness.suites import Suite, load_suite
@@ -95,10 +108,11 @@ class SubtestFailed(Exception):
 
 
 class SubtestItem(pytest.Item):
-    def __init__(self, *, suite: Suite, subtest: str, **kwargs: Any) -> None:
+    def __init__(self, *, suite: Suite, subtest: str, round_no: int = 0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.suite = suite
         self.subtest = subtest
+        self.round_no = round_no  # --count: which round (1 ..), 0 without
 
     def runtest(self) -> None:
         result = self.config.stash[_RUNNER].result_for(self)
@@ -138,6 +152,7 @@ class SessionRunner:
         self.runs: list[SuiteRun] = []
         self.ran: dict[Path, SuiteRun] = {}  # one-shot guests: one run per suite
         self.failure: Exception | None = None
+        self.last_round: SuiteRun | None = None  # --count: the round that ran last (its logs, for --until-fail)
 
     def say(self, line: str) -> None:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
@@ -165,7 +180,7 @@ class SessionRunner:
             raise
         if run.interrupted:
             raise KeyboardInterrupt
-        result = run.get(item.name)
+        result = run.get(item.name) or run.get(item.suite.full_name(item.subtest))
         if result is None:  # cannot happen: decide() answers for every subtest asked
             raise InfraError(f"{item.name}: no result recorded")
         return result
@@ -178,6 +193,10 @@ class SessionRunner:
                 self.say(line)
         if self.settings.persistent_guest:
             run = self.session.run_in_guest(item.suite, item.subtest)
+            if item.round_no:  # every round's result kept under its own name
+                run = dataclasses.replace(run, subtests=tuple(of_round(r, item.name) if r.in_suite else r
+                                                              for r in run.subtests))
+                self.last_round = run
             self._report(run, alone=True)
             return run
         if item.suite.path not in self.ran:
@@ -213,7 +232,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     runs = merge_runs([*runner.runs, *session.config.stash.get(_WORKER_RUNS, [])])
     have = {r.name for run in runs for r in run.subtests}
     never = [i for i in runner.items() if i.name not in have]
-    if runs and never and exitstatus == pytest.ExitCode.INTERRUPTED:  # stopped before they ran
+    if runs and never and exitstatus == pytest.ExitCode.INTERRUPTED and runner.settings.count == 1:  # stopped first
         by_suite: dict[str, list[SubtestResult]] = {}
         for i in never:
             by_suite.setdefault(i.suite.name, []).append(not_run(i.name, "interrupted"))
@@ -247,7 +266,33 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     xpass = [why for key, why in item.user_properties if key == "xpass"]
     if call.when == "call" and report.passed and xpass:
         report.wasxfail = xpass[0]
+    runner = item.config.stash.get(_RUNNER, None)
+    if call.when == "call" and report.failed and runner is not None and runner.settings.until_fail:
+        item.session.shouldstop = _until_fail_stop(runner, item)
     return report
+
+
+def _until_fail_stop(runner: SessionRunner, item: pytest.Item) -> str:
+    """--until-fail: why the loop stops, with where the failing round's output and the guest's console are kept."""
+    where = ""
+    if runner.last_round is not None and (logs := re.findall(r"^==> (.+) <==$", runner.last_round.log, re.MULTILINE)):
+        run_dir = Path(logs[0]).parent
+        console = next((p for p in (run_dir.parent / "console.log", run_dir / "console.log") if p.is_file()), None)
+        where = f"; its output: {logs[0]}" + (f"; the guest's console: {console}" if console else "")
+    runner.say(f"--until-fail: {item.name} failed{where}")
+    return f"--until-fail: {item.name} failed"
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """--count: each subtest's failures of the rounds it ran."""
+    runner = config.stash.get(_RUNNER, None)
+    if runner is None or runner.settings.count == 1:
+        return
+    rates = failure_rates([r for run in runner.runs for r in run.subtests])
+    if rates:
+        terminalreporter.section("rounds (--count)")
+        for line in rate_lines(rates):
+            terminalreporter.write_line(line)
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
@@ -261,6 +306,8 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     runner = config.stash.get(_RUNNER, None)
     xdist = getattr(config.option, "numprocesses", None) or hasattr(config, "workerinput")
+    if runner is not None and runner.settings.count > 1:
+        _rounds(items, runner.settings.count)
     if runner is None or not (xdist or runner.settings.shard):
         return
     suites = {i.suite.path: i.suite for i in items if isinstance(i, SubtestItem)}.values()
@@ -269,6 +316,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         _keep_shard(config, items, *runner.settings.shard)
     if xdist:  # hand out the longest subtests first
         items.sort(key=lambda i: -known.get(i.name, 0.0) if isinstance(i, SubtestItem) else 0.0)  # stable
+
+
+def _rounds(items: list[pytest.Item], count: int) -> None:
+    """--count N: the selection N times over, round after round, each item named for its round (mptcp/base[2-5])."""
+    chosen = [i for i in items if isinstance(i, SubtestItem) and isinstance(i.parent, SuiteFile)]
+    items[:] = [i for i in items if i not in chosen] + [
+        SubtestItem.from_parent(i.parent, name=round_name(i.name, n, count), suite=i.suite, subtest=i.subtest, round_no=n)
+        for n in range(1, count + 1) for i in chosen if isinstance(i.parent, SuiteFile)]
 
 
 def _keep_shard(config: pytest.Config, items: list[pytest.Item], part: int, parts: int) -> None:

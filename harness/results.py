@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -268,6 +269,31 @@ def run_failed(found: list[SubtestResult], ended_early: bool, out_of_time: bool)
     """Did the run itself fail (its problems become the run's infrastructure errors): a subtest lost, nothing found,
     or the run ended before its end."""
     return any(r.status is Status.LOST for r in found) or not found or ended_early or out_of_time
+
+
+# Rounds (--count): each round's result keeps its own name, pytest-repeat's way: mptcp/base[2-5].
+ROUND = re.compile(r"^(?P<name>.*)\[(?P<round>\d+)-(?P<of>\d+)\]$")
+
+
+def round_name(name: str, round_no: int, rounds: int) -> str:
+    return f"{name}[{round_no}-{rounds}]"
+
+
+def of_round(result: SubtestResult, name: str) -> SubtestResult:
+    """A result under its round's name (what a round's item asked for)."""
+    return dataclasses.replace(result, name=name)
+
+
+def failure_rates(results: list[SubtestResult]) -> dict[str, tuple[int, int]]:
+    """Per subtest over the rounds: (rounds that failed as run, rounds run); rounds never run (not_run) do not count."""
+    rates: dict[str, tuple[int, int]] = {}
+    for r in results:
+        m = ROUND.match(r.name)
+        if m is None or r.status is Status.NOT_RUN:
+            continue
+        failed, ran = rates.get(m["name"], (0, 0))
+        rates[m["name"]] = (failed + (r.status in FAILED_AS_RUN or r.status is Status.LOST), ran + 1)
+    return rates
 
 
 def merge_runs(runs: list[SuiteRun]) -> list[SuiteRun]:

@@ -99,6 +99,10 @@ OPTIONS = (
     Option("--keep-guest", "keep_guest", "keep the guest running after the run; the next run with the same kernel "
            "attaches to it instead of booting (see `python -m harness guests`)", bool),
     Option("--idle-timeout", "idle_timeout", "seconds a kept guest waits unused before it stops (default 900)", float),
+    Option("--count", "count", "run the selection N times, every round in one persistent guest (pytest-repeat's "
+           "--count); each round's results are kept, and the end says each subtest's failures of N", int),
+    Option("--until-fail", "until_fail", "with --count (default 100): stop at the first round that fails (the MPTCP CI's "
+           "run_loop); its output and the guest's console are kept and named", bool),
     Option("--retries", "retries", "run failed subtests again up to N times; a pass then is 'flaky' "
            "(default: 1 when $CI is set, else 0)", int),
     Option("--kernel-warnings", "kernel_warnings", "a kernel WARNING during a subtest fails it (default), or is only reported",
@@ -112,6 +116,7 @@ OPTIONS = (
     Option("--report-dir", "report_dir", "write results.ktap, results.json and junit.xml of the run there"),
     Option("--harness-cache", "cache", "cache for kernels, builds and run logs (default: $HARNESS_CACHE or ~/.cache/mptcp-harness)"),
 )
+UNTIL_FAIL_ROUNDS = 100  # --until-fail's cap when no --count is given
 KERNEL_CHOICES = ("kernel", "kernel_version", "kernel_tree", "kernel_image")
 
 
@@ -181,6 +186,8 @@ class Settings:
     subtest_timeout: float | None = None  # seconds; None: the suite file's
     deadline: float | None = None  # seconds for the whole run
     shard: tuple[int, int] | None = None  # (i, n): run part i of n of the selection
+    count: int = 1  # rounds of the selection (--count), in one persistent guest
+    until_fail: bool = False  # stop at the first failing round
     expectations: Path | None = None  # known failures; None: the repo's own for the Debian kernels
 
     def guest_concurrency(self, use_kvm: bool) -> int:
@@ -223,7 +230,10 @@ def from_values(v: dict[str, Any], persistent: bool = False) -> Settings:
     fields: dict[str, Any] = {
         "cache_dir": Path(v["cache"]) if "cache" in v else default_cache_dir(),
         "kernel_name": v.get("kernel") or v.get("kernel_version"),
-        "persistent_guest": bool(v.get("persistent_guest") or v.get("keep_guest")) or persistent,
+        "persistent_guest": bool(v.get("persistent_guest") or v.get("keep_guest") or (v.get("count") or 1) > 1
+                                 or v.get("until_fail")) or persistent,
+        "until_fail": bool(v.get("until_fail")),
+        "count": v.get("count") or (UNTIL_FAIL_ROUNDS if v.get("until_fail") else 1),
         "keep_guest": bool(v.get("keep_guest")),
         "fail_on_warning": v.get("kernel_warnings", "fail") == "fail",
         "report_dir": writable_dir(Path(v["report_dir"]), "--report-dir") if "report_dir" in v else None,

@@ -74,3 +74,11 @@ def test_the_first_kernel_incident_names_the_reason_later_ones_add_their_traces(
     twice = blamed(once, "kernel bug while it ran", ("BUG: scheduling while atomic",))
     assert twice.status is Status.FAILED and twice.reason == "kernel lockdep while it ran"
     assert twice.output == ("ok", "WARNING: lock held when returning to user space!", "BUG: scheduling while atomic")
+
+
+def test_failure_rates_count_each_subtests_failed_rounds_of_those_run():
+    from harness.results import Status, SubtestResult, failure_rates, round_name
+    statuses = [Status.PASSED, Status.FAILED, Status.FLAKY, Status.TIMEOUT, Status.NOT_RUN]
+    results = [SubtestResult(round_name("mptcp/subflow", n, 5), s) for n, s in enumerate(statuses, start=1)]
+    results.append(SubtestResult("mptcp/base", Status.FAILED))  # not a round: not counted
+    assert failure_rates(results) == {"mptcp/subflow": (2, 4)}

@@ -23,3 +23,9 @@ def print_results(runs: list[SuiteRun], write: Callable[[str], object]) -> None:
     for problem in (p for run in runs for p in run.infra_errors):
         write(f"infrastructure: {problem}")
     write(totals_line([r for run in runs for r in run.subtests]))
+
+
+def rate_lines(rates: dict[str, tuple[int, int]]) -> list[str]:
+    """--count's summary: `mptcp/subflow: 2 failed of 50`, the subtests that failed first."""
+    return [f"{name}: {failed} failed of {ran}" for name, (failed, ran) in
+            sorted(rates.items(), key=lambda kv: (-kv[1][0], kv[0]))]
