@@ -77,6 +77,24 @@ def _merge_command(args: argparse.Namespace) -> int:
     return exit_code(merged)
 
 
+def _shell_command(args: argparse.Namespace, pytest_args: list[str]) -> int:
+    """Prepare the kernel and test_progs as a run would, then a shell in the persistent guest; the shell's status."""
+    from harness import pipeline
+    from harness.guest.shell import open_shell
+
+    settings, _ = for_command([*pytest_args, "--persistent-guest"], "shell")
+    if settings.count > 1:
+        raise BadInput("--count runs tests; a shell has none to run")
+    suite = load_suite(SUITES_DIR / "mptcp_bpf.toml")
+    prepared = pipeline.prepare(settings, [suite], print)
+    payload = prepared.payload_for(suite)
+    if payload is None:
+        raise InfraError("no test_progs was prepared for the shell")
+    with pipeline.Session(settings, prepared, print) as session:
+        running, _ = session.pool.get()
+        return open_shell(running, payload.directory, prepared.kernel.identity, settings.keep_guest)
+
+
 def _cache_command(args: argparse.Namespace) -> int:
     """verify: every entry with a manifest, fully; prune: what was not used for --older-than, and leftovers."""
     from harness import cache
@@ -242,6 +260,11 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--older-than", default="30d", help="with prune: entries unused for this long (30d, 12h; default 30d)")
     c.add_argument("--cache", help="the harness cache (default: $HARNESS_CACHE or ~/.cache/mptcp-harness)")
     c.set_defaults(func=_cache_command)
+    h = sub.add_parser("shell", help="an interactive shell in a guest of the chosen kernel, test_progs at hand",
+                       usage="python -m harness shell [harness options]",
+                       epilog=_epilog("python -m harness shell --kernel-tree ~/mptcp_net-next --keep-guest", True),
+                       formatter_class=RAW)
+    h.set_defaults(func=_shell_command, passes_pytest_args=True)
     _add_bisect(sub)
     _add_nightly(sub)
     r = sub.add_parser("report", help="the nightly dashboard: one static HTML page of nights and report dirs",
