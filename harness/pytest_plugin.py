@@ -11,7 +11,9 @@ import dataclasses
 import gc
 import os
 import re
+import shutil
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -268,17 +270,24 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.wasxfail = xpass[0]
     runner = item.config.stash.get(_RUNNER, None)
     if call.when == "call" and report.failed and runner is not None and runner.settings.until_fail:
-        item.session.shouldstop = _until_fail_stop(runner, item)
+        item.session.shouldfail = _until_fail_stop(runner, item)  # as -x stops: exit 1, a test failed
     return report
 
 
 def _until_fail_stop(runner: SessionRunner, item: pytest.Item) -> str:
-    """--until-fail: why the loop stops, with where the failing round's output and the guest's console are kept."""
+    """--until-fail: why the loop stops. The failing round's files and the guest's console so far are copied to a
+    folder of the cache's runs/ (the guest's own folder goes with the guest) and named."""
     where = ""
-    if runner.last_round is not None and (logs := re.findall(r"^==> (.+) <==$", runner.last_round.log, re.MULTILINE)):
-        run_dir = Path(logs[0]).parent
-        console = next((p for p in (run_dir.parent / "console.log", run_dir / "console.log") if p.is_file()), None)
-        where = f"; its output: {logs[0]}" + (f"; the guest's console: {console}" if console else "")
+    logs = re.findall(r"^==> (.+) <==$", runner.last_round.log, re.MULTILINE) if runner.last_round else []
+    if logs:
+        round_dir = Path(logs[0]).parent
+        kept = runner.settings.cache_dir / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-until-fail-{os.getpid()}"
+        shutil.copytree(round_dir, kept / round_dir.name, dirs_exist_ok=True)
+        console = next((d / "console.log" for d in round_dir.parents if (d / "console.log").is_file()), None)
+        if console is not None:
+            shutil.copyfile(console, kept / "console.log")
+        where = f"; its output: {kept / round_dir.name / Path(logs[0]).name}" + \
+            (f"; the guest's console: {kept / 'console.log'}" if console is not None else "")
     runner.say(f"--until-fail: {item.name} failed{where}")
     return f"--until-fail: {item.name} failed"
 

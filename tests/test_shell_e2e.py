@@ -17,9 +17,9 @@ def test_a_shell_in_the_guest_runs_a_subtest_by_hand_and_exits_with_the_shells_s
     try:
         child.expect("mptcp-harness shell: kernel ")
         child.expect("one subtest, as the harness runs it")
-        child.expect(r"[#$] $")  # the guest's prompt
+        child.expect(r"\S# ")  # the guest's prompt (pexpect: no $ anchors)
         child.sendline("./test_progs -v -a mptcp/base; echo test_progs-exit=$?")
-        child.expect(r"Summary: 1/\d+ PASSED, \d+ SKIPPED, 0 FAILED")
+        child.expect(r"Summary: 1/\d+ PASSED, \d+ SKIPPED, 0(/0)? FAILED")
         child.expect("test_progs-exit=0")
         child.sendline("exit 7")
         child.expect(pexpect.EOF)
@@ -32,7 +32,7 @@ def test_a_shell_in_the_guest_runs_a_subtest_by_hand_and_exits_with_the_shells_s
 def test_closing_the_terminal_leaves_no_qemu():
     child = pexpect.spawn(sys.executable, ["-m", "harness", "shell"], cwd=str(REPO_ROOT), env=pytest_env(),
                           timeout=600, encoding="utf-8", codec_errors="replace")
-    child.expect(r"[#$] $")
+    child.expect(r"\S# ")
     child.close(force=True)  # SIGHUP, then SIGKILL: the terminal went away
     import time
     deadline = time.monotonic() + 30
