@@ -37,10 +37,13 @@ CHANGE = "\n/* bench/tree_loop.py: a one-line change */\nint mptcp_bench_tree_lo
 
 
 def watch_log(build_root: Path, seen: dict[str, float], start: float, stop: threading.Event) -> None:
-    """The time (since start) each marker first appears in the build's log."""
+    """The time (since start) each marker first appears in what this run appends to the build's log."""
+    before = {log: log.stat().st_size for log in build_root.glob("builds/*/build.log")}
     while not stop.is_set():
         for log in build_root.glob("builds/*/build.log"):
-            text = log.read_text(errors="replace")
+            with open(log, errors="replace") as f:
+                f.seek(before.get(log, 0))
+                text = f.read()
             for name, pattern in MARKERS:
                 if name not in seen and any(pattern.search(ln) for ln in text.splitlines()):
                     seen[name] = time.monotonic() - start
@@ -82,14 +85,13 @@ def run(tree: Path, cache: Path, mode: str, extra: list[str]) -> dict[str, float
 
 
 def show(label: str, seen: dict[str, float]) -> None:
-    order = ["config", "compile", "link + BTF", "modules", "modules_install", "kernel", "payload", "guest", "total"]
-    marks = [(name, seen[name]) for name in order if name in seen]
+    """Each phase's length, in the order the phases ended (kbuild builds modules beside the kernel's objects)."""
+    order = ["config", "compile", "link + BTF", "modules", "modules_install", "kernel", "payload", "guest"]
+    marks = sorted((seen[name], name) for name in order if name in seen)
     parts, last = [], 0.0
-    for name, at in marks:
-        if name == "total":
-            continue
+    for at, name in marks:
         parts.append(f"{name} {at - last:.0f} s")
-        last = max(last, at)
+        last = at
     print(f"{label}: {', '.join(parts)}; total {seen['total']:.0f} s", flush=True)
 
 
@@ -110,13 +112,14 @@ def main() -> None:
     ap.add_argument("--mode", default="normal")
     ap.add_argument("--skip-vng", action="store_true", help="no cold build with vng's base (no P9)")
     ap.add_argument("--cache-root", type=Path, default=Path(tempfile.gettempdir()) / "harness-tree-loop")
+    ap.add_argument("--loop-only", action="store_true", help="no cold build: (b) and (c) on the lean cache of an earlier run")
     args = ap.parse_args()
     tree = args.kernel_tree.resolve()
     changed = tree / "net/mptcp/protocol.c"
     original = changed.read_bytes()
-    lean = fresh_cache(args.cache_root, "lean")
+    lean = args.cache_root / "lean" if args.loop_only else fresh_cache(args.cache_root, "lean")
     cold = run(tree, lean, args.mode, [])
-    show("(a) cold, lean base", cold)
+    show("(a) the tree as it is" if args.loop_only else "(a) cold, lean base", cold)
     try:
         changed.write_bytes(original + CHANGE.encode())
         edit = run(tree, lean, args.mode, [])
@@ -128,7 +131,8 @@ def main() -> None:
     if not args.skip_vng:
         vng = run(tree, fresh_cache(args.cache_root, "vng"), args.mode, ["--kconfig-base", "vng"])
         show("(d) cold, vng's base", vng)
-        print(f"P9 cold lean/vng: {cold['total'] / vng['total']:.2f}")
+        if not args.loop_only:
+            print(f"P9 cold lean/vng: {cold['total'] / vng['total']:.2f}")
     print(f"P10 edit to result: {edit['total']:.0f} s")
 
 
