@@ -65,3 +65,18 @@ def test_a_kept_guest_stops_by_itself_when_idle():
     while "no warm guests" not in run_harness("guests").stdout and time.monotonic() < deadline + 10:
         time.sleep(1)  # its watchdog notices within a second or two, then goes too
     assert "no warm guests" in run_harness("guests").stdout
+
+
+def test_a_guest_tainted_only_by_an_out_of_tree_module_is_reused(tmp_path):
+    """Found trying the warm loop on a tree's kernel: bpf_testmod.ko (built with test_progs for a tree) taints every
+    guest with O (4096), and no kept guest was ever reused. Only a crash's or a warning's taints refuse one."""
+    suite = tmp_path / "oot.toml"
+    suite.write_text('name = "oot"\nrunner = "shell"\ntest = "oot"\nsubtests = ["taint", "after"]\n[commands]\n'
+                     'taint = "echo 4096 > /proc/sys/kernel/tainted"\nafter = "true"\n')
+    before = len(boots())
+    first = run_pytest(str(suite), "-k", "taint", "--keep-guest")
+    assert first.returncode == 0, first.stdout[-3000:]
+    again = run_pytest(str(suite), "-k", "after", "--keep-guest")
+    assert again.returncode == 0 and "attached to the warm guest" in again.stdout, again.stdout[-3000:]
+    assert len(boots()) == before + 1
+    run_harness("guests", "stop", "--all")
