@@ -68,7 +68,7 @@ def test_entries_match_by_mode_and_kernel_globs_and_expire(tmp_path):
     ("[skip]\n", "unknown table [skip]"),
     ("[[failure]\n", "not valid TOML"),
     ("[[failure]]\ntest = 5\nreason = 'y'\n", "test must be text (quoted)"),
-    ("[[failure]]\ntest = 'mptcp/rrr'\nreason = 'y'\n", "test = 'mptcp/rrr' names no subtest of the suite files"),
+    ("[[failure]]\ntest = 'mptcp/bsae'\nreason = 'y'\n", "test = 'mptcp/bsae' names no subtest of the suite files"),
 ])
 def test_a_malformed_expectations_file_is_bad_input_in_one_line(tmp_path, text, words):
     with pytest.raises(BadInput, match=None) as e:
