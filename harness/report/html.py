@@ -66,8 +66,8 @@ class Row:
     always_pass: bool
 
 
-def _cells(results: Path, tests_dir: Path | None, page: Path, seen: dict[str, str]) -> dict[str, Cell]:
-    runs = from_json(results.read_text())
+def _cells(results: Path, text: str, tests_dir: Path | None, page: Path, seen: dict[str, str]) -> dict[str, Cell]:
+    runs = from_json(text)
     crash_of = {who: f"{c.kind} [{c.fingerprint or 'no call trace'}]" + (f" seen first on {seen[c.fingerprint]}"
                 if c.fingerprint in seen else "") for c in crashes_in([e for run in runs for e in run.console_events])
                 for who in c.running}
@@ -80,29 +80,30 @@ def _cells(results: Path, tests_dir: Path | None, page: Path, seen: dict[str, st
     return cells
 
 
-def _readable(path: Path, say: Callable[[str], None]) -> bool:
-    """Can this JSON file be read? A half-written one (an older harness wrote in place, a disk filled) is said and
-    skipped: one bad night never takes the page down."""
+def _readable(path: Path, say: Callable[[str], None]) -> str | None:
+    """The text of a JSON file that can be read, read once. A half-written one (an older harness wrote in place, a
+    disk filled) is said and skipped: one bad night never takes the page down."""
     try:
-        json.loads(path.read_text())
-        return True
+        text = path.read_text()
+        json.loads(text)
+        return text
     except (OSError, ValueError) as e:
         say(f"skipped {path}: not readable JSON ({type(e).__name__}: {str(e)[:80]})")
-        return False
+        return None
 
 
 def _night_columns(night: Path, page: Path, say: Callable[[str], None]) -> list[Column]:
-    if not _readable(night / "summary.json", say):
+    if (text := _readable(night / "summary.json", say)) is None:
         return []
-    summary = json.loads((night / "summary.json").read_text())
+    summary = json.loads(text)
     seen = summary.get("crashes_seen", {})
     columns = []
     for mode, m in summary.get("modes", {}).items():
         results = night / mode / "results.json"
         column = Column(summary.get("night", night.name), mode, summary.get("started", ""), summary.get("commit", "")[:12],
                         m.get("kernel", ""))
-        if results.is_file() and _readable(results, say):
-            column.cells = _cells(results, night / mode / "tests", page, seen)
+        if results.is_file() and (text := _readable(results, say)) is not None:
+            column.cells = _cells(results, text, night / mode / "tests", page, seen)
         prefix = f"{mode}:"
         changes = {k: [t for t in v if t.startswith(prefix)] for k, v in summary.get("changes", {}).items()}
         column.summary = {"counts": m.get("counts", {}), "changes": changes, "infra": m.get("infra", []),
@@ -117,9 +118,9 @@ def load_columns(paths: list[Path], page: Path, say: Callable[[str], None] = pri
     for path in paths:
         if (path / "summary.json").is_file():
             columns += _night_columns(path, page, say)
-        elif (path / "results.json").is_file() and _readable(path / "results.json", say):
+        elif (path / "results.json").is_file() and (text := _readable(path / "results.json", say)) is not None:
             started = str(int((path / "results.json").stat().st_mtime))
-            columns.append(Column(path.name, "", started, cells=_cells(path / "results.json", None, page, {})))
+            columns.append(Column(path.name, "", started, cells=_cells(path / "results.json", text, None, page, {})))
         elif nights := sorted(p.parent for p in path.glob("*/summary.json")):
             columns += [c for night in nights for c in _night_columns(night, page, say)]
         else:
