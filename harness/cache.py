@@ -9,7 +9,7 @@ import random
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -105,6 +105,16 @@ def damage(directory: Path, files: dict[str, list[Any]], full: bool = False) -> 
             if st.st_size != size or file_sha256(path) != digest:
                 return f"{name} changed since it was made (its sha256 differs)"
     return None
+
+
+def move_aside(entry: Path, problem: str, then: str, say: Callable[[str], None]) -> None:
+    """A damaged cache entry out of the way, kept to look at as <name>.damaged-<time> (the one before it removed),
+    said in one line: "cache: <entry>: <problem>: moved aside to ..., <then>"."""
+    for old in entry.parent.glob(f"{entry.name}.damaged-*"):
+        shutil.rmtree(old, ignore_errors=True)
+    aside = entry.with_name(f"{entry.name}.damaged-{int(time.time())}")
+    entry.rename(aside)
+    say(f"cache: {entry}: {problem}: moved aside to {aside.name}, {then}")
 
 
 def full_check_now() -> bool:

@@ -3,14 +3,23 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import time
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness import proc as procs
-from harness.cache import damage, full_check_now, locked, manifest, read_json, require_free_space, used, write_json
+from harness.cache import (
+    damage,
+    full_check_now,
+    locked,
+    manifest,
+    move_aside,
+    read_json,
+    require_free_space,
+    used,
+    write_json,
+)
 from harness.errors import BadInput, InfraError
 from harness.kernel import Kernel
 from harness.kernel.apt import PrivateApt
@@ -144,11 +153,7 @@ def _heal(root: Path, say: Callable[[str], None]) -> None:
     if not isinstance(known, dict):
         return
     if (problem := damage(root, known.get("files", {}), full_check_now())) is not None:
-        aside = root.with_name(f"{root.name}.damaged-{int(time.time())}")
-        for old in root.parent.glob(f"{root.name}.damaged-*"):
-            shutil.rmtree(old, ignore_errors=True)
-        root.rename(aside)
-        say(f"cache: {root}: {problem}: moved aside to {aside.name}, unpacking it again")
+        move_aside(root, problem, "unpacking it again", say)
 
 
 def _fetched(spec: DebianKernelSpec, cache_dir: Path, root: Path, apt: PrivateApt | None,

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from harness import proc as procs
-from harness.cache import damage, full_check_now, locked, manifest, read_json, used, write_json
+from harness.cache import damage, full_check_now, locked, manifest, move_aside, read_json, used, write_json
 
 Say = Callable[[str], None]
 
@@ -69,9 +69,7 @@ def cached(root: Path, key: str, stamp_name: str, build: Callable[[Path], dict[s
         for stale in [*root.glob(f"{key}.partial-*"), *root.glob(f"{key}.damaged-*")]:
             shutil.rmtree(stale, ignore_errors=True)  # what killed builds left, and the last damaged entry
         if out.exists():
-            aside = out.with_name(f"{key}.damaged-{int(time.time())}")
-            out.rename(aside)
-            say(f"cache: {out}: {problem}: moved aside to {aside.name}, building it again")
+            move_aside(out, problem, "building it again", say)
         partial = out.with_name(f"{key}.partial-{os.getpid()}")
         partial.mkdir(parents=True)
         stamp = build(partial)
