@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO))
 
 from harness import guest, pipeline  # noqa: E402
 from harness.guest import vng  # noqa: E402
-from harness.settings import Settings, default_cache_dir  # noqa: E402
+from harness.settings import Settings, default_cache_dir  # noqa: E402  # noqa: E402
 
 STAMP = re.compile(r"^\[\s*(\d+\.\d+)\](?:\[\s*[TC]\d+\])? (.*)$")
 INIT = re.compile(r"(virtme-ng-init|harness-init|virtme initramfs): ")  # the init's steps, and the initramfs's before it

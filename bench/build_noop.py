@@ -18,7 +18,7 @@ from harness.guest import vng_environment  # noqa: E402
 from harness.kernel.kconfig import mode_fragments  # noqa: E402
 from harness.kernel.tree import build_kernel  # noqa: E402
 from harness.payload.selftests_bpf import build_test_progs, llvm_bin, toolchain_identity  # noqa: E402
-from harness.settings import Settings, default_cache_dir  # noqa: E402
+from harness.settings import Settings, default_cache_dir  # noqa: E402  # noqa: E402
 
 
 def main() -> None:

@@ -41,11 +41,12 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from harness import guest  # noqa: E402
+from harness.data import SUITES_DIR  # noqa: E402
 from harness.kernel import debian  # noqa: E402
 from harness.payload.selftests_bpf import build_test_progs  # noqa: E402
 from harness.run import durations  # noqa: E402
 from harness.run.plan import plan_batches  # noqa: E402
-from harness.settings import SUITES_DIR, Settings, default_cache_dir  # noqa: E402
+from harness.settings import Settings, default_cache_dir  # noqa: E402
 from harness.suites import load_suite  # noqa: E402
 
 UPTIME = re.compile(r"^(\d+\.\d+) \d+\.\d+$", re.M)  # /proc/uptime, printed by the bare sides' command

@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness.settings import default_cache_dir  # noqa: E402
+from harness.settings import default_cache_dir  # noqa: E402  # noqa: E402
 
 # kbuild's lines that end a phase, in the order they come (the first one seen marks the time)
 MARKERS = (("compile", re.compile(r"^\s+LD\s+vmlinux\.o$")),

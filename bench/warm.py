@@ -43,9 +43,10 @@ def stop_warm_guests() -> None:
 def direct_in_warm_guest(subtest: str) -> float:
     """test_progs alone in the kept guest, over an SSH session opened beforehand (not timed)."""
     from harness import guest, pipeline
+    from harness.data import SUITES_DIR
     from harness.guest import warm
     from harness.guest.channel_paramiko import SshChannel
-    from harness.settings import SUITES_DIR, Settings, default_cache_dir
+    from harness.settings import Settings, default_cache_dir
     from harness.suites import load_suite
 
     settings = Settings(cache_dir=default_cache_dir())

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from harness.bisect import step as bisect_step
 from harness.cache import write_atomic
+from harness.data import SUITES_DIR
 from harness.errors import BadInput, Exit, InfraError
 from harness.guest import warm
 from harness.parse import parse_log
@@ -26,7 +27,7 @@ from harness.report.ktap import to_ktap
 from harness.results import SuiteRun, decide, exit_code
 from harness.run.select import selections
 from harness.run.shard import merged_in_order
-from harness.settings import OPTIONS, SUITES_DIR, default_cache_dir, for_command, writable_dir
+from harness.settings import OPTIONS, default_cache_dir, for_command, writable_dir
 from harness.suites import all_suites, load_suite
 
 if TYPE_CHECKING:
@@ -229,7 +230,31 @@ def _epilog(example: str, harness_options: bool = False) -> str:
     return f"{text}example:\n  {example}"
 
 
+def command_names() -> tuple[str, ...]:
+    """The commands main() knows (parse, merge, shell, bisect ...): what the installed command passes on to it."""
+    sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return tuple(sub.choices)
+
+
 def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args, rest = parser.parse_known_args(argv)
+    if rest and not getattr(args, "passes_pytest_args", False):
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    try:
+        code: int = args.func(args, rest) if getattr(args, "passes_pytest_args", False) else args.func(args)
+        return code
+    except (BadInput, InfraError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except Exception as e:  # noqa: BLE001 -- never a traceback for the user; HARNESS_DEBUG=1 shows it
+        if os.environ.get("HARNESS_DEBUG"):
+            raise
+        print(f"error: {unexpected(e)}", file=sys.stderr)
+        return Exit.INFRA
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__,
                                      epilog=_epilog("python -m harness parse saved.log --suite suites/mptcp_bpf.toml"), formatter_class=RAW)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -266,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
                        formatter_class=RAW)
     h.set_defaults(func=_shell_command, passes_pytest_args=True)
     _add_bisect(sub)
+    _add_verify_fix(sub)
     _add_nightly(sub)
     r = sub.add_parser("report", help="the nightly dashboard: one static HTML page of nights and report dirs",
                        usage="python -m harness report --html OUT.html NIGHTS_DIR|NIGHT|REPORT_DIR ...",
@@ -273,20 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("paths", nargs="+", metavar="DIR")
     r.add_argument("--html", required=True, metavar="OUT.html")
     r.set_defaults(func=_report_command)
-    args, rest = parser.parse_known_args(argv)
-    if rest and not getattr(args, "passes_pytest_args", False):
-        parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    try:
-        code: int = args.func(args, rest) if getattr(args, "passes_pytest_args", False) else args.func(args)
-        return code
-    except (BadInput, InfraError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
-    except Exception as e:  # noqa: BLE001 -- never a traceback for the user; HARNESS_DEBUG=1 shows it
-        if os.environ.get("HARNESS_DEBUG"):
-            raise
-        print(f"error: {unexpected(e)}", file=sys.stderr)
-        return Exit.INFRA
+    return parser
 
 
 def unexpected(e: Exception) -> str:
@@ -319,6 +332,41 @@ def _add_bisect(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
                        epilog=_epilog("git bisect run python -m harness bisect-step --kernel-tree . -k mptcp/rr", True),
                        formatter_class=RAW)
     s.set_defaults(func=_bisect_step_command, passes_pytest_args=True)
+
+
+def _add_verify_fix(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    v = sub.add_parser("verify-fix", help="does a fix commit fix a failure? reproduce it on the base, then run the fix N times",
+                       usage="python -m harness verify-fix --kernel-tree PATH --base REV --fix REV [--reproduce N] "
+                             "[--count N] [--out DIR] [harness options] -k EXPR",
+                       epilog=_epilog("python -m harness verify-fix --kernel-tree ~/linux --base HEAD~1 --fix HEAD "
+                                      "-k mptcp/rr --count 20", True),
+                       formatter_class=RAW)
+    v.add_argument("--base", required=True, help="a commit where the selection fails (e.g. the fix's parent)")
+    v.add_argument("--fix", required=True, help="the commit with the fix")
+    v.add_argument("--reproduce", type=int, default=3, help="rounds on the base, all run: the failure must show in one "
+                   "(default 3)")
+    v.add_argument("--out", help="where verify-fix.json goes (default: <cache>/verify-fix/<tree>)")
+    v.set_defaults(func=_verify_fix_command, passes_pytest_args=True)
+
+
+def _verify_fix_command(args: argparse.Namespace, pytest_args: list[str]) -> int:
+    """Reproduce on --base (--reproduce rounds), then --count rounds of --fix, stopping at a failure; both rates."""
+    from harness.bisect.fix import verify_fix
+
+    settings, keyword = for_command(pytest_args, "verify-fix", defaults={"count": 20})
+    if settings.kernel_tree is None:
+        raise BadInput("verify-fix needs --kernel-tree PATH: a git checkout holding both commits")
+    if args.reproduce < 1:
+        raise BadInput("--reproduce must be at least 1")
+    chosen = selections(keyword)
+    out = writable_dir(Path(args.out) if args.out else settings.cache_dir / "verify-fix" / settings.kernel_tree.name, "--out")
+    signal.signal(signal.SIGTERM, _interrupted)  # the worktree is removed on the way out
+    try:
+        return verify_fix(settings.kernel_tree, args.base, args.fix, settings, chosen, args.reproduce, settings.count, out,
+                          print)
+    except KeyboardInterrupt:
+        print("interrupted: no verdict (the worktree is removed; run again to verify)", file=sys.stderr)
+        return InfraError.exit_code
 
 
 def _add_nightly(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

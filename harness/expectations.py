@@ -80,7 +80,7 @@ _FIELDS = {f.name for f in dataclasses.fields(Entry)}
 @functools.cache
 def known_subtests() -> frozenset[str]:
     """Every subtest's full name in the suite files (suites/, the canary's included): what a failure entry may name."""
-    from harness.settings import SUITES_DIR
+    from harness.data import SUITES_DIR
     from harness.suites import load_suite
 
     return frozenset(s.full_name(n) for f in SUITES_DIR.rglob("*.toml") if f.name != "durations.json"

@@ -21,12 +21,13 @@ from pathlib import Path
 from types import TracebackType
 
 from harness import guest, host, results
+from harness.data import EXPECTATIONS_DIR
 from harness.errors import BadInput, BuildFailed, InfraError
 from harness.expectations import Expectations, apply, expected_failure
 from harness.expectations import load as load_expectations
 from harness.guest import warm
 from harness.guest.pool import GuestPool
-from harness.kernel import Kernel, config_file, debian
+from harness.kernel import Kernel, config_file, debian, has_module
 from harness.kernel.kconfig import mode_fragments, read_config
 from harness.kernel.prebuilt import prebuilt_kernel
 from harness.kernel.tree import build_kernel
@@ -36,7 +37,7 @@ from harness.report.console import result_line
 from harness.results import Status, SubtestResult, SuiteRun
 from harness.run import durations
 from harness.run.scheduler import RunRequest, run_suite
-from harness.settings import REPO_ROOT, TCG_TIMEOUT_FACTOR, Kvm, Settings
+from harness.settings import TCG_TIMEOUT_FACTOR, Kvm, Settings
 from harness.suites import Runner, Suite
 
 Say = Callable[[str], None]
@@ -44,7 +45,7 @@ Say = Callable[[str], None]
 # (guest/scripts/batch.sh). Measured under TCG with KASAN on a 2G guest: the first scan of a
 # fresh guest ~340 s, later ones less; a round's guest is given this much on top of its subtests.
 KMEMLEAK_SCANS_S = 900.0
-DEFAULT_EXPECTATIONS = REPO_ROOT / "expectations" / "default.toml"  # for the Debian kernels of images/debian.toml
+DEFAULT_EXPECTATIONS = EXPECTATIONS_DIR / "default.toml"  # for the Debian kernels of images/debian.toml
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,8 @@ class Prepared:
     expired: tuple[str, ...] = ()  # a line per expectation that no longer applies
 
     def payload_for(self, suite: Suite) -> Payload | KselftestPayload | None:
+        if suite.runner is Runner.KUNIT:
+            return None  # the kernel's own modules
         return self.kselftests[suite.name] if suite.runner is Runner.KSELFTEST else self.payload
 
 
@@ -194,7 +197,10 @@ class Session:
         return suite
 
     def unfit(self, suite: Suite, subtests: tuple[str, ...]) -> SuiteRun | None:
-        """Every subtest skipped, no guest booted, when the kernel lacks options the suite's `config` file asks for."""
+        """Every subtest skipped, no guest booted, when the kernel lacks options the suite's `config` file asks for,
+        or has none of a KUnit suite file's modules."""
+        if suite.runner is Runner.KUNIT:
+            return self._without_modules(suite, subtests)
         ks = self.prepared.kselftests.get(suite.name)
         missing = missing_options(ks, self.prepared.kernel) if ks is not None and suite.runner is Runner.KSELFTEST else []
         if not missing:
@@ -202,6 +208,14 @@ class Session:
         why = f"the kernel lacks {', '.join(missing)} ({suite.directory}/config)"
         self.say(f"{suite.name}: skipped, {why}")
         return SuiteRun(suite.name, self.prepared.kernel.identity, results.unfit([suite.full_name(s) for s in subtests], why))
+
+    def _without_modules(self, suite: Suite, subtests: tuple[str, ...]) -> SuiteRun | None:
+        kernel = self.prepared.kernel
+        if kernel.modules_dir is None or any(has_module(kernel, suite.modules[s]) for s in subtests):
+            return None  # (no modules directory: built in, or absent; the guest tells)
+        self.say(f"{suite.name}: skipped, not in this build (the kernel has none of its modules: "
+                 f"{', '.join(suite.modules[s] for s in subtests)})")
+        return SuiteRun(suite.name, kernel.identity, results.not_in_build([suite.full_name(s) for s in subtests]))
 
     def run(self, selection: Selection) -> SuiteRun:
         """The selection in rounds of one-shot guests (several at once under TCG), batches side by side (harness.run.scheduler)."""

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from harness import pipeline
+from harness.data import SUITES_DIR
 from harness.errors import BadInput, InfraError
 from harness.report import write_reports
 from harness.report.console import rate_lines, totals_line
@@ -37,7 +38,7 @@ from harness.results import (
     run_to_plain,
 )
 from harness.run import durations, shard
-from harness.settings import OPTIONS, SUITES_DIR, Settings, read_ini, resolve
+from harness.settings import OPTIONS, Settings, read_ini, resolve
 from harness.suites import Suite, load_suite
 
 _RUNNER = pytest.StashKey["SessionRunner"]()

@@ -121,6 +121,7 @@ def decide(
     parsed: ParsedLog,
     runner_finished: bool,
     nested: bool = False,
+    printed_by: str = "{}.sh",
 ) -> list[SubtestResult]:
     """Final status of every subtest asked for (`expected`, names without the test prefix).
 
@@ -128,7 +129,8 @@ def decide(
     build" when test_progs finished the parent test (it then evaluated every subtest the
     binary has, and this one was not among them); otherwise it is lost: the output
     stopped first, and a missing result is never a pass. `nested`: each subtest is a
-    kselftest script whose own TAP results are its sub-cases (see scripted()).
+    kselftest script or a KUnit suite whose own (K)TAP results are its sub-cases (see scripted());
+    `printed_by` names what printed them, from the subtest's name ("{}.sh": the script).
     """
     # test_progs prints its Summary last: with it, every subtest the binary has was matched
     # against the selection (a test none of whose subtests matched prints nothing at all)
@@ -139,16 +141,15 @@ def decide(
         name = f"{test}/{sub}"
         seen = parsed.subtests.get(name)
         if seen is not None:
-            results.append(
-                SubtestResult(name, _STATUS_OF_WORD[seen.result], seen.output, seen.reason, seen.duration_s)
-            )
+            results.append(SubtestResult(name, _STATUS_OF_WORD[seen.result], seen.output, seen.reason, seen.duration_s,
+                                         absent=seen.result is Word.SKIP and seen.reason == NOT_IN_BUILD))
         elif parent_done:
             results.append(SubtestResult(name, Status.SKIPPED, reason=NOT_IN_BUILD, absent=True))
         else:
             why = "test_progs did not finish" if not runner_finished else f"{test} never reported"
             results.append(SubtestResult(name, Status.LOST, reason=why))
     if nested:
-        results = [scripted(r) for r in results]
+        results = [scripted(r, printed_by) for r in results]
     asked = {f"{test}/{s}" for s in expected}
     suite = {f"{test}/{s}" for s in suite_subtests}
     for name, seen in parsed.subtests.items():  # reported, not asked for: never dropped
@@ -162,9 +163,9 @@ def decide(
     return results
 
 
-def scripted(result: SubtestResult) -> SubtestResult:
-    """A kselftest script's result with its sub-cases: failed when one failed, whatever its exit status said
-    (skips allowed); its output then starts with each failing sub-case and its own lines."""
+def scripted(result: SubtestResult, printed_by: str = "{}.sh") -> SubtestResult:
+    """A kselftest script's (or a KUnit suite's) result with its sub-cases: failed when one failed, whatever its exit
+    status said (skips allowed); its output then starts with each failing sub-case and its own lines."""
     script = result.name.rsplit("/", 1)[-1]
     cases = tuple(Subcase(c.name, _STATUS_OF_WORD[c.result] if not c.flaky_ignored else Status.FLAKY,
                           "ignored by the script: IGNORE Flaky" if c.flaky_ignored else c.reason, c.duration_s, c.lines)
@@ -179,20 +180,24 @@ def scripted(result: SubtestResult) -> SubtestResult:
         reason = f"{len(failing)} of {len(cases)} sub-cases failed: {listed}" if status is Status.FAILED else \
             f"{reason}, in sub-case {failing[-1].name}"
         summary = [f"failing sub-case: {c.name}" + "".join(f"\n    {line}" for line in c.output) for c in failing]
-        output = (*"\n".join(summary).splitlines(), "", f"{script}.sh printed:", *output)
+        output = (*"\n".join(summary).splitlines(), "", f"{printed_by.format(script)} printed:", *output)
     return dataclasses.replace(result, status=status, reason=reason, output=output, subcases=cases)
 
 
 
 # Every other way a subtest's status is made, besides what its output said (decide() above).
 
-def blamed(result: SubtestResult, reason: str, excerpt: tuple[str, ...]) -> SubtestResult:
-    """The kernel crashed or warned while it ran: failed, with the kernel's trace as part of its output. The first
-    incident names the reason (what went wrong first; a lockdep report is often followed by the BUG it leads to),
-    later ones add their traces."""
+DECODED = "decoded by the tree's scripts/decode_stacktrace.sh:"
+
+
+def blamed(result: SubtestResult, reason: str, incident: Incident) -> SubtestResult:
+    """The kernel crashed or warned while it ran: failed, with the kernel's trace as part of its output (and beside it,
+    the trace decoded to file:line, when the tree could). The first incident names the reason (what went wrong first;
+    a lockdep report is often followed by the BUG it leads to), later ones add their traces."""
     if result.status is Status.FAILED and result.reason.startswith("kernel "):
         reason = result.reason
-    return dataclasses.replace(result, status=Status.FAILED, reason=reason, output=(*result.output, *excerpt))
+    decoded = (DECODED, *incident.decoded) if incident.decoded else ()
+    return dataclasses.replace(result, status=Status.FAILED, reason=reason, output=(*result.output, *incident.excerpt, *decoded))
 
 
 def timed_out(result: SubtestResult, why: str) -> SubtestResult:
@@ -202,6 +207,11 @@ def timed_out(result: SubtestResult, why: str) -> SubtestResult:
 def unfit(names: list[str], why: str) -> tuple[SubtestResult, ...]:
     """Not run, every one skipped: the kernel cannot run them (it lacks options their suite's config file asks for)."""
     return tuple(SubtestResult(name, Status.SKIPPED, reason=why) for name in names)
+
+
+def not_in_build(names: list[str]) -> tuple[SubtestResult, ...]:
+    """Not run, every one skipped: the kernel has none of them (a KUnit suite's module it was built without)."""
+    return tuple(SubtestResult(name, Status.SKIPPED, reason=NOT_IN_BUILD, absent=True) for name in names)
 
 
 def not_run(name: str, why: str) -> SubtestResult:
@@ -242,7 +252,7 @@ def by_incident(result: SubtestResult, incident: Incident, fail_on_warning: bool
     with fail_on_warning; a lost subtest stays lost."""
     if incident.fatal or (incident.kind is IncidentKind.WARNING and not fail_on_warning) or result.status is Status.LOST:
         return result, False
-    return blamed(result, f"kernel {incident.kind} while it ran", incident.excerpt), incident.kind not in TIMING_INCIDENTS
+    return blamed(result, f"kernel {incident.kind} while it ran", incident), incident.kind not in TIMING_INCIDENTS
 
 
 def by_guest_end(result: SubtestResult, timeout: str | None, fatal: Incident | None) -> tuple[SubtestResult, bool]:
@@ -251,7 +261,7 @@ def by_guest_end(result: SubtestResult, timeout: str | None, fatal: Incident | N
     if timeout is not None:
         return timed_out(result, timeout), False
     if fatal is not None:
-        return blamed(result, f"kernel {fatal.kind}: the guest died", fatal.excerpt), True
+        return blamed(result, f"kernel {fatal.kind}: the guest died", fatal), True
     return result, False
 
 

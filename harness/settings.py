@@ -19,12 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.data import SUITES_DIR
 from harness.errors import BadInput
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-IMAGES_DIR = REPO_ROOT / "images"
-SUITES_DIR = REPO_ROOT / "suites"
-KERNEL_CONFIGS_DIR = REPO_ROOT / "kernel-configs"
 
 
 def writable_dir(path: Path, what: str) -> Path:

@@ -6,8 +6,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.data import SUITES_DIR
 from harness.errors import BadInput
-from harness.settings import SUITES_DIR
 
 
 class Runner(enum.StrEnum):
@@ -16,6 +16,12 @@ class Runner(enum.StrEnum):
     TEST_PROGS = "test_progs"  # the kernel's BPF selftest runner: a subtest is one of its subtests
     SHELL = "shell"  # each subtest is a shell command (the harness's own canary suite)
     KSELFTEST = "kselftest"  # each subtest is a script of a kselftest directory; its TAP results are sub-cases
+    KUNIT = "kunit"  # each subtest is a KUnit suite, run by loading its module; its test cases are sub-cases
+
+    @property
+    def nested(self) -> bool:
+        """Each subtest reports sub-cases of its own (KTAP), and one that does not report is lost."""
+        return self in (Runner.KSELFTEST, Runner.KUNIT)
 
 
 @dataclass(frozen=True)
@@ -31,9 +37,15 @@ class Suite:
     directory: str = ""  # runner "kselftest": under tools/testing/selftests ("net/mptcp")
     programs: tuple[str, ...] = ()  # what the subtests run from the host's root file system (`ip`, `nft` ...)
     timeout_from_settings: bool = False  # the directory's own `settings` file sets the timeout (kselftest)
+    modules: dict[str, str] = field(default_factory=dict)  # runner "kunit": subtest (KUnit suite) -> its module
 
     def full_name(self, subtest: str) -> str:
         return f"{self.test}/{subtest}"
+
+    @property
+    def printed_by(self) -> str:
+        """What printed a nested subtest's sub-cases, from the subtest's name: its script, or its KUnit suite."""
+        return "KUnit suite {}" if self.runner is Runner.KUNIT else "{}.sh"
 
 
 def load_suite(path: Path) -> Suite:
@@ -41,7 +53,7 @@ def load_suite(path: Path) -> Suite:
         data = tomllib.loads(path.read_text())
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise BadInput(f"{path}: cannot read suite file ({e}); fix its TOML") from e
-    known = {"name", "runner", "test", "subtests", "timeout", "commands", "max_concurrency", "directory", "programs"}
+    known = {"name", "runner", "test", "subtests", "timeout", "commands", "max_concurrency", "directory", "programs", "modules"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise BadInput(f"{path}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
@@ -61,6 +73,7 @@ def load_suite(path: Path) -> Suite:
             directory=str(data.get("directory", "")),
             programs=tuple(str(p) for p in data.get("programs", ())),
             timeout_from_settings=runner == Runner.KSELFTEST and "timeout" not in data,
+            modules={str(k): str(v) for k, v in data.get("modules", {}).items()},
         )
     except (KeyError, TypeError, ValueError) as e:
         raise BadInput(f"{path}: missing or malformed key {e}; a suite needs name, test and subtests") from e
@@ -70,6 +83,9 @@ def load_suite(path: Path) -> Suite:
         raise BadInput(f"{path}: runner 'kselftest' needs `directory` (under tools/testing/selftests), and no other does")
     if suite.runner is Runner.SHELL and set(suite.commands) != set(suite.subtests):
         raise BadInput(f"{path}: runner 'shell' needs one entry in [commands] per subtest, and no other")
+    if (suite.runner is Runner.KUNIT) != bool(suite.modules) or (suite.modules and set(suite.modules) != set(suite.subtests)):
+        raise BadInput(f"{path}: runner 'kunit' needs one entry in [modules] per subtest (its KUnit suite's module), "
+                       "and no other runner has [modules]")
     if suite.max_concurrency is not None and suite.max_concurrency < 1:
         raise BadInput(f"{path}: max_concurrency must be at least 1")
     return suite

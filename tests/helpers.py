@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 from harness.kernel import Kernel, debian
-from harness.settings import REPO_ROOT, default_cache_dir
+from harness.settings import default_cache_dir
 
+REPO_ROOT = Path(__file__).resolve().parent.parent  # the checkout
 CACHE = default_cache_dir()
 
 

@@ -2,8 +2,8 @@
 import pytest
 
 from harness.cache import require_free_space
+from harness.data import SUITES_DIR
 from harness.errors import BadInput
-from harness.settings import SUITES_DIR
 
 pytest_plugins = ["pytester"]
 SUITE_FILE = str(SUITES_DIR / "mptcp_bpf.toml")

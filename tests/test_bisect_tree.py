@@ -11,8 +11,7 @@ import pytest
 from harness.bisect.step import Kind, Verdict
 from harness.bisect.tree import Bisection, Outcome, Report, Worktree, bisect_list, checked_out, judge, verify
 from harness.errors import InfraError
-from harness.settings import REPO_ROOT
-from tests.helpers import run_harness
+from tests.helpers import REPO_ROOT, run_harness
 
 
 def git(repo: Path, *args: str) -> str:

@@ -6,8 +6,7 @@ import time
 import pytest
 
 from harness import proc
-from harness.settings import REPO_ROOT
-from tests.helpers import CACHE, default_kernel, harness_qemus, pytest_argv, pytest_env, run_pytest
+from tests.helpers import CACHE, REPO_ROOT, default_kernel, harness_qemus, pytest_argv, pytest_env, run_pytest
 
 pytestmark = pytest.mark.guest
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.settings import REPO_ROOT, SUITES_DIR
-from tests.helpers import pytest_argv, pytest_env
+from harness.data import SUITES_DIR
+from tests.helpers import REPO_ROOT, pytest_argv, pytest_env
 
 SUITES = str(SUITES_DIR)
 
@@ -55,7 +55,7 @@ def test_collection_from_the_repo_without_paths_takes_option_values_as_values(ou
     proc = pytest_in(REPO_ROOT, "--collect-only", "-q", "suites", "--kernel-tree", str(outside / "tree"),
                      "--report-dir", str(outside / "reports"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "30 tests collected" in proc.stdout  # 19 test_progs subtests, 11 net/mptcp scripts
+    assert "32 tests collected" in proc.stdout  # 19 test_progs subtests, 11 net/mptcp scripts, 2 KUnit suites
 
 
 def test_p_no_harness_turns_the_plugin_off(outside):

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness import host
-from harness.settings import REPO_ROOT
-from tests.helpers import run_harness
+from tests.helpers import REPO_ROOT, run_harness
 
 NIGHTS = Path(__file__).parent / "data" / "nights"
 SCREENSHOT = REPO_ROOT / "reports" / "dashboard-test.png"

@@ -7,8 +7,7 @@ import time
 
 import pytest
 
-from harness.settings import REPO_ROOT
-from tests.helpers import CACHE, harness_qemus, pytest_argv, pytest_env, run_pytest
+from tests.helpers import CACHE, REPO_ROOT, harness_qemus, pytest_argv, pytest_env, run_pytest
 
 pytestmark = pytest.mark.guest
 CANARY = "suites/canary/canary.toml"

@@ -10,22 +10,23 @@ from pathlib import Path
 import pytest
 
 from harness.payload.selftests_bpf import build_test_progs
-from harness.settings import REPO_ROOT
-from tests.helpers import CACHE, default_kernel, harness_qemus, pytest_argv, pytest_env, run_pytest
+from tests.helpers import CACHE, REPO_ROOT, default_kernel, harness_qemus, pytest_argv, pytest_env, run_pytest
 
 pytestmark = pytest.mark.guest
 
 
-def test_collection_lists_the_19_subtests_and_11_scripts_and_fetches_builds_boots_nothing(tmp_path):
+def test_collection_lists_the_19_subtests_11_scripts_2_kunit_suites_and_fetches_builds_boots_nothing(tmp_path):
     empty_cache = tmp_path / "cache"
     everything = run_pytest("--collect-only", "-q", "suites", HARNESS_CACHE=str(empty_cache))
     only_rr = run_pytest("--collect-only", "-q", "-k", "mptcp/rr", HARNESS_CACHE=str(empty_cache))
     only_diag = run_pytest("--collect-only", "-q", "-k", "net-mptcp/diag", HARNESS_CACHE=str(empty_cache))
     assert everything.returncode == 0, everything.stdout
-    assert "30 tests collected" in everything.stdout
+    assert "32 tests collected" in everything.stdout
     items = [ln for ln in everything.stdout.splitlines() if "::" in ln]
     assert len([i for i in items if i.startswith("suites/mptcp_bpf.toml::mptcp/")]) == 19
     assert len([i for i in items if i.startswith("suites/net_mptcp.toml::net-mptcp/")]) == 11
+    assert [i for i in items if "kunit" in i] == ["suites/kunit_mptcp.toml::kunit-mptcp/mptcp-crypto",
+                                                  "suites/kunit_mptcp.toml::kunit-mptcp/mptcp-token"]
     assert [ln for ln in only_rr.stdout.splitlines() if "::" in ln] == ["suites/mptcp_bpf.toml::mptcp/rr"]
     assert [ln for ln in only_diag.stdout.splitlines() if "::" in ln] == ["suites/net_mptcp.toml::net-mptcp/diag"]
     assert not empty_cache.exists()  # no kernel fetched, no build, no run directory

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from harness import guest, host
+from harness.data import IMAGES_DIR, SUITES_DIR
 from harness.host.setup import wanted_packages
-from harness.settings import IMAGES_DIR, REPO_ROOT, SUITES_DIR
+from tests.helpers import REPO_ROOT
 
 # programs the set-up cannot install for itself, with the reason
 NOT_INSTALLED_BY_US = {"sudo": "only used when the set-up is not run as root, to install the rest"}

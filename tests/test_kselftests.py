@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.data import SUITES_DIR
 from harness.parse.kselftest import parse_subcases
 from harness.parse.test_progs import parse_test_progs
 from harness.payload.kselftests import missing_options, settings_timeout
@@ -13,7 +14,6 @@ from harness.report.json import from_json, to_json
 from harness.report.junit import to_junit
 from harness.report.ktap import to_ktap
 from harness.results import Status, SuiteRun, decide, flaky, run_from_plain, run_to_plain
-from harness.settings import SUITES_DIR
 from harness.suites import Runner, load_suite
 
 DATA = Path(__file__).parent / "data" / "kselftests"

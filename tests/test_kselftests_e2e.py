@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from harness.settings import SUITES_DIR
+from harness.data import SUITES_DIR
 from tests.helpers import CACHE, run_pytest
 
 pytestmark = pytest.mark.guest

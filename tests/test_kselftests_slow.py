@@ -5,7 +5,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from harness.settings import SUITES_DIR
+from harness.data import SUITES_DIR
 from harness.suites import load_suite
 from tests.helpers import run_pytest
 

@@ -59,8 +59,7 @@ def test_two_nightlies_started_at_once_into_one_dir_each_complete_their_own_nigh
     import subprocess
     import sys
 
-    from harness.settings import REPO_ROOT
-    from tests.helpers import pytest_env
+    from tests.helpers import REPO_ROOT, pytest_env
 
     out = tmp_path / "nights"
     argv = [sys.executable, "-m", "harness", "nightly", "--out", str(out), "--suite", "suites/canary/canary.toml",

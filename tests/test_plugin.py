@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from harness import guest, pipeline
+from harness.data import SUITES_DIR
 from harness.kernel import Kernel
 from harness.payload.selftests_bpf import Payload
 from harness.run import scheduler
-from harness.settings import SUITES_DIR
 
 pytest_plugins = ["pytester"]
 DATA = Path(__file__).parent / "data" / "test_progs"

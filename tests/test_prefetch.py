@@ -11,9 +11,10 @@ import sys
 from pathlib import Path
 
 from harness import pipeline
-from harness.settings import REPO_ROOT, SUITES_DIR, Settings
+from harness.data import SUITES_DIR
+from harness.settings import Settings
 from harness.suites import load_suite
-from tests.helpers import CACHE, default_kernel
+from tests.helpers import CACHE, REPO_ROOT, default_kernel
 
 
 def path_without(program: str, tmp: Path) -> str:

@@ -7,12 +7,12 @@ import sys
 
 import pytest
 
-from harness.settings import OPTIONS, REPO_ROOT
-from tests.helpers import pytest_env
+from harness.settings import OPTIONS
+from tests.helpers import REPO_ROOT, pytest_env
 
 README = REPO_ROOT / "README.md"
 DOCS = sorted((REPO_ROOT / "docs").glob("*.md"))
-COMMANDS = ("parse", "merge", "guests", "cache", "shell", "bisect", "bisect-step", "nightly", "report")
+COMMANDS = ("parse", "merge", "guests", "cache", "shell", "bisect", "bisect-step", "verify-fix", "nightly", "report")
 PATH = re.compile(r"(?<![\w~/.-])((?:harness|suites|images|kernel-configs|expectations|docs|tests|bench|\.github)/[\w./{},*-]*\w)")
 FLAG = re.compile(r"(?<![\w-])(--[a-z][a-z0-9-]+)")
 DATED = re.compile(r"\b20\d\d-\d\d-\d\d\b|\b(?:at|commit) [0-9a-f]{7,}\b")

@@ -68,12 +68,18 @@ def test_a_run_survives_the_trip_from_an_xdist_worker_to_the_controller():
 
 def test_the_first_kernel_incident_names_the_reason_later_ones_add_their_traces():
     """As the real lockdep canary showed: lockdep's report, then the BUG it leads to (or the other way round)."""
-    from harness.results import SubtestResult, blamed
+    from harness.parse.console import Incident, IncidentKind
+    from harness.results import DECODED, SubtestResult, blamed
     ran = SubtestResult("canary/lockdep", Status.PASSED, ("ok",))
-    once = blamed(ran, "kernel lockdep while it ran", ("WARNING: lock held when returning to user space!",))
-    twice = blamed(once, "kernel bug while it ran", ("BUG: scheduling while atomic",))
+    lockdep = Incident(IncidentKind.LOCKDEP, False, 1, ("WARNING: lock held when returning to user space!",))
+    bug = Incident(IncidentKind.BUG, False, 9, ("BUG: scheduling while atomic", " mptcp_close+0x2a/0x60"),
+                   decoded=("BUG: scheduling while atomic", " mptcp_close (net/mptcp/protocol.c:3172)"))
+    once = blamed(ran, "kernel lockdep while it ran", lockdep)
+    twice = blamed(once, "kernel bug while it ran", bug)
     assert twice.status is Status.FAILED and twice.reason == "kernel lockdep while it ran"
-    assert twice.output == ("ok", "WARNING: lock held when returning to user space!", "BUG: scheduling while atomic")
+    assert twice.output == ("ok", "WARNING: lock held when returning to user space!", "BUG: scheduling while atomic",
+                            " mptcp_close+0x2a/0x60", DECODED, "BUG: scheduling while atomic",
+                            " mptcp_close (net/mptcp/protocol.c:3172)")  # the raw trace, then the decoded one beside it
 
 
 def test_failure_rates_count_each_subtests_failed_rounds_of_those_run():

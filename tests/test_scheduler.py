@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness import guest
+from harness.data import SUITES_DIR
 from harness.errors import BadInput
 from harness.guest import vng
 from harness.guest.commands import SCRIPTS, isolated, runner_script, script
@@ -19,7 +20,6 @@ from harness.parse.test_progs import SUBTEST_RESULT, SUBTEST_RESULT_LINE, unpref
 from harness.payload.selftests_bpf import Payload
 from harness.run.plan import Batch, plan_batches, progs_argv
 from harness.run.scheduler import RunRequest
-from harness.settings import SUITES_DIR
 from harness.suites import load_suite
 
 SUITE = load_suite(SUITES_DIR / "mptcp_bpf.toml")

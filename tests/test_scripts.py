@@ -3,7 +3,7 @@ import subprocess
 from pathlib import Path
 
 from harness.guest.commands import SCRIPTS
-from harness.settings import REPO_ROOT
+from tests.helpers import REPO_ROOT
 
 
 def shell_files() -> list[Path]:

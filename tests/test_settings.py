@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 
 from harness import cli, pipeline
+from harness.data import SUITES_DIR
 from harness.errors import BadInput, InfraError
-from harness.settings import SUITES_DIR, Settings, find_ini, for_command, read_ini
+from harness.settings import Settings, find_ini, for_command, read_ini
 
 
 @pytest.fixture

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
+from harness.data import SUITES_DIR
 from harness.errors import BadInput
 from harness.run.shard import assign, parse_shard
-from harness.settings import SUITES_DIR
 
 pytest_plugins = ["pytester"]
 REPORTS = Path(__file__).parent / "data" / "reports"

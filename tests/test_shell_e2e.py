@@ -5,8 +5,7 @@ import sys
 import pexpect
 import pytest
 
-from harness.settings import REPO_ROOT
-from tests.helpers import harness_qemus, pytest_env
+from tests.helpers import REPO_ROOT, harness_qemus, pytest_env
 
 pytestmark = pytest.mark.guest
 

@@ -3,8 +3,8 @@ import re
 
 import pytest
 
+from harness.data import SUITES_DIR
 from harness.errors import BadInput
-from harness.settings import SUITES_DIR
 from harness.suites import load_suite
 from tests.helpers import linux_source
 

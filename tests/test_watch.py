@@ -1,9 +1,9 @@
 """harness.run.watch: each result's duration as the next run's plan weighs it, on a real batch log written as it came."""
 from pathlib import Path
 
+from harness.data import SUITES_DIR
 from harness.run.plan import Batch
 from harness.run.watch import Watch
-from harness.settings import SUITES_DIR
 from harness.suites import load_suite
 
 LOG = Path(__file__).parent / "data" / "test_progs" / "verbose-base-mptcpify-6.12.log"

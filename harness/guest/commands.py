@@ -78,6 +78,11 @@ def kselftest_argv(suite: Suite, batch: Batch, directory: Path) -> list[str]:
     return ["sh", script("kselftest.sh"), str(batch.index), suite.test, str(directory), str(limit), *batch.subtests]
 
 
+def kunit_argv(suite: Suite, batch: Batch) -> list[str]:
+    """A batch of a KUnit suite file: its KUnit suites, each with the module that runs it."""
+    return ["sh", script("kunit.sh"), str(batch.index), suite.test, *(f"{s}={suite.modules[s]}" for s in batch.subtests)]
+
+
 def runner_script(suite: Suite, payload_dir: Path | None, shared: Path, batches: list[Batch], workdir: Path,
                   kmsg: str = KMSG, machine_slow: bool = False, every: list[Batch] | None = None) -> str:
     """A guest's run.sh: its batches started at once (isolated when not alone), then wait for all.
@@ -94,6 +99,8 @@ def runner_script(suite: Suite, payload_dir: Path | None, shared: Path, batches:
     for b in batches:
         if suite.runner is Runner.SHELL:
             argv = shell_suite_argv(suite, b, workdir)
+        elif suite.runner is Runner.KUNIT:
+            argv = kunit_argv(suite, b)
         elif suite.runner is Runner.KSELFTEST:
             assert payload_dir is not None
             argv = kselftest_argv(suite, b, payload_dir)

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.data import IMAGES_DIR
 from harness.errors import BadInput
 from harness.guest.commands import SCRIPTS
 from harness.guest.probe import qemu_binary, vng_environment
 from harness.kernel import Kernel
 from harness.kernel.vmlinux import has_pvh_entry
-from harness.settings import IMAGES_DIR
 
 
 @dataclass(frozen=True)

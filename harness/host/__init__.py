@@ -17,8 +17,8 @@ import shutil
 import tomllib
 from functools import cache
 
+from harness.data import IMAGES_DIR
 from harness.errors import BadInput
-from harness.settings import IMAGES_DIR
 
 # root's PATH has the sbin directories; a user's may not, and vng looks for /usr/sbin/sshd by path
 _SBIN = ("/usr/local/sbin", "/usr/sbin", "/sbin")

@@ -12,9 +12,10 @@ import sys
 import tomllib
 from pathlib import Path
 
-from harness.errors import Exit  # standard library only, as this module must be
+from harness.data import IMAGES_DIR  # standard library only, as this module must be
+from harness.errors import Exit
 
-TOOLCHAIN = Path(__file__).resolve().parents[2] / "images" / "toolchain.toml"
+TOOLCHAIN = IMAGES_DIR / "toolchain.toml"
 
 
 def wanted_packages(path: Path = TOOLCHAIN, only: list[str] | None = None) -> list[str]:

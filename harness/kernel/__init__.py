@@ -1,6 +1,7 @@
 """A kernel ready to boot: what every later stage needs to know about it."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,3 +23,16 @@ def config_file(kernel: Kernel) -> Path | None:
     candidates = [kernel.build_dir / ".config"] if kernel.build_dir else \
         [kernel.image.parent / "config", kernel.image.parent / f"config-{kernel.release}"]
     return next((c for c in candidates if c.is_file()), None)
+
+
+def has_module(kernel: Kernel, name: str) -> bool:
+    """The kernel has module `name` (mptcp_crypto_test), loadable or built in, by its modules.dep and modules.builtin."""
+    assert kernel.modules_dir is not None
+    pattern = re.compile(rf"(^|/){re.escape(name)}\.ko(\.[a-z]+)?(:|$)", re.M)
+    for index in ("modules.dep", "modules.builtin"):
+        try:
+            if pattern.search((kernel.modules_dir / index).read_text(errors="replace")):
+                return True
+        except OSError:
+            continue
+    return False

@@ -2,9 +2,12 @@
 
 A bisection goes back and forth over the same files, a night rebuilds what the night before
 built, a reverted change is the state before it: the compiler's work is found again instead
-of done again. Paths: CCACHE_BASEDIR=/ makes the absolute paths kbuild passes relative to the
-build directory, and the build directory is not hashed (CCACHE_NOHASHDIR), so the same tree
-built again in another build directory at the same depth hits too.
+of done again. Paths: the build directory is not hashed (CCACHE_NOHASHDIR), so the same tree built
+again in another build directory hits too. Another tree (a bisect's worktree) does not: kbuild
+passes the tree's absolute path. ccache's base_dir would make it relative, and hit across trees
+of the same depth, but it also defeats kbuild's -fmacro-prefix-map: a WARNING then names
+"../../../../trees/linux/net/mptcp/token.c:444" instead of "net/mptcp/token.c:444" (seen here),
+and decode_stacktrace.sh cannot strip the tree from the paths it prints. Right paths come first.
 Without ccache on the host the build runs as before, and says so once.
 """
 from __future__ import annotations
@@ -38,7 +41,7 @@ def for_mode(cache_dir: Path, mode: str, env: dict[str, str]) -> Compiler:
         return Compiler()
     directory = cache_dir / "ccache" / mode
     return Compiler(["CC=ccache gcc"], {**env, "CCACHE_DIR": str(directory), "CCACHE_MAXSIZE": SIZE,
-                                        "CCACHE_BASEDIR": "/", "CCACHE_NOHASHDIR": "true"}, directory)
+                                        "CCACHE_NOHASHDIR": "true"}, directory)
 
 
 def hit_rate(before: dict[str, int], after: dict[str, int]) -> tuple[int, int]:

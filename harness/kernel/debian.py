@@ -20,11 +20,11 @@ from harness.cache import (
     used,
     write_json,
 )
+from harness.data import IMAGES_DIR
 from harness.errors import BadInput, InfraError
 from harness.kernel import Kernel
 from harness.kernel.apt import PrivateApt
 from harness.kernel.vmlinux import extract_vmlinux
-from harness.settings import IMAGES_DIR
 
 FETCH_SPACE_GB = 3.0  # measured: 0.3 GB of packages, 0.2 GB unpacked kernel, 1.8 GB unpacked source
 CATALOGUE = IMAGES_DIR / "debian.toml"

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.data import KERNEL_CONFIGS_DIR
 from harness.errors import BadInput, failed_step
-from harness.settings import KERNEL_CONFIGS_DIR
 
 SET = re.compile(r"^(CONFIG_\w+)=(.*)$")
 UNSET = re.compile(r"^# (CONFIG_\w+) is not set$")

@@ -36,8 +36,13 @@ REPRODUCIBLE = {"KBUILD_BUILD_TIMESTAMP": "2026-01-01 00:00:00 UTC", "KBUILD_BUI
                 "KBUILD_BUILD_HOST": "harness"}
 
 
+def is_tree(path: Path) -> bool:
+    """The top of a kernel source tree: its Makefile, Kconfig and arch/x86."""
+    return (path / "Makefile").is_file() and (path / "Kconfig").is_file() and (path / "arch/x86").is_dir()
+
+
 def check_tree(tree: Path) -> None:
-    if not (tree / "Makefile").is_file() or not (tree / "Kconfig").is_file() or not (tree / "arch/x86").is_dir():
+    if not is_tree(tree):
         raise BadInput(f"{tree} is not a kernel source tree (no Makefile, Kconfig and arch/x86); give the top of a kernel checkout")
 
 
@@ -62,8 +67,13 @@ def tree_state(tree: Path, exclude: str = SELFTESTS, only: str | None = None) ->
     return f"mtime:{newest}:files:{count}"
 
 
+# How objects are compiled, in the build dir's key: a change here starts a new build dir instead of mixing objects.
+# 2: absolute source paths again (ccache's base_dir made __FILE__ relative, harness/kernel/ccache.py)
+RECIPE = 2
+
+
 def build_dir_for(cache_dir: Path, tree: Path, mode: str, fragments: list[Fragment]) -> Path:
-    key = hashlib.sha256(f"{tree.resolve()}|{mode}|{','.join(f.name for f in fragments)}".encode()).hexdigest()[:12]
+    key = hashlib.sha256(f"{tree.resolve()}|{mode}|{','.join(f.name for f in fragments)}|{RECIPE}".encode()).hexdigest()[:12]
     return cache_dir / "builds" / f"{tree.resolve().name}-{mode}-{key}"
 
 

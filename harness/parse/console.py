@@ -99,6 +99,7 @@ class Incident:
     fatal: bool
     line_no: int
     excerpt: tuple[str, ...]  # from the marker line to the end of its trace
+    decoded: tuple[str, ...] = ()  # the excerpt with file:line, when the kernel's tree could decode it (kernel.decode)
 
 
 def find_incidents(events: list[ConsoleEvent]) -> list[Incident]:

@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from harness.cache import file_sha256, read_json, require_free_space
+from harness.data import IMAGES_DIR
 from harness.errors import BadInput, failed_step
 from harness.kernel import Kernel
 from harness.kernel.vmlinux import btf_digest
 from harness.payload.build import cached, compiler_identity, run_steps, write_header
-from harness.settings import IMAGES_DIR
 
 BUILD_SPACE_GB = 1.0  # measured: 454 MB for the output of a full build of linux-source-7.3
 STAMP = "payload.json"

@@ -5,8 +5,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.cache import locked, read_json, write_json
+from harness.data import SUITES_DIR
 from harness.results import Status, SuiteRun
-from harness.settings import SUITES_DIR
 from harness.suites import Suite
 
 FILE = "durations.json"

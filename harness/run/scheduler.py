@@ -21,14 +21,15 @@ from pathlib import Path
 from harness import guest, results
 from harness.crashes import event_header
 from harness.guest.commands import RUNNER_SCRIPT, runner_script
-from harness.parse.console import Incident
+from harness.kernel.decode import decode
+from harness.parse.console import Incident, IncidentKind
 from harness.parse.test_progs import parse_test_progs
 from harness.payload.kselftests import KselftestPayload
 from harness.payload.selftests_bpf import Payload
 from harness.results import SubtestResult, SuiteRun, decide
 from harness.run.plan import Batch, plan_batches
 from harness.run.watch import Stop, StopKind, Watch
-from harness.suites import Runner, Suite
+from harness.suites import Suite
 
 FRUITLESS_ROUNDS = 2  # rounds again after one in which nothing started, before the rest is lost
 MAX_TRIES = 3  # rounds a subtest may start in before it is left lost
@@ -187,13 +188,20 @@ def _collect(request: RunRequest, subtests: tuple[str, ...], guests: list[_Guest
         for b in g.batches:
             logs.append(_read_batch(request, g, b, found, pending))
         incidents, timeline = g.watch.incidents()
-        found.incidents += incidents
+        found.incidents += [(decoded(request, i), who) for i, who in incidents]
         if timeline.batches:
             found.running += list(timeline.unfinished(pending))
         else:  # no marker reached the console (no console captured): what the logs said
             found.running += [n for n in g.watch.running() if n in found.unreported]
     found.log = "\n".join(logs)
     return found
+
+
+def decoded(request: RunRequest, incident: Incident) -> Incident:
+    """The incident with its trace decoded to file:line, when it is one that fails a subtest and the kernel's tree can."""
+    if incident.kind is IncidentKind.WARNING and not request.fail_on_warning:
+        return incident  # reported, fails nothing: not worth the decoder's seconds
+    return dataclasses.replace(incident, decoded=decode(request.guest.kernel, incident.excerpt))
 
 
 def _read_batch(request: RunRequest, g: _Guest, b: Batch, found: _Round, pending: dict[int, tuple[str, ...]]) -> str:
@@ -204,7 +212,7 @@ def _read_batch(request: RunRequest, g: _Guest, b: Batch, found: _Round, pending
     finished = status_path.exists() and status_path.read_text().strip() != ""
     parsed = parse_test_progs(log)
     decided = decide(request.suite.test, list(b.subtests), list(request.suite.subtests), parsed, finished,
-                     nested=request.suite.runner is Runner.KSELFTEST)
+                     nested=request.suite.runner.nested, printed_by=request.suite.printed_by)
     found.results += [dataclasses.replace(r, duration_s=g.watch.duration(r.name)) for r in decided]
     if not finished:
         pending[b.index] = tuple(n for n in map(request.suite.full_name, b.subtests) if n not in parsed.subtests)

@@ -6,8 +6,8 @@ from pathlib import Path
 from _pytest.mark.expression import Expression  # pytest's own -k grammar (pytest is pinned)
 
 from harness import pipeline
+from harness.data import SUITES_DIR
 from harness.errors import BadInput
-from harness.settings import SUITES_DIR
 from harness.suites import all_suites, load_suite
 
 
