@@ -27,7 +27,7 @@ from harness.expectations import Expectations, apply, expected_failure
 from harness.expectations import load as load_expectations
 from harness.guest import warm
 from harness.guest.pool import GuestPool
-from harness.kernel import Kernel, config_file, debian, has_module
+from harness.kernel import Kernel, config_file, coverage, debian, has_module
 from harness.kernel.kconfig import mode_fragments, read_config
 from harness.kernel.prebuilt import prebuilt_kernel
 from harness.kernel.tree import build_kernel
@@ -115,7 +115,8 @@ def kmemleak(kernel: Kernel) -> bool:
 def get_kernel(settings: Settings, say: Say) -> Kernel:
     s = settings
     if s.kernel_tree is not None:
-        fragments = mode_fragments(s.kernel_mode, s.kconfig_fragments, base=s.kconfig_base)
+        gcov = coverage.fragments(s.kernel_tree) if s.coverage else ()
+        fragments = mode_fragments(s.kernel_mode, (*s.kconfig_fragments, *gcov), base=s.kconfig_base)
         return build_kernel(s.kernel_tree, s.cache_dir, s.kernel_mode, fragments, s.kconfig_base, s.build_jobs,
                             toolchain_identity(llvm_bin(), s.cache_dir), guest.vng_environment(), say)
     if s.kernel_image is not None:
@@ -170,6 +171,7 @@ class Session:
         self.pool = GuestPool(settings, self.config, say)
         self.scans_s = KMEMLEAK_SCANS_S if kmemleak(prepared.kernel) else 0.0
         self.items = 0
+        self.workdirs: list[Path] = []  # every round's directory, for what a run leaves there (--coverage's counters)
         self.mode = mode_of(settings)
         self.progress = lambda r: (progress or say)(result_line(self._expected(r)))
 
@@ -235,6 +237,7 @@ class Session:
             retries=s.retries, fail_on_warning=s.fail_on_warning, deadline=self.deadline,
             scans_s=self.scans_s,
         )
+        self.workdirs.append(workdir)
         run = run_suite(request)
         if not run.interrupted:
             durations.record(s.cache_dir, suite, run)
@@ -256,6 +259,7 @@ class Session:
                 retries=s.retries, fail_on_warning=s.fail_on_warning, deadline=self.deadline,
                 scans_s=self.scans_s,
             )
+            self.workdirs.append(request.workdir)
             try:
                 run = run_suite(request)
                 break
@@ -285,6 +289,7 @@ class Ran:
     suites_s: dict[str, float] = dataclasses.field(default_factory=dict)  # suite -> seconds of its runs
     build_error: str | None = None  # what did not build (the kernel, test_progs, the kselftests) and why
     prepare_error: str | None = None  # the machinery failed before any guest (a download, an unpacking)
+    coverage: dict[str, object] | None = None  # --coverage: net/mptcp's figures (harness.report.coverage)
 
 
 def run(settings: Settings, selections: Iterable[Selection], say: Say = print, logs_dir: Path | None = None) -> Ran:
@@ -306,5 +311,25 @@ def run(settings: Settings, selections: Iterable[Selection], say: Say = print, l
             began = time.monotonic()
             ran.runs.append(session.run(sel))  # the expectations applied
             ran.suites_s[sel.suite.name] = round(ran.suites_s.get(sel.suite.name, 0.0) + time.monotonic() - began, 1)
+    if settings.coverage:
+        ran.coverage = coverage_of(session, logs_dir.parent if logs_dir else None, say)
     ran.run_s = time.monotonic() - start - ran.build_s
     return ran
+
+
+def coverage_of(session: Session, out: Path | None, say: Say) -> dict[str, object] | None:
+    """--coverage: net/mptcp's, from every round of the session, into `out` (else a dir of the cache); said."""
+    from harness.report import coverage as report_coverage
+
+    s = session.settings
+    where = out or s.cache_dir / "coverage" / time.strftime("%Y%m%d-%H%M%S")
+    try:
+        found = report_coverage.collect(session.prepared.kernel, session.workdirs, where, say)
+    except InfraError as e:
+        say(str(e))
+        return None
+    if found is None:
+        say("--coverage: no round left gcov counters (a kernel without CONFIG_GCOV_KERNEL?)")
+        return None
+    say(f"{found.line()}; {found.info}, {found.html}/index.html")
+    return found.plain()

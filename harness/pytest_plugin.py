@@ -240,18 +240,27 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         for i in never:
             by_suite.setdefault(i.suite.name, []).append(not_run(i.name, "interrupted"))
         runs = merge_runs([*runs, *(SuiteRun(name, runs[0].kernel, tuple(rs)) for name, rs in by_suite.items())])
+    coverage = _coverage(runner)
     if runs and runner.settings.report_dir is not None:
-        _write_reports(session.config, runner, runs)
+        _write_reports(session.config, runner, runs, coverage)
 
 
-def _write_reports(config: pytest.Config, runner: SessionRunner, runs: list[SuiteRun]) -> None:
+def _coverage(runner: SessionRunner) -> dict[str, object] | None:
+    """--coverage: net/mptcp's, from every round's counters, into the report dir (else a dir of the cache)."""
+    if not runner.settings.coverage or runner.session is None:
+        return None
+    return pipeline.coverage_of(runner.session, runner.settings.report_dir, runner.say)
+
+
+def _write_reports(config: pytest.Config, runner: SessionRunner, runs: list[SuiteRun],
+                   coverage: dict[str, object] | None = None) -> None:
     out = runner.settings.report_dir
     assert out is not None
     worker = getattr(config, "workerinput", {}).get("workerid")
     if worker:  # what an xdist worker ran: in its own folder, and to the controller for the merged report
         config.workeroutput["harness_runs"] = [run_to_plain(run) for run in runs]  # type: ignore[attr-defined]
         out = out / worker
-    write_reports(out, runs)
+    write_reports(out, runs, coverage)
     runner.say(f"reports: {out}/results.ktap, results.json, junit.xml")
 
 

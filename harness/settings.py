@@ -79,6 +79,9 @@ OPTIONS = (
     Option("--kconfig-base", "kconfig_base", "with --kernel-tree: what the mode's config starts from: lean (allnoconfig and "
            "kernel-configs/guest.config, default) or vng (what `vng --kconfig` makes; kernel-configs/bases.toml)",
            choices=("lean", "vng")),
+    Option("--coverage", "coverage", "with --kernel-tree: build with gcov for net/mptcp (kernel-configs/gcov.config; the "
+           "whole kernel with --kconfig-fragment gcov_all) and report its line and function coverage, coverage.info "
+           "and HTML (lcov), into the report dir", bool),
     Option("--kernel-image", "kernel_image", "boot this prebuilt bzImage (with --test-progs, and --modules-dir if it has modules)"),
     Option("--modules-dir", "modules_dir", "with --kernel-image: its lib/modules/<release> directory"),
     Option("--test-progs", "test_progs", "a built tools/testing/selftests/bpf directory (with test_progs) to run"),
@@ -162,6 +165,7 @@ class Settings:
     kernel_mode: str = "normal"  # kernel-configs/modes.toml
     kconfig_fragments: tuple[str, ...] = ()  # more kernel-configs/ fragments
     kconfig_base: str = "lean"  # kernel-configs/bases.toml
+    coverage: bool = False  # build with gcov for net/mptcp, report its coverage (harness/kernel/coverage.py)
     kernel_image: Path | None = None  # or boot this prebuilt image
     modules_dir: Path | None = None
     test_progs: Path | None = None  # a built selftests/bpf directory to use instead of building one
@@ -220,8 +224,8 @@ def from_values(v: dict[str, Any], persistent: bool = False) -> Settings:
     if len(chosen) > 1:
         raise BadInput(f"{' and '.join(chosen)} each choose the kernel: give one")
     for needs, of in (("kernel_mode", "kernel_tree"), ("kconfig_fragment", "kernel_tree"), ("kconfig_base", "kernel_tree"),
-                      ("modules_dir", "kernel_image")):
-        if needs in v and of not in v:
+                      ("modules_dir", "kernel_image"), ("coverage", "kernel_tree")):
+        if needs in v and v[needs] is not False and of not in v:
             raise BadInput(f"--{needs.replace('_', '-')} only goes with --{of.replace('_', '-')}")
     fields: dict[str, Any] = {
         "cache_dir": Path(v["cache"]) if "cache" in v else default_cache_dir(),
@@ -235,6 +239,7 @@ def from_values(v: dict[str, Any], persistent: bool = False) -> Settings:
         "report_dir": writable_dir(Path(v["report_dir"]), "--report-dir") if "report_dir" in v else None,
         "kernel_mode": v.get("kernel_mode", "normal"),
         "kconfig_base": v.get("kconfig_base", "lean"),
+        "coverage": bool(v.get("coverage")),
         "full_payload": v.get("payload") == "full",
         "kconfig_fragments": tuple(f.strip() for f in v.get("kconfig_fragment", "").split(",") if f.strip()),
         "kvm": Kvm(v.get("kvm", "auto")),

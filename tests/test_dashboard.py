@@ -29,3 +29,17 @@ def test_flips_are_counted_per_mode_in_time_order_and_the_streak_from_the_newest
 def test_report_of_a_dir_with_nothing_in_it_is_bad_input(tmp_path):
     run = run_harness("report", "--html", str(tmp_path / "x.html"), str(tmp_path))
     assert run.returncode == 2 and "neither a nights dir" in run.stderr and run.stderr.count("\n") == 1
+
+
+def test_each_nights_coverage_has_its_change_since_the_same_modes_night_before_and_the_page_shows_it(tmp_path):
+    from harness.report.html import coverage_trend, render
+
+    def col(n: int, mode: str, percent: float | None) -> Column:
+        cov = {"lines_percent": percent, "lines_hit": 1, "lines": 2, "functions_percent": 50.0, "functions_hit": 1,
+               "functions": 2}
+        return Column(f"n{n}", mode, f"{n:02d}", summary={"coverage": cov} if percent is not None else {})
+    history = coverage_trend([col(4, "normal", 25.0), col(4, "debug", 20.0), col(3, "normal", None),
+                              col(2, "normal", 23.5), col(1, "debug", 21.0)])
+    assert [c.summary.get("coverage", {}).get("delta") for c in history] == [1.5, -1.0, None, None, None]
+    page = render(history, "now")
+    assert "25.0 % ▲" in page and "20.0 % ▼" in page and "+1.5 points since the night before" in page

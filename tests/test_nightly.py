@@ -280,3 +280,17 @@ def test_a_fetch_killed_half_way_leaves_the_clone_usable_for_the_next_night(tmp_
     assert fetching.returncode == -signal.SIGKILL, "the fetch ended before it could be killed: make the blob larger"
     clone, commit = nightly.fetch(url, "main", cache, lambda _: None)
     assert commit == git(upstream, "rev-parse", "HEAD") and (clone / "big.bin").stat().st_size == 150_000_000
+
+
+def test_coverage_goes_into_the_summary_its_text_and_kcidb_as_a_measurement():
+    figures = {"scope": "net/mptcp", "lines_hit": 2154, "lines": 9020, "lines_percent": 23.9, "functions_hit": 301,
+               "functions": 702, "functions_percent": 42.9, "copies": 2, "info": "i", "html": "h"}
+    mode = nights.ModeNight("normal", "k", 12.0, {"canary": 9.0}, night_runs(), coverage=figures)
+    summary = nights.summarize("2026-12-02-abc", {"started": "2026-12-02T01:00:00+00:00"}, [mode], None, Expectations(), [])
+    assert summary["modes"]["normal"]["coverage"] == figures
+    assert "normal: net/mptcp coverage: 23.9 % lines, 42.9 % functions" in nights.text(summary)
+    data = to_kcidb(summary, [mode])
+    kcidb_io.schema.LATEST.validate(data)
+    measured = {t["path"]: (t["status"], t["number"]) for t in data["tests"] if t["path"].startswith("coverage.")}
+    assert measured == {"coverage.net_mptcp.lines": ("DONE", {"value": 23.9, "unit": "%"}),
+                        "coverage.net_mptcp.functions": ("DONE", {"value": 42.9, "unit": "%"})}

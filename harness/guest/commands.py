@@ -84,9 +84,11 @@ def kunit_argv(suite: Suite, batch: Batch) -> list[str]:
 
 
 def runner_script(suite: Suite, payload_dir: Path | None, shared: Path, batches: list[Batch], workdir: Path,
-                  kmsg: str = KMSG, machine_slow: bool = False, every: list[Batch] | None = None) -> str:
+                  kmsg: str = KMSG, machine_slow: bool = False, every: list[Batch] | None = None,
+                  gcov_out: Path | None = None) -> str:
     """A guest's run.sh: its batches started at once (isolated when not alone), then wait for all.
-    every: the round's batches in all its guests, when this guest runs only some (what "the rest" leaves out)."""
+    every: the round's batches in all its guests, when this guest runs only some (what "the rest" leaves out).
+    gcov_out: a gcov kernel (--coverage): where net/mptcp's counters go after the batches (scripts/gcov.sh)."""
     env = {"HARNESS_KMSG": kmsg, "HARNESS_RESULT_LINE": SUBTEST_RESULT_LINE, "HARNESS_SHARED": str(shared),
            "HARNESS_MARKS_ITSELF": "0" if suite.runner is Runner.TEST_PROGS else "1", "HARNESS_AWK": awk_command(),
            "HARNESS_STDBUF_PRELOAD": stdbuf_preload(), "HARNESS_SCRIPTS": str(SCRIPTS)}
@@ -112,5 +114,7 @@ def runner_script(suite: Suite, payload_dir: Path | None, shared: Path, batches:
         lines.append(f"(set -- {shlex.join(args)}; . {shlex.quote(script('batch.sh'))}) &")
     # no sync: the shared directory is 9p without a cache (writes reach the host as they are made), and a one-shot
     # guest's init syncs before power-off; `sync` cost 0.15-0.35 s a round under TCG here
-    lines += ["wait", ""]
-    return "\n".join(lines)
+    lines.append("wait")
+    if gcov_out is not None:
+        lines.append(shlex.join(["sh", script("gcov.sh"), str(gcov_out)]))
+    return "\n".join([*lines, ""])

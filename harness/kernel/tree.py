@@ -19,7 +19,7 @@ from pathlib import Path
 from harness import proc as procs
 from harness.cache import locked, read_json, require_free_space, used, write_json
 from harness.errors import BadInput, failed_step
-from harness.kernel import Kernel, ccache, git
+from harness.kernel import Kernel, ccache, coverage, git
 from harness.kernel.kconfig import Fragment, configure
 
 STAMP = "harness-build.json"
@@ -82,14 +82,16 @@ def build_kernel(tree: Path, cache_dir: Path, mode: str, fragments: list[Fragmen
     """Configure, check and build; or, when nothing changed since the last build, only read the stamp."""
     check_tree(tree)
     out = build_dir_for(cache_dir, tree, mode, fragments)
-    config_text = "".join(f"{f.name}:{f.path.read_text()}" for f in fragments)
+    make_env = coverage.make_env([f.name for f in fragments])
+    config_text = "".join(f"{f.name}:{f.path.read_text()}" for f in fragments) + "".join(
+        f"{k}:{Path(v).read_text()}" for k, v in make_env.items())  # --coverage's makefile: its text is part of the build
     state = hashlib.sha256(f"{tree_state(tree)}|{config_text}|{toolchain}".encode()).hexdigest()
     known = read_json(out / STAMP, {})
     if known.get("state") == state:
         used(out)
         return _kernel(tree, out, known)
     with locked(out.parent, out.name):  # one writer per build directory
-        return _build(tree, out, mode, fragments, base, jobs, env, say, state, cache_dir)
+        return _build(tree, out, mode, fragments, base, jobs, {**env, **make_env}, say, state, cache_dir)
 
 
 def _build(tree: Path, out: Path, mode: str, fragments: list[Fragment], base: str, jobs: int, env: dict[str, str],
@@ -150,7 +152,7 @@ def _make(tree: Path, out: Path, args: list[str], env: dict[str, str], log: Path
                 time.sleep(1)
                 if time.monotonic() - last >= 60:
                     last = time.monotonic()
-                    say(f"  still building: {args[-1]}, {time.monotonic() - start:.0f} s so far")
+                    say(f"  still building, {time.monotonic() - start:.0f} s so far")
         finally:
             procs.stop(proc)
     if proc.returncode != 0:

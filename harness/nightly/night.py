@@ -80,7 +80,8 @@ def shard_of(night: Night) -> tuple[pipeline.Selection, ...]:
 def run_mode(night: Night, settings: Settings, mode: str, where: Path, say: Say) -> summary.ModeNight:
     """One mode: build (or fetch) its kernel, run the selection, write its artifacts into `where`."""
     ran = pipeline.run(settings, shard_of(night), say, logs_dir=where / "logs")
-    m = summary.ModeNight(mode, runs=ran.runs, build_s=ran.build_s, suites_s=ran.suites_s, built=ran.build_error is None)
+    m = summary.ModeNight(mode, runs=ran.runs, build_s=ran.build_s, suites_s=ran.suites_s, built=ran.build_error is None,
+                          coverage=ran.coverage)
     if ran.kernel is None:
         m.infra = [f"the kernel or test_progs did not build: {ran.build_error}" if ran.build_error else
                    f"no kernel to run: {ran.prepare_error}"]
@@ -92,7 +93,7 @@ def run_mode(night: Night, settings: Settings, mode: str, where: Path, say: Say)
 
 
 def write_mode(where: Path, m: summary.ModeNight, kernel: Kernel) -> None:
-    write_reports(where, m.runs)
+    write_reports(where, m.runs, m.coverage)
     tests = where / "tests"
     tests.mkdir(exist_ok=True)
     for run in m.runs:

@@ -34,6 +34,7 @@ class ModeNight:
     runs: list[SuiteRun] = field(default_factory=list)
     infra: list[str] = field(default_factory=list)  # the build failed, a guest was lost ...
     built: bool = True  # False: the kernel or test_progs did not build (nothing ran)
+    coverage: dict[str, object] | None = None  # --coverage: net/mptcp's figures (harness.report.coverage)
 
     def tests(self) -> dict[str, str]:
         return {f"{self.mode}:{r.name}": r.status.value for run in self.runs for r in run.subtests if r.in_suite}
@@ -97,7 +98,7 @@ def summarize(night: str, header: Summary, modes: list[ModeNight], before: Summa
         "night": night, "previous": before.get("night") if before else None, "exit": code,
         "modes": {m.mode: {"kernel": m.kernel, "build_s": round(m.build_s, 1), "suites_s": m.suites_s,
                            "counts": {s.value: counts[m.mode][s.value] for s in Status if counts[m.mode][s.value]},
-                           "infra": m.infra} for m in modes},
+                           "infra": m.infra, **({"coverage": m.coverage} if m.coverage else {})} for m in modes},
         "changes": change, "unexpected": unexpected, "unknown_crashes": unknown, "infra": infra, "expired": expired,
         "crashes": found, "crashes_seen": seen, "tests": tests,
     }
@@ -123,4 +124,7 @@ def text(summary: Summary) -> list[str]:
         counts = ", ".join(f"{n} {s}" for s, n in m["counts"].items())
         suites = ", ".join(f"{s} {t:.0f} s" for s, t in m["suites_s"].items())
         lines.append(f"{mode}: {m['kernel']}: build {m['build_s']:.0f} s; {suites}; {counts or 'no results'}")
+        if cov := m.get("coverage"):
+            lines.append(f"{mode}: net/mptcp coverage: {cov['lines_percent']} % lines, {cov['functions_percent']} % "
+                         f"functions")
     return lines

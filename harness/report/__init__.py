@@ -12,8 +12,8 @@ from harness.results import SuiteRun
 REPORTS = (("results.ktap", to_ktap), ("results.json", to_json), ("junit.xml", to_junit))
 
 
-def write_reports(out: Path, runs: list[SuiteRun]) -> None:
-    """results.ktap, results.json and junit.xml in `out`."""
+def write_reports(out: Path, runs: list[SuiteRun], coverage: dict[str, object] | None = None) -> None:
+    """results.ktap, results.json (with --coverage's figures) and junit.xml in `out`."""
     out.mkdir(parents=True, exist_ok=True)
     for name, render in REPORTS:
-        write_atomic(out / name, render(runs))
+        write_atomic(out / name, to_json(runs, coverage) if render is to_json else render(runs))

@@ -107,7 +107,8 @@ def _night_columns(night: Path, page: Path, say: Callable[[str], None]) -> list[
         prefix = f"{mode}:"
         changes = {k: [t for t in v if t.startswith(prefix)] for k, v in summary.get("changes", {}).items()}
         column.summary = {"counts": m.get("counts", {}), "changes": changes, "infra": m.get("infra", []),
-                          "suites_s": m.get("suites_s", {}), "build_s": m.get("build_s", 0)}
+                          "suites_s": m.get("suites_s", {}), "build_s": m.get("build_s", 0),
+                          **({"coverage": dict(m["coverage"])} if m.get("coverage") else {})}
         columns.append(column)
     return columns
 
@@ -127,7 +128,18 @@ def load_columns(paths: list[Path], page: Path, say: Callable[[str], None] = pri
             raise BadInput(f"{path}: neither a nights dir, a night (summary.json) nor a report dir (results.json)")
     if not columns:
         raise BadInput("no nights or reports found in " + ", ".join(map(str, paths)))
-    return sorted(columns, key=lambda c: (c.started, c.mode), reverse=True)
+    return coverage_trend(sorted(columns, key=lambda c: (c.started, c.mode), reverse=True))
+
+
+def coverage_trend(columns: list[Column]) -> list[Column]:
+    """Each night's net/mptcp coverage (--coverage) with its change since the same mode's night before it."""
+    for i, column in enumerate(columns):
+        now = column.summary.get("coverage")
+        before = next((c.summary["coverage"] for c in columns[i + 1:] if c.mode == column.mode and "coverage" in c.summary),
+                      None)
+        if now and before:
+            now["delta"] = round(float(now["lines_percent"]) - float(before["lines_percent"]), 1)
+    return columns
 
 
 def rows(columns: list[Column]) -> list[Row]:

@@ -8,8 +8,8 @@ from typing import Any
 from harness.results import NOT_IN_BUILD, Status, Subcase, SubtestResult, SuiteRun, subcase_from_plain
 
 
-def to_json(runs: list[SuiteRun]) -> str:
-    doc = {
+def to_json(runs: list[SuiteRun], coverage: dict[str, object] | None = None) -> str:
+    doc: dict[str, Any] = {
         "kernels": sorted({run.kernel for run in runs}),
         "tests": [
             {
@@ -23,6 +23,7 @@ def to_json(runs: list[SuiteRun]) -> str:
         ],
         "infra_errors": [e for run in runs for e in run.infra_errors],
         "console_events": [e for run in runs for e in run.console_events],
+        **({"coverage": coverage} if coverage else {}),  # --coverage: net/mptcp's (harness.report.coverage)
     }
     return json.dumps(doc, indent=1) + "\n"
 

@@ -59,10 +59,21 @@ def to_kcidb(summary: Summary, modes: list[ModeNight]) -> dict[str, Any]:
                 tests.append(_test(build_id, r.name, r.status, r.reason, r.duration_s, r.output))
                 tests += [_test(build_id, f"{r.name}/{c.name}", c.status, c.reason, c.duration_s, c.output)
                           for c in r.subcases]  # a kselftest script's sub-cases: one level down its path
+        tests += _coverage(build_id, m.coverage)
     data = {"version": {"major": kcidb_io.schema.LATEST.major, "minor": kcidb_io.schema.LATEST.minor},
             "checkouts": [checkout], "builds": builds, "tests": tests}
     kcidb_io.schema.LATEST.validate(data)
     return data
+
+
+def _coverage(build_id: str, coverage: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """--coverage's figures as KCIDB's place for a measurement: a DONE test with a number (%), lines and functions."""
+    if not coverage:
+        return []
+    return [{"id": f"{build_id}:coverage.net_mptcp.{kind}", "build_id": build_id, "origin": ORIGIN,
+             "path": f"coverage.net_mptcp.{kind}", "status": "DONE",
+             "number": {"value": float(coverage[f"{kind}_percent"]), "unit": "%"},
+             "misc": {"hit": coverage[f"{kind}_hit"], "of": coverage[kind]}} for kind in ("lines", "functions")]
 
 
 def _test(build_id: str, name: str, status: Status, reason: str, duration_s: float | None,

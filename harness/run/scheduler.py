@@ -21,6 +21,7 @@ from pathlib import Path
 from harness import guest, results
 from harness.crashes import event_header
 from harness.guest.commands import RUNNER_SCRIPT, runner_script
+from harness.kernel import coverage
 from harness.kernel.decode import decode
 from harness.parse.console import Incident, IncidentKind
 from harness.parse.test_progs import parse_test_progs
@@ -121,8 +122,10 @@ def _guests(request: RunRequest, batches: list[Batch], workdir: Path, count: int
     for k in range(count):
         mine, where = batches[k::count], workdir if count == 1 else workdir / f"guest-{k}"
         where.mkdir(parents=True, exist_ok=True)
+        gcov = where / "gcov" if coverage.gcov_kernel(request.guest.kernel) else None
         (where / RUNNER_SCRIPT).write_text(runner_script(request.suite, payload_dir, request.workdir, mine, where,
-                                                         machine_slow=not request.guest.use_kvm, every=batches))
+                                                         machine_slow=not request.guest.use_kvm, every=batches,
+                                                         gcov_out=gcov))
         console = (request.console or where / "console.log") if request.runner is not None else where / "console.log"
         out.append(_Guest(mine, where, Watch(request.suite, mine, where, console, progress, request.deadline)))
     return out
