@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from harness.data import SUITES_DIR
 
@@ -66,7 +67,15 @@ def run_suites(args: list[str]) -> int:
     named = [a for a in args if a.endswith(".toml") and Path(a).is_file()]
     # (--assert=plain: the suites are TOML, and this module imported the harness before pytest could rewrite it)
     argv = ["--rootdir", str(SUITES_DIR.parent), "-o", f"cache_dir={default_cache_dir() / 'pytest'}", "--assert=plain", *args]
-    return int(pytest.main(argv if named else [*argv, str(SUITES_DIR)]))
+    return int(pytest.main(argv if named else [*argv, str(SUITES_DIR)], plugins=[ItemNames()]))
+
+
+class ItemNames:
+    """Items named as from the checkout ("suites/mptcp_bpf.toml::mptcp/rr"), not by a path from the current directory
+    to the installed suites (pytest names them relative to where it was started when that is not its rootdir)."""
+
+    def pytest_configure(self, config: Any) -> None:
+        config.cwd_relative_nodeid = lambda nodeid: nodeid
 
 
 def main(argv: list[str] | None = None) -> int:

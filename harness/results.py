@@ -255,13 +255,18 @@ def by_incident(result: SubtestResult, incident: Incident, fail_on_warning: bool
     return blamed(result, f"kernel {incident.kind} while it ran", incident), incident.kind not in TIMING_INCIDENTS
 
 
-def by_guest_end(result: SubtestResult, timeout: str | None, fatal: Incident | None) -> tuple[SubtestResult, bool]:
+def by_guest_end(result: SubtestResult, timeout: str | None, fatal: Incident | None,
+                 before: tuple[Incident, ...] = ()) -> tuple[SubtestResult, bool]:
     """The guest ended while `result`, alone in it, ran: a timeout (its reason), a fatal incident (the kernel to blame),
-    or neither (lost, as decide() said)."""
+    or neither (lost, as decide() said). `before`: what the kernel reported while it ran, before the end (the Oops
+    behind a "Fatal exception" panic, which has no trace of its own): their traces come first in its output."""
     if timeout is not None:
         return timed_out(result, timeout), False
     if fatal is not None:
-        return blamed(result, f"kernel {fatal.kind}: the guest died", fatal), True
+        why = f"kernel {fatal.kind}: the guest died"
+        for incident in before:
+            result = blamed(result, why, incident)
+        return blamed(result, why, fatal), True
     return result, False
 
 

@@ -8,6 +8,7 @@ import subprocess
 import pytest
 
 from harness.nightly import night as nightly
+from harness.results import DECODED
 from tests.helpers import CACHE, run_pytest
 from tests.test_nightly_slow import UPSTREAM, upstream
 
@@ -35,4 +36,7 @@ def test_a_real_debug_kernel_fault_fails_its_subtest_with_a_fingerprint(tmp_path
     assert test["status"] == "failed" and test["reason"] in reasons, test
     headers = [e for e in doc["console_events"] if e.startswith(f"{kind} (running: canary/{select})")]
     assert headers and "[" in headers[0], doc["console_events"][:5]
+    if select == "lkdtm_warning":  # a tree built with debug info: the trace decoded beside the raw one, file:line
+        decoded = test["output"][test["output"].index(DECODED) + 1:]
+        assert any("lkdtm_WARNING (drivers/misc/lkdtm/bugs.c:" in line for line in decoded), decoded[:20]
     subprocess.run(["cp", str(tmp_path / "results.json"), str(CACHE / f"debug-fault-{select}.json")], check=False)

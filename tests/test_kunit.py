@@ -49,6 +49,17 @@ def test_each_suites_test_cases_are_its_sub_cases_and_nest_in_ktap():
     assert "        ok 4 mptcp_token_test_destroyed\n    ok 2 mptcp-token\n" in ktap
 
 
+def test_a_failing_case_fails_its_suite_with_the_case_named_and_its_own_lines():
+    crypto = decided("crypto-expectation-failed.log", "mptcp-crypto")["kunit-mptcp/mptcp-crypto"]
+    assert crypto.status is Status.FAILED and crypto.reason == "1 of 1 sub-cases failed: mptcp_crypto_test_basic"
+    (case,) = crypto.subcases
+    assert case.status is Status.FAILED
+    assert case.output[0] == "not ok 1 mptcp_crypto_test_basic"
+    assert case.output[1] == "# mptcp_crypto_test_basic: EXPECTATION FAILED at net/mptcp/crypto_test.c:56"
+    assert "KTAP version 1" not in case.output and "1..1" not in case.output
+    assert crypto.output[0] == "failing sub-case: mptcp_crypto_test_basic" and "KUnit suite mptcp-crypto printed:" in crypto.output
+
+
 def test_what_kunit_sh_reads_from_debugfs_is_the_suite_one_level_in():
     """The layer kunit.sh strips (sed '1,2d;$d', then 4 spaces): a KTAP of one result, the suite, with 4 children."""
     text = (DATA / "token-debugfs-results.ktap").read_text()
@@ -66,7 +77,7 @@ def test_the_bad_token_crash_is_a_warning_then_a_bug_an_oops_and_a_panic_with_th
     incidents = find_incidents(events)
     assert [i.kind for i in incidents] == [IncidentKind.WARNING, IncidentKind.BUG, IncidentKind.OOPS, IncidentKind.PANIC]
     warning = incidents[0]
-    assert "net/mptcp/token.c:444 at mptcp_token_destroy" in warning.excerpt[0]
+    assert "WARNING: net/mptcp/token.c:444 at mptcp_token_destroy" in warning.excerpt[0]
     assert fingerprint(warning.excerpt).startswith("mptcp_token_destroy")
     assert "mptcp_token_test_destroyed" in fingerprint(incidents[2].excerpt)
 

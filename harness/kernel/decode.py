@@ -42,7 +42,7 @@ def decode(kernel: Kernel, excerpt: tuple[str, ...]) -> tuple[str, ...]:
                              cwd=kernel.build_dir)
     except (OSError, subprocess.TimeoutExpired):
         return ()
-    lines = tuple(run.stdout.splitlines())
-    if run.returncode != 0 or lines == tuple(text.splitlines()):
-        return ()  # it failed, or found nothing to decode
+    lines = tuple(line.rstrip() for line in run.stdout.splitlines())
+    if run.returncode != 0 or lines == tuple(line.rstrip() for line in text.splitlines()):
+        return ()  # it failed, or found nothing to decode (no frame in the excerpt: a panic's last words)
     return lines

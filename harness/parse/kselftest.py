@@ -32,6 +32,7 @@ TITLE = re.compile(r"^(?P<number>\d{2,3}) (?P<title>\S.*?)(?:\s+\[(?P<word>[^]]*
 # a result word glued to what the script printed before it (simult_flows: "... expected 7906 ms[FAIL] client ...")
 GLUED_WORD = re.compile(r"\[(?:FAIL|SKIP|IGNO| OK )\]")
 AROUND = 15  # lines kept on each side of a sub-case's title
+KTAP_HEADER = re.compile(r"^\s*(?:KTAP version \d+|TAP version \d+|# Subtest: .*|\d+\.\.\d+)\s*$")
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ def parse_subcases(output: tuple[str, ...], script: str) -> list[ParsedSubcase]:
         return _from_titles(output, titles)
     found = []
     names = tuple(_without_prefix(r.name, script) for r in log.results if r.depth == 0)
+    previous = 0  # the line of the result before this one: a KUnit case's own lines ("EXPECTATION FAILED at ...") follow it
     for r in log.results:
         if r.depth != 0 or r.result is Word.LOST:
             continue
@@ -63,6 +65,10 @@ def parse_subcases(output: tuple[str, ...], script: str) -> list[ParsedSubcase]:
         time = TIME.search(directive)
         flaky = IGNORED_FLAKY.search(directive) is not None
         around, detail = _around_title(output, titles, name, names)
+        if not titles and r.line_no:  # no human-readable titles (KUnit): what it printed since the result before it
+            around = tuple(ln for ln in output[max(previous, r.line_no - 1 - 2 * AROUND):r.line_no - 1]
+                           if not KTAP_HEADER.match(ln))
+            previous = r.line_no
         reason = TIME.sub("", r.reason).strip()
         if r.result is not Word.OK and detail:  # what its title line said ("expected 200 found 0")
             reason = f"{reason}: {detail}" if reason and reason.lower() not in detail.lower() else detail

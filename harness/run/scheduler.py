@@ -290,7 +290,8 @@ class _Run:
         for name in started:
             self.tries[name] = self.tries.get(name, 0) + 1
         if len(running) == 1 and (len(r.subtests) == 1 or r.concurrency == 1):  # it ran alone: it did it
-            self._blame_alone(running[0], r.stop, why, fatal)
+            before = tuple(i for i, who in r.incidents if not i.fatal and running[0] in who)  # the Oops of a panic
+            self._blame_alone(running[0], r.stop, why, fatal, before)
         else:
             self.alone += [self.short[n] for n in running if n in self.short and self.tries.get(n, 0) < ALONE_TRIES]
         if not started:  # the guest got nowhere (it died booting, vng failed): a fresh one may get further
@@ -301,9 +302,10 @@ class _Run:
         self.normal += [self.short[n] for n in r.unreported
                         if n not in running and n in self.short and self.tries.get(n, 0) < MAX_TRIES]
 
-    def _blame_alone(self, name: str, stop: Stop | None, why: str, fatal: Incident | None) -> None:
+    def _blame_alone(self, name: str, stop: Stop | None, why: str, fatal: Incident | None,
+                     before: tuple[Incident, ...] = ()) -> None:
         timeout = why if stop is not None and stop.kind is StopKind.TIMEOUT else None
-        self.final[name], kernel = results.by_guest_end(self.final[name], timeout, fatal)
+        self.final[name], kernel = results.by_guest_end(self.final[name], timeout, fatal, before)
         if kernel:
             self.kernel_blamed.add(name)
 
