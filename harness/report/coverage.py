@@ -48,8 +48,8 @@ class Coverage:
                 "copies": self.copies, "info": str(self.info), "html": str(self.html / "index.html")}
 
 
-def _lcov(args: list[str], what: str) -> str:
-    run = subprocess.run(["lcov", "--quiet", *args], capture_output=True, text=True)
+def _lcov(args: list[str], what: str, quiet: bool = True) -> str:
+    run = subprocess.run(["lcov", *(["--quiet"] if quiet else []), *args], capture_output=True, text=True)
     if run.returncode != 0:
         raise InfraError(f"--coverage: lcov failed {what}: {(run.stderr or run.stdout).strip().splitlines()[-1:]}")
     return run.stdout + run.stderr
@@ -84,7 +84,7 @@ def collect(kernel: Kernel, roots: list[Path], out: Path, say: Callable[[str], N
     info = out / INFO
     _lcov([arg for p in parts for arg in ("--add-tracefile", str(p))] + ["--output-file", str(info)], "adding the rounds up")
     shutil.rmtree(traces)
-    summary = {m[1]: (int(m[2]), int(m[3])) for m in SUMMARY.finditer(_lcov(["--summary", str(info)], "summing up"))}
+    summary = {m[1]: (int(m[2]), int(m[3])) for m in SUMMARY.finditer(_lcov(["--summary", str(info)], "summing up", quiet=False))}
     html = out / HTML
     run = subprocess.run(["genhtml", "--quiet", "--prefix", str(kernel.source.resolve()), "--title", "net/mptcp",
                           "--output-directory", str(html), str(info)], capture_output=True, text=True)
