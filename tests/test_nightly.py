@@ -294,3 +294,22 @@ def test_coverage_goes_into_the_summary_its_text_and_kcidb_as_a_measurement():
     measured = {t["path"]: (t["status"], t["number"]) for t in data["tests"] if t["path"].startswith("coverage.")}
     assert measured == {"coverage.net_mptcp.lines": ("DONE", {"value": 23.9, "unit": "%"}),
                         "coverage.net_mptcp.functions": ("DONE", {"value": 42.9, "unit": "%"})}
+
+
+def test_a_night_records_the_tools_versions_and_says_which_changed_since_the_night_before():
+    from harness.host import versions
+    from harness.payload.selftests_bpf import llvm_bin
+
+    now = versions.recorded(llvm_bin())  # this machine's, for real
+    assert "clang version 22" in now["clang"] and now["pahole"].startswith("v1.") and now["virtme-ng"] == "1.42"
+    assert now["qemu"].startswith("QEMU emulator version") and "iproute2" in now["iproute2"]
+    assert len(now["harness"].split()[0]) == 12  # this checkout's commit
+    before = dict(now, pahole="v1.23")
+    mode = nights.ModeNight("normal", "k", 12.0, {"canary": 9.0}, night_runs())
+    summary = nights.summarize("n2", {"started": "2", "versions": now}, [mode], {"night": "n1", "versions": before},
+                               Expectations(), [])
+    assert summary["versions_changed"] == [f"pahole: v1.23 -> {now['pahole']}"]
+    text = "\n".join(nights.text(summary))
+    assert f"tools changed since the night before: 1\n  pahole: v1.23 -> {now['pahole']}" in text
+    first = nights.summarize("n1", {"started": "1", "versions": now}, [mode], None, Expectations(), [])
+    assert first["versions_changed"] == [] and "tools changed" not in "\n".join(nights.text(first))

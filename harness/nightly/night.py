@@ -23,8 +23,10 @@ from pathlib import Path
 from harness import pipeline
 from harness.cache import write_atomic
 from harness.errors import BadInput, InfraError
+from harness.host import versions
 from harness.kernel import Kernel, config_file, git
 from harness.nightly import summary
+from harness.payload.selftests_bpf import llvm_bin
 from harness.report import write_reports
 from harness.run import shard
 from harness.settings import Settings
@@ -131,7 +133,7 @@ def run(night: Night, say: Say = print) -> int:
         modes.append(run_mode(night, mode_settings, mode, here / mode, _prefixed(say, f"[{mode}] ")))
     header = {"started": started, "source": source, "branch": night.branch, "commit": commit,
               "shard": "/".join(map(str, settings.shard)) if settings.shard else None,
-              "expectations": known.source}
+              "expectations": known.source, "versions": versions.recorded(llvm_bin())}
     told = summary.summarize(name, header, modes, summary.previous(night.out, name, started), known, expired)
     write_atomic(here / "summary.json", json.dumps(told, indent=1) + "\n")
     lines = summary.text(told)

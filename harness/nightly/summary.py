@@ -15,6 +15,7 @@ from typing import Any
 from harness import results
 from harness.crashes import crashes_in
 from harness.expectations import Expectations
+from harness.host import versions
 from harness.results import Status, SuiteRun
 
 Summary = dict[str, Any]  # summary.json, as read and written
@@ -100,6 +101,8 @@ def summarize(night: str, header: Summary, modes: list[ModeNight], before: Summa
                            "counts": {s.value: counts[m.mode][s.value] for s in Status if counts[m.mode][s.value]},
                            "infra": m.infra, **({"coverage": m.coverage} if m.coverage else {})} for m in modes},
         "changes": change, "unexpected": unexpected, "unknown_crashes": unknown, "infra": infra, "expired": expired,
+        "versions_changed": versions.changed(dict(before.get("versions", {})) if before else {},
+                                             dict(header.get("versions", {}))),
         "crashes": found, "crashes_seen": seen, "tests": tests,
     }
 
@@ -114,6 +117,8 @@ def text(summary: Summary) -> list[str]:
                        ("new_flaky", "new flaky"), ("still_failing", "still failing"),
                        ("unknown_crashes", "crashes the expectations do not name")):
         lines.append(f"{title}: {len(listed[key])}" + "".join(f"\n  {t}" for t in listed[key]))
+    if moved := summary.get("versions_changed"):  # next to the new failures: they may be the tools', not the kernel's
+        lines.append(f"tools changed since the night before: {len(moved)}" + "".join(f"\n  {v}" for v in moved))
     lines += [f"infrastructure: {e}" for e in summary["infra"]]
     lines += list(summary["expired"])
     for c in summary["crashes"]:
