@@ -313,3 +313,20 @@ def test_a_night_records_the_tools_versions_and_says_which_changed_since_the_nig
     assert f"tools changed since the night before: 1\n  pahole: v1.23 -> {now['pahole']}" in text
     first = nights.summarize("n1", {"started": "1", "versions": now}, [mode], None, Expectations(), [])
     assert first["versions_changed"] == [] and "tools changed" not in "\n".join(nights.text(first))
+
+
+def test_notify_tells_only_a_night_with_something_new_and_its_failure_is_only_said(tmp_path):
+    from harness.nightly.night import notify
+
+    text = tmp_path / "summary.txt"
+    text.write_text("night n2: UNEXPECTED FAILURES (compared with n1)\nnew failures: 1\n  normal:mptcp/rr\n")
+    got, said = tmp_path / "got.txt", []
+    quiet = {"changes": {"new_failures": [], "new_crashes": []}}
+    notify(f"cat > {got}", quiet, text, said.append)
+    assert not got.exists() and said == ["notify: nothing new tonight, nobody told"]
+    news = {"changes": {"new_failures": ["normal:mptcp/rr"], "new_crashes": []}}
+    notify(f"cat > {got}", news, text, said.append)
+    assert got.read_text() == text.read_text() and said[-1].startswith("notify: told")
+    notify("echo 'smtp: connection refused' >&2; exit 7", news, text, said.append)
+    assert said[-1] == ("notify: \"echo 'smtp: connection refused' >&2; exit 7\" failed (exit 7: smtp: connection "
+                        "refused); the night is not changed by it")

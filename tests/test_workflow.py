@@ -76,10 +76,10 @@ def test_the_harness_commands_and_flags_it_uses_exist():
     scripts = "\n".join(s["run"] for s in steps() if "run" in s)
     for word in re.findall(r"\./run (\w+)", scripts):
         assert word in run_words, word
-    for command, flags in (("nightly", {"--out", "--git", "--branch", "--modes", "--shard", "--kcidb"}),
+    for command, flags in (("nightly", {"--out", "--git", "--branch", "--modes", "--shard", "--kcidb", "--notify"}),
                            ("merge", {"--out"})):
         helped = subprocess.run([sys.executable, "-m", "harness", command, "--help"], capture_output=True, text=True)
         assert helped.returncode == 0
         assert {f for f in flags if f not in helped.stdout} <= {"--shard"}  # a harness option, not nightly's own
     (night,) = [s["run"] for s in steps() if s.get("run", "").startswith("./run nightly")]
-    assert set(re.findall(r"--[a-z-]+", night)) == {"--out", "--git", "--branch", "--modes", "--shard", "--kcidb"}
+    assert set(re.findall(r"--[a-z-]+", night)) == {"--out", "--git", "--branch", "--modes", "--shard", "--kcidb", "--notify"}

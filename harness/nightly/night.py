@@ -15,6 +15,7 @@ import dataclasses
 import datetime
 import json
 import shutil
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ class Night:
     git: str | None = None
     branch: str | None = None
     kcidb: Path | None = None
+    notify: str | None = None  # a shell command given summary.txt on its stdin when the night has something new
 
 
 def fetch(url: str, branch: str | None, cache_dir: Path, say: Say) -> tuple[Path, str]:
@@ -144,7 +146,33 @@ def run(night: Night, say: Say = print) -> int:
         write_kcidb(night.kcidb, told, modes)
     for line in lines:
         say(line)
+    if night.notify:
+        notify(night.notify, told, here / "summary.txt", say)
     return int(told["exit"])
+
+
+NOTIFY_TIMEOUT_S = 300.0
+
+
+def notify(command: str, told: summary.Summary, text: Path, say: Say) -> None:
+    """--notify: `sh -c command` with summary.txt on its stdin, only when the night has something new (new failures or
+    crashes, a culprit); its failure is said and never fails the night ("emails only in case of problems")."""
+    ch = told["changes"]
+    if not (ch.get("new_failures") or ch.get("new_crashes") or told.get("culprit")):
+        say("notify: nothing new tonight, nobody told")
+        return
+    try:
+        with open(text) as stdin:
+            run = subprocess.run(["sh", "-c", command], stdin=stdin, capture_output=True, text=True,
+                                 timeout=NOTIFY_TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        say(f"notify: {command!r} did not run to its end ({type(e).__name__}: {e}); the night is not changed by it")
+        return
+    if run.returncode != 0:
+        said = (run.stderr or run.stdout).strip().splitlines()[-1:] or ["no output"]
+        say(f"notify: {command!r} failed (exit {run.returncode}: {said[0][:200]}); the night is not changed by it")
+    else:
+        say(f"notify: told ({command!r}, exit 0)")
 
 
 def _prefixed(say: Say, prefix: str) -> Say:
