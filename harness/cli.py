@@ -185,9 +185,10 @@ def _bisect_tree_command(args: argparse.Namespace, pytest_args: list[str]) -> in
     try:
         with bisect_tree.Worktree(Path(args.kernel_tree), settings.cache_dir) as tree:
             tree_settings = dataclasses.replace(settings, kernel_tree=tree.path)
-            run_once = bisect_tree.checked_out(tree, lambda: bisect_tree.run_selection(tree_settings, chosen, print))
+            run_once = bisect_tree.SameFailure(  # bad only when the bad end's failure comes back the same way
+                bisect_tree.checked_out(tree, lambda: bisect_tree.run_selection(tree_settings, chosen, print)))
             b = bisect_tree.Bisection(tree, tree.rev(args.good), tree.rev(args.bad), run_once, args.runs,
-                                      out / "state.json", print, (args.term_old, args.term_new))
+                                      out / "state.json", print, (args.term_old, args.term_new), check_bad_end=True)
             if args.resume:
                 b.resume()
             culprit = b.find()

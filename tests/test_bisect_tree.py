@@ -186,3 +186,44 @@ def test_a_revision_that_names_no_commit_is_bad_input_in_one_line(repo, tmp_path
     assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
     assert "'nosuchrev' names no commit in" in run.stderr and str(repo) in run.stderr
     assert git(repo, "worktree", "list").strip().count("\n") == 0  # the harness's worktree is gone again
+
+
+def test_a_step_that_fails_differently_is_cannot_tell_and_the_culprit_is_still_the_regression(repo, tmp_path):
+    """Issue 38's rule, for `harness bisect` too: c6 is the regression (mptcp/base's check fails); c3, git bisect's
+    first midpoint, panics instead (another failure): skipped, never bad. The bad end runs first and defines how."""
+    from harness.bisect.tree import SameFailure
+
+    regression = {"mptcp/base": "verify_msk:FAIL:bpf_map_lookup_elem unexpected error: -N"}
+    panic = {"mptcp/base": "kernel panic: the guest died [no call trace]"}
+    subjects = dict(line.split(" ", 1) for line in git(repo, "log", "--format=%H %s").splitlines())
+    calls: list[str] = []
+
+    def run_once(commit: str) -> Outcome:
+        n = int(subjects[commit][1:])
+        calls.append(subjects[commit])
+        if n == 3:
+            return Outcome(Verdict(Kind.BAD, "mptcp/base failed"), signatures=panic)
+        if n >= 6:
+            return Outcome(Verdict(Kind.BAD, "mptcp/base failed"), signatures=regression)
+        return Outcome(Verdict(Kind.GOOD, "1 passed"))
+    with Worktree(repo, tmp_path / "cache") as tree:
+        same = SameFailure(run_once)
+        bisection = Bisection(tree, tree.rev("main~7"), tree.rev("main"), same, runs=1, say=lambda _: None,
+                              check_bad_end=True)
+        culprit = bisection.find()
+        subject = tree.git("log", "-1", "--format=%s", culprit).strip()
+    assert subject == "c6" and calls[:2] == ["c7", "c3"] and same.expected == regression
+    (c3,) = [s for s in bisection.steps if subjects[s.commit] == "c3"]
+    assert c3.kind is Kind.UNTESTABLE
+    assert c3.why == "cannot tell: a different failure (mptcp/base: kernel panic: the guest died [no call trace])"
+
+
+def test_a_bad_end_that_passes_is_bad_input(repo, tmp_path):
+    from harness.errors import BadInput
+    calls: list[str] = []
+    with Worktree(repo, tmp_path / "cache") as tree:
+        run_once = by_subject(repo, {f"c{n}": GOOD for n in range(8)}, calls)
+        bisection = Bisection(tree, tree.rev("main~7"), tree.rev("main"), run_once, runs=1, say=lambda _: None,
+                              check_bad_end=True)
+        with pytest.raises(BadInput, match="it must fail the selection"):
+            bisection.find()

@@ -8,11 +8,13 @@ untestable (a subtest is not in this build, a result was lost, nothing ran).
 from __future__ import annotations
 
 import enum
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from harness import pipeline
+from harness.crashes import fingerprint
 from harness.errors import BadInput, InfraError
 from harness.results import FAILED_AS_RUN, Status, SubtestResult
 from harness.run.select import selections
@@ -52,6 +54,44 @@ def verdict_of(results: list[SubtestResult]) -> Verdict:
             return Verdict(Kind.UNTESTABLE, f"{r.name} {r.status.value} ({r.reason or r.status.value})", r.absent)
     flaky = [r.name for r in tests if r.status is Status.FLAKY]
     return Verdict(Kind.GOOD, f"{len(tests)} passed" + (f" ({', '.join(flaky)} only on retry)" if flaky else ""))
+
+
+# A failure's signature: what must be the same for a step to be "bad" (syzbot's users saw wrong culprits from "any
+# crash is bad"): the failing subtest with its first failing check, or the kernel's crash with its fingerprint.
+FAIL_CHECK = re.compile(r"^\s*(?:#\s*)?(\w+:FAIL:.*)$")
+NUMBERS = re.compile(r"-?\b(?:0x[0-9a-f]+|\d+)\b")
+
+
+def signature(result: SubtestResult) -> str:
+    """How `result` failed, without what varies from run to run (numbers, addresses)."""
+    if result.reason.startswith("kernel "):  # blamed on a kernel incident: its kind and call-trace fingerprint
+        return f"{result.reason} [{fingerprint(result.output) or 'no call trace'}]"
+    if result.status is Status.TIMEOUT:
+        return "timeout"
+    failing = [c.name for c in result.subcases if c.status.is_problem]
+    if failing:  # a kselftest script's or KUnit suite's first failing sub-case
+        return f"sub-case {failing[0]}"
+    check = next((m[1] for line in result.output if (m := FAIL_CHECK.match(line))), None)
+    if check is not None:  # test_progs' first failing check: "verify_msk:FAIL:bpf_map_lookup_elem unexpected error: -N"
+        return NUMBERS.sub("N", check.strip())
+    return f"{result.status.value}: {NUMBERS.sub('N', result.reason)}".rstrip(": ")
+
+
+def signatures(results: list[SubtestResult]) -> dict[str, str]:
+    """Each failing subtest of the suite files (as verdict_of judges a run bad) with its signature."""
+    return {r.name: signature(r) for r in results if r.in_suite and r.status in FAILED_AS_RUN}
+
+
+def same_failure(found: Verdict, seen: dict[str, str], expected: dict[str, str]) -> Verdict:
+    """A bad verdict stays bad only when one of the expected failures is there with the same signature; any other
+    failure or crash makes the step "cannot tell" (git bisect skip), and says what it was."""
+    if found.kind is not Kind.BAD or not expected:
+        return found
+    same = [n for n, sig in seen.items() if expected.get(n) == sig]
+    if same:
+        return Verdict(Kind.BAD, f"{', '.join(same)} failed the same way ({expected[same[0]]})")
+    other = "; ".join(f"{n}: {sig}" for n, sig in seen.items()) or found.why
+    return Verdict(Kind.UNTESTABLE, f"cannot tell: a different failure ({other})")
 
 
 def run_step(argv: list[str]) -> Verdict:

@@ -20,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 
 from harness import pipeline
-from harness.bisect.step import Kind, Verdict, first_bad, verdict_of
+from harness.bisect.step import Kind, Verdict, first_bad, same_failure, signatures, verdict_of
 from harness.cache import file_sha256, read_json, write_atomic, write_json
 from harness.errors import BadInput, InfraError
 from harness.kernel import git
@@ -40,6 +40,24 @@ class Outcome:
     build_s: float = 0.0
     run_s: float = 0.0
     evidence: tuple[str, ...] = ()  # a bad run: the failing subtests' last lines and the kernel's messages
+    signatures: dict[str, str] = field(default_factory=dict)  # a bad run: each failing subtest's (step.signature)
+
+
+@dataclass
+class SameFailure:
+    """run_once that calls a step bad only when an expected failure comes back with the same signature; any other
+    failure is "cannot tell". Without expected failures, the first bad run's become them (the bad end's, tested
+    first: Bisection.check_bad_end)."""
+
+    run_once: Callable[[str], Outcome]
+    expected: dict[str, str] = field(default_factory=dict)
+
+    def __call__(self, commit: str) -> Outcome:
+        found = self.run_once(commit)
+        if found.verdict.kind is Kind.BAD and not self.expected:
+            self.expected = dict(found.signatures)
+            return found
+        return dataclasses.replace(found, verdict=same_failure(found.verdict, found.signatures, self.expected))
 
 
 @dataclass
@@ -119,6 +137,7 @@ class Bisection:
     say: Callable[[str], object] = print
     terms: tuple[str, str] = ("good", "bad")  # --term-old / --term-new
     steps: list[Step] = field(default_factory=list)
+    check_bad_end: bool = False  # run the bad end first: it must fail (and SameFailure learns how)
 
     def _record(self, commit: str) -> Step:
         step = judged_step(commit, lambda: self.run_once(commit), self.runs)
@@ -146,6 +165,10 @@ class Bisection:
     def find(self) -> str:
         """The first bad commit (hash)."""
         old, new = self.terms
+        if self.check_bad_end and not any(s.commit == self.bad for s in self.steps):
+            end = self._record(self.bad)
+            if end.kind is not Kind.BAD:
+                raise BadInput(f"--bad {self.bad[:12]} is {end.kind.value} ({end.why}): it must fail the selection")
         self.tree.git("bisect", "start", f"--term-old={old}", f"--term-new={new}")
         out = self.tree.git("bisect", new, self.bad) + self.tree.git("bisect", old, self.good)
         for step in self.steps:  # what a previous run found
@@ -268,8 +291,9 @@ def run_selection(settings: Settings, selections: list[pipeline.Selection], say:
                        build_s=ran.build_s)
     verdict = verdict_of([r for run in ran.runs for r in run.subtests])
     infra = any(run.infra_errors for run in ran.runs) and verdict.kind is Kind.UNTESTABLE
+    found = [r for run in ran.runs for r in run.subtests]
     return Outcome(verdict, file_sha256(ran.kernel.image), infra, ran.build_s, ran.run_s,
-                   evidence(ran.runs) if verdict.kind is Kind.BAD else ())
+                   evidence(ran.runs) if verdict.kind is Kind.BAD else (), signatures(found) if verdict.kind is Kind.BAD else {})
 
 
 def _first_error(message: str) -> str:
