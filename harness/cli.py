@@ -383,6 +383,10 @@ def _add_nightly(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     n.add_argument("--modes", default="normal,debug", help="kernel modes to build, each its own build (kernel-configs/"
                    "modes.toml; default normal,debug)")
     n.add_argument("--kcidb", help="also write the night in KernelCI's KCIDB JSON format to this file")
+    n.add_argument("--bisect", choices=("auto", "off"), default="auto", help="auto (default): bisect a mode's new "
+                   "failures between the night before's commit and tonight's, when built from git; off: never")
+    n.add_argument("--bisect-budget", type=float, default=4 * 3600, metavar="SECONDS", help="the most a night's "
+                   "bisection may take; then it reports the range narrowed so far (default 14400: 4 h)")
     n.add_argument("--notify", metavar="CMD", help="run CMD (sh -c) with summary.txt on its stdin when the night has new "
                    "failures or crashes, e.g. 'mail -s \"mptcp nightly\" me@example.org'; its failure never fails the night")
     n.add_argument("--suite", action="append", metavar="TOML", help="run this suite file instead of suites/*.toml "
@@ -403,7 +407,7 @@ def _nightly_command(args: argparse.Namespace, pytest_args: list[str]) -> int:
     modes = nightly.check_modes(args.modes, settings, bool(args.git or settings.kernel_tree))
     chosen = selections(keyword, list(suite_files) or None)
     night = nightly.Night(writable_dir(Path(args.out), "--out"), settings, tuple(chosen), modes, args.git, args.branch,
-                          Path(args.kcidb) if args.kcidb else None, args.notify)
+                          Path(args.kcidb) if args.kcidb else None, args.notify, args.bisect, args.bisect_budget)
     return nightly.run(night)
 
 

@@ -43,3 +43,21 @@ def test_each_nights_coverage_has_its_change_since_the_same_modes_night_before_a
     assert [c.summary.get("coverage", {}).get("delta") for c in history] == [1.5, -1.0, None, None, None]
     page = render(history, "now")
     assert "25.0 % ▲" in page and "20.0 % ▼" in page and "+1.5 points since the night before" in page
+
+
+def test_a_nights_culprit_is_in_its_header_and_in_the_tooltip_of_the_failures_it_explains(tmp_path):
+    import json
+    import shutil
+
+    from harness.report.html import render
+
+    night = tmp_path / "2026-11-26-default-2"
+    shutil.copytree(NIGHTS / "2026-11-26-default-2", night)
+    told = json.loads((night / "summary.json").read_text())
+    line = "culprit: 0123456789ab mptcp: a regression (A Developer), verified"
+    told["culprits"] = {"prebuilt": [{"line": line, "culprit": "0123456789ab" + "c" * 28, "failures": ["canary/crash"]}]}
+    (night / "summary.json").write_text(json.dumps(told))
+    (column,) = load_columns([night], tmp_path / "index.html")
+    assert column.cells["canary/crash"].culprit == line and not column.cells["canary/pass"].culprit
+    page = render([column], "now")
+    assert f'title="{line}">0123456789ab</th>' in page and f"\n{line}\">" in page

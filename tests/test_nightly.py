@@ -330,3 +330,23 @@ def test_notify_tells_only_a_night_with_something_new_and_its_failure_is_only_sa
     notify("echo 'smtp: connection refused' >&2; exit 7", news, text, said.append)
     assert said[-1] == ("notify: \"echo 'smtp: connection refused' >&2; exit 7\" failed (exit 7: smtp: connection "
                         "refused); the night is not changed by it")
+
+
+def test_a_culprit_heads_the_summary_and_is_a_kcidb_issue_with_an_incident_per_failing_test():
+    from harness.nightly.culprit import Finding
+
+    runs = night_runs()
+    mode = nights.ModeNight("normal", "k", 12.0, {"canary": 9.0}, runs)
+    summary = nights.summarize("2026-12-02-b", {"started": "2026-12-02T01:00:00+00:00", "commit": "b" * 40}, [mode], None,
+                               Expectations(), [])
+    found = Finding("culprit: 0123456789ab mptcp: a regression (A Developer), verified", "0123456789ab" + "c" * 28,
+                    "mptcp: a regression", "A Developer <dev@example.org>", True, ["canary/warning"], "2026-12-02-b")
+    summary["culprits"] = {"normal": [found.plain()]}
+    lines = nights.text(summary)
+    assert lines[1] == "normal: culprit: 0123456789ab mptcp: a regression (A Developer), verified"
+    data = to_kcidb(summary, [mode])
+    kcidb_io.schema.LATEST.validate(data)
+    (issue,) = data["issues"]
+    assert issue["culprit"] == {"code": True} and issue["misc"]["commit"] == "0123456789ab" + "c" * 28
+    (incident,) = data["incidents"]
+    assert incident["issue_id"] == issue["id"] and incident["test_id"] in {t["id"] for t in data["tests"]}

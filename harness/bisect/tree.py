@@ -241,14 +241,18 @@ class Report:
 
     def write(self, out: Path) -> None:
         """bisect.json and bisect.md in `out`."""
+        self.write_as(out, "bisect")
+
+    def write_as(self, out: Path, stem: str) -> None:
+        """<stem>.json and <stem>.md in `out`."""
         out.mkdir(parents=True, exist_ok=True)
         doc = dataclasses.asdict(self) | {"steps": [s.plain() for s in self.steps], "verified": not self.problems}
-        write_atomic(out / "bisect.json", json.dumps(doc, indent=1) + "\n")
+        write_atomic(out / f"{stem}.json", json.dumps(doc, indent=1) + "\n")
         table = ["| step | verdict | why | runs | build s | run s |", "| --- | --- | --- | --- | --- | --- |"]
         table += [f"| {s.commit[:12]} | {s.kind.value} | {s.why} | {s.runs} | {s.build_s:.0f} | {s.run_s:.0f} |"
                   for s in self.steps]
         shown = ["", "## At the first bad one", "", "```", *self.evidence, "```"] if self.evidence else []
-        write_atomic(out / "bisect.md", "\n".join(["# Bisection", "", *(f"- {ln}" for ln in self.lines()), "", *table,
+        write_atomic(out / f"{stem}.md", "\n".join(["# Bisection", "", *(f"- {ln}" for ln in self.lines()), "", *table,
                                                   *shown]) + "\n")
 
 

@@ -26,7 +26,7 @@ from harness.cache import write_atomic
 from harness.errors import BadInput, InfraError
 from harness.host import versions
 from harness.kernel import Kernel, config_file, git
-from harness.nightly import summary
+from harness.nightly import culprit, summary
 from harness.payload.selftests_bpf import llvm_bin
 from harness.report import write_reports
 from harness.run import shard
@@ -45,6 +45,8 @@ class Night:
     branch: str | None = None
     kcidb: Path | None = None
     notify: str | None = None  # a shell command given summary.txt on its stdin when the night has something new
+    bisect: str = "auto"  # --bisect auto|off: new failures of a night built from git are bisected (harness.nightly.culprit)
+    bisect_budget_s: float = culprit.BUDGET_S
 
 
 def fetch(url: str, branch: str | None, cache_dir: Path, say: Say) -> tuple[Path, str]:
@@ -131,12 +133,13 @@ def run(night: Night, say: Say = print) -> int:
     say(f"night {name}: {', '.join(night.modes)}; results in {here}")
     modes = []
     for mode in night.modes:
-        mode_settings = dataclasses.replace(settings, kernel_mode=mode) if settings.kernel_tree else settings
-        modes.append(run_mode(night, mode_settings, mode, here / mode, _prefixed(say, f"[{mode}] ")))
+        modes.append(run_mode(night, _mode_settings(settings, mode), mode, here / mode, _prefixed(say, f"[{mode}] ")))
     header = {"started": started, "source": source, "branch": night.branch, "commit": commit,
               "shard": "/".join(map(str, settings.shard)) if settings.shard else None,
               "expectations": known.source, "versions": versions.recorded(llvm_bin())}
-    told = summary.summarize(name, header, modes, summary.previous(night.out, name, started), known, expired)
+    before = summary.previous(night.out, name, started)
+    told = summary.summarize(name, header, modes, before, known, expired)
+    told["culprits"] = culprits(night, settings, here, modes, told, before, _prefixed(say, "[bisect] "))
     write_atomic(here / "summary.json", json.dumps(told, indent=1) + "\n")
     lines = summary.text(told)
     write_atomic(here / "summary.txt", "\n".join(lines) + "\n")
@@ -158,7 +161,8 @@ def notify(command: str, told: summary.Summary, text: Path, say: Say) -> None:
     """--notify: `sh -c command` with summary.txt on its stdin, only when the night has something new (new failures or
     crashes, a culprit); its failure is said and never fails the night ("emails only in case of problems")."""
     ch = told["changes"]
-    if not (ch.get("new_failures") or ch.get("new_crashes") or told.get("culprit")):
+    found = any(f.get("culprit") and f.get("since") == told["night"] for fs in told.get("culprits", {}).values() for f in fs)
+    if not (ch.get("new_failures") or ch.get("new_crashes") or found):
         say("notify: nothing new tonight, nobody told")
         return
     try:
@@ -173,6 +177,38 @@ def notify(command: str, told: summary.Summary, text: Path, say: Say) -> None:
         say(f"notify: {command!r} failed (exit {run.returncode}: {said[0][:200]}); the night is not changed by it")
     else:
         say(f"notify: told ({command!r}, exit 0)")
+
+
+def culprits(night: Night, settings: Settings, here: Path, modes: list[summary.ModeNight], told: summary.Summary,
+             before: summary.Summary | None, say: Say) -> dict[str, list[dict[str, object]]]:
+    """Per mode, what the night says about its failures' culprit: named again (still failing since a night that found
+    it), bisected (its new failures), or why not (harness.nightly.culprit)."""
+    found: dict[str, list[dict[str, object]]] = {}
+    commit, previous = str(told.get("commit") or ""), str((before or {}).get("commit") or "")
+    for m in modes:
+        mine = {t.split(":", 1)[1]: s for t, s in told["tests"].items() if t.startswith(f"{m.mode}:")}
+        new = [t.split(":", 1)[1] for t in told["changes"]["new_failures"] if t.startswith(f"{m.mode}:")
+               and mine.get(t.split(":", 1)[1]) in ("failed", "timeout")]  # not lost: that is the machinery's
+        still = [t.split(":", 1)[1] for t in told["changes"]["still_failing"] if t.startswith(f"{m.mode}:")]
+        prior = (before or {}).get("culprits", {}).get(m.mode, [])
+        findings = [f for p in prior if (f := culprit.carried(p, still)) is not None]
+        why = ("--bisect off" if night.bisect == "off" else "the night was not built from git" if not commit else
+               "no night before with a commit" if not previous else
+               "the night before built the same commit: not the kernel's doing (see the tools' versions)"
+               if previous == commit else "")
+        if new and why:
+            findings.append(culprit.Finding(f"no culprit: {why}", failures=new))
+        elif new and settings.kernel_tree is not None:
+            job = culprit.Job(settings.kernel_tree, previous, commit, _mode_settings(settings, m.mode), night.selections,
+                              here / m.mode, night.bisect_budget_s, night.git, night.branch)
+            findings += culprit.find(job, new, m.runs, here.name, say)
+        if findings:
+            found[m.mode] = [f.plain() for f in findings]
+    return found
+
+
+def _mode_settings(settings: Settings, mode: str) -> Settings:
+    return dataclasses.replace(settings, kernel_mode=mode) if settings.kernel_tree else settings
 
 
 def _prefixed(say: Say, prefix: str) -> Say:

@@ -112,6 +112,7 @@ def text(summary: Summary) -> list[str]:
     ch: dict[str, list[str]] = summary["changes"]
     verdict = {0: "nothing unexpected", 1: "UNEXPECTED FAILURES", 3: "INFRASTRUCTURE ERRORS"}[int(summary["exit"])]
     lines = [f"night {summary['night']}: {verdict} (compared with {summary['previous'] or 'no earlier night'})"]
+    lines += [f"{mode}: {f['line']}" for mode, found in summary.get("culprits", {}).items() for f in found]
     listed = {**ch, "unknown_crashes": summary.get("unknown_crashes", [])}  # (absent from older nights' summaries)
     for key, title in (("new_failures", "new failures"), ("new_crashes", "new crashes"), ("fixed", "fixed"),
                        ("new_flaky", "new flaky"), ("still_failing", "still failing"),

@@ -9,6 +9,7 @@ URL's fragment, so a view can be shared. The anchors: NIPA's flakes page and Ker
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Callable
@@ -39,6 +40,7 @@ class Cell:
     reason: str = ""
     crash: str = ""  # "warning [f1/f2/...] seen first on <night>"
     absent: bool = False  # skipped: not in this build
+    culprit: str = ""  # the night's bisection named the commit behind this failure: "culprit: <hash> <subject> ..."
 
     @property
     def kind(self) -> str:
@@ -104,11 +106,16 @@ def _night_columns(night: Path, page: Path, say: Callable[[str], None]) -> list[
                         m.get("kernel", ""))
         if results.is_file() and (text := _readable(results, say)) is not None:
             column.cells = _cells(results, text, night / mode / "tests", page, seen)
+        found = summary.get("culprits", {}).get(mode, [])
+        for f in found:  # the failing cells a culprit explains say so
+            for name in (n for n in f.get("failures", []) if n in column.cells):
+                column.cells[name] = dataclasses.replace(column.cells[name], culprit=str(f["line"]))
         prefix = f"{mode}:"
         changes = {k: [t for t in v if t.startswith(prefix)] for k, v in summary.get("changes", {}).items()}
         column.summary = {"counts": m.get("counts", {}), "changes": changes, "infra": m.get("infra", []),
                           "suites_s": m.get("suites_s", {}), "build_s": m.get("build_s", 0),
-                          **({"coverage": dict(m["coverage"])} if m.get("coverage") else {})}
+                          **({"coverage": dict(m["coverage"])} if m.get("coverage") else {}),
+                          "culprits": [{"short": str(f.get("culprit", ""))[:12], "line": str(f["line"])} for f in found]}
         columns.append(column)
     return columns
 

@@ -60,10 +60,30 @@ def to_kcidb(summary: Summary, modes: list[ModeNight]) -> dict[str, Any]:
                 tests += [_test(build_id, f"{r.name}/{c.name}", c.status, c.reason, c.duration_s, c.output)
                           for c in r.subcases]  # a kselftest script's sub-cases: one level down its path
         tests += _coverage(build_id, m.coverage)
+    issues, incidents = _culprits(summary, checkout["id"])
     data = {"version": {"major": kcidb_io.schema.LATEST.major, "minor": kcidb_io.schema.LATEST.minor},
-            "checkouts": [checkout], "builds": builds, "tests": tests}
+            "checkouts": [checkout], "builds": builds, "tests": tests,
+            **({"issues": issues, "incidents": incidents} if issues else {})}
     kcidb_io.schema.LATEST.validate(data)
     return data
+
+
+def _culprits(summary: Summary, checkout_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Each culprit the night's bisection found (harness.nightly.culprit) as an issue of the code, and an incident per
+    failing test it explains, linking that test to it."""
+    issues: dict[str, dict[str, Any]] = {}
+    incidents = []
+    for mode, found in summary.get("culprits", {}).items():
+        for f in (f for f in found if f.get("culprit")):
+            issue_id = f"{ORIGIN}:culprit:{f['culprit']}"
+            issues.setdefault(issue_id, {"id": issue_id, "version": 1, "origin": ORIGIN, "culprit": {"code": True},
+                                         "report_subject": f"{f['culprit'][:12]} {f['subject']}", "comment": f["line"],
+                                         "misc": {"commit": f["culprit"], "author": f["author"], "verified": f["verified"],
+                                                  "found_by_night": f["since"]}})
+            build_id = f"{checkout_id}:{mode}"
+            incidents += [{"id": f"{issue_id}:{build_id}:{name}", "origin": ORIGIN, "issue_id": issue_id, "issue_version": 1,
+                           "build_id": build_id, "test_id": f"{build_id}:{name}", "present": True} for name in f["failures"]]
+    return list(issues.values()), incidents
 
 
 def _coverage(build_id: str, coverage: dict[str, Any] | None) -> list[dict[str, Any]]:

@@ -1,0 +1,76 @@
+"""Slow and real: the nightly names the culprit (issue 38's done criteria), on a git repository made from
+linux-source-7.3 as --git file://..., mode normal, -k mptcp/base.
+
+Night 1 at A passes. Then five commits: two harmless, a commit that panics at boot (a step that fails differently:
+cannot tell, never bad), the real one-line regression in net/mptcp (bpf_skc_to_mptcp_sock() gives NULL), one
+harmless. Night 2 bisects between A and its commit, names the regression verified in its first lines, exits 1, and
+its KCIDB (an issue, an incident per failing test) validates. One more harmless commit: night 3 says "still failing
+since <night 2>, culprit <hash>" and does not bisect. The dashboard over the three nights names the culprit.
+./run slow (each step an incremental build of the clone's worktree; the first a full one).
+"""
+import json
+
+import kcidb_io
+import pytest
+
+from tests.helpers import CACHE, git, replace_in, run_harness, source_repo
+
+pytestmark = [pytest.mark.guest, pytest.mark.slow]
+
+UPSTREAM = CACHE / "test-repos" / "linux-culprit-e2e"
+REGRESSION = "mptcp: bpf: no msk for subflows from bpf_skc_to_mptcp_sock()"
+PANIC = "init: a commit that panics at boot"
+
+
+def commit(repo, subject: str) -> None:
+    git(repo, "commit", "-q", "-am", subject)
+
+
+def night(out, *extra: str):
+    before = set(out.iterdir()) if out.exists() else set()
+    run = run_harness("nightly", "--out", str(out), "--git", f"file://{UPSTREAM}", "--branch", "main", "--modes", "normal",
+                      "-k", "mptcp/base", *extra, timeout=8 * 3600)
+    (made,) = set(out.iterdir()) - before
+    return run, made, json.loads((made / "summary.json").read_text())
+
+
+def test_night_two_names_the_regression_night_three_does_not_bisect_again(tmp_path):
+    source_repo(UPSTREAM)
+    out = tmp_path / "nights"
+    first, _, _ = night(out)
+    assert first.returncode == 0, first.stdout[-3000:]
+    doc, mptcp = UPSTREAM / "Documentation/networking/mptcp.rst", UPSTREAM / "net/mptcp"
+    replace_in(doc, "Multipath TCP", "Multipath TCP (MPTCP)")
+    commit(UPSTREAM, "docs: mptcp: name the acronym")
+    replace_in(mptcp / "options.c", "#include", "/* options: a harmless comment */\n#include")
+    commit(UPSTREAM, "mptcp: options: a comment")
+    replace_in(UPSTREAM / "init/main.c", "static int __ref kernel_init(void *unused)\n{",
+               'static int __ref kernel_init(void *unused)\n{\n\tpanic("harness: a commit that panics at boot");')
+    commit(UPSTREAM, PANIC)
+    replace_in(UPSTREAM / "init/main.c", '\n\tpanic("harness: a commit that panics at boot");', "")
+    replace_in(mptcp / "bpf.c", "return mptcp_sk(mptcp_subflow_ctx(sk)->conn);", "return NULL;")
+    commit(UPSTREAM, REGRESSION)
+    replace_in(mptcp / "pm.c", "#include", "/* pm: a harmless comment */\n#include")
+    commit(UPSTREAM, "mptcp: pm: a comment")
+    culprit = git(UPSTREAM, "log", "-1", "--format=%H", "HEAD~1").strip()
+    kcidb = tmp_path / "kcidb.json"
+    second, two, told = night(out, "--kcidb", str(kcidb))
+    assert second.returncode == 1, second.stdout[-4000:]
+    lines = (two / "summary.txt").read_text().splitlines()
+    assert lines[1].startswith(f"normal: culprit: {culprit[:12]} {REGRESSION} (") and lines[1].endswith("verified"), lines[:4]
+    (found,) = told["culprits"]["normal"]
+    assert found["culprit"] == culprit and found["failures"] == ["mptcp/base"]
+    steps = json.loads((two / "normal" / "bisect.json").read_text())["steps"]
+    panics = git(UPSTREAM, "log", "-1", "--format=%H", "HEAD~2").strip()
+    assert all(s["kind"] != "bad" for s in steps if s["commit"] == panics), steps  # cannot tell (or never visited)
+    data = json.loads(kcidb.read_text())
+    kcidb_io.schema.LATEST.validate(data)
+    assert data["issues"][0]["misc"]["commit"] == culprit and data["incidents"][0]["test_id"].endswith(":mptcp/base")
+    replace_in(mptcp / "ctrl.c", "#include", "/* ctrl: a harmless comment */\n#include")
+    commit(UPSTREAM, "mptcp: ctrl: a comment")
+    third, _, told3 = night(out)
+    assert third.returncode == 1 and "[bisect] bisect:" not in third.stdout  # no bisection
+    assert told3["culprits"]["normal"][0]["line"].startswith(f"still failing since {two.name}, culprit {culprit[:12]}")
+    page = tmp_path / "nights.html"
+    assert run_harness("report", "--html", str(page), str(out)).returncode == 0
+    assert culprit[:12] in page.read_text()
