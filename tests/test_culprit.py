@@ -90,3 +90,18 @@ def test_a_spent_budget_reports_the_range_git_bisect_narrowed(tmp_path):
         tree.git("bisect", "good", commits[4])
         tree.git("bisect", "bad", commits[6])
         assert culprit.narrowed(tree) == f"{commits[4][:12]}..{commits[6][:12]}"
+
+
+def test_the_harness_own_clone_is_bisected_in_place_and_put_back(tmp_path):
+    from harness.bisect.tree import InPlace
+
+    commits = history(tmp_path / "clone", 5)
+    git(tmp_path / "clone", "checkout", "-q", "--detach", commits[-1])
+    with InPlace(tmp_path / "clone") as tree:
+        assert tree.path == (tmp_path / "clone").resolve()
+        tree.git("bisect", "start")
+        tree.git("bisect", "bad", commits[-1])
+        tree.git("bisect", "good", commits[0])
+        assert tree.rev("HEAD") not in (commits[0], commits[-1])
+    assert git(tmp_path / "clone", "rev-parse", "HEAD") == commits[-1]
+    assert not (tmp_path / "clone" / ".git" / "BISECT_START").exists()

@@ -124,6 +124,22 @@ class Worktree:
         return commit
 
 
+class InPlace(Worktree):
+    """The harness's own clone (a nightly's --git), bisected where it is: its build dir, the night's, is reused.
+    On exit, git bisect is reset and the clone put back on the commit it had."""
+
+    def __init__(self, repo: Path) -> None:
+        self.repo = self.path = repo.resolve()
+
+    def __enter__(self) -> InPlace:
+        self.was = self.rev("HEAD")
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+        git.run(self.path, "bisect", "reset", "-q")
+        git.run(self.path, "checkout", "-q", "-f", "--detach", self.was)
+
+
 @dataclass
 class Bisection:
     """git bisect driven step by step in `tree`, each commit judged by `run_once(commit)`."""

@@ -148,7 +148,8 @@ def find(job: Job, failures: list[str], runs: list[SuiteRun], night: str, say: S
     expected = {n: s for n, s in signatures([r for run in runs for r in run.subtests]).items() if n in failures}
     deadline, found, rest = time.monotonic() + job.budget_s, [], list(failures)
     try:
-        with bisect_tree.Worktree(job.repo, job.settings.cache_dir) as tree:
+        # the harness's own clone (--git) is bisected in place, in the night's build dir; a user's checkout in a worktree
+        with bisect_tree.InPlace(job.repo) if job.url else bisect_tree.Worktree(job.repo, job.settings.cache_dir) as tree:
             for n in range(MAX_BISECTIONS):
                 finding = _bisect(job, tree, rest, {k: expected[k] for k in rest if k in expected}, deadline, night,
                                   f"{'' if n == 0 else n + 1}", say)
