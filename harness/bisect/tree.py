@@ -136,7 +136,7 @@ class InPlace(Worktree):
         return self
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
-        git.run(self.path, "bisect", "reset", "-q")
+        git.run(self.path, "bisect", "reset")
         git.run(self.path, "checkout", "-q", "-f", "--detach", self.was)
 
 
