@@ -186,10 +186,9 @@ def culprits(night: Night, settings: Settings, here: Path, modes: list[summary.M
     found: dict[str, list[dict[str, object]]] = {}
     commit, previous = str(told.get("commit") or ""), str((before or {}).get("commit") or "")
     for m in modes:
-        mine = {t.split(":", 1)[1]: s for t, s in told["tests"].items() if t.startswith(f"{m.mode}:")}
-        new = [t.split(":", 1)[1] for t in told["changes"]["new_failures"] if t.startswith(f"{m.mode}:")
-               and mine.get(t.split(":", 1)[1]) in ("failed", "timeout")]  # not lost: that is the machinery's
-        still = [t.split(":", 1)[1] for t in told["changes"]["still_failing"] if t.startswith(f"{m.mode}:")]
+        new = [t for t in _of_mode(told["changes"]["new_failures"], m.mode)
+               if told["tests"].get(f"{m.mode}:{t}") in ("failed", "timeout")]  # not lost: that is the machinery's
+        still = _of_mode(told["changes"]["still_failing"], m.mode)
         prior = (before or {}).get("culprits", {}).get(m.mode, [])
         findings = [f for p in prior if (f := culprit.carried(p, still)) is not None]
         why = ("--bisect off" if night.bisect == "off" else "the night was not built from git" if not commit else
@@ -205,6 +204,11 @@ def culprits(night: Night, settings: Settings, here: Path, modes: list[summary.M
         if findings:
             found[m.mode] = [f.plain() for f in findings]
     return found
+
+
+def _of_mode(names: list[str], mode: str) -> list[str]:
+    """The test names ("mptcp/rr") of one mode among a summary's "<mode>:<name>"s."""
+    return [t.split(":", 1)[1] for t in names if t.startswith(f"{mode}:")]
 
 
 def _mode_settings(settings: Settings, mode: str) -> Settings:
