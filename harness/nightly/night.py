@@ -185,14 +185,15 @@ def culprits(night: Night, settings: Settings, here: Path, modes: list[summary.M
     it), bisected (its new failures), or why not (harness.nightly.culprit)."""
     found: dict[str, list[dict[str, object]]] = {}
     commit, previous = str(told.get("commit") or ""), str((before or {}).get("commit") or "")
+    if not commit:  # a prebuilt kernel's night: no commits to bisect, nothing to say every night
+        return found
     for m in modes:
         new = [t for t in _of_mode(told["changes"]["new_failures"], m.mode)
                if told["tests"].get(f"{m.mode}:{t}") in ("failed", "timeout")]  # not lost: that is the machinery's
         still = _of_mode(told["changes"]["still_failing"], m.mode)
         prior = (before or {}).get("culprits", {}).get(m.mode, [])
         findings = [f for p in prior if (f := culprit.carried(p, still)) is not None]
-        why = ("--bisect off" if night.bisect == "off" else "the night was not built from git" if not commit else
-               "no night before with a commit" if not previous else
+        why = ("--bisect off" if night.bisect == "off" else "no night before with a commit" if not previous else
                "the night before built the same commit: not the kernel's doing (see the tools' versions)"
                if previous == commit else "")
         if new and why:
