@@ -1,12 +1,13 @@
 """Slow and real: the nightly names the culprit (issue 38's done criteria), on a git repository made from
 linux-source-7.3 as --git file://..., mode normal, -k mptcp/base.
 
-Night 1 at A passes. Then five commits: two harmless, a commit that panics at boot (a step that fails differently:
-cannot tell, never bad), the real one-line regression in net/mptcp (bpf_skc_to_mptcp_sock() gives NULL), one
-harmless. Night 2 bisects between A and its commit, names the regression verified in its first lines, exits 1, and
-its KCIDB (an issue, an incident per failing test) validates. One more harmless commit: night 3 says "still failing
-since <night 2>, culprit <hash>" and does not bisect. The dashboard over the three nights names the culprit.
-./run slow (each step an incremental build of the clone's worktree; the first a full one).
+Night 1 at A passes. Then six commits: two harmless, a commit that panics at boot (a step that fails differently:
+cannot tell, never bad) and the one that takes the panic out again, the real one-line regression in net/mptcp
+(bpf_skc_to_mptcp_sock() gives NULL), one harmless. Night 2 bisects between A and its commit, names the regression
+verified in its first lines, exits 1, and its KCIDB (an issue, an incident per failing test) validates. One more
+harmless commit: night 3 says "still failing since <night 2>, culprit <hash>" and does not bisect. The dashboard over
+the three nights names the culprit. ./run slow (each step an incremental build of the clone, bisected in place; the
+first night's a full one).
 """
 import json
 
@@ -46,8 +47,9 @@ def test_night_two_names_the_regression_night_three_does_not_bisect_again(tmp_pa
     commit(UPSTREAM, "mptcp: options: a comment")
     replace_in(UPSTREAM / "init/main.c", "static int __ref kernel_init(void *unused)\n{",
                'static int __ref kernel_init(void *unused)\n{\n\tpanic("harness: a commit that panics at boot");')
-    commit(UPSTREAM, PANIC)
+    commit(UPSTREAM, PANIC)  # git bisect's first midpoint: it must be "cannot tell", never bad
     replace_in(UPSTREAM / "init/main.c", '\n\tpanic("harness: a commit that panics at boot");', "")
+    commit(UPSTREAM, "init: no panic at boot")  # the regression's parent boots: the culprit can be verified
     replace_in(mptcp / "bpf.c", "return mptcp_sk(mptcp_subflow_ctx(sk)->conn);", "return NULL;")
     commit(UPSTREAM, REGRESSION)
     replace_in(mptcp / "pm.c", "#include", "/* pm: a harmless comment */\n#include")
@@ -61,7 +63,7 @@ def test_night_two_names_the_regression_night_three_does_not_bisect_again(tmp_pa
     (found,) = told["culprits"]["normal"]
     assert found["culprit"] == culprit and found["failures"] == ["mptcp/base"]
     steps = json.loads((two / "normal" / "bisect.json").read_text())["steps"]
-    panics = git(UPSTREAM, "log", "-1", "--format=%H", "HEAD~2").strip()
+    panics = git(UPSTREAM, "log", "-1", "--format=%H", "HEAD~3").strip()
     assert all(s["kind"] != "bad" for s in steps if s["commit"] == panics), steps  # cannot tell (or never visited)
     data = json.loads(kcidb.read_text())
     kcidb_io.schema.LATEST.validate(data)
