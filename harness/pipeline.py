@@ -27,8 +27,8 @@ from harness.expectations import Expectations, apply, expected_failure
 from harness.expectations import load as load_expectations
 from harness.guest import warm
 from harness.guest.pool import GuestPool
-from harness.kernel import Kernel, config_file, coverage, debian, has_module
-from harness.kernel.kconfig import mode_fragments, read_config
+from harness.kernel import Kernel, coverage, debian, has_module
+from harness.kernel.kconfig import built_with, mode_fragments
 from harness.kernel.prebuilt import prebuilt_kernel
 from harness.kernel.tree import build_kernel
 from harness.payload.kselftests import KselftestPayload, build_kselftests, missing_options
@@ -108,8 +108,7 @@ def prepare(settings: Settings, suites: Iterable[Suite], say: Say = print) -> Pr
 
 
 def kmemleak(kernel: Kernel) -> bool:
-    config = config_file(kernel)
-    return config is not None and read_config(config).get("CONFIG_DEBUG_KMEMLEAK") == "y"
+    return built_with(kernel, "CONFIG_DEBUG_KMEMLEAK")
 
 
 def get_kernel(settings: Settings, say: Say) -> Kernel:

@@ -14,8 +14,8 @@ import functools
 from pathlib import Path
 
 from harness.data import KERNEL_CONFIGS_DIR
-from harness.kernel import Kernel, config_file
-from harness.kernel.kconfig import read_config
+from harness.kernel import Kernel
+from harness.kernel.kconfig import built_with
 
 GCOV_MAKEFILE = KERNEL_CONFIGS_DIR / "gcov-mptcp.mk"
 OWN_SWITCH = "config GCOV_PROFILE_MPTCP"
@@ -38,5 +38,4 @@ def make_env(fragment_names: list[str]) -> dict[str, str]:
 @functools.cache
 def gcov_kernel(kernel: Kernel) -> bool:
     """The kernel keeps gcov counters (CONFIG_GCOV_KERNEL): its guests copy them out after each round."""
-    config = config_file(kernel)
-    return config is not None and read_config(config).get("CONFIG_GCOV_KERNEL") == "y"
+    return built_with(kernel, "CONFIG_GCOV_KERNEL")

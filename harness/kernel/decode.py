@@ -12,8 +12,8 @@ import re
 import subprocess
 from pathlib import Path
 
-from harness.kernel import Kernel, config_file
-from harness.kernel.kconfig import read_config
+from harness.kernel import Kernel
+from harness.kernel.kconfig import built_with
 
 DECODE_TIMEOUT_S = 120.0
 SCRIPT = Path("scripts") / "decode_stacktrace.sh"
@@ -25,9 +25,7 @@ def decodable(kernel: Kernel) -> bool:
     """A tree build with DWARF (CONFIG_DEBUG_INFO; BTF needs it, so every mode has it), its vmlinux and the script."""
     if kernel.build_dir is None or kernel.source is None or not (kernel.source / SCRIPT).is_file():
         return False
-    if not (kernel.build_dir / "vmlinux").is_file() or (config := config_file(kernel)) is None:
-        return False
-    return read_config(config).get("CONFIG_DEBUG_INFO") == "y"
+    return (kernel.build_dir / "vmlinux").is_file() and built_with(kernel, "CONFIG_DEBUG_INFO")
 
 
 def decode(kernel: Kernel, excerpt: tuple[str, ...]) -> tuple[str, ...]:

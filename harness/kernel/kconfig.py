@@ -20,6 +20,7 @@ from typing import Any
 
 from harness.data import KERNEL_CONFIGS_DIR
 from harness.errors import BadInput, failed_step
+from harness.kernel import Kernel, config_file
 
 SET = re.compile(r"^(CONFIG_\w+)=(.*)$")
 UNSET = re.compile(r"^# (CONFIG_\w+) is not set$")
@@ -110,3 +111,9 @@ def configure(tree: Path, build_dir: Path, fragments: list[Fragment], env: dict[
     problems = dropped(fragments, read_config(build_dir / ".config"))
     if problems:
         raise BadInput(f"{len(problems)} requested kernel option(s) did not survive olddefconfig: " + "; ".join(problems))
+
+
+def built_with(kernel: Kernel, option: str) -> bool:
+    """The kernel's .config sets `option` (CONFIG_GCOV_KERNEL ...) to y; False when its config is unknown."""
+    config = config_file(kernel)
+    return config is not None and read_config(config).get(option) == "y"
