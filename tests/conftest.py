@@ -8,12 +8,18 @@ with -n 2): 199 passed in 1300 s against 1078 s one after another; every guest t
 another (the net/mptcp e2e 934 s instead of 475, the payload SIGKILL test 347 s instead of 116).
 
 Our own scheduler, not `--dist loadgroup` + xdist_group marks: pytest-xdist 3.8.0 marks a group by rewriting
-Item._nodeid, which pytest 9.2 no longer reads (nodeid comes from Item._id), so every group is silently split."""
+Item._nodeid, which pytest 9.2 no longer reads (nodeid comes from Item._id), so every group is silently split.
+Also the `browser` fixture: Debian's chromium, headless, through its chromedriver (selenium), for the dashboard's tests."""
 from __future__ import annotations
 
+import subprocess
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from xdist.scheduler import LoadScopeScheduling
+
+from harness import host
 
 OWN_CACHE = ("tests/test_builds_e2e.py", "tests/test_kselftests_e2e.py")
 DEFAULT_CACHE = "default-cache"
@@ -29,3 +35,26 @@ def pytest_xdist_make_scheduler(config: Any, log: Any) -> LoadScopeScheduling | 
     if config.getvalue("dist") != "load":  # -n alone means load; another --dist the user asked for stays theirs
         return None
     return DefaultCacheInOneUnit(config, log)
+
+
+def installable(package: str) -> bool:
+    policy = subprocess.run(["apt-cache", "policy", package], capture_output=True, text=True).stdout
+    return "Candidate:" in policy and "Candidate: (none)" not in policy
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    missing = [p for p in ("chromium", "chromedriver") if host.find(p) is None]
+    if missing and not all(installable(p) for p in ("chromium", "chromium-driver")):
+        pytest.skip("chromium cannot be installed on this machine (no apt candidate for chromium, chromium-driver)")
+    assert not missing, f"{', '.join(missing)} missing: apt-get install chromium chromium-driver (./run does)"
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(host.find("chromium"))
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1100,600"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(str(host.find("chromedriver"))), options=options)
+    yield driver
+    driver.quit()

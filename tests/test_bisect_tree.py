@@ -1,4 +1,5 @@
 """Bisecting commits: real git (a small repository made here), the step replaced by recorded outcomes per commit."""
+import json
 import os
 import signal
 import subprocess
@@ -79,6 +80,9 @@ def test_culprit_found_unbuildable_commit_skipped_intermittent_failure_caught_ch
     assert (git(repo, "rev-parse", "HEAD"), git(repo, "status", "--porcelain"), (repo / "f0.c").read_text()) == before
     report.write(tmp_path / "out")
     assert "first bad: " in (tmp_path / "out" / "bisect.md").read_text()
+    verifying = json.loads((tmp_path / "out" / "bisect.json").read_text())["verification"]  # its runs and times
+    assert [(s["kind"], s["runs"]) for s in verifying] == [("bad", 1), ("good", 3)]
+    assert "(verifying) | good |" in (tmp_path / "out" / "bisect.md").read_text()
 
 
 def test_one_run_per_step_would_misplace_an_intermittent_culprit(repo, tmp_path):

@@ -6,7 +6,8 @@ cannot tell, never bad) and the one that takes the panic out again, the real one
 (bpf_skc_to_mptcp_sock() gives NULL), one harmless. Night 2 bisects between A and its commit, names the regression
 verified in its first lines, exits 1, and its KCIDB (an issue, an incident per failing test) validates. One more
 harmless commit: night 3 says "still failing since <night 2>, culprit <hash>" and does not bisect. The dashboard over
-the three nights names the culprit. ./run slow (each step an incremental build of the clone, bisected in place; the
+the three nights, opened in Debian's chromium, names the culprit in the night's header and in the failing cell's
+tooltip (a screenshot in reports/dashboard-culprit.png). ./run slow (each step an incremental build of the clone, bisected in place; the
 first night's a full one).
 """
 import json
@@ -14,13 +15,14 @@ import json
 import kcidb_io
 import pytest
 
-from tests.helpers import CACHE, git, replace_in, run_harness, source_repo
+from tests.helpers import CACHE, REPO_ROOT, git, replace_in, run_harness, source_repo
 
 pytestmark = [pytest.mark.guest, pytest.mark.slow]
 
 UPSTREAM = CACHE / "test-repos" / "linux-culprit-e2e"
 REGRESSION = "mptcp: bpf: no msk for subflows from bpf_skc_to_mptcp_sock()"
 PANIC = "init: a commit that panics at boot"
+SHOT = REPO_ROOT / "reports" / "dashboard-culprit.png"
 
 
 def commit(repo, subject: str) -> None:
@@ -35,7 +37,7 @@ def night(out, *extra: str):
     return run, made, json.loads((made / "summary.json").read_text())
 
 
-def test_night_two_names_the_regression_night_three_does_not_bisect_again(tmp_path):
+def test_night_two_names_the_regression_night_three_does_not_bisect_again(tmp_path, browser):
     source_repo(UPSTREAM)
     out = tmp_path / "nights"
     first, _, _ = night(out)
@@ -75,4 +77,11 @@ def test_night_two_names_the_regression_night_three_does_not_bisect_again(tmp_pa
     assert told3["culprits"]["normal"][0]["line"].startswith(f"still failing since {two.name}, culprit {culprit[:12]}")
     page = tmp_path / "nights.html"
     assert run_harness("report", "--html", str(page), str(out)).returncode == 0
-    assert culprit[:12] in page.read_text()
+    browser.get(page.as_uri())
+    headers = [th.text for th in browser.find_elements("css selector", "#matrix th.culprit")]
+    assert culprit[:12] in headers, headers  # night 2's column (night 3 carries it)
+    failing = browser.find_elements("css selector", "#matrix tbody tr[data-name='mptcp/base'] td.s-failed a")
+    assert any(f"culprit: {culprit[:12]}" in a.get_attribute("title") for a in failing), [a.get_attribute("title")
+                                                                                           for a in failing]
+    SHOT.parent.mkdir(exist_ok=True)
+    browser.save_screenshot(str(SHOT))

@@ -5,39 +5,12 @@ subtest), opened from a file:// URL with no network, and checked as rendered: ce
 URL state, and that a cell's link reaches that test's output. A screenshot is kept in reports/dashboard-test.png.
 """
 import shutil
-import subprocess
 from pathlib import Path
 
-import pytest
-
-from harness import host
 from tests.helpers import REPO_ROOT, run_harness
 
 NIGHTS = Path(__file__).parent / "data" / "nights"
 SCREENSHOT = REPO_ROOT / "reports" / "dashboard-test.png"
-
-
-def installable(package: str) -> bool:
-    policy = subprocess.run(["apt-cache", "policy", package], capture_output=True, text=True).stdout
-    return "Candidate:" in policy and "Candidate: (none)" not in policy
-
-
-@pytest.fixture
-def browser():
-    missing = [p for p in ("chromium", "chromedriver") if host.find(p) is None]
-    if missing and not all(installable(p) for p in ("chromium", "chromium-driver")):
-        pytest.skip("chromium cannot be installed on this machine (no apt candidate for chromium, chromium-driver)")
-    assert not missing, f"{', '.join(missing)} missing: apt-get install chromium chromium-driver (./run does)"
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(host.find("chromium"))
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1100,600"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(str(host.find("chromedriver"))), options=options)
-    yield driver
-    driver.quit()
 
 
 def visible_rows(driver) -> list[str]:

@@ -214,20 +214,27 @@ def _first_bad(out: str, term: str) -> str | None:
 class Verification:
     problems: tuple[str, ...]  # none: verified
     evidence: tuple[str, ...]  # what the culprit's failing run showed
+    steps: tuple[Step, ...] = ()  # the culprit's runs again, then its parent's: their verdicts and times
 
 
 def verify(culprit: str, parent: str, run_once: Callable[[str], Outcome], runs: int) -> Verification:
     """KernelCI's check: the culprit fails again and its parent passes again; problems found, in words."""
     problems = []
-    again, _ = judge(lambda: run_once(culprit), runs)
-    if again.verdict.kind is not Kind.BAD:
-        problems.append(f"the culprit did not fail again ({again.verdict.kind.value}: {again.verdict.why})")
-    before, _ = judge(lambda: run_once(parent), runs)
-    if before.verdict.kind is not Kind.GOOD:
-        problems.append(f"its parent did not pass again ({before.verdict.kind.value}: {before.verdict.why})")
+    seen: list[Outcome] = []
+
+    def counted(commit: str) -> Outcome:
+        seen.append(run_once(commit))
+        return seen[-1]
+    again = judged_step(culprit, lambda: counted(culprit), runs)
+    if again.kind is not Kind.BAD:
+        problems.append(f"the culprit did not fail again ({again.kind.value}: {again.why})")
+    evidence = seen[-1].evidence if seen else ()
+    before = judged_step(parent, lambda: run_once(parent), runs)
+    if before.kind is not Kind.GOOD:
+        problems.append(f"its parent did not pass again ({before.kind.value}: {before.why})")
     if again.image_sha256 and again.image_sha256 == before.image_sha256:
         problems.append("the culprit's kernel image is identical to its parent's: the change cannot be what broke it")
-    return Verification(tuple(problems), again.evidence)
+    return Verification(tuple(problems), evidence, (again, before))
 
 
 EVIDENCE_LINES = 40  # of a failing subtest's output, in the report
@@ -242,18 +249,25 @@ class Report:
     steps: tuple[Step, ...]
     elapsed_s: float
     evidence: tuple[str, ...] = ()  # the failing subtest's output and the kernel's messages at the culprit
+    verification: tuple[Step, ...] = ()  # the culprit's runs again and its parent's (their times are in elapsed_s)
 
     @classmethod
     def of(cls, culprit: str, tree: Worktree, steps: list[Step], checked: Verification, elapsed_s: float) -> Report:
         subject, author = tree.git("show", "-s", "--format=%s%x00%an <%ae>", culprit).strip().split("\0")
-        return cls(culprit, subject, author, checked.problems, tuple(steps), round(elapsed_s, 1), checked.evidence)
+        return cls(culprit, subject, author, checked.problems, tuple(steps), round(elapsed_s, 1), checked.evidence,
+                   checked.steps)
 
     def lines(self) -> list[str]:
         """The terminal's and the Markdown's summary."""
         verified = "verified: it fails again, its parent passes again" if not self.problems else \
             "NOT verified: " + "; ".join(self.problems)
         return [f"first bad: {self.commit[:12]} {self.subject}".rstrip(), *([f"author: {self.author}"] * bool(self.author)),
-                verified, f"{len(self.steps)} step(s) in {self.elapsed_s:.0f} s"]
+                verified, f"{len(self.steps)} step(s) in {self.elapsed_s:.0f} s{self._verifying()}"]
+
+    def _verifying(self) -> str:
+        """Of the whole time, what the verification took: ", the verification 160 s of it"."""
+        spent = sum(s.build_s + s.run_s for s in self.verification)
+        return f", the verification {spent:.0f} s of it" if self.verification else ""
 
     def write(self, out: Path) -> None:
         """bisect.json and bisect.md in `out`."""
@@ -262,11 +276,12 @@ class Report:
     def write_as(self, out: Path, stem: str) -> None:
         """<stem>.json and <stem>.md in `out`."""
         out.mkdir(parents=True, exist_ok=True)
-        doc = dataclasses.asdict(self) | {"steps": [s.plain() for s in self.steps], "verified": not self.problems}
+        doc = dataclasses.asdict(self) | {"steps": [s.plain() for s in self.steps], "verified": not self.problems,
+                                          "verification": [s.plain() for s in self.verification]}
         write_atomic(out / f"{stem}.json", json.dumps(doc, indent=1) + "\n")
         table = ["| step | verdict | why | runs | build s | run s |", "| --- | --- | --- | --- | --- | --- |"]
-        table += [f"| {s.commit[:12]} | {s.kind.value} | {s.why} | {s.runs} | {s.build_s:.0f} | {s.run_s:.0f} |"
-                  for s in self.steps]
+        table += [f"| {s.commit[:12]}{label} | {s.kind.value} | {s.why} | {s.runs} | {s.build_s:.0f} | {s.run_s:.0f} |"
+                  for label, steps in (("", self.steps), (" (verifying)", self.verification)) for s in steps]
         shown = ["", "## At the first bad one", "", "```", *self.evidence, "```"] if self.evidence else []
         write_atomic(out / f"{stem}.md", "\n".join(["# Bisection", "", *(f"- {ln}" for ln in self.lines()), "", *table,
                                                   *shown]) + "\n")
@@ -285,7 +300,7 @@ def bisect_list(names: list[str], run_once: Callable[[str], Outcome], runs: int,
     good, bad = first_bad(names, test, say)
     checked = verify(names[bad], names[good], run_once, runs)
     return Report(names[bad], f"(last good: {names[good]})", "", checked.problems, tuple(steps),
-                  round(time.monotonic() - start, 1), checked.evidence)
+                  round(time.monotonic() - start, 1), checked.evidence, checked.steps)
 
 
 def evidence(runs: list[SuiteRun]) -> tuple[str, ...]:
