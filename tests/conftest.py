@@ -21,7 +21,7 @@ from xdist.scheduler import LoadScopeScheduling
 
 from harness import host
 
-OWN_CACHE = ("tests/test_builds_e2e.py", "tests/test_kselftests_e2e.py")
+OWN_CACHE = ("tests/test_builds_e2e.py", "tests/test_kselftests_e2e.py", "tests/test_tree_loop_e2e.py")
 DEFAULT_CACHE = "default-cache"
 
 
@@ -35,6 +35,24 @@ def pytest_xdist_make_scheduler(config: Any, log: Any) -> LoadScopeScheduling | 
     if config.getvalue("dist") != "load":  # -n alone means load; another --dist the user asked for stays theirs
         return None
     return DefaultCacheInOneUnit(config, log)
+
+
+@pytest.hookimpl(trylast=True)  # after -k and -m have deselected
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The tree test (tests/tree_build.py) runs last, its cold build started now beside the tests before it."""
+    from tests import tree_build
+
+    tree = [i for i in items if i.nodeid.startswith(tree_build.MODULE)]
+    if tree and len(tree) < len(items):
+        items[:] = [i for i in items if i not in tree] + tree
+        if not hasattr(config, "workerinput") and not config.option.collectonly:  # under xdist, the test starts it
+            tree_build.start()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    from tests import tree_build
+
+    tree_build.stop()
 
 
 def installable(package: str) -> bool:

@@ -5,7 +5,6 @@ import json
 import pytest
 
 from tests.helpers import linux_source, run_pytest
-from tests.test_dashboard_e2e import browser  # noqa: F401 (the fixture)
 
 pytestmark = [pytest.mark.guest, pytest.mark.slow]
 
@@ -21,7 +20,7 @@ def covered(tmp_path, name: str, keyword: str) -> dict:
     return found
 
 
-def test_coverage_of_net_mptcp_grows_with_the_subtests_and_its_html_opens(tmp_path, browser):  # noqa: F811
+def test_coverage_of_net_mptcp_grows_with_the_subtests_and_its_html_opens(tmp_path, browser):
     base = covered(tmp_path, "base", "mptcp/base")
     both = covered(tmp_path, "both", "mptcp/base or mptcp/subflow")
     assert 0 < base["lines_hit"] < both["lines_hit"] and base["lines"] == both["lines"] > 1000

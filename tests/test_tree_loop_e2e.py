@@ -1,0 +1,45 @@
+"""A kernel tree in ./run tests (issue 34): Debian's linux-source-7.3 built with the lean base (mode normal), booted,
+mptcp/base passing on it; then a one-line change in net/mptcp/protocol.c, and the loop a developer lives in: the
+kernel rebuilt (ccache finds the other compiles), test_progs reused (the BTF did not change), the guest again.
+
+Its cold build runs beside the tests before it (tests/tree_build.py, started by tests/conftest.py); this test runs
+last and waits for it. A warm machine (the copy already built) waits for nothing.
+"""
+import time
+
+import pytest
+
+from tests import tree_build
+from tests.helpers import harness_qemus, replace_in, run_pytest
+
+pytestmark = pytest.mark.guest
+
+WAKE_UP = "\nstatic void mptcp_close_wake_up(struct sock *sk)"
+CHANGE = (WAKE_UP, f"\nint mptcp_harness_tree_test;\n{WAKE_UP}")
+
+
+def run_on_tree() -> tuple[object, float]:
+    begin = time.monotonic()
+    run = run_pytest("-v", "suites", "-k", "mptcp/base", "--kernel-tree", str(tree_build.TREE),
+                     "--harness-cache", str(tree_build.TREE_CACHE), timeout=3600)
+    return run, time.monotonic() - begin
+
+
+def test_a_tree_builds_boots_passes_then_a_one_line_change_rebuilds_and_reuses_test_progs():
+    code, log, waited = tree_build.wait()
+    assert code == 0, f"the tree's build beside the tests failed ({tree_build.LOG}):\n{log[-4000:]}"
+    first, _ = run_on_tree()
+    assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
+    assert "mptcp/base PASSED" in first.stdout and "building the kernel" not in first.stdout  # built beside
+    protocol = tree_build.TREE / "net/mptcp/protocol.c"
+    replace_in(protocol, *CHANGE)
+    try:
+        second, took = run_on_tree()
+    finally:
+        replace_in(protocol, CHANGE[1], CHANGE[0])
+    said = second.stdout
+    assert second.returncode == 0, said[-4000:] + second.stderr[-2000:]
+    assert "mptcp/base PASSED" in said and "building the kernel" in said, said[-3000:]
+    assert "test_progs: reused" in said and "ccache:" in said, said[-3000:]
+    assert harness_qemus(tree_build.TREE_CACHE) == []
+    print(f"waited {waited:.0f} s for the build beside; the one-line change to its result {took:.0f} s")
