@@ -14,7 +14,7 @@ import dataclasses
 import datetime
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +67,12 @@ class Prepared:
 class Selection:
     suite: Suite
     subtests: tuple[str, ...]  # names without the test prefix, in suite order
+
+
+def narrowed(selections: Iterable[Selection], names: Container[str]) -> tuple[Selection, ...]:
+    """The selections cut down to the subtests whose full names ("mptcp/base") are in `names`; the emptied dropped."""
+    kept = (Selection(sel.suite, tuple(s for s in sel.subtests if sel.suite.full_name(s) in names)) for sel in selections)
+    return tuple(sel for sel in kept if sel.subtests)
 
 
 def expectations(settings: Settings) -> tuple[Expectations, list[str]]:

@@ -85,11 +85,6 @@ def reachable(repo: Path, good: str, bad: str, url: str | None, ref: str | None,
     return False
 
 
-def selections_of(chosen: tuple[pipeline.Selection, ...], names: list[str]) -> list[pipeline.Selection]:
-    picked = [pipeline.Selection(s.suite, tuple(n for n in s.subtests if s.suite.full_name(n) in names)) for s in chosen]
-    return [s for s in picked if s.subtests]
-
-
 @dataclass
 class Budget:
     """run_once within a deadline: a step is not started once the budget is spent."""
@@ -166,7 +161,7 @@ def find(job: Job, failures: list[str], runs: list[SuiteRun], night: str, say: S
 
 def _bisect(job: Job, tree: bisect_tree.Worktree, failures: list[str], expected: dict[str, str], deadline: float,
             night: str, suffix: str, say: Say) -> Finding:
-    chosen = selections_of(job.selections, failures)
+    chosen = list(pipeline.narrowed(job.selections, failures))
     settings = dataclasses.replace(job.settings, kernel_tree=tree.path)
     start = time.monotonic()
     say(f"bisect: {', '.join(failures)} between {job.good[:12]} (the night before) and {job.bad[:12]}")

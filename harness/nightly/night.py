@@ -78,9 +78,7 @@ def shard_of(night: Night) -> tuple[pipeline.Selection, ...]:
     if night.settings.shard is None:
         return night.selections
     mine = shard.part_of([(sel.suite, s) for sel in night.selections for s in sel.subtests], *night.settings.shard)
-    kept = (pipeline.Selection(sel.suite, tuple(s for s in sel.subtests if sel.suite.full_name(s) in mine))
-            for sel in night.selections)
-    return tuple(sel for sel in kept if sel.subtests)
+    return pipeline.narrowed(night.selections, mine)
 
 
 def run_mode(night: Night, settings: Settings, mode: str, where: Path, say: Say) -> summary.ModeNight:
