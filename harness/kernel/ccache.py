@@ -8,6 +8,12 @@ passes the tree's absolute path. ccache's base_dir would make it relative, and h
 of the same depth, but it also defeats kbuild's -fmacro-prefix-map: a WARNING then names
 "../../../../trees/linux/net/mptcp/token.c:444" instead of "net/mptcp/token.c:444" (seen here),
 and decode_stacktrace.sh cannot strip the tree from the paths it prints. Right paths come first.
+Depend mode (CCACHE_DEPEND): on a miss, ccache's default runs the preprocessor once for its key and the
+compiler preprocesses again; on kernel sources that made a cold build's compiles 42 % slower than plain
+gcc (60 compiles of the lean build, one after another: 67.8 s against 47.7 s). In depend mode the key
+comes from the compiler's own dependency list (kbuild's -Wp,-MMD): the same 60 cold 43.8 s against
+44.0 s, and again all 60 from the cache in 1.0 s. What it gives up: the preprocessed mode's hits after
+a config change, for files whose preprocessed text did not change (182 of 1684 once, measured here).
 Without ccache on the host the build runs as before, and says so once.
 """
 from __future__ import annotations
@@ -41,7 +47,7 @@ def for_mode(cache_dir: Path, mode: str, env: dict[str, str]) -> Compiler:
         return Compiler()
     directory = cache_dir / "ccache" / mode
     return Compiler(["CC=ccache gcc"], {**env, "CCACHE_DIR": str(directory), "CCACHE_MAXSIZE": SIZE,
-                                        "CCACHE_NOHASHDIR": "true"}, directory)
+                                        "CCACHE_NOHASHDIR": "true", "CCACHE_DEPEND": "true"}, directory)
 
 
 def hit_rate(before: dict[str, int], after: dict[str, int]) -> tuple[int, int]:
