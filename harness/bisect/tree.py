@@ -228,7 +228,7 @@ def verify(culprit: str, parent: str, run_once: Callable[[str], Outcome], runs: 
     again = judged_step(culprit, lambda: counted(culprit), runs)
     if again.kind is not Kind.BAD:
         problems.append(f"the culprit did not fail again ({again.kind.value}: {again.why})")
-    evidence = seen[-1].evidence if seen else ()
+    evidence = seen[-1].evidence  # the run that judged it
     before = judged_step(parent, lambda: run_once(parent), runs)
     if before.kind is not Kind.GOOD:
         problems.append(f"its parent did not pass again ({before.kind.value}: {before.why})")
