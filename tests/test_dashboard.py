@@ -43,6 +43,7 @@ def test_each_nights_coverage_has_its_change_since_the_same_modes_night_before_a
     assert [c.summary.get("coverage", {}).get("delta") for c in history] == [1.5, -1.0, None, None, None]
     page = render(history, "now")
     assert "25.0 % ▲" in page and "20.0 % ▼" in page and "+1.5 points since the night before" in page
+    assert "net/mptcp coverage" not in render([col(1, "normal", None)], "now")  # no night measured it: no empty row
 
 
 def test_a_nights_culprit_is_in_its_header_and_in_the_tooltip_of_the_failures_it_explains(tmp_path):

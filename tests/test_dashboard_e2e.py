@@ -4,6 +4,7 @@ The page is generated from two real nights (tests/data/nights: a failure by a WA
 subtest), opened from a file:// URL with no network, and checked as rendered: cells, colours, the filters and their
 URL state, and that a cell's link reaches that test's output. A screenshot is kept in reports/dashboard-test.png.
 """
+import json
 import shutil
 from pathlib import Path
 
@@ -52,8 +53,6 @@ HOSTILE = ('<script>document.title="owned"</script>', "it's \"quoted\"", "{{ 7*7
 def hostile_nights(tmp_path: Path) -> Path:
     """The two real nights with a subtest's name, reason, output and crash fingerprint made hostile, and a third night
     whose summary.json was cut short (as a disk that filled, or an older harness writing in place, leaves it)."""
-    import json
-
     nights = tmp_path / "nights"
     shutil.copytree(NIGHTS, nights)
     for results in nights.glob("*/prebuilt/results.json"):
@@ -88,3 +87,24 @@ def test_hostile_text_is_shown_as_text_tooltips_break_lines_and_a_cut_night_is_s
     titles = browser.execute_script("return [...document.querySelectorAll('[title]')].map(e => e.title)")
     assert any("\n" in t for t in titles) and not any("&#10;" in t for t in titles)  # line breaks, not the entity's text
     assert any(f"{HOSTILE[1]} {HOSTILE[2]}\nsecond line" in t for t in titles)  # quotes and braces as typed
+
+
+CULPRIT_NIGHTS = Path(__file__).parent / "data" / "nights-culprit"
+
+
+def test_the_culprit_is_named_in_the_nights_header_and_in_the_failing_cells_tooltip(browser, tmp_path):
+    """Three real nights of tests/test_culprit_slow.py (tests/data/README.md): the second bisected its new failure to a
+    verified culprit, the third carried it ("still failing since ...")."""
+    page = tmp_path / "index.html"
+    made = run_harness("report", "--html", str(page), str(CULPRIT_NIGHTS))
+    assert made.returncode == 0, made.stderr
+    found = [f for s in sorted(CULPRIT_NIGHTS.glob("*/summary.json"))
+             for f in json.loads(s.read_text()).get("culprits", {}).get("normal", []) if f.get("culprit")]
+    short = found[0]["culprit"][:12]
+    browser.get(page.as_uri())
+    headers = [th.text for th in browser.find_elements("css selector", "#matrix th.culprit")]
+    assert headers.count(short) == 2, headers  # the night that found it and the night that carried it
+    failing = browser.find_elements("css selector", "#matrix tbody tr[data-name='mptcp/base'] td.s-failed a")
+    titles = [a.get_attribute("title") for a in failing]
+    assert len(titles) == 2 and f"culprit: {short}" in titles[0] + titles[1], titles
+    assert any("still failing since" in t and short in t for t in titles), titles
