@@ -53,6 +53,17 @@ def default_kernel() -> Kernel:
     return debian.fetch(debian.spec_for(None), CACHE)
 
 
+def sharing_downloads(cache: Path) -> Path:
+    """A cache of its own at `cache` (its builds, payloads, ccache and guests apart) that shares the default cache's
+    Debian downloads: its kernels, linux-source and packages."""
+    cache.mkdir(parents=True, exist_ok=True)
+    for part in ("kernels", "sources", "debs", "apt"):
+        (CACHE / part).mkdir(parents=True, exist_ok=True)
+        if not (cache / part).is_symlink():
+            (cache / part).symlink_to(CACHE / part)
+    return cache
+
+
 def linux_source() -> Path:
     """An unpacked linux-source (the default kernel's): fetched if need be, never a reason to skip."""
     source = default_kernel().source

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from harness import proc
-from tests.helpers import CACHE, REPO_ROOT, default_kernel, harness_qemus, pytest_argv, pytest_env, run_pytest
+from tests.helpers import REPO_ROOT, default_kernel, harness_qemus, pytest_argv, pytest_env, run_pytest, sharing_downloads
 
 pytestmark = pytest.mark.guest
 
@@ -15,11 +15,7 @@ pytestmark = pytest.mark.guest
 def cache_with_the_kernel(tmp_path):
     """A cache of its own (its payloads start empty) sharing the default kernel and its source with the main one."""
     default_kernel()  # fetched through the harness when the main cache lacks it
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    for part in ("kernels", "sources", "debs", "apt"):
-        (cache / part).symlink_to(CACHE / part)
-    return cache
+    return sharing_downloads(tmp_path / "cache")
 
 
 def builders(cache):

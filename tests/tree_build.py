@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.helpers import CACHE, REPO_ROOT, linux_source
+from tests.helpers import CACHE, REPO_ROOT, linux_source, sharing_downloads
 
 TREE_CACHE = CACHE.with_name(f"{CACHE.name}-tree-test")
 TREE = TREE_CACHE / "linux"
@@ -36,21 +36,11 @@ def tree() -> Path:
     return TREE
 
 
-def cache() -> Path:
-    """TREE_CACHE, sharing the default cache's Debian downloads (its kernel, linux-source, packages)."""
-    TREE_CACHE.mkdir(parents=True, exist_ok=True)
-    for part in ("kernels", "sources", "debs", "apt"):
-        (CACHE / part).mkdir(parents=True, exist_ok=True)
-        if not (TREE_CACHE / part).is_symlink():
-            (TREE_CACHE / part).symlink_to(CACHE / part)
-    return TREE_CACHE
-
-
 def start() -> None:
     """The build, in the background at nice 19; once per process."""
     global _started
     if _started is None:
-        cache()
+        sharing_downloads(TREE_CACHE)
         with open(LOG, "wb") as log:
             _started = subprocess.Popen(["nice", "-n", "19", sys.executable, "-m", "tests.tree_build"], cwd=REPO_ROOT,
                                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -77,7 +67,7 @@ def main() -> None:
 
     began = time.monotonic()
     source = tree()
-    options = ["--kernel-tree", str(source), "--harness-cache", str(cache())]
+    options = ["--kernel-tree", str(source), "--harness-cache", str(sharing_downloads(TREE_CACHE))]
     chosen, _ = settings.for_command(options, "tree-test")
     kernel = pipeline.get_kernel(chosen, lambda line: print(line, flush=True))
     pipeline.get_payload(chosen, kernel, ["mptcp"], lambda line: print(line, flush=True))
