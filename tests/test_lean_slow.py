@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.guest, pytest.mark.slow]
 SUITES = ["suites/mptcp_bpf.toml", "suites/net_mptcp.toml", "suites/kunit_mptcp.toml"]
 SELECT = "not net-mptcp or net-mptcp/pm_netlink or net-mptcp/mptcp_sockopt"
 # 7.3's test_progs -t mptcp has these four (README): each must pass, never be "not in this build"
-IN_7_3 = {"mptcp/base", "mptcp/mptcpify", "mptcp/subflow"}
+IN_7_3 = {"mptcp/base", "mptcp/mptcpify", "mptcp/subflow", "mptcp/sockmap"}
 MUST_PASS = IN_7_3 | {"net-mptcp/pm_netlink", "net-mptcp/mptcp_sockopt"}
 
 
