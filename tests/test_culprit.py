@@ -16,7 +16,7 @@ def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout.strip()
 
 
-def history(repo: Path, n: int) -> list[str]:
+def history(repo: Path, n: int, subject: str = "c") -> list[str]:
     repo.mkdir(parents=True)
     git(repo, "init", "-q", "-b", "main")
     git(repo, "config", "user.email", "dev@example.org")
@@ -24,7 +24,7 @@ def history(repo: Path, n: int) -> list[str]:
     for i in range(n):
         (repo / "f.c").write_text(f"int f = {i};\n")
         git(repo, "add", ".")
-        git(repo, "commit", "-q", "-m", f"c{i}")
+        git(repo, "commit", "-q", "-m", f"{subject}{i}")
     return git(repo, "log", "--format=%H", "--reverse").split()
 
 
@@ -75,7 +75,8 @@ def test_a_shallow_clone_is_deepened_until_the_night_before_is_reachable_and_a_f
     said: list[str] = []
     assert culprit.reachable(clone, commits[10], commits[-1], f"file://{tmp_path / 'upstream'}", "main", said.append)
     assert said == [f"bisect: history deepened by 256 commits: the night before's {commits[10][:12]} is reachable"]
-    rewritten = history(tmp_path / "other", 3)  # not in upstream's history at all
+    # not in upstream's history at all: its own subjects, else made in the same second its commits would be upstream's
+    rewritten = history(tmp_path / "other", 3, subject="rewritten ")
     git(clone, "fetch", "-q", f"file://{tmp_path / 'other'}", "main")
     assert not culprit.reachable(clone, rewritten[1], commits[-1], f"file://{tmp_path / 'upstream'}", "main", said.append)
 
