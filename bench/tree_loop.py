@@ -4,12 +4,14 @@ In one run, on the tree given (a git checkout; the bench edits net/mptcp/protoco
   (a) a cold build with the lean base, through `pytest -k mptcp/base --kernel-tree T` to its result;
   (b) a one-line code change in net/mptcp/protocol.c, then the same pytest to its result (P10);
   (c) the change reverted, the same pytest again (ccache should find the compiles);
+  (e) the same sources in another checkout (a hard-linked copy of the tree, where bisect's worktree
+      or a second clone would be), the same pytest on it: its compiles come from ccache, across trees;
   (d) a cold build with vng's base (--kconfig-base vng), the same pytest (P9 = cold lean / cold vng).
-Each build goes into a fresh cache directory of its own (--cache-root), sharing the Debian
-downloads of the main cache; ccache starts empty too. Each pytest's phases are read from the
+Each cold build starts with the tree's build directories removed and a fresh cache directory of its
+own (--cache-root), sharing the Debian downloads of the main cache; ccache starts empty too. Each pytest's phases are read from the
 harness's own lines and the kernel's build log: config, compile, link + BTF, modules,
 modules_install, payload, guest.
-Usage: python bench/tree_loop.py --kernel-tree T [--mode normal] [--skip-vng] [--cache-root DIR]
+Usage: python bench/tree_loop.py --kernel-tree T [--mode normal] [--skip-vng] [--skip-cross-tree] [--cache-root DIR]
 """
 from __future__ import annotations
 
@@ -26,7 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness.settings import default_cache_dir  # noqa: E402  # noqa: E402
+from harness.kernel import BUILD_PREFIX  # noqa: E402
+from harness.settings import default_cache_dir  # noqa: E402
 
 # kbuild's lines that end a phase, in the order they come (the first one seen marks the time)
 MARKERS = (("compile", re.compile(r"^\s+LD\s+vmlinux\.o$")),
@@ -36,11 +39,12 @@ MARKERS = (("compile", re.compile(r"^\s+LD\s+vmlinux\.o$")),
 CHANGE = "\n/* bench/tree_loop.py: a one-line change */\nint mptcp_bench_tree_loop;\n"
 
 
-def watch_log(build_root: Path, seen: dict[str, float], start: float, stop: threading.Event) -> None:
+def watch_log(tree: Path, seen: dict[str, float], start: float, stop: threading.Event) -> None:
     """The time (since start) each marker first appears in what this run appends to the build's log."""
-    before = {log: log.stat().st_size for log in build_root.glob("builds/*/build.log")}
+    logs = f"{BUILD_PREFIX}*/build.log"
+    before = {log: log.stat().st_size for log in tree.glob(logs)}
     while not stop.is_set():
-        for log in build_root.glob("builds/*/build.log"):
+        for log in tree.glob(logs):
             with open(log, errors="replace") as f:
                 f.seek(before.get(log, 0))
                 text = f.read()
@@ -57,7 +61,7 @@ def run(tree: Path, cache: Path, mode: str, extra: list[str]) -> dict[str, float
     seen: dict[str, float] = {}
     stop = threading.Event()
     start = time.monotonic()
-    watcher = threading.Thread(target=watch_log, args=(cache, seen, start, stop), daemon=True)
+    watcher = threading.Thread(target=watch_log, args=(tree, seen, start, stop), daemon=True)
     watcher.start()
     proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
@@ -95,6 +99,21 @@ def show(label: str, seen: dict[str, float]) -> None:
     print(f"{label}: {', '.join(parts)}; total {seen['total']:.0f} s", flush=True)
 
 
+def without_builds(tree: Path) -> Path:
+    """The tree with no build directory of the harness left in it: the next build is cold."""
+    for build in tree.glob(f"{BUILD_PREFIX}*"):
+        shutil.rmtree(build)
+    return tree
+
+
+def another_checkout(tree: Path, where: Path) -> Path:
+    """The same sources at another path: a hard-linked copy of the tree (its .git too), without its builds."""
+    shutil.rmtree(where, ignore_errors=True)
+    where.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["cp", "-al", str(tree), str(where)], check=True)
+    return without_builds(where)
+
+
 def fresh_cache(root: Path, name: str) -> Path:
     """A cache of its own sharing the main one's Debian downloads (kernels, sources, apt state)."""
     cache = root / name
@@ -111,6 +130,7 @@ def main() -> None:
     ap.add_argument("--kernel-tree", required=True, type=Path)
     ap.add_argument("--mode", default="normal")
     ap.add_argument("--skip-vng", action="store_true", help="no cold build with vng's base (no P9)")
+    ap.add_argument("--skip-cross-tree", action="store_true", help="no build of the same sources in another checkout")
     ap.add_argument("--cache-root", type=Path, default=Path(tempfile.gettempdir()) / "harness-tree-loop")
     ap.add_argument("--loop-only", action="store_true", help="no cold build: (b) and (c) on the lean cache of an earlier run")
     args = ap.parse_args()
@@ -118,7 +138,7 @@ def main() -> None:
     changed = tree / "net/mptcp/protocol.c"
     original = changed.read_bytes()
     lean = args.cache_root / "lean" if args.loop_only else fresh_cache(args.cache_root, "lean")
-    cold = run(tree, lean, args.mode, [])
+    cold = run(tree if args.loop_only else without_builds(tree), lean, args.mode, [])
     show("(a) the tree as it is" if args.loop_only else "(a) cold, lean base", cold)
     try:
         changed.write_bytes(original + CHANGE.encode())
@@ -128,8 +148,12 @@ def main() -> None:
         changed.write_bytes(original)
     back = run(tree, lean, args.mode, [])
     show("(c) the change reverted", back)
+    if not args.skip_cross_tree:
+        other = another_checkout(tree, args.cache_root / "other-checkout" / tree.name)
+        show("(e) the same sources in another checkout", run(other, lean, args.mode, []))
+        shutil.rmtree(other.parent)
     if not args.skip_vng:
-        vng = run(tree, fresh_cache(args.cache_root, "vng"), args.mode, ["--kconfig-base", "vng"])
+        vng = run(without_builds(tree), fresh_cache(args.cache_root, "vng"), args.mode, ["--kconfig-base", "vng"])
         show("(d) cold, vng's base", vng)
         if not args.loop_only:
             print(f"P9 cold lean/vng: {cold['total'] / vng['total']:.2f}")

@@ -27,7 +27,8 @@ def locked(cache_dir: Path, name: str) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def require_free_space(cache_dir: Path, needed_gb: float, for_what: str) -> None:
+def require_free_space(cache_dir: Path, needed_gb: float, for_what: str,
+                       elsewhere: str = "point HARNESS_CACHE elsewhere") -> None:
     """Stop before a long job that would fill the disk half way."""
     from harness.errors import BadInput
 
@@ -38,7 +39,7 @@ def require_free_space(cache_dir: Path, needed_gb: float, for_what: str) -> None
     if free_gb < needed_gb:
         raise BadInput(
             f"not enough disk for {for_what}: {free_gb:.1f} GB free under {probe}, about {needed_gb:.1f} GB needed; "
-            "free some space or point HARNESS_CACHE elsewhere"
+            f"free some space{' or ' + elsewhere if elsewhere else ''}"
         )
 
 

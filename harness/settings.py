@@ -72,8 +72,8 @@ OPTIONS = (
     Option("--kernel", "kernel", "Debian kernel from images/debian.toml, by name or version (e.g. 6.12, 7.2; "
            "default: its 'default' entry)"),
     Option("--kernel-version", "kernel_version", "the same as --kernel: a Debian kernel by version, e.g. 6.12 or 7.2.12"),
-    Option("--kernel-tree", "kernel_tree", "build the kernel and test_progs of this kernel source tree (out of tree, "
-           "in the cache) instead of using a Debian kernel"),
+    Option("--kernel-tree", "kernel_tree", "build the kernel and test_progs of this kernel source tree (make O= in its "
+           ".mptcp-harness-build-<mode>-<key>/, git-ignored) instead of using a Debian kernel"),
     Option("--kernel-mode", "kernel_mode", "with --kernel-tree: normal, debug or btf (kernel-configs/modes.toml; default normal)"),
     Option("--kconfig-fragment", "kconfig_fragment", "with --kernel-tree: more kernel-configs/ fragments, comma-separated"),
     Option("--kconfig-base", "kconfig_base", "with --kernel-tree: what the mode's config starts from: lean (allnoconfig and "

@@ -83,13 +83,24 @@ def replace_in(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1))
 
 
-def source_repo(repo: Path) -> None:
-    """A git repository at `repo` whose first commit is the unpacked linux-source (hard-linked: cheap, same disk)."""
+def linked_copy(source: Path, copy: Path) -> Path:
+    """A hard-linked copy of a tree (cheap, same disk), without the harness's build dirs: hard-linked, the copy's
+    compiles would write into the original's objects (a build dir works only at the path it was made at)."""
     import shutil
 
-    shutil.rmtree(repo, ignore_errors=True)
-    repo.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["cp", "-al", str(linux_source()), str(repo)], check=True)
+    from harness.kernel import BUILD_PREFIX
+
+    shutil.rmtree(copy, ignore_errors=True)
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["cp", "-al", str(source), str(copy)], check=True)
+    for build in copy.glob(f"{BUILD_PREFIX}*"):
+        shutil.rmtree(build)
+    return copy
+
+
+def source_repo(repo: Path) -> None:
+    """A git repository at `repo` whose first commit is the unpacked linux-source (hard-linked: cheap, same disk)."""
+    linked_copy(linux_source(), repo)
     git(repo, "init", "-q", "-b", "main")
     git(repo, "config", "user.email", "dev@example.org")
     git(repo, "config", "user.name", "A Developer")

@@ -12,6 +12,7 @@ import pytest
 from harness.bisect.step import Kind, Verdict
 from harness.bisect.tree import Bisection, Outcome, Report, Worktree, bisect_list, checked_out, judge, verify
 from harness.errors import InfraError
+from harness.kernel import BUILD_PREFIX
 from tests.helpers import REPO_ROOT, run_harness
 
 
@@ -141,6 +142,28 @@ def test_sigterm_removes_the_worktree(repo, tmp_path):
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=30)
     assert not path.exists() and git(repo, "worktree", "list").count("\n") == 1
+
+
+def test_the_worktrees_build_dirs_wait_for_the_next_bisection_even_after_a_killed_one(repo, tmp_path):
+    """Its kernel build dirs are inside the worktree (harness/kernel/tree.py): kept beside it between bisections,
+    and taken out of a worktree a killed run left, so the next bisection builds incrementally."""
+    def built_in(tree: Worktree) -> Path:
+        build = tree.path / f"{BUILD_PREFIX}normal-0123abcd"
+        build.mkdir()
+        (build / ".gitignore").write_text("*\n")  # as kbuild and the harness write it
+        (build / "vmlinux").write_text("built")
+        return build
+
+    with Worktree(repo, tmp_path / "cache") as tree:
+        build = built_in(tree)
+        assert git(tree.path, "status", "--porcelain") == ""
+    assert not tree.path.exists() and git(repo, "worktree", "list").count("\n") == 1
+    with Worktree(repo, tmp_path / "cache"):
+        assert (build / "vmlinux").read_text() == "built"
+    killed = Worktree(repo, tmp_path / "cache").__enter__()  # never left: the worktree stays, as after SIGKILL
+    (killed.path / f"{BUILD_PREFIX}normal-0123abcd" / "vmlinux").write_text("built again")
+    with Worktree(repo, tmp_path / "cache"):
+        assert (build / "vmlinux").read_text() == "built again"
 
 
 def test_verification_runs_each_commit_checked_out_in_the_worktree(repo, tmp_path):

@@ -15,6 +15,7 @@ import pytest
 
 from harness.errors import BadInput, InfraError
 from harness.expectations import Expectations, apply, load
+from harness.kernel import BUILD_PREFIX
 from harness.nightly import night as nightly
 from harness.nightly import summary as nights
 from harness.report.json import from_json
@@ -153,11 +154,14 @@ def test_fetch_takes_the_branch_tip_into_the_harness_own_shallow_clone(tmp_path)
     tree, commit = nightly.fetch(url, "main", tmp_path / "cache", lambda _: None)
     assert commit == git(upstream, "rev-parse", "HEAD") and git(tree, "rev-list", "--count", "HEAD") == "1"
     (tree / "stray.o").write_text("left by someone")
+    build = tree / f"{BUILD_PREFIX}normal-0123abcd"  # a night's build dir: kept, the next night is incremental
+    build.mkdir()
+    (build / "vmlinux").write_text("built last night")
     (upstream / "f.c").write_text("int f = 9;\n")
     git(upstream, "-c", "user.name=A", "-c", "user.email=a@example.org", "commit", "-q", "-am", "c9")
     again, newer = nightly.fetch(url, "main", tmp_path / "cache", lambda _: None)
     assert again == tree and newer == git(upstream, "rev-parse", "HEAD") and (tree / "f.c").read_text() == "int f = 9;\n"
-    assert not (tree / "stray.o").exists()
+    assert not (tree / "stray.o").exists() and (build / "vmlinux").read_text() == "built last night"
     (tree / ".git" / "shallow.lock").write_text("")  # a killed night's git (seen for real: the next fetch failed)
     _, same = nightly.fetch(url, "main", tmp_path / "cache", lambda _: None)
     assert same == newer

@@ -24,7 +24,8 @@ def test_a_killed_tree_build_leaves_no_make_and_the_next_run_resumes_it():
     import time
 
     from harness import proc
-    from tests.helpers import CACHE, pytest_argv, pytest_env
+    from harness.kernel import BUILD_PREFIX
+    from tests.helpers import pytest_argv, pytest_env
 
     tree = linux_source()
     first = run_pytest("-q", "suites", "-k", "mptcp/base", "--kernel-tree", str(tree), timeout=4 * 3600)
@@ -35,7 +36,7 @@ def test_a_killed_tree_build_leaves_no_make_and_the_next_run_resumes_it():
         changed.write_text(original + "\n/* harness: a change that makes the kernel rebuild */\n")
         run = subprocess.Popen(pytest_argv("-q", "suites", "-k", "mptcp/base", "--kernel-tree", str(tree)),
                                env=pytest_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        builds = sorted(CACHE.glob(f"builds/{tree.name}-normal-*"))
+        builds = sorted(tree.glob(f"{BUILD_PREFIX}normal-*"))
         deadline = time.monotonic() + 900
         while time.monotonic() < deadline and not any(proc.leftovers(b) for b in builds):
             time.sleep(0.5)

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.helpers import CACHE, REPO_ROOT, linux_source, sharing_downloads
+from tests.helpers import CACHE, REPO_ROOT, linked_copy, linux_source, sharing_downloads
 
 TREE_CACHE = CACHE.with_name(f"{CACHE.name}-tree-test")
 TREE = TREE_CACHE / "linux"
@@ -29,10 +29,7 @@ _started: subprocess.Popen[bytes] | None = None
 def tree() -> Path:
     """A hard-linked copy of the default kernel's linux-source (an edit replaces a file, never the shared inode)."""
     if not (TREE / "Makefile").is_file():
-        partial = TREE.with_name("linux.partial")
-        subprocess.run(["rm", "-rf", str(partial)], check=True)
-        subprocess.run(["cp", "-al", str(linux_source()), str(partial)], check=True)
-        partial.rename(TREE)
+        linked_copy(linux_source(), TREE.with_name("linux.partial")).rename(TREE)
     return TREE
 
 

@@ -2,9 +2,10 @@
 
 The user's checkout is never touched: `git worktree add --detach` makes a checkout under
 the cache, git bisect moves that one, and it is removed at the end, also on Ctrl-C or
-SIGTERM. Each step is judged by `judge()`: a step is bad at its first failing run and good
-only after `runs` passing ones, so one flaky result cannot misplace the culprit; a commit
-that does not build, boot or have the subtests is skipped, never bad. Too many steps lost to
+SIGTERM; its build directories wait beside it for the next bisection (incremental builds).
+Each step is judged by `judge()`: a step is bad at its first failing run and good only after
+`runs` passing ones, so one flaky result cannot misplace the culprit; a commit that does not
+build, boot or have the subtests is skipped, never bad. Too many steps lost to
 infrastructure stop the bisection. The culprit is verified at the end (it fails again, its
 parent passes again), and a culprit whose kernel image equals its parent's is said to be
 suspect. What each step found is kept in a state file: --resume goes on from there.
@@ -24,6 +25,7 @@ from harness.bisect.step import Kind, Verdict, first_bad, same_failure, signatur
 from harness.cache import file_sha256, read_json, write_atomic, write_json
 from harness.errors import BadInput, InfraError
 from harness.kernel import git
+from harness.kernel.tree import move_builds
 from harness.results import FAILED_AS_RUN, SuiteRun
 from harness.settings import Settings
 
@@ -103,6 +105,7 @@ class Worktree:
     def __init__(self, repo: Path, cache_dir: Path) -> None:
         self.repo = repo.resolve()
         self.path = cache_dir / "worktrees" / self.repo.name
+        self.parked = cache_dir / "worktrees" / f"{self.repo.name}.builds"  # its build dirs between two runs
 
     def git(self, *args: str) -> str:
         return git.git(self.path, *args)
@@ -110,10 +113,13 @@ class Worktree:
     def __enter__(self) -> Worktree:
         if not git.is_checkout(self.repo):
             raise BadInput(f"{self.repo} is not a git checkout: bisecting commits needs one (git clone, or git init)")
+        move_builds(self.path, self.parked)  # a killed run's worktree: its builds are kept too
         git.add_worktree(self.repo, self.path)
+        move_builds(self.parked, self.path)
         return self
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+        move_builds(self.path, self.parked)
         git.remove_worktree(self.repo, self.path)
 
     def rev(self, name: str) -> str:

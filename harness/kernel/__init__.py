@@ -5,6 +5,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+# A tree's build directories, `<tree>/.mptcp-harness-build-<mode>-<key>` (harness/kernel/tree.py): git keeps them
+# when it cleans the nightly's clone, bisect keeps them when it removes its worktree.
+BUILD_PREFIX = ".mptcp-harness-build-"
+
 
 @dataclass(frozen=True)
 class Kernel:

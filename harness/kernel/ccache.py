@@ -2,12 +2,13 @@
 
 A bisection goes back and forth over the same files, a night rebuilds what the night before
 built, a reverted change is the state before it: the compiler's work is found again instead
-of done again. Paths: the build directory is not hashed (CCACHE_NOHASHDIR), so the same tree built
-again in another build directory hits too. Another tree (a bisect's worktree) does not: kbuild
-passes the tree's absolute path. ccache's base_dir would make it relative, and hit across trees
-of the same depth, but it also defeats kbuild's -fmacro-prefix-map: a WARNING then names
-"../../../../trees/linux/net/mptcp/token.c:444" instead of "net/mptcp/token.c:444" (seen here),
-and decode_stacktrace.sh cannot strip the tree from the paths it prints. Right paths come first.
+of done again. Paths: the build directory is not hashed (CCACHE_NOHASHDIR), and it is a subdirectory
+of the tree (harness/kernel/tree.py), where kbuild itself names sources relative to it ("../net/...",
+-fmacro-prefix-map=../= keeps __FILE__ "net/..."): the same sources give the same command line in any
+checkout, and another tree (bisect's worktree, the nightly's clone) hits. (ccache's base_dir, tried
+before, made paths relative too, but behind kbuild's back: a WARNING named
+"../../../../trees/linux/net/mptcp/token.c:444", seen here.) What a hit from another tree carries:
+its DWARF's compilation directory names the build dir it was compiled in.
 Depend mode (CCACHE_DEPEND): on a miss, ccache's default runs the preprocessor once for its key and the
 compiler preprocesses again; on kernel sources that made a cold build's compiles 42 % slower than plain
 gcc (60 compiles of the lean build, one after another: 67.8 s against 47.7 s). In depend mode the key

@@ -12,12 +12,15 @@ import re
 import subprocess
 from pathlib import Path
 
-from harness.kernel import Kernel
+from harness.kernel import BUILD_PREFIX, Kernel
 from harness.kernel.kconfig import built_with
 
 DECODE_TIMEOUT_S = 120.0
 SCRIPT = Path("scripts") / "decode_stacktrace.sh"
 CONSOLE_PREFIX = re.compile(r"^<\d>")  # the log level a /dev/kmsg-style line may carry
+# A build dir inside the tree (harness/kernel/tree.py): DWARF names "../net/mptcp/protocol.c" from it, addr2line joins
+# the two, and the script strips only the tree. An object ccache brought from another checkout names that one's.
+BUILD_DIR_PART = re.compile(rf"(?:[^\s(]*/)?{re.escape(BUILD_PREFIX)}[^/\s]*/\.\./")
 
 
 @functools.cache
@@ -40,7 +43,12 @@ def decode(kernel: Kernel, excerpt: tuple[str, ...]) -> tuple[str, ...]:
                              cwd=kernel.build_dir)
     except (OSError, subprocess.TimeoutExpired):
         return ()
-    lines = tuple(line.rstrip() for line in run.stdout.splitlines())
+    lines = tuple(from_the_top(line.rstrip()) for line in run.stdout.splitlines())
     if run.returncode != 0 or lines == tuple(line.rstrip() for line in text.splitlines()):
         return ()  # it failed, or found nothing to decode (no frame in the excerpt: a panic's last words)
     return lines
+
+
+def from_the_top(line: str) -> str:
+    """A decoded line with its paths from the top of the tree ("lib/dump_stack.c:127"), as the kernel prints them."""
+    return BUILD_DIR_PART.sub("", line)

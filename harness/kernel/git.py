@@ -13,6 +13,7 @@ from pathlib import Path
 from harness import proc as procs
 from harness.cache import locked
 from harness.errors import InfraError
+from harness.kernel import BUILD_PREFIX
 
 
 def run(where: Path, *args: str) -> tuple[int, str]:
@@ -69,7 +70,7 @@ def fetch(url: str, branch: str | None, cache_dir: Path) -> tuple[Path, str]:
         if code != 0:
             raise InfraError(f"could not fetch {branch or 'HEAD'} from {url}: {last_line(text)}")
         git(clone, "checkout", "-q", "-f", "--detach", "FETCH_HEAD")
-        git(clone, "clean", "-q", "-f", "-d", "-x")  # the build is out of tree: anything here is not ours
+        git(clone, "clean", "-q", "-f", "-d", "-x", "-e", f"/{BUILD_PREFIX}*")  # anything but the build dirs
         return clone, git(clone, "rev-parse", "HEAD").strip()
 
 

@@ -1,17 +1,24 @@
-"""A kernel built from the developer's tree, out of tree (O= under the harness cache), never writing into it.
+"""A kernel built from the developer's tree, in a build directory of its own (make O=), sources untouched.
 
-The build directory is keyed by the tree's path, mode and fragments; a stamp records the
-state it was built from (git HEAD plus uncommitted changes, or, without git, the newest
-mtime and file count), the config and the toolchain. The same state again: no make at all.
-tools/testing/selftests is left out of the kernel's state: a change there rebuilds only
-test_progs (its own key, see selftests.py).
+The build directory is a subdirectory of the tree, `.mptcp-harness-build-<mode>-<key>` (key: mode,
+fragments, recipe), ignored by git (kbuild's "*" .gitignore in it). There kbuild names every source
+relative to the build directory ("../net/mptcp/protocol.c"), so the same sources compile to the same
+command line in any checkout, and ccache (harness/kernel/ccache.py) hits across trees: bisect's worktree,
+the nightly's clone and the developer's checkout share their compiles. A tree the harness may not write
+to is built under the cache instead (`<cache>/builds/<tree>-<mode>-<key>`: no hits from other trees).
+A stamp records the state it was built from (git HEAD plus uncommitted changes, or, without git, the
+newest mtime and file count), the config and the toolchain. The same state again: no make at all.
+tools/testing/selftests is left out of the kernel's state: a change there rebuilds only test_progs
+(its own key, see selftests.py).
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +26,7 @@ from pathlib import Path
 from harness import proc as procs
 from harness.cache import locked, read_json, require_free_space, used, write_json
 from harness.errors import BadInput, failed_step
-from harness.kernel import Kernel, ccache, coverage, git
+from harness.kernel import BUILD_PREFIX, Kernel, ccache, coverage, git
 from harness.kernel.kconfig import Fragment, configure
 
 STAMP = "harness-build.json"
@@ -56,6 +63,8 @@ def tree_state(tree: Path, exclude: str = SELFTESTS, only: str | None = None) ->
     for dirpath, dirnames, filenames in os.walk(root):
         if only is None and os.path.relpath(dirpath, tree) == parent and leaf in dirnames:
             dirnames.remove(leaf)
+        if dirpath == str(tree):  # the harness's own build directories
+            dirnames[:] = [d for d in dirnames if not d.startswith(BUILD_PREFIX)]
         for name in filenames:
             if name.endswith(GENERATED):
                 continue  # what builds leave behind (the BPF selftests' sub-makes write some in place)
@@ -69,12 +78,37 @@ def tree_state(tree: Path, exclude: str = SELFTESTS, only: str | None = None) ->
 
 # How objects are compiled, in the build dir's key: a change here starts a new build dir instead of mixing objects.
 # 2: absolute source paths again (ccache's base_dir made __FILE__ relative, harness/kernel/ccache.py)
-RECIPE = 2
+# 3: the build directory inside the tree: relative source paths, by kbuild itself
+RECIPE = 3
+GITIGNORE = "# the kernel build directory of mptcp-harness: ignore it\n*\n"
 
 
 def build_dir_for(cache_dir: Path, tree: Path, mode: str, fragments: list[Fragment]) -> Path:
-    key = hashlib.sha256(f"{tree.resolve()}|{mode}|{','.join(f.name for f in fragments)}|{RECIPE}".encode()).hexdigest()[:12]
-    return cache_dir / "builds" / f"{tree.resolve().name}-{mode}-{key}"
+    """Where the tree is built: in the tree when the harness may write there (see above), else under the cache."""
+    root = tree.resolve()
+    recipe = f"{mode}|{','.join(f.name for f in fragments)}|{RECIPE}"
+    if os.access(root, os.W_OK):
+        return root / f"{BUILD_PREFIX}{mode}-{hashlib.sha256(recipe.encode()).hexdigest()[:8]}"
+    return cache_dir / "builds" / f"{root.name}-{mode}-{hashlib.sha256(f'{root}|{recipe}'.encode()).hexdigest()[:12]}"
+
+
+def move_builds(src: Path, dst: Path) -> None:
+    """The build directories in src moved into dst (a tree, or a place where they wait for it): renames; one
+    already in dst is replaced. A build directory works again once back at the path it was built at."""
+    for build in sorted(src.glob(f"{BUILD_PREFIX}*")) if src.is_dir() else []:
+        dst.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(dst / build.name, ignore_errors=True)
+        build.rename(dst / build.name)
+
+
+def _building(out: Path) -> contextlib.AbstractContextManager[None]:
+    """The build directory made (ignored by git from the start), and its lock held: one writer per build directory.
+    In a tree the lock is inside it (nothing else written beside the sources); under the cache, beside it
+    (`harness cache prune` looks there)."""
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / ".gitignore").exists():
+        (out / ".gitignore").write_text(GITIGNORE)
+    return locked(out, "harness-build") if out.name.startswith(BUILD_PREFIX) else locked(out.parent, out.name)
 
 
 def build_kernel(tree: Path, cache_dir: Path, mode: str, fragments: list[Fragment], base: str, jobs: int, toolchain: str,
@@ -90,7 +124,7 @@ def build_kernel(tree: Path, cache_dir: Path, mode: str, fragments: list[Fragmen
     if known.get("state") == state:
         used(out)
         return _kernel(tree, out, known)
-    with locked(out.parent, out.name):  # one writer per build directory
+    with _building(out):
         return _build(tree, out, mode, fragments, base, jobs, {**env, **make_env}, say, state, cache_dir)
 
 
@@ -100,7 +134,8 @@ def _build(tree: Path, out: Path, mode: str, fragments: list[Fragment], base: st
     known = read_json(stamp, {})
     if known.get("state") == state:  # another run built it while we waited for the lock
         return _kernel(tree, out, known)
-    require_free_space(cache_dir, BUILD_SPACE_GB, f"building the kernel of {tree}")
+    require_free_space(out, BUILD_SPACE_GB, f"building the kernel of {tree} in {out}",
+                       "" if out.name.startswith(BUILD_PREFIX) else "point HARNESS_CACHE elsewhere")
     if (ended := procs.end_leftovers(out)):
         say(f"stopped {ended} process(es) an interrupted run left building in {out}")
     building = out / BUILDING

@@ -1,0 +1,49 @@
+"""Where a tree is built (harness/kernel/tree.py): a subdirectory of the tree named by mode and fragments, the same
+in every checkout, invisible to the tree's state; under the cache when the tree is not the harness's to write."""
+import subprocess
+from pathlib import Path
+
+from harness.kernel import BUILD_PREFIX
+from harness.kernel import tree as trees
+from harness.kernel.kconfig import mode_fragments
+
+
+def kernel_tree(where: Path) -> Path:
+    for name in ("Makefile", "Kconfig", "net/mptcp/protocol.c", "arch/x86/Kconfig"):
+        (where / name).parent.mkdir(parents=True, exist_ok=True)
+        (where / name).write_text(f"# {name}\n")
+    return where
+
+
+def test_the_build_dir_is_in_the_tree_and_named_alike_in_every_checkout(tmp_path):
+    normal, debug = mode_fragments("normal"), mode_fragments("debug")
+    mine, worktree = kernel_tree(tmp_path / "src" / "linux"), kernel_tree(tmp_path / "cache" / "worktrees" / "linux")
+    out = trees.build_dir_for(tmp_path / "cache", mine, "normal", normal)
+    assert out.parent == mine.resolve() and out.name.startswith(f"{BUILD_PREFIX}normal-")
+    assert trees.build_dir_for(tmp_path / "cache", worktree, "normal", normal).name == out.name  # ccache's hits
+    assert trees.build_dir_for(tmp_path / "cache", mine, "debug", debug).name.startswith(f"{BUILD_PREFIX}debug-")
+
+
+def test_a_tree_the_harness_may_not_write_is_built_under_the_cache(tmp_path, monkeypatch):
+    tree = kernel_tree(tmp_path / "linux")
+    monkeypatch.setattr(trees.os, "access", lambda path, mode: False)  # root writes anywhere: os.access says "no"
+    out = trees.build_dir_for(tmp_path / "cache", tree, "normal", mode_fragments("normal"))
+    assert out.parent == tmp_path / "cache" / "builds" and out.name.startswith("linux-normal-")
+
+
+def test_the_build_dir_is_not_part_of_the_trees_state_with_or_without_git(tmp_path):
+    plain = kernel_tree(tmp_path / "plain")
+    checkout = kernel_tree(tmp_path / "checkout")
+    subprocess.run(["git", "init", "-q", str(checkout)], check=True)
+    subprocess.run(["git", "-C", str(checkout), "add", "."], check=True)
+    subprocess.run(["git", "-C", str(checkout), "-c", "user.name=A", "-c", "user.email=a@example.org", "commit", "-q",
+                    "-m", "c1"], check=True)
+    for tree in (plain, checkout):
+        before = trees.tree_state(tree)
+        out = trees.build_dir_for(tmp_path / "cache", tree, "normal", mode_fragments("normal"))
+        with trees._building(out):  # made, with its .gitignore, and locked inside
+            (out / "vmlinux").write_text("a kernel")
+        assert trees.tree_state(tree) == before, tree
+        assert not list(tree.glob("*.lock"))  # nothing beside the sources
+        (tree / "net/mptcp/protocol.c").write_text("/* changed */\n")
+        assert trees.tree_state(tree) != before, tree
