@@ -47,3 +47,34 @@ def test_the_build_dir_is_not_part_of_the_trees_state_with_or_without_git(tmp_pa
         assert not list(tree.glob("*.lock"))  # nothing beside the sources
         (tree / "net/mptcp/protocol.c").write_text("/* changed */\n")
         assert trees.tree_state(tree) != before, tree
+
+
+def test_test_progs_sources_are_keyed_by_content_in_any_checkout_at_any_commit_that_left_them_alone(tmp_path):
+    """tree.payload_sources: what test_progs is built from (images/selftests_bpf.toml `sources`), by content."""
+    def git(repo: Path, *args: str) -> None:
+        subprocess.run(["git", "-C", str(repo), "-c", "user.name=A", "-c", "user.email=a@example.org", *args], check=True,
+                       capture_output=True)
+
+    repo = kernel_tree(tmp_path / "linux")
+    for name in ("tools/testing/selftests/bpf/Makefile", "tools/lib/bpf/libbpf.c"):
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(f"/* {name} */\n")
+    git(repo, "init", "-q")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "c1")
+    first = trees.payload_sources(repo)
+    (repo / "net/mptcp/protocol.c").write_text("/* a change in net/mptcp */\n")
+    git(repo, "commit", "-q", "-am", "c2")
+    assert trees.payload_sources(repo) == first  # another commit, the same selftests, libbpf ...
+    subprocess.run(["git", "clone", "-q", str(repo), str(tmp_path / "elsewhere" / "linux")], check=True)
+    assert trees.payload_sources(tmp_path / "elsewhere" / "linux") == first  # another checkout
+    (repo / "tools/lib/bpf/libbpf.c").write_text("/* libbpf changed, uncommitted */\n")
+    changed = trees.payload_sources(repo)
+    assert changed != first
+    prog = repo / "tools/testing/selftests/bpf/progs/mptcp_new.c"
+    prog.parent.mkdir()
+    prog.write_text("int a;\n")
+    untracked = trees.payload_sources(repo)
+    prog.write_text("int b;\n")
+    assert len({first, changed, untracked, trees.payload_sources(repo)}) == 4  # an untracked file's content counts
+    assert trees.payload_sources(kernel_tree(tmp_path / "plain")).startswith("tree:")  # no git: by path and mtime

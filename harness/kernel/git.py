@@ -86,6 +86,16 @@ def remove_worktree(repo: Path, path: Path) -> None:
     run(repo, "worktree", "prune")
 
 
+def content(tree: Path, paths: list[str]) -> bytes:
+    """What paths hold now, whatever the commit: git's ids of them at HEAD, the uncommitted changes and the untracked
+    files (names and content) under them. Two checkouts, or two commits, with the same content give the same."""
+    def out(*args: str) -> bytes:
+        return subprocess.run(["git", "-C", str(tree), *args], capture_output=True).stdout
+    untracked = out("ls-files", "--others", "--exclude-standard", "-z", "--", *paths)
+    return out("ls-tree", "HEAD", "--", *paths) + out("diff", "HEAD", "--", *paths) + untracked + b"".join(
+        hashlib.sha256((tree / name.decode()).read_bytes()).digest() for name in untracked.split(b"\0") if name)
+
+
 def state(tree: Path, pathspec: list[str]) -> bytes:
     """HEAD, the uncommitted changes and the untracked files under pathspec: what the checkout holds now
     (stdout only: quick commands, not contained)."""

@@ -20,11 +20,13 @@ import os
 import re
 import shutil
 import time
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
 from harness import proc as procs
 from harness.cache import locked, read_json, require_free_space, used, write_json
+from harness.data import IMAGES_DIR
 from harness.errors import BadInput, failed_step
 from harness.kernel import BUILD_PREFIX, Kernel, ccache, coverage, git
 from harness.kernel.kconfig import Fragment, configure
@@ -201,6 +203,16 @@ def kernelrelease(tree: Path, out: Path, env: dict[str, str]) -> str:
     return lines[-1] if lines else ""
 
 
+def payload_sources(tree: Path) -> str:
+    """What test_progs is built from in this tree (images/selftests_bpf.toml `sources`): in a git checkout their
+    content, the same in any checkout and at any commit that left them alone; else the tree's path and the newest
+    mtime under tools/testing/selftests."""
+    if git.is_checkout(tree):
+        paths = tomllib.loads((IMAGES_DIR / "selftests_bpf.toml").read_text())["sources"]
+        return f"tree-content:{hashlib.sha256(git.content(tree, paths)).hexdigest()}"
+    return f"tree:{tree.resolve()}:{tree_state(tree, only=SELFTESTS)}"
+
+
 def _kernel(tree: Path, out: Path, known: dict[str, str]) -> Kernel:
     release = known["release"]
     modules = out / "modules-install" / "lib" / "modules" / release
@@ -211,6 +223,6 @@ def _kernel(tree: Path, out: Path, known: dict[str, str]) -> Kernel:
         vmlinux=out / "vmlinux",
         identity=f"tree:{tree.resolve()}:{known['mode']}:{known['state'][:16]}",
         source=tree,
-        source_identity=f"tree:{tree.resolve()}:{tree_state(tree, only=SELFTESTS)}",
+        source_identity=payload_sources(tree),
         build_dir=out,
     )

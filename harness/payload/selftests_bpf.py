@@ -25,7 +25,7 @@ from typing import Any
 from harness.cache import file_sha256, read_json, require_free_space
 from harness.data import IMAGES_DIR
 from harness.errors import BadInput, failed_step
-from harness.kernel import Kernel
+from harness.kernel import Kernel, config_file
 from harness.kernel.vmlinux import btf_digest
 from harness.payload.build import cached, compiler_identity, run_steps, write_header
 
@@ -56,10 +56,14 @@ def toolchain_identity(llvm: Path, cache_dir: Path | None = None) -> str:
 
 def built_against(kernel: Kernel) -> str:
     """What of the kernel test_progs is built against: its BTF (vmlinux.h is generated from it; bpf_testmod's split BTF
-    refers to its type ids), its release (bpf_testmod's vermagic) and build dir. A kernel rebuilt after a change that
-    left its types alone gives the same, and reuses the payload; without BTF, the kernel's identity."""
+    refers to its type ids), its release (bpf_testmod's vermagic) and, for a kernel built here, its .config (what
+    bpf_testmod.ko is compiled with). A kernel rebuilt after a change that left its types alone gives the same, in
+    any checkout, and reuses the payload; without BTF, the kernel's identity."""
     btf = btf_digest(kernel.vmlinux)
-    return f"btf:{btf}|{kernel.release}|{kernel.build_dir or ''}" if btf else kernel.identity
+    if not btf:
+        return kernel.identity
+    config = config_file(kernel) if kernel.build_dir else None
+    return f"btf:{btf}|{kernel.release}|" + (f"config:{file_sha256(config)[:16]}" if config else "")
 
 
 def payload_key(kernel: Kernel, toolchain: str, tests: tuple[str, ...] | None = None) -> str:
