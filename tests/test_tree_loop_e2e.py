@@ -1,16 +1,20 @@
 """A kernel tree in ./run tests (issue 34): Debian's linux-source-7.3 built with the lean base (mode normal), booted,
 mptcp/base passing on it; then a one-line change in net/mptcp/protocol.c, and the loop a developer lives in: the
-kernel rebuilt (ccache finds the other compiles), test_progs reused (the BTF did not change), the guest again.
+kernel rebuilt (ccache finds the other compiles), test_progs reused (the BTF did not change), the guest again;
+then the same sources in another checkout (as bisect's worktree or a second clone): every compile from ccache.
 
 Its cold build runs beside the tests before it (tests/tree_build.py, started by tests/conftest.py); this test runs
 last and waits for it. A warm machine (the copy already built) waits for nothing.
 """
+import re
+import shutil
 import time
+from pathlib import Path
 
 import pytest
 
 from tests import tree_build
-from tests.helpers import harness_qemus, replace_in, run_pytest
+from tests.helpers import harness_qemus, linked_copy, replace_in, run_pytest
 
 pytestmark = pytest.mark.guest
 
@@ -18,9 +22,9 @@ WAKE_UP = "\nstatic void mptcp_close_wake_up(struct sock *sk)"
 CHANGE = (WAKE_UP, f"\nint mptcp_harness_tree_test;\n{WAKE_UP}")
 
 
-def run_on_tree() -> tuple[object, float]:
+def run_on_tree(tree: Path = tree_build.TREE) -> tuple[object, float]:
     begin = time.monotonic()
-    run = run_pytest("-v", "suites", "-k", "mptcp/base", "--kernel-tree", str(tree_build.TREE),
+    run = run_pytest("-v", "suites", "-k", "mptcp/base", "--kernel-tree", str(tree),
                      "--harness-cache", str(tree_build.TREE_CACHE), timeout=3600)
     return run, time.monotonic() - begin
 
@@ -41,5 +45,14 @@ def test_a_tree_builds_boots_passes_then_a_one_line_change_rebuilds_and_reuses_t
     assert second.returncode == 0, said[-4000:] + second.stderr[-2000:]
     assert "mptcp/base PASSED" in said and "building the kernel" in said, said[-3000:]
     assert "test_progs: reused" in said and "ccache:" in said, said[-3000:]
+    other = linked_copy(tree_build.TREE, tree_build.TREE_CACHE / "elsewhere" / "linux")
+    try:
+        third, cross = run_on_tree(other)
+    finally:
+        shutil.rmtree(other.parent)
+    assert third.returncode == 0 and "mptcp/base PASSED" in third.stdout, third.stdout[-4000:] + third.stderr[-2000:]
+    hits = re.search(r"ccache: (\d+) of (\d+) compiles", third.stdout)
+    assert hits and int(hits[1]) >= 0.95 * int(hits[2]) > 1000, third.stdout[-3000:]  # a full build, from ccache
     assert harness_qemus(tree_build.TREE_CACHE) == []
-    print(f"waited {waited:.0f} s for the build beside; the one-line change to its result {took:.0f} s")
+    print(f"waited {waited:.0f} s for the build beside; the one-line change to its result {took:.0f} s; "
+          f"another checkout {cross:.0f} s ({hits[0]})")
