@@ -55,8 +55,10 @@ def _lcov(args: list[str], what: str, quiet: bool = True) -> str:
     return run.stdout + run.stderr
 
 
-def _tracefile(copy: Path, objdir: Path, tree: Path, out: Path) -> Path:
-    """One round's counters as an lcov tracefile of net/mptcp's sources: its .gcda beside the build's .gcno."""
+def _tracefile(copy: Path, build_dir: Path, tree: Path, out: Path) -> Path:
+    """One round's counters as an lcov tracefile of net/mptcp's sources: its .gcda beside the build's .gcno. The
+    .gcno name sources as kbuild gave them: from a build dir inside the tree, relative to it ("../net/mptcp/...")."""
+    objdir = build_dir / "net" / "mptcp"
     with tempfile.TemporaryDirectory(prefix="gcov-") as work:
         for gcda in copy.glob("*.gcda"):
             shutil.copy(gcda, work)
@@ -64,7 +66,7 @@ def _tracefile(copy: Path, objdir: Path, tree: Path, out: Path) -> Path:
             if gcno.is_file():
                 shutil.copy(gcno, work)
         raw = out.with_suffix(".raw")
-        _lcov(["--capture", "--directory", work, "--base-directory", str(tree), "--output-file", str(raw)],
+        _lcov(["--capture", "--directory", work, "--base-directory", str(build_dir), "--output-file", str(raw)],
               f"reading {copy}")
     _lcov(["--extract", str(raw), f"{tree.resolve()}/net/mptcp/*", "--output-file", str(out)], f"keeping net/mptcp of {copy}")
     raw.unlink()
@@ -79,8 +81,7 @@ def collect(kernel: Kernel, roots: list[Path], out: Path, say: Callable[[str], N
     out.mkdir(parents=True, exist_ok=True)
     traces = out / "gcov-traces"
     traces.mkdir(exist_ok=True)
-    objdir = kernel.build_dir / "net" / "mptcp"
-    parts = [_tracefile(c, objdir, kernel.source, traces / f"{i}.info") for i, c in enumerate(copies)]
+    parts = [_tracefile(c, kernel.build_dir, kernel.source, traces / f"{i}.info") for i, c in enumerate(copies)]
     info = out / INFO
     _lcov([arg for p in parts for arg in ("--add-tracefile", str(p))] + ["--output-file", str(info)], "adding the rounds up")
     shutil.rmtree(traces)
