@@ -1,9 +1,10 @@
 """Slow and real: the nightly against a git repository made from linux-source-7.3, as --git file://..., both modes.
 
 Night 1 (two commits) builds normal and debug and passes; a commit that makes bpf_skc_to_mptcp_sock() give NULL
-follows; night 2 names mptcp/base as a new failure in its first lines and exits 1 (with KCIDB that validates); the
-same night with an expectations file exits 0 with it as xfail; --shard 1/2 and 2/2 merged equal the unsharded run.
-./run slow. Each mode's first build is a full kernel build (the clone's build dirs stay in the cache).
+follows; night 2 names it as each mode's verified culprit and mptcp/base as a new failure in its first lines and
+exits 1 (with KCIDB that validates); the same night with an expectations file exits 0 with it as xfail; --shard 1/2
+and 2/2 merged equal the unsharded run. ./run slow. Each mode's first build is a full kernel build (the build dirs
+inside the clone stay, as the clone does, in the cache).
 """
 import json
 import subprocess
@@ -64,8 +65,12 @@ def test_two_nights_on_a_real_tree_new_failure_expected_shards_and_kcidb(tmp_pat
     assert second.returncode == 1, second.stdout[-4000:]
     lines = (night2 / "summary.txt").read_text().splitlines()
     assert lines[0].startswith(f"night {night2.name}: UNEXPECTED FAILURES (compared with {night1.name})")
+    # each mode bisected its new failures (one commit since night 1: it is the culprit, verified)
+    regression = git(repo, "rev-parse", "HEAD").strip()[:12]
+    assert lines[1:3] == [f"{mode}: culprit: {regression} mptcp: bpf: no msk for subflows from bpf_skc_to_mptcp_sock() "
+                          "(A Developer), verified" for mode in ("normal", "debug")], lines[:8]
     # both use bpf_skc_to_mptcp_sock(): subflow's first failure is "getsockopt(client_fd, SO_MARK) ... (errno 2)"
-    assert lines[1:6] == ["new failures: 4", "  debug:mptcp/base", "  debug:mptcp/subflow", "  normal:mptcp/base",
+    assert lines[3:8] == ["new failures: 4", "  debug:mptcp/base", "  debug:mptcp/subflow", "  normal:mptcp/base",
                           "  normal:mptcp/subflow"]
     kcidb_io.schema.LATEST.validate(json.loads((tmp_path / "kcidb.json").read_text()))
 
