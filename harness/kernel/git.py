@@ -89,17 +89,18 @@ def remove_worktree(repo: Path, path: Path) -> None:
 def content(tree: Path, paths: list[str]) -> bytes:
     """What paths hold now, whatever the commit: git's ids of them at HEAD, the uncommitted changes and the untracked
     files (names and content) under them. Two checkouts, or two commits, with the same content give the same."""
-    def out(*args: str) -> bytes:
-        return subprocess.run(["git", "-C", str(tree), *args], capture_output=True).stdout
-    untracked = out("ls-files", "--others", "--exclude-standard", "-z", "--", *paths)
-    return out("ls-tree", "HEAD", "--", *paths) + out("diff", "HEAD", "--", *paths) + untracked + b"".join(
+    untracked = _stdout(tree, "ls-files", "--others", "--exclude-standard", "-z", "--", *paths)
+    return _stdout(tree, "ls-tree", "HEAD", "--", *paths) + _stdout(tree, "diff", "HEAD", "--", *paths) + untracked + b"".join(
         hashlib.sha256((tree / name.decode()).read_bytes()).digest() for name in untracked.split(b"\0") if name)
 
 
 def state(tree: Path, pathspec: list[str]) -> bytes:
     """HEAD, the uncommitted changes and the untracked files under pathspec: what the checkout holds now
     (stdout only: quick commands, not contained)."""
-    def out(*args: str) -> bytes:
-        return subprocess.run(["git", "-C", str(tree), *args], capture_output=True).stdout
-    return out("rev-parse", "HEAD") + out("diff", "HEAD", "--", *pathspec) + \
-        out("ls-files", "--others", "--exclude-standard", "--", *pathspec)
+    return _stdout(tree, "rev-parse", "HEAD") + _stdout(tree, "diff", "HEAD", "--", *pathspec) + \
+        _stdout(tree, "ls-files", "--others", "--exclude-standard", "--", *pathspec)
+
+
+def _stdout(tree: Path, *args: str) -> bytes:
+    """A quick git command's stdout (not contained): what the checkout holds."""
+    return subprocess.run(["git", "-C", str(tree), *args], capture_output=True).stdout

@@ -110,7 +110,12 @@ def _building(out: Path) -> contextlib.AbstractContextManager[None]:
     out.mkdir(parents=True, exist_ok=True)
     if not (out / ".gitignore").exists():
         (out / ".gitignore").write_text(GITIGNORE)
-    return locked(out, "harness-build") if out.name.startswith(BUILD_PREFIX) else locked(out.parent, out.name)
+    return locked(out, "harness-build") if in_tree(out) else locked(out.parent, out.name)
+
+
+def in_tree(out: Path) -> bool:
+    """The build directory is inside its tree (not the cache's fallback)."""
+    return out.name.startswith(BUILD_PREFIX)
 
 
 def build_kernel(tree: Path, cache_dir: Path, mode: str, fragments: list[Fragment], base: str, jobs: int, toolchain: str,
@@ -137,7 +142,7 @@ def _build(tree: Path, out: Path, mode: str, fragments: list[Fragment], base: st
     if known.get("state") == state:  # another run built it while we waited for the lock
         return _kernel(tree, out, known)
     require_free_space(out, BUILD_SPACE_GB, f"building the kernel of {tree} in {out}",
-                       "" if out.name.startswith(BUILD_PREFIX) else "point HARNESS_CACHE elsewhere")
+                       "" if in_tree(out) else "point HARNESS_CACHE elsewhere")
     if (ended := procs.end_leftovers(out)):
         say(f"stopped {ended} process(es) an interrupted run left building in {out}")
     building = out / BUILDING
