@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from harness.kernel import BUILD_PREFIX  # noqa: E402
 from harness.settings import default_cache_dir  # noqa: E402
+from tests.helpers import linked_copy  # noqa: E402
 
 # kbuild's lines that end a phase, in the order they come (the first one seen marks the time)
 MARKERS = (("compile", re.compile(r"^\s+LD\s+vmlinux\.o$")),
@@ -106,14 +107,6 @@ def without_builds(tree: Path) -> Path:
     return tree
 
 
-def another_checkout(tree: Path, where: Path) -> Path:
-    """The same sources at another path: a hard-linked copy of the tree (its .git too), without its builds."""
-    shutil.rmtree(where, ignore_errors=True)
-    where.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["cp", "-al", str(tree), str(where)], check=True)
-    return without_builds(where)
-
-
 def fresh_cache(root: Path, name: str) -> Path:
     """A cache of its own sharing the main one's Debian downloads (kernels, sources, apt state)."""
     cache = root / name
@@ -149,7 +142,7 @@ def main() -> None:
     back = run(tree, lean, args.mode, [])
     show("(c) the change reverted", back)
     if not args.skip_cross_tree:
-        other = another_checkout(tree, args.cache_root / "other-checkout" / tree.name)
+        other = linked_copy(tree, args.cache_root / "other-checkout" / tree.name)  # its .git too, not its builds
         show("(e) the same sources in another checkout", run(other, lean, args.mode, []))
         shutil.rmtree(other.parent)
     if not args.skip_vng:
