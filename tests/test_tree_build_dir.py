@@ -6,6 +6,7 @@ from pathlib import Path
 from harness.kernel import BUILD_PREFIX
 from harness.kernel import tree as trees
 from harness.kernel.kconfig import mode_fragments
+from tests.helpers import git
 
 
 def kernel_tree(where: Path) -> Path:
@@ -51,15 +52,13 @@ def test_the_build_dir_is_not_part_of_the_trees_state_with_or_without_git(tmp_pa
 
 def test_test_progs_sources_are_keyed_by_content_in_any_checkout_at_any_commit_that_left_them_alone(tmp_path):
     """tree.payload_sources: what test_progs is built from (images/selftests_bpf.toml `sources`), by content."""
-    def git(repo: Path, *args: str) -> None:
-        subprocess.run(["git", "-C", str(repo), "-c", "user.name=A", "-c", "user.email=a@example.org", *args], check=True,
-                       capture_output=True)
-
     repo = kernel_tree(tmp_path / "linux")
     for name in ("tools/testing/selftests/bpf/Makefile", "tools/lib/bpf/libbpf.c"):
         (repo / name).parent.mkdir(parents=True, exist_ok=True)
         (repo / name).write_text(f"/* {name} */\n")
     git(repo, "init", "-q")
+    git(repo, "config", "user.email", "a@example.org")
+    git(repo, "config", "user.name", "A")
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "c1")
     first = trees.payload_sources(repo)
