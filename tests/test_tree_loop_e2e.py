@@ -1,7 +1,7 @@
 """A kernel tree in ./run tests (issue 34): Debian's linux-source-7.3 built with the lean base (mode normal), booted,
 mptcp/base passing on it; then a one-line change in net/mptcp/protocol.c, and the loop a developer lives in: the
 kernel rebuilt (ccache finds the other compiles), test_progs reused (the BTF did not change), the guest again;
-then the same sources in another checkout (as bisect's worktree or a second clone): every compile from ccache.
+then the same sources in another checkout (as bisect's worktree or a second clone): 95 % or more from ccache.
 
 Its cold build runs beside the tests before it (tests/tree_build.py, started by tests/conftest.py); this test runs
 last and waits for it. A warm machine (the copy already built) waits for nothing.
