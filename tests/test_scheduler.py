@@ -102,6 +102,23 @@ def test_vng_command_line_gives_modules_console_and_chooses_accelerator(tmp_path
     assert "--disable-kvm" not in guest.vng_argv(guest.GuestConfig(KERNEL, 2, "2G", True), tmp_path, "x")
 
 
+def test_with_kvm_a_kernel_without_virtio_mmio_is_kept_off_microvm(tmp_path):
+    """vng boots microvm under KVM (with a virtiofsd it can use): virtio-mmio devices only. A kernel whose .config
+    leaves VIRTIO_MMIO out gets the standard PC; with it (the lean base), or a config unknown, vng chooses."""
+    def argv(line: str | None, kvm: bool = True) -> list[str]:
+        build = tmp_path / str(line)
+        build.mkdir()
+        if line is not None:
+            (build / ".config").write_text(f"CONFIG_VIRTIO_PCI=y\n{line}\n")
+        kernel = Kernel(build / "bzImage", "7.3.0", None, build / "vmlinux", "tree:x", build_dir=build)
+        return guest.vng_argv(guest.GuestConfig(kernel, 2, "2G", kvm), tmp_path, "x")
+    assert "--disable-microvm" in argv("# CONFIG_VIRTIO_MMIO is not set")
+    assert "--disable-microvm" not in argv("CONFIG_VIRTIO_MMIO=y")
+    assert "--disable-microvm" not in argv("CONFIG_VIRTIO_MMIO=m")  # Debian's: vng's initramfs loads it
+    assert "--disable-microvm" not in argv(None)
+    assert "--disable-microvm" not in argv("# CONFIG_VIRTIO_MMIO is not set ", kvm=False)  # TCG: never microvm
+
+
 def test_with_vngs_init_udev_skips_the_modules_no_test_needs(tmp_path, monkeypatch):
     monkeypatch.setattr(vng, "boot_settings", lambda: {"init": "vng", "skip_modules": ["ahci", "sr_mod"]})
     argv = guest.vng_argv(guest.GuestConfig(KERNEL, 2, "2G", False), tmp_path, "sh run.sh")

@@ -14,7 +14,8 @@ from harness.data import IMAGES_DIR
 from harness.errors import BadInput
 from harness.guest.commands import SCRIPTS
 from harness.guest.probe import qemu_binary, vng_environment
-from harness.kernel import Kernel
+from harness.kernel import Kernel, config_file
+from harness.kernel.kconfig import read_config
 from harness.kernel.vmlinux import has_pvh_entry
 
 
@@ -53,12 +54,22 @@ def vng_argv(config: GuestConfig, shared_dir: Path, command: str) -> list[str]:
         # suite 26 s -> 32 s with two batches side by side.
         argv.append("--qemu-opts=-accel tcg,thread=single")
         argv.append("--disable-kvm")
+    elif not can_boot_microvm(config.kernel):
+        argv.append("--disable-microvm")
     if config.kernel_console:
         # vng points the serial console at /dev/null unless --verbose; loglevel=5 keeps what
         # matters (warnings and worse: WARNING, BUG, Oops, panic, KASAN, lockups) and drops
         # the boot chatter, which costs time on an emulated serial port under TCG.
         argv += ["--verbose", "--append", "loglevel=5"]
     return argv
+
+
+def can_boot_microvm(kernel: Kernel) -> bool:
+    """With KVM and a virtiofsd it can use, vng boots QEMU's microvm, whose devices are all virtio-mmio: a kernel whose
+    .config leaves CONFIG_VIRTIO_MMIO out (a tree's own config, an older lean base) would see no root, console port or
+    network there, so it gets the standard PC. An unknown config (a bare image): vng's choice."""
+    config = config_file(kernel)
+    return config is None or read_config(config).get("CONFIG_VIRTIO_MMIO", "n") != "n"
 
 
 @functools.cache
