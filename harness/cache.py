@@ -124,7 +124,10 @@ def full_check_now() -> bool:
 
 # The cache's entries, for `harness cache verify|prune`: (folder, the stamp file with a manifest, or "" for none)
 ENTRIES = (("payloads", "payload.json"), ("payloads", "kselftests.json"), ("kernels", "harness-kernel.json"),
-           ("builds", ""), ("runs", ""), ("bisect", ""))
+           ("builds", ""), ("runs", ""), ("bisect", ""), ("worktrees", ""))
+# What prune may remove in a folder: of worktrees/, only the build dirs a bisection parks between two runs
+# (`<repo>.builds`, harness/bisect/tree.py), never a worktree git knows of
+PRUNED = {"worktrees": "*.builds"}
 
 
 def used(entry: Path) -> None:
@@ -152,7 +155,7 @@ def prune(cache_dir: Path, older_than_s: float) -> tuple[list[Path], int]:
     a run holds the lock of; what was removed and the bytes freed."""
     removed, freed, now = [], 0, time.time()
     for folder in sorted({f for f, _ in ENTRIES}):
-        for entry in sorted(p for p in (cache_dir / folder).glob("*") if p.is_dir()):
+        for entry in sorted(p for p in (cache_dir / folder).glob(PRUNED.get(folder, "*")) if p.is_dir()):
             leftover = ".damaged-" in entry.name or ".partial-" in entry.name
             if not leftover and now - entry.stat().st_mtime < older_than_s:
                 continue

@@ -11,6 +11,7 @@ import pytest
 
 from harness.bisect.step import Kind, Verdict
 from harness.bisect.tree import Bisection, Outcome, Report, Worktree, bisect_list, checked_out, judge, verify
+from harness.cache import prune
 from harness.errors import InfraError
 from harness.kernel import BUILD_PREFIX
 from tests.helpers import REPO_ROOT, run_harness
@@ -52,6 +53,14 @@ def by_subject(repo: Path, plan: dict[str, list[Kind]], calls: list[str]):
 
 
 GOOD, BAD, SKIP = [Kind.GOOD], [Kind.BAD], [Kind.UNTESTABLE]
+
+
+def built_in(tree: Worktree) -> Path:
+    build = tree.path / f"{BUILD_PREFIX}normal-0123abcd"
+    build.mkdir()
+    (build / ".gitignore").write_text("*\n")  # as kbuild and the harness write it
+    (build / "vmlinux").write_text("built")
+    return build
 
 
 def test_judge_repeats_a_pass_until_n_passes_and_stops_at_the_first_failure():
@@ -147,13 +156,6 @@ def test_sigterm_removes_the_worktree(repo, tmp_path):
 def test_the_worktrees_build_dirs_wait_for_the_next_bisection_even_after_a_killed_one(repo, tmp_path):
     """Its kernel build dirs are inside the worktree (harness/kernel/tree.py): kept beside it between bisections,
     and taken out of a worktree a killed run left, so the next bisection builds incrementally."""
-    def built_in(tree: Worktree) -> Path:
-        build = tree.path / f"{BUILD_PREFIX}normal-0123abcd"
-        build.mkdir()
-        (build / ".gitignore").write_text("*\n")  # as kbuild and the harness write it
-        (build / "vmlinux").write_text("built")
-        return build
-
     with Worktree(repo, tmp_path / "cache") as tree:
         build = built_in(tree)
         assert git(tree.path, "status", "--porcelain") == ""
@@ -162,8 +164,25 @@ def test_the_worktrees_build_dirs_wait_for_the_next_bisection_even_after_a_kille
         assert (build / "vmlinux").read_text() == "built"
     killed = Worktree(repo, tmp_path / "cache").__enter__()  # never left: the worktree stays, as after SIGKILL
     (killed.path / f"{BUILD_PREFIX}normal-0123abcd" / "vmlinux").write_text("built again")
+    killed.held.close()  # its lock went with the process
     with Worktree(repo, tmp_path / "cache"):
         assert (build / "vmlinux").read_text() == "built again"
+
+
+def test_cache_prune_removes_parked_builds_long_unused_but_not_while_a_bisection_of_the_repo_runs(repo, tmp_path):
+    cache = tmp_path / "cache"
+    with Worktree(repo, cache) as tree:
+        built_in(tree)
+    parked, month_ago = cache / "worktrees" / f"{repo.name}.builds", time.time() - 40 * 86400
+    assert (parked / f"{BUILD_PREFIX}normal-0123abcd" / "vmlinux").is_file()
+    with Worktree(repo, cache) as tree:
+        os.utime(parked, (month_ago, month_ago))
+        assert prune(cache, 30 * 86400)[0] == []  # the bisection holds its lock
+    worktree = cache / "worktrees" / "other"  # one a killed bisection of another repo left: git's, not prune's
+    worktree.mkdir()
+    for old in (parked, worktree):
+        os.utime(old, (month_ago, month_ago))
+    assert prune(cache, 30 * 86400)[0] == [parked] and worktree.is_dir()
 
 
 def test_verification_runs_each_commit_checked_out_in_the_worktree(repo, tmp_path):

@@ -16,13 +16,14 @@ import dataclasses
 import json
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
 from harness import pipeline
 from harness.bisect.step import Kind, Verdict, first_bad, same_failure, signatures, verdict_of
-from harness.cache import file_sha256, read_json, write_atomic, write_json
+from harness.cache import file_sha256, locked, read_json, used, write_atomic, write_json
 from harness.errors import BadInput, InfraError
 from harness.kernel import git
 from harness.kernel.tree import move_builds
@@ -113,14 +114,18 @@ class Worktree:
     def __enter__(self) -> Worktree:
         if not git.is_checkout(self.repo):
             raise BadInput(f"{self.repo} is not a git checkout: bisecting commits needs one (git clone, or git init)")
+        self.held = ExitStack()  # the parked builds' lock (`harness cache prune` keeps off), one bisection per repo
+        self.held.enter_context(locked(self.parked.parent, self.parked.name))
         move_builds(self.path, self.parked)  # a killed run's worktree: its builds are kept too
         git.add_worktree(self.repo, self.path)
         move_builds(self.parked, self.path)
         return self
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
-        move_builds(self.path, self.parked)
-        git.remove_worktree(self.repo, self.path)
+        with self.held:
+            move_builds(self.path, self.parked)
+            git.remove_worktree(self.repo, self.path)
+            used(self.parked)
 
     def rev(self, name: str) -> str:
         """The commit `name` is (a branch, tag, hash, HEAD~3 ...), or bad input saying where it was looked for."""
