@@ -28,10 +28,13 @@ BOOT_RACE = ('[[crash]]\nfingerprint = "do_raw_spin_lock/handle_edge_irq"\n'
              'reason = "KASAN wild-memory-access at boot under TCG (identify_cpu, an interrupt), before any test"\n')
 
 
+UPSTREAM_TOP = "docs: mptcp: name the acronym"  # upstream()'s last commit: the tree before any night's regression
+
+
 def upstream(repo: Path) -> None:
     source_repo(repo)
     replace_in(repo / "Documentation/networking/mptcp.rst", "Multipath TCP", "Multipath TCP (MPTCP)")
-    git(repo, "commit", "-q", "-am", "docs: mptcp: name the acronym")
+    git(repo, "commit", "-q", "-am", UPSTREAM_TOP)
 
 
 def night(out: Path, url: str, *extra: str) -> tuple[subprocess.CompletedProcess[str], Path]:
