@@ -14,8 +14,7 @@ from harness.data import IMAGES_DIR
 from harness.errors import BadInput
 from harness.guest.commands import SCRIPTS
 from harness.guest.probe import qemu_binary, vng_environment
-from harness.kernel import Kernel, config_file
-from harness.kernel.kconfig import read_config
+from harness.kernel import Kernel, kconfig
 from harness.kernel.vmlinux import has_pvh_entry
 
 
@@ -68,8 +67,7 @@ def can_boot_microvm(kernel: Kernel) -> bool:
     """With KVM and a virtiofsd it can use, vng boots QEMU's microvm, whose devices are all virtio-mmio: a kernel whose
     .config leaves CONFIG_VIRTIO_MMIO out (a tree's own config, an older lean base) would see no root, console port or
     network there, so it gets the standard PC. An unknown config (a bare image): vng's choice."""
-    config = config_file(kernel)
-    return config is None or read_config(config).get("CONFIG_VIRTIO_MMIO", "n") != "n"
+    return kconfig.setting(kernel, "CONFIG_VIRTIO_MMIO") != "n"
 
 
 @functools.cache

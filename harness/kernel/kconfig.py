@@ -113,7 +113,12 @@ def configure(tree: Path, build_dir: Path, fragments: list[Fragment], env: dict[
         raise BadInput(f"{len(problems)} requested kernel option(s) did not survive olddefconfig: " + "; ".join(problems))
 
 
+def setting(kernel: Kernel, option: str) -> str | None:
+    """What the kernel's .config sets `option` to ("y", "m", a value; "n" when not set); None when its config is unknown."""
+    config = config_file(kernel)
+    return None if config is None else read_config(config).get(option, "n")
+
+
 def built_with(kernel: Kernel, option: str) -> bool:
     """The kernel's .config sets `option` (CONFIG_GCOV_KERNEL ...) to y; False when its config is unknown."""
-    config = config_file(kernel)
-    return config is not None and read_config(config).get(option) == "y"
+    return setting(kernel, option) == "y"
