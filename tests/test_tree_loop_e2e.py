@@ -6,6 +6,7 @@ then the same sources in another checkout (as bisect's worktree or a second clon
 Its cold build runs beside the tests before it (tests/tree_build.py, started by tests/conftest.py); this test runs
 last and waits for it. A warm machine (the copy already built) waits for nothing.
 """
+import contextlib
 import re
 import shutil
 import subprocess
@@ -65,15 +66,41 @@ def test_a_tree_builds_boots_passes_then_a_one_line_change_rebuilds_and_reuses_t
 MICROVM_INIT = """#!/bin/busybox sh
 /bin/busybox mount -t sysfs sysfs /sys
 for d in /sys/bus/virtio/devices/*; do read -r id < "$d/device"; echo "virtio-device: $id"; done
+/bin/busybox mkdir -p /virtiofs && /bin/busybox mount -t virtiofs ROOTFS /virtiofs && /bin/busybox cat /virtiofs/marker
 /bin/busybox poweroff -f
 """
+MARKER = "read over virtio-fs"
+
+
+@contextlib.contextmanager
+def virtiofsd(shared: Path, sock: Path):
+    """A virtio-fs daemon for QEMU's vhost-user-fs device: the Rust one (trixie on, vng's choice) or the C one
+    Debian 12's QEMU ships (root only, which this test runs as)."""
+    daemon = next((p for p in (shutil.which("virtiofsd"), "/usr/libexec/virtiofsd", "/usr/lib/qemu/virtiofsd")
+                   if p and Path(p).exists()), None)
+    assert daemon, "no virtiofsd: Debian 12 ships it in qemu-system-common (images/toolchain.toml: qemu-system-x86)"
+    helps = subprocess.run([daemon, "--help"], capture_output=True, text=True).stdout
+    args = (["--shared-dir", str(shared), "--sandbox", "none", "--cache", "never"] if "--shared-dir" in helps
+            else ["-o", f"source={shared}", "-o", "cache=none"])
+    proc = subprocess.Popen([daemon, f"--socket-path={sock}", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        for _ in range(100):
+            if sock.exists() or proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert sock.exists(), f"{daemon} did not start: {proc.stderr.read().decode() if proc.poll() is not None else ''}"
+        yield
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def test_the_lean_kernel_finds_its_devices_on_microvm(tmp_path):
     """On a KVM host with a virtiofsd it can use, vng boots QEMU's microvm (virtio-mmio devices, described in its
     ACPI tables) instead of the PC this machine's TCG guests get. The same lean vmlinux, booted there by QEMU itself
     (vng picks microvm with KVM only; tsc_early_khz stands in for kvmclock under TCG): it must see vng's kinds of
-    devices (net 1, console 3, 9p 9) and power QEMU off. The lean base without CONFIG_VIRTIO_MMIO saw none."""
+    devices (net 1, console 3, 9p 9, virtio-fs 26), read a file over virtio-fs (vng's root there) and power QEMU
+    off. The lean base without CONFIG_VIRTIO_MMIO saw none."""
     code, log, _ = tree_build.wait()
     assert code == 0, f"the tree's build beside the tests failed ({tree_build.LOG}):\n{log[-4000:]}"
     vmlinux = build_dir_for(tree_build.TREE_CACHE, tree_build.TREE, "normal", kconfig.mode_fragments("normal")) / "vmlinux"
@@ -87,13 +114,23 @@ def test_the_lean_kernel_finds_its_devices_on_microvm(tmp_path):
     initramfs = tmp_path / "initramfs.cpio"
     with open(initramfs, "wb") as out:
         subprocess.run(["cpio", "-o", "-H", "newc"], cwd=root, input=files, stdout=out, stderr=subprocess.DEVNULL, check=True)
-    boot = subprocess.run([
-        qemu_binary(), "-M", "microvm,accel=tcg,pcie=on,rtc=on", "-m", "512", "-nographic", "-no-reboot",
-        "-kernel", str(vmlinux), "-initrd", str(initramfs),
-        "-append", "console=ttyS0 loglevel=4 panic=-1 rdinit=/init tsc_early_khz=2000000",
-        "-netdev", "user,id=n0", "-device", "virtio-net-device,netdev=n0", "-device", "virtio-serial-device",
-        "-fsdev", f"local,id=f0,path={tmp_path},security_model=none", "-device", "virtio-9p-device,fsdev=f0,mount_tag=t",
-    ], capture_output=True, text=True, timeout=300)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "marker").write_text(MARKER)
+    with virtiofsd(shared, tmp_path / "virtiofs.sock"):
+        boot = subprocess.run([
+            qemu_binary(), "-M", "microvm,accel=tcg,pcie=on,rtc=on", "-m", "512", "-nographic", "-no-reboot",
+            "-kernel", str(vmlinux), "-initrd", str(initramfs),
+            "-append", "console=ttyS0 loglevel=4 panic=-1 rdinit=/init tsc_early_khz=2000000",
+            "-netdev", "user,id=n0", "-device", "virtio-net-device,netdev=n0", "-device", "virtio-serial-device",
+            "-fsdev", f"local,id=f0,path={tmp_path},security_model=none", "-device", "virtio-9p-device,fsdev=f0,mount_tag=t",
+            # vng's root on microvm: virtio-fs over vhost-user, guest memory shared with the daemon. The C daemon's
+            # libvhost-user refuses legacy virtio-mmio, QEMU 7.2's default there; the kernel drives both.
+            "-object", "memory-backend-memfd,id=mem,size=512M,share=on", "-machine", "memory-backend=mem",
+            "-global", "virtio-mmio.force-legacy=false", "-chardev", f"socket,id=fs0,path={tmp_path / 'virtiofs.sock'}",
+            "-device", "vhost-user-fs-device,chardev=fs0,tag=ROOTFS",
+        ], capture_output=True, text=True, timeout=120)
     said = boot.stdout + boot.stderr
     assert boot.returncode == 0 and "reboot: Power down" in said, said[-3000:]
-    assert sorted(re.findall(r"virtio-device: (0x\w+)", said)) == ["0x0001", "0x0003", "0x0009"], said[-3000:]
+    assert sorted(re.findall(r"virtio-device: (0x\w+)", said)) == ["0x0001", "0x0003", "0x0009", "0x001a"], said[-3000:]
+    assert MARKER in said, said[-3000:]
