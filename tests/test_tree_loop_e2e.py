@@ -117,7 +117,8 @@ def test_the_lean_kernel_finds_its_devices_on_microvm(tmp_path):
     shared = tmp_path / "shared"
     shared.mkdir()
     (shared / "marker").write_text(MARKER)
-    with virtiofsd(shared, tmp_path / "virtiofs.sock"):
+    sock = tmp_path / "virtiofs.sock"
+    with virtiofsd(shared, sock):
         boot = subprocess.run([
             qemu_binary(), "-M", "microvm,accel=tcg,pcie=on,rtc=on", "-m", "512", "-nographic", "-no-reboot",
             "-kernel", str(vmlinux), "-initrd", str(initramfs),
@@ -127,7 +128,7 @@ def test_the_lean_kernel_finds_its_devices_on_microvm(tmp_path):
             # vng's root on microvm: virtio-fs over vhost-user, guest memory shared with the daemon. The C daemon's
             # libvhost-user refuses legacy virtio-mmio, QEMU 7.2's default there; the kernel drives both.
             "-object", "memory-backend-memfd,id=mem,size=512M,share=on", "-machine", "memory-backend=mem",
-            "-global", "virtio-mmio.force-legacy=false", "-chardev", f"socket,id=fs0,path={tmp_path / 'virtiofs.sock'}",
+            "-global", "virtio-mmio.force-legacy=false", "-chardev", f"socket,id=fs0,path={sock}",
             "-device", "vhost-user-fs-device,chardev=fs0,tag=ROOTFS",
         ], capture_output=True, text=True, timeout=120)
     said = boot.stdout + boot.stderr
