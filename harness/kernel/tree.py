@@ -40,9 +40,11 @@ BUILD_SPACE_GB = 8.0  # an x86_64 build with debug info and BTF
 # The same sources give the same kernel: a fixed build timestamp keeps init/version.c (and ccache's hits) the same,
 # and it is kbuild's documented switch (scripts/Makefile.btf) for BTF that does not depend on pahole's threads:
 # pahole before 1.27 then runs without -j. So a rebuild that left the types alone has the same BTF, byte for
-# byte, and test_progs (keyed by it, harness.payload.selftests_bpf) is reused instead of rebuilt.
+# byte, and test_progs (keyed by it, harness.payload.selftests_bpf) is reused instead of rebuilt. The build number
+# too: kbuild counts the links in a build dir (.version, "#11" in the banner), and linux_banner's char[N] is in the
+# BTF, so the tenth build of a dir changed the BTF with the sources the same (seen: nr_elems 157 -> 158).
 REPRODUCIBLE = {"KBUILD_BUILD_TIMESTAMP": "2026-01-01 00:00:00 UTC", "KBUILD_BUILD_USER": "harness",
-                "KBUILD_BUILD_HOST": "harness"}
+                "KBUILD_BUILD_HOST": "harness", "KBUILD_BUILD_VERSION": "1"}
 
 
 def is_tree(path: Path) -> bool:
