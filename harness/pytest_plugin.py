@@ -7,6 +7,7 @@ guest, xdist) each item in this process's guest; each item reports its own resul
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import gc
 import os
@@ -55,6 +56,42 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         else:
             group.addoption(o.flag, dest=f"harness_{o.key}", default=None, help=o.help, choices=o.choices or None)
         parser.addini(f"harness_{o.key}", o.help, default=None)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str]) -> None:
+    """pytest's rootdir and ini file, chosen again now that the harness's options are known.
+
+    pytest chooses them (Config.parse: findpaths.determine_setup) from the arguments it can parse before it loads
+    any pytest11 plugin, so the value of an option of ours given with a space (`--kernel-tree PATH`) is taken for
+    a path to collect: the rootdir moves to PATH or above it, the clone's ini file is not read (its markers are
+    unknown, its testpaths ignored) and `.pytest_cache` lands in PATH (pytest #8846; `--kernel-tree=PATH` is one
+    unknown word and does not). This hook is the first with the plugins loaded and the arguments parsed again
+    with their options: the same choice is made on them, and the config takes it before anything reads it
+    (conftests, the cache, collection). The installed command registers the plugin before parsing
+    (harness/command.py) and never gets here with another choice."""
+    from _pytest.config.findpaths import determine_setup
+
+    ns = early_config.known_args_namespace
+    rootpath, inipath, inicfg, ignored = determine_setup(
+        inifile=ns.inifilename, override_ini=ns.override_ini, args=ns.file_or_dir, rootdir_cmd_arg=ns.rootdir or None,
+        invocation_dir=early_config.invocation_params.dir)
+    if (rootpath, inipath) == (early_config.rootpath, early_config.inipath):
+        return
+    cutdir_was = str(early_config.inipath.parent if early_config.inipath else early_config.rootpath)
+    addopts_were = list(early_config.getini("addopts"))
+    early_config._rootpath, early_config._inipath = rootpath, inipath
+    early_config._inicfg, early_config._ignored_config_files = inicfg, ignored
+    early_config._inicache.clear()
+    early_config._parser.extra_info.update(rootdir=str(rootpath), inifile=str(inipath))
+    if args[:len(addopts_were)] == addopts_were:  # the other ini file's addopts, in front: this one's instead
+        args[:len(addopts_were)] = early_config.getini("addopts")
+        ns = early_config._parser.parse_known_args(args, namespace=copy.copy(early_config.option))
+        early_config.known_args_namespace = ns
+    if ns.confcutdir in (None, cutdir_was):  # pytest's default, from the ini file's place
+        ns.confcutdir = str(inipath.parent if inipath else rootpath)
+    early_config._checkversion()
+    early_config._validate_plugins()
 
 
 def settings_of(config: pytest.Config) -> Settings:

@@ -4,6 +4,8 @@ Each test runs the real `python -m pytest` in a fresh process, with real existin
 outside the repository as option values (the way a user types them: `--kernel-image PATH`,
 not `--kernel-image=PATH`), some from a working directory outside the repository.
 """
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -103,3 +105,80 @@ def test_a_run_does_not_import_what_only_reports_and_ktap_need():
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == ""
+
+
+DOCS = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
+# a doc's placeholders, as words of a command: the tree and the files the test makes for them
+PLACEHOLDERS = {"~/mptcp_net-next": "tree", "T": "tree", "bzImage": "bzImage", "lib/modules/7.3.0": "modules",
+                "DIR": "dir", "N": None}
+NOT_COMMANDS = {"pytest --shard", "pytest suites/... --kernel-tree /work/trees/linux-7.3"}  # an option named, an elision
+WARNING = re.compile(r"warnings summary|\w+Warning\b|\d+ warnings?\b")
+
+
+def doc_pytest_commands() -> list[str]:
+    """Every pytest command of the README and docs/: the lines of their shell blocks, and those quoted in the text."""
+    found: dict[str, None] = {}
+    for doc in DOCS:
+        text = doc.read_text()
+        for block in re.findall(r"```(?:sh|bash)?\n(.*?)```", text, re.S):
+            for line in block.splitlines():
+                found.update({c: None for c in [line.split("  #")[0].strip()] if c.startswith("pytest ")})
+        found.update({c: None for c in re.findall(r"`(pytest [^`]*)`", text)})
+    return [c for c in found if c not in NOT_COMMANDS]
+
+
+@pytest.fixture(scope="module")
+def given(tmp_path_factory):
+    """What the docs' placeholders name, outside the clone: a kernel tree (a git checkout), an image, a dir."""
+    root = tmp_path_factory.mktemp("given")
+    tree = root / "tree"
+    (tree / "arch/x86").mkdir(parents=True)
+    (tree / "Makefile").write_text("# a kernel tree's top, as harness.kernel.tree.is_tree knows one\n")
+    (tree / "Kconfig").write_text("")
+    (tree / ".gitignore").write_text(".mptcp-harness-build-*/\n")
+    subprocess.run(["git", "init", "-q"], cwd=tree, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=tree, check=True)
+    subprocess.run(["git", "-c", "user.name=A Developer", "-c", "user.email=dev@example.org", "commit", "-qm", "top"],
+                   cwd=tree, check=True)
+    (root / "bzImage").write_bytes(b"\0" * 4096)
+    (root / "modules").mkdir()
+    (root / "dir").mkdir()
+    return root
+
+
+ROOT_PROBE = '''
+def pytest_collection_finish(session):
+    print("probe rootdir:", session.config.rootpath, "inifile:", session.config.inipath)
+    for item in session.items:
+        print("probe item:", item.nodeid)
+'''
+
+
+@pytest.mark.parametrize("command", doc_pytest_commands())
+def test_each_pytest_command_of_the_docs_collects_suites_only_rooted_at_the_clone(command, given):
+    """Found as a new user: `pytest -k mptcp` collected 11 of tests/ (slow kernel builds among them), and
+    `--kernel-tree PATH` with a space made PATH pytest's rootdir (its ini unread, its markers unknown, a
+    .pytest_cache in the user's tree). Each command as written (the harness's own tests only where it names
+    them), with --collect-only (it boots nothing) and a probe plugin that prints the rootdir, the ini file and the
+    items, whatever -q hides."""
+    words = [str(given / PLACEHOLDERS[w]) if PLACEHOLDERS.get(w) else "2" if w in PLACEHOLDERS else w
+             for w in shlex.split(command)]
+    argv = [str(Path(sys.executable).parent / "pytest"), "-p", "root_probe", *words[1:]]
+    if "--help" not in argv and "--co" not in argv and "--collect-only" not in argv:
+        argv.append("--collect-only")
+    (given / "probe").mkdir(exist_ok=True)
+    (given / "probe/root_probe.py").write_text(ROOT_PROBE)
+    env = pytest_env(PYTHONPATH=str(given / "probe"))
+    proc = subprocess.run(argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    tree = given / "tree"
+    assert subprocess.run(["git", "status", "--porcelain", "--ignored"], cwd=tree, capture_output=True, text=True,
+                          check=True).stdout == ""
+    if "--help" in argv:
+        return
+    assert not WARNING.search(out), out
+    assert f"probe rootdir: {REPO_ROOT} inifile: {REPO_ROOT / 'pyproject.toml'}\n" in out, out
+    items = re.findall(r"^probe item: (.*)$", out, re.M)
+    own = any(w == "tests" or w.startswith("tests/") for w in words)  # `pytest tests`: the harness's own, named
+    assert items and [i for i in items if not i.startswith("tests/" if own else "suites/")] == [], out
