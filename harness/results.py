@@ -136,31 +136,33 @@ def decide(
     # against the selection (a test none of whose subtests matched prints nothing at all)
     # (a kselftest script is not a build's subtest: one that did not report is lost, never "not in this build")
     parent_done = runner_finished and (test in parsed.tests or parsed.summary is not None) and not nested
+    said = reported(parsed, nested, printed_by)
     results: list[SubtestResult] = []
     for sub in expected:
         name = f"{test}/{sub}"
-        seen = parsed.subtests.get(name)
-        if seen is not None:
-            results.append(SubtestResult(name, _STATUS_OF_WORD[seen.result], seen.output, seen.reason, seen.duration_s,
-                                         absent=seen.result is Word.SKIP and seen.reason == NOT_IN_BUILD))
+        if name in said:
+            results.append(said[name])
         elif parent_done:
             results.append(SubtestResult(name, Status.SKIPPED, reason=NOT_IN_BUILD, absent=True))
         else:
             why = "test_progs did not finish" if not runner_finished else f"{test} never reported"
             results.append(SubtestResult(name, Status.LOST, reason=why))
-    if nested:
-        results = [scripted(r, printed_by) for r in results]
     asked = {f"{test}/{s}" for s in expected}
     suite = {f"{test}/{s}" for s in suite_subtests}
-    for name, seen in parsed.subtests.items():  # reported, not asked for: never dropped
-        if name not in asked:
-            results.append(
-                SubtestResult(
-                    name, _STATUS_OF_WORD[seen.result], seen.output, seen.reason, seen.duration_s,
-                    in_suite=name in suite,
-                )
-            )
+    # reported, not asked for: never dropped
+    results += [dataclasses.replace(r, in_suite=name in suite) for name, r in said.items() if name not in asked]
     return results
+
+
+def reported(parsed: ParsedLog, nested: bool = False, printed_by: str = "{}.sh") -> dict[str, SubtestResult]:
+    """What each subtest that reported is, by its own output (a script's by its sub-cases): the line shown as it
+    runs (run/watch.py) and its verdict at the end (decide()) come from here, on the same parsed log."""
+    said = {}
+    for name, seen in parsed.subtests.items():
+        result = SubtestResult(name, _STATUS_OF_WORD[seen.result], seen.output, seen.reason, seen.duration_s,
+                               absent=seen.result is Word.SKIP and seen.reason == NOT_IN_BUILD)
+        said[name] = scripted(result, printed_by) if nested else result
+    return said
 
 
 def scripted(result: SubtestResult, printed_by: str = "{}.sh") -> SubtestResult:

@@ -33,6 +33,10 @@ def test_canary_crash_hang_warning_flaky_each_get_their_status(tmp_path):
     assert warning["reason"] == "kernel warning while it ran"
     assert any("WARNING: CPU: 0 PID:" in line for line in warning["output"])
     assert tests["canary/flaky"]["reason"] == "failed, then passed on retry 1"
+    live = [line for line in proc.stdout.splitlines() if line.split()[1:3] in (["PASSED", "canary/warning"],
+                                                                               ["FAILED", "canary/warning"])]
+    assert live[-1].split()[1] == "FAILED", live  # shown as the verdict has it: FAILED, or PASSED then why not
+    assert len(live) == 1 or "on the console after its passed line" in live[-1], live
     assert "FLAKY" in proc.stdout  # pytest's own line for it is not a plain PASSED
     junit = (tmp_path / "junit.xml").read_text()
     assert "sysrq triggered crash" in junit  # every report carries the excerpt

@@ -3,6 +3,7 @@ from pathlib import Path
 
 from harness.data import SUITES_DIR
 from harness.run.plan import Batch
+from harness.results import Status
 from harness.run.watch import Watch
 from harness.suites import load_suite
 
@@ -24,3 +25,50 @@ def test_the_first_subtest_is_timed_from_test_progs_first_output_not_from_the_ba
         watch._read_batch(batch, now, final=False)
     assert watch.duration("mptcp/base") == 1.5  # from 12.5 (first output), not 10.0 (the log appeared)
     assert watch.duration("mptcp/mptcpify") == 1.0
+
+
+CANARY_CONSOLE = Path(__file__).parent / "data" / "console" / "canary-pass-warning-console-7.3.log"
+CANARY_BATCH = Path(__file__).parent / "data" / "console" / "canary-pass-warning-batch-7.3.log"
+
+
+def canary_watch(tmp_path, shown):
+    suite = load_suite(SUITES_DIR / "canary" / "canary.toml")
+    batch = Batch(0, ("pass", "warning"))
+    return batch, Watch(suite, [batch], tmp_path, tmp_path / "console.log", progress=shown.append, deadline=None)
+
+
+def test_a_warning_already_on_the_console_is_in_the_result_line_shown_as_the_verdict_has_it(tmp_path):
+    """warning's command exited 0 (its batch log says OK) after printing a WARNING: shown FAILED at once, never PASSED."""
+    shown = []
+    batch, watch = canary_watch(tmp_path, shown)
+    (tmp_path / "console.log").write_text(CANARY_CONSOLE.read_text())
+    batch.log(tmp_path).write_text(CANARY_BATCH.read_text())
+    watch.tick()
+    assert [(r.name, r.status, r.reason) for r in shown] == [
+        ("canary/pass", Status.PASSED, ""), ("canary/warning", Status.FAILED, "kernel warning while it ran")]
+    assert any("WARNING: CPU: 0 PID: 140" in line for line in shown[1].output)
+
+
+def test_a_warning_read_after_the_result_line_shows_it_again_naming_the_warning(tmp_path):
+    """The batch log read before the console got there: PASSED, then FAILED saying the WARNING came after."""
+    shown = []
+    batch, watch = canary_watch(tmp_path, shown)
+    console = CANARY_CONSOLE.read_text()
+    (tmp_path / "console.log").write_text(console[:console.index("------------[ cut here ]")])
+    batch.log(tmp_path).write_text(CANARY_BATCH.read_text())
+    watch.tick()
+    (tmp_path / "console.log").write_text(console)
+    watch.tick()
+    assert [(r.name, r.status) for r in shown] == [
+        ("canary/pass", Status.PASSED), ("canary/warning", Status.PASSED), ("canary/warning", Status.FAILED)]
+    assert shown[2].reason == "kernel warning while it ran: on the console after its passed line"
+
+
+def test_a_warning_is_only_said_with_kernel_warnings_report(tmp_path):
+    suite = load_suite(SUITES_DIR / "canary" / "canary.toml")
+    batch, shown = Batch(0, ("pass", "warning")), []
+    watch = Watch(suite, [batch], tmp_path, tmp_path / "console.log", shown.append, None, fail_on_warning=False)
+    (tmp_path / "console.log").write_text(CANARY_CONSOLE.read_text())
+    batch.log(tmp_path).write_text(CANARY_BATCH.read_text())
+    watch.tick()
+    assert [(r.name, r.status) for r in shown] == [("canary/pass", Status.PASSED), ("canary/warning", Status.PASSED)]

@@ -28,27 +28,42 @@ class NumberedLine:
     text: str
 
 
+class Separator:
+    """separate(), for a log read as it grows: feed() whole lines as they come, end() once nothing more will."""
+
+    def __init__(self) -> None:
+        self.line_no = 0  # lines read so far
+        self.head, self.head_line_no = "", 0  # the first half of a test line cut by a kernel message
+
+    def feed(self, text: str) -> tuple[list[NumberedLine], list[ConsoleEvent]]:
+        lines: list[NumberedLine] = []
+        events: list[ConsoleEvent] = []
+        for raw in text.splitlines():
+            self.line_no += 1
+            line = raw.rstrip("\r")
+            m = KERNEL_TIMESTAMP.search(line)
+            if m is not None:
+                events.append(ConsoleEvent(self.line_no, line[m.start():]))
+                if m.start() > 0:
+                    self.head, self.head_line_no = self.head + line[: m.start()], self.head_line_no or self.line_no
+                continue
+            if self.head:
+                lines.append(NumberedLine(self.head_line_no, self.head + line))
+                self.head, self.head_line_no = "", 0
+            else:
+                lines.append(NumberedLine(self.line_no, line))
+        return lines, events
+
+    def end(self) -> list[NumberedLine]:
+        """A test line's first half that no second half followed."""
+        return [NumberedLine(self.head_line_no, self.head)] if self.head else []
+
+
 def separate(text: str) -> tuple[list[NumberedLine], list[ConsoleEvent]]:
     """Test output lines (re-joined where a kernel message split them) and the kernel's messages."""
-    lines: list[NumberedLine] = []
-    events: list[ConsoleEvent] = []
-    head, head_line_no = "", 0  # the first half of a test line cut by a kernel message
-    for line_no, raw in enumerate(text.splitlines(), start=1):
-        line = raw.rstrip("\r")
-        m = KERNEL_TIMESTAMP.search(line)
-        if m is not None:
-            events.append(ConsoleEvent(line_no, line[m.start():]))
-            if m.start() > 0:
-                head, head_line_no = head + line[: m.start()], head_line_no or line_no
-            continue
-        if head:
-            lines.append(NumberedLine(head_line_no, head + line))
-            head, head_line_no = "", 0
-        else:
-            lines.append(NumberedLine(line_no, line))
-    if head:
-        lines.append(NumberedLine(head_line_no, head))
-    return lines, events
+    separator = Separator()
+    lines, events = separator.feed(text)
+    return lines + separator.end(), events
 
 
 class IncidentKind(enum.StrEnum):

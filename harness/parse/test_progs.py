@@ -13,11 +13,12 @@ console shared with kernel messages (see parse.console).
 """
 from __future__ import annotations
 
+import dataclasses
 import enum
 import re
 from dataclasses import dataclass, field
 
-from harness.parse.console import ConsoleEvent, separate
+from harness.parse.console import ConsoleEvent, Separator
 
 # A subtest's result line, as an extended regular expression that awk and Python both read:
 # the guest marks these lines as they pass (guest/scripts/mark-results.awk), the host parses them.
@@ -69,7 +70,6 @@ class ParsedLog:
     subtests: dict[str, ParsedSubtest] = field(default_factory=dict)
     tests: dict[str, Word] = field(default_factory=dict)  # top-level test -> its result
     summary: Summary | None = None
-    preamble: list[str] = field(default_factory=list)  # lines before the first test's output
     console: list[ConsoleEvent] = field(default_factory=list)  # kernel messages found among the lines
     problems: list[str] = field(default_factory=list)  # signs that the output was cut short
 
@@ -94,53 +94,74 @@ def unprefixed(line: str) -> str:
 
 
 def parse_test_progs(text: str) -> ParsedLog:
-    log = ParsedLog()
-    numbered, log.console = separate(text)
-    pending: list[str] = []  # lines since the last result line
-    in_error_logs = False
-    error_log_output: dict[str, tuple[str, ...]] = {}
-    for numbered_line in numbered:
-        line_no, original = numbered_line.line_no, numbered_line.text
-        line = unprefixed(original)
+    reader = TestProgsReader()
+    reader.feed(text)
+    return reader.log(ended=True)
+
+
+class TestProgsReader:
+    """test_progs' output read as it grows (a batch log while its guest runs) or whole (parse_test_progs): feed()
+    whole lines as they come, log() what they say so far. Each line is read once."""
+
+    def __init__(self) -> None:
+        self._log = ParsedLog()
+        self._separator = Separator()
+        self._pending: list[str] = []  # lines since the last result line
+        self._in_error_logs = False
+        self._error_log_output: dict[str, tuple[str, ...]] = {}  # "All error logs:" repeats a failure's output
+        self._fed = False  # any line at all (test_progs has started printing)
+
+    @property
+    def started(self) -> bool:
+        return self._fed
+
+    def feed(self, text: str) -> None:
+        numbered, events = self._separator.feed(text)
+        self._fed = self._fed or bool(text.strip())
+        self._log.console += events
+        for line in numbered:
+            self._take(line.line_no, line.text)
+
+    def log(self, ended: bool = False) -> ParsedLog:
+        """What was read so far; `ended`: nothing more will come (a half line left is a line, an unfinished run said)."""
+        if ended:
+            for line in self._separator.end():
+                self._take(line.line_no, line.text)
+        log = dataclasses.replace(self._log, subtests=dict(self._log.subtests), console=list(self._log.console),
+                                  problems=list(self._log.problems))
+        for name, output in self._error_log_output.items():
+            if name in log.subtests and output and not log.subtests[name].output:
+                log.subtests[name] = dataclasses.replace(log.subtests[name], output=output)
+        if ended and log.test_progs_seen and log.summary is None:
+            log.problems.append("test_progs output ends without its Summary line: it did not finish")
+        return log
+
+    def _take(self, line_no: int, original: str) -> None:
+        log, line = self._log, unprefixed(original)
         if ERROR_LOGS_HEADER.match(line):
-            in_error_logs = True
-            pending = []
-            continue
-        if m := SUMMARY.match(line):
+            self._in_error_logs = True
+        elif m := SUMMARY.match(line):
             log.summary = Summary(
                 int(m["tests_ok"]), int(m["subtests_ok"]), int(m["skipped"]),
                 int(m["tests_failed"]), int(m["subtests_failed"]) if m["subtests_failed"] else None,
             )
-            pending = []
-            continue
-        if m := SUBTEST_RESULT.match(line):
+        elif m := SUBTEST_RESULT.match(line):
             name = m["name"]
-            if in_error_logs:
-                # the same failure repeated; its captured log alone, without stderr
-                error_log_output[name] = tuple(pending)
+            if self._in_error_logs:  # the same failure repeated; its captured log alone, without stderr
+                self._error_log_output[name] = tuple(self._pending)
             elif name not in log.subtests:
                 log.subtests[name] = ParsedSubtest(
-                    name, Word(m["result"]), tuple(pending), line_no, reason=_split_rest(m["rest"], line_no, log)
-                )
-            pending = []
-            continue
-        if m := TEST_RESULT.match(line):
-            if not in_error_logs:
+                    name, Word(m["result"]), tuple(self._pending), line_no, reason=_split_rest(m["rest"], line_no, log))
+        elif m := TEST_RESULT.match(line):
+            if not self._in_error_logs:
                 log.tests.setdefault(m["name"], Word(m["result"]))
                 _split_rest(m["rest"], line_no, log)
-            pending = []
-            continue
-        if not log.subtests and not log.tests and _is_preamble(line):
-            log.preamble.append(line)
-            continue
-        pending.append(original)
-    for name, output in error_log_output.items():
-        if name in log.subtests and output and not log.subtests[name].output:
-            sub = log.subtests[name]
-            log.subtests[name] = ParsedSubtest(sub.name, sub.result, output, sub.line_no, sub.reason)
-    if log.test_progs_seen and log.summary is None:
-        log.problems.append("test_progs output ends without its Summary line: it did not finish")
-    return log
+        elif not log.subtests and not log.tests and _is_preamble(line):
+            return  # start-up chatter, nobody's output
+        else:
+            self._pending.append(original)
+            return
+        self._pending = []
 
 
 def _is_preamble(line: str) -> bool:

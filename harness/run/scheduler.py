@@ -127,7 +127,8 @@ def _guests(request: RunRequest, batches: list[Batch], workdir: Path, count: int
                                                          machine_slow=not request.guest.use_kvm, every=batches,
                                                          gcov_out=gcov))
         console = (request.console or where / "console.log") if request.runner is not None else where / "console.log"
-        out.append(_Guest(mine, where, Watch(request.suite, mine, where, console, progress, request.deadline)))
+        out.append(_Guest(mine, where, Watch(request.suite, mine, where, console, progress, request.deadline,
+                                               request.fail_on_warning)))
     return out
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from harness.parse import markers
 from harness.parse.console import ConsoleEvent, Incident, find_incidents, separate
-from harness.parse.test_progs import parse_test_progs
-from harness.results import SubtestResult, decide
+from harness.parse.test_progs import TestProgsReader
+from harness.results import SubtestResult, by_incident, reported
 from harness.run.plan import Batch
 from harness.suites import Suite
 
@@ -46,9 +46,12 @@ class Watch:
     """Reads the batches' logs and the guest console while the guest runs."""
 
     def __init__(self, suite: Suite, batches: list[Batch], workdir: Path, console: Path,
-                 progress: Callable[[SubtestResult], object] | None, deadline: float | None) -> None:
+                 progress: Callable[[SubtestResult], object] | None, deadline: float | None,
+                 fail_on_warning: bool = True) -> None:
         self.suite, self.batches, self.workdir, self.console = suite, batches, workdir, console
-        self.progress, self.deadline = progress, deadline
+        self.progress, self.deadline, self.fail_on_warning = progress, deadline, fail_on_warning
+        self.shown: dict[str, SubtestResult] = {}  # what each result line said, as the verdict will
+        self.judged: dict[int, tuple[Incident, tuple[str, ...]]] = {}  # incidents by console line, and who ran
         self.start = time.monotonic()
         self.seen_at: dict[str, float] = {}  # subtest name -> when its result line was first seen
         self.durations: dict[str, float] = {}
@@ -59,6 +62,8 @@ class Watch:
         # so that the batch's start-up is not counted in the duration the next run's plan weighs (plan.py)
         self.output_start: dict[int, float] = {}
         self.reported: dict[int, set[str]] = {}
+        self.readers: dict[int, TestProgsReader] = {}  # per batch, its log as read so far
+        self.log_offsets: dict[int, int] = {}  # per batch, how far its log was read
         # a persistent guest's console holds earlier runs: read only what comes from now on
         self.console_offset = console.stat().st_size if console.exists() else 0
         self.console_text = ""
@@ -79,10 +84,10 @@ class Watch:
     def tick(self, final: bool = False) -> None:
         """Read what came; unless `final` (the guest has exited), stop the round when it must end."""
         now = time.monotonic()
+        self._read_console()  # first: an incident already there is in the result line shown next
         for b in self.batches:
             if b.log(self.workdir).exists():
                 self._read_batch(b, now, final)
-        self._read_console()
         if final:
             return
         if self.panic_seen_at is not None and time.monotonic() - self.panic_seen_at > PANIC_GRACE_S:
@@ -92,9 +97,10 @@ class Watch:
 
     def _read_batch(self, b: Batch, now: float, final: bool) -> None:
         started = self.batch_start.setdefault(b.index, now)
-        text = b.log(self.workdir).read_text(errors="replace")
-        parsed = parse_test_progs(text)
-        if text.strip() and not parsed.subtests:
+        reader = self.readers.setdefault(b.index, TestProgsReader())
+        reader.feed(self._new_lines(b))
+        parsed = reader.log()
+        if reader.started and not parsed.subtests:
             self.output_start.setdefault(b.index, now)
         self.reported[b.index] = set(parsed.subtests)
         new = [n for n in sorted(parsed.subtests, key=lambda n: parsed.subtests[n].line_no) if n not in self.seen_at]
@@ -103,18 +109,57 @@ class Watch:
         for name in new:  # several at once: the time since the last one is shared out
             self.seen_at[name] = now
             self.durations[name] = (now - previous) / len(new)
-        if new and self.progress is not None:
-            for r in decide(self.suite.test, [], [], parsed, False):
-                if r.name in new:
-                    self.progress(dataclasses.replace(r, duration_s=_rounded(self.durations[r.name])))
+        if new:
+            said = reported(parsed, self.suite.runner.nested, self.suite.printed_by)  # as the verdict will say
+            for name in new:
+                self._show(dataclasses.replace(said[name], duration_s=_rounded(self.durations[name])))
         last = max((self.seen_at[n] for n in parsed.subtests), default=started)
         if not final and not b.status_file(self.workdir).exists() and now - last > self.suite.timeout_s:
             late = [n for n in self.running() if n in {self.suite.full_name(s) for s in b.subtests}]
             raise Stop(f"{', '.join(late) or 'batch ' + str(b.index)}: no result within {self.suite.timeout_s:.0f} s",
                        StopKind.TIMEOUT)
 
+    def _new_lines(self, b: Batch) -> str:
+        """The batch log's whole lines written since the last tick (a half line waits for its end)."""
+        try:
+            with open(b.log(self.workdir), "rb") as f:
+                f.seek(self.log_offsets.get(b.index, 0))
+                chunk = f.read()
+        except OSError:
+            return ""
+        complete = chunk.rfind(b"\n") + 1
+        self.log_offsets[b.index] = self.log_offsets.get(b.index, 0) + complete
+        return chunk[:complete].decode(errors="replace")
+
     def duration(self, name: str) -> float | None:
         return _rounded(self.durations.get(name))
+
+    def _show(self, result: SubtestResult) -> None:
+        """A result line, judged with the incidents the console already showed while it ran (results.by_incident,
+        as the verdict is)."""
+        for incident, who in self.judged.values():
+            if result.name in who:
+                result, _ = by_incident(result, incident, self.fail_on_warning)
+        self.shown[result.name] = result
+        if self.progress is not None:
+            self.progress(result)
+
+    def _judge(self) -> None:
+        """Incidents that came since: each judged once, and a result line already shown that one changes is shown
+        again, saying what changed it."""
+        for incident, who in self._incidents_so_far()[0]:
+            if incident.line_no in self.judged:
+                continue
+            self.judged[incident.line_no] = (incident, who)
+            for name in (n for n in who if n in self.shown):
+                before = self.shown[name]
+                after, _ = by_incident(before, incident, self.fail_on_warning)
+                if after.status is before.status:
+                    continue
+                self.shown[name] = after
+                if self.progress is not None:
+                    self.progress(dataclasses.replace(after, reason=f"{after.reason}: on the console after its "
+                                                                    f"{before.status.value} line"))
 
     def _read_console(self) -> None:
         try:
@@ -127,13 +172,18 @@ class Watch:
         self.console_offset += complete
         new = chunk[:complete].decode(errors="replace")
         self.console_text += new
-        # a panic is one line: the new lines are enough (this runs on every tick)
-        if self.panic_seen_at is None and any(i.fatal for i in _incidents(separate(new)[1])):
+        found = _incidents(separate(new)[1])  # (the new lines only: this runs on every tick)
+        if self.panic_seen_at is None and any(i.fatal for i in found):
             self.panic_seen_at = time.monotonic()
+        if found:
+            self._judge()
 
     def incidents(self) -> tuple[list[tuple[Incident, tuple[str, ...]]], markers.Timeline]:
         """Every incident with its whole trace and the subtests running where it sits in the kernel log; the markers."""
         self._read_console()
+        return self._incidents_so_far()
+
+    def _incidents_so_far(self) -> tuple[list[tuple[Incident, tuple[str, ...]]], markers.Timeline]:
         events = separate(self.console_text)[1]
         timeline = markers.Timeline.from_console(events)
         planned = {b.index: tuple(self.suite.full_name(s) for s in b.subtests) for b in self.batches}
