@@ -161,7 +161,7 @@ class SubtestItem(pytest.Item):
         if result.status is Status.FLAKY:
             self.user_properties.append(("flaky", result.reason))
             return
-        if result.status is Status.SKIPPED:
+        if result.status in (Status.SKIPPED, Status.NOT_IN_BUILD):
             pytest.skip(result.reason or result.status.value)
         if result.status is Status.XFAIL:  # an expectations file names it (--expectations)
             pytest.xfail(result.reason)

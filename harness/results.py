@@ -16,13 +16,14 @@ from harness.parse.console import Incident, IncidentKind
 from harness.parse.kselftest import parse_subcases
 from harness.parse.test_progs import ParsedLog, Word
 
-NOT_IN_BUILD = "not in this build"
+NOT_IN_BUILD = "not in this build"  # the reason a NOT_IN_BUILD result gives, as every report shows it
 
 
 class Status(enum.Enum):
     PASSED = "passed"
     FAILED = "failed"
-    SKIPPED = "skipped"
+    SKIPPED = "skipped"  # it said so itself
+    NOT_IN_BUILD = "not_in_build"  # the build has no such subtest (a test_progs or a kernel without it): a skip
     FLAKY = "flaky"
     LOST = "lost"  # expected, but the output stopped before it reported
     TIMEOUT = "timeout"
@@ -40,6 +41,10 @@ FAILING = frozenset({Status.FAILED, Status.TIMEOUT, Status.LOST})  # unexpected 
 CLEAN = frozenset({Status.PASSED, Status.XPASS})  # passed at the first try: nothing to look at
 PASSING = CLEAN | {Status.FLAKY}  # passed in the end (a flaky one on a retry)
 FAILED_AS_RUN = frozenset({Status.FAILED, Status.TIMEOUT, Status.XFAIL})  # it failed, expected or not: what bisect seeks
+SKIPS = frozenset({Status.SKIPPED, Status.NOT_IN_BUILD, Status.NOT_RUN})  # ran no test: a skip in KTAP and JUnit
+UNFINISHED = frozenset({Status.LOST, Status.TIMEOUT})  # never came to its own end: an error in JUnit, not a failure
+UNTESTABLE = SKIPS | {Status.LOST}  # says nothing of the kernel: a bisect step with one is skipped
+RAN_TO_ITS_END = frozenset({Status.PASSED, Status.FAILED, Status.FLAKY})  # its duration is its own (a plan weighs it)
 
 
 @dataclass(frozen=True)
@@ -62,7 +67,6 @@ class SubtestResult:
     duration_s: float | None = None
     in_suite: bool = True  # False: the build has it, the suite file does not
     subcases: tuple[Subcase, ...] = ()  # a kselftest script's own results
-    absent: bool = False  # skipped because the build does not have it (NOT_IN_BUILD), not because it said so
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,17 @@ class SuiteRun:
 
     def get(self, name: str) -> SubtestResult | None:
         return next((r for r in self.subtests if r.name == name), None)
+
+
+def as_written(status: Status) -> Status:
+    """A status as the reports with no word for "not in this build" write it (KTAP, JUnit, KCIDB, results.json and
+    the terminal's lines): a skip, its reason saying why."""
+    return Status.SKIPPED if status is Status.NOT_IN_BUILD else status
+
+
+def suite_passed(run: SuiteRun) -> bool:
+    """A suite's own verdict: no unexpected failure, and the run itself came to its end."""
+    return not any(r.status.is_problem for r in run.subtests) and not run.infra_errors
 
 
 def run_to_plain(run: SuiteRun) -> dict[str, Any]:
@@ -143,7 +158,7 @@ def decide(
         if name in said:
             results.append(said[name])
         elif parent_done:
-            results.append(SubtestResult(name, Status.SKIPPED, reason=NOT_IN_BUILD, absent=True))
+            results.append(SubtestResult(name, Status.NOT_IN_BUILD, reason=NOT_IN_BUILD))
         else:
             why = "test_progs did not finish" if not runner_finished else f"{test} never reported"
             results.append(SubtestResult(name, Status.LOST, reason=why))
@@ -159,8 +174,8 @@ def reported(parsed: ParsedLog, nested: bool = False, printed_by: str = "{}.sh")
     runs (run/watch.py) and its verdict at the end (decide()) come from here, on the same parsed log."""
     said = {}
     for name, seen in parsed.subtests.items():
-        result = SubtestResult(name, _STATUS_OF_WORD[seen.result], seen.output, seen.reason, seen.duration_s,
-                               absent=seen.result is Word.SKIP and seen.reason == NOT_IN_BUILD)
+        status = Status.NOT_IN_BUILD if seen.result is Word.SKIP and seen.reason == NOT_IN_BUILD else _STATUS_OF_WORD[seen.result]
+        result = SubtestResult(name, status, seen.output, seen.reason, seen.duration_s)
         said[name] = scripted(result, printed_by) if nested else result
     return said
 
@@ -213,7 +228,7 @@ def unfit(names: list[str], why: str) -> tuple[SubtestResult, ...]:
 
 def not_in_build(names: list[str]) -> tuple[SubtestResult, ...]:
     """Not run, every one skipped: the kernel has none of them (a KUnit suite's module it was built without)."""
-    return tuple(SubtestResult(name, Status.SKIPPED, reason=NOT_IN_BUILD, absent=True) for name in names)
+    return tuple(SubtestResult(name, Status.NOT_IN_BUILD, reason=NOT_IN_BUILD) for name in names)
 
 
 def not_run(name: str, why: str) -> SubtestResult:

@@ -48,6 +48,6 @@ def test_the_kselftest_runner_reports_pass_skip_failure_cut_off_and_missing_scri
                                                        nested=True)}
     assert got == {"net-mptcp/ok": (Status.PASSED, ""), "net-mptcp/skips": (Status.SKIPPED, ""),
                    "net-mptcp/fails": (Status.FAILED, "exit 1"), "net-mptcp/hangs": (Status.TIMEOUT, "cut off after 2 s"),
-                   "net-mptcp/gone": (Status.SKIPPED, "not in this build")}
+                   "net-mptcp/gone": (Status.NOT_IN_BUILD, "not in this build")}
     assert "half a line\n#1/4 net-mptcp/hangs:TIMEOUT" in proc.stdout
     assert kmsg.read_text().splitlines()[-1] == "<4>harness: batch 0 done #1/5 net-mptcp/gone:SKIP (not in this build)"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from harness import pipeline
 from harness.crashes import fingerprint
 from harness.errors import BadInput, InfraError
-from harness.results import FAILED_AS_RUN, Status, SubtestResult
+from harness.results import FAILED_AS_RUN, UNTESTABLE, Status, SubtestResult
 from harness.run.select import selections
 from harness.settings import for_command
 
@@ -50,8 +50,9 @@ def verdict_of(results: list[SubtestResult]) -> Verdict:
         if r.status in FAILED_AS_RUN:  # xfail too: it failed, as expected
             return Verdict(Kind.BAD, f"{r.name} {r.status.value}: {r.reason or 'see its output'}")
     for r in tests:
-        if r.status in (Status.LOST, Status.NOT_RUN, Status.SKIPPED):
-            return Verdict(Kind.UNTESTABLE, f"{r.name} {r.status.value} ({r.reason or r.status.value})", r.absent)
+        if r.status in UNTESTABLE:
+            return Verdict(Kind.UNTESTABLE, f"{r.name} {r.status.value} ({r.reason or r.status.value})",
+                           r.status is Status.NOT_IN_BUILD)
     flaky = [r.name for r in tests if r.status is Status.FLAKY]
     return Verdict(Kind.GOOD, f"{len(tests)} passed" + (f" ({', '.join(flaky)} only on retry)" if flaky else ""))
 

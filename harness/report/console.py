@@ -3,16 +3,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from harness.results import Status, SubtestResult, SuiteRun
+from harness.results import Status, SubtestResult, SuiteRun, as_written
 
 
 def result_line(r: SubtestResult) -> str:
     took = f" [{r.duration_s:.1f} s]" if r.duration_s is not None else ""
-    return f"{r.status.value.upper():8} {r.name}" + (f" ({r.reason})" if r.reason else "") + took
+    return f"{as_written(r.status).value.upper():8} {r.name}" + (f" ({r.reason})" if r.reason else "") + took
 
 
 def totals_line(results: list[SubtestResult]) -> str:
-    counts = {s: sum(r.status is s for r in results) for s in Status}
+    counts = {s: sum(as_written(r.status) is s for r in results) for s in Status}
     return ", ".join(f"{n} {s.value}" for s, n in counts.items() if n) or "no results"
 
 

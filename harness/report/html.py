@@ -26,10 +26,9 @@ from harness.report.json import from_json
 from harness.results import CLEAN, Status
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-NOT_BUILT = "not_built"  # the page's own kind for a cell: skipped, as not in this build (SubtestResult.absent)
-_GLYPHS = {Status.PASSED: "✓", Status.FAILED: "✗", Status.FLAKY: "~", Status.SKIPPED: "–", NOT_BUILT: "∅",
+_GLYPHS = {Status.PASSED: "✓", Status.FAILED: "✗", Status.FLAKY: "~", Status.SKIPPED: "–", Status.NOT_IN_BUILD: "∅",
            Status.XFAIL: "x", Status.XPASS: "!", Status.LOST: "?", Status.TIMEOUT: "T", Status.NOT_RUN: "·"}
-GLYPH = {k.value if isinstance(k, Status) else k: g for k, g in _GLYPHS.items()}  # by a cell's kind
+GLYPH = {k.value: g for k, g in _GLYPHS.items()}  # by a cell's kind
 LEGEND = tuple(GLYPH)
 
 
@@ -39,13 +38,12 @@ class Cell:
     href: str = ""  # the test's output, relative to the page
     reason: str = ""
     crash: str = ""  # "warning [f1/f2/...] seen first on <night>"
-    absent: bool = False  # skipped: not in this build
     culprit: str = ""  # the night's bisection named the commit behind this failure: "culprit: <hash> <subject> ..."
 
     @property
     def kind(self) -> str:
-        """What the page shows (its class, glyph and legend): the status, or not_built for a subtest the build lacks."""
-        return NOT_BUILT if self.absent else self.status.value
+        """What the page shows (its class, glyph and legend): the status's own word."""
+        return self.status.value
 
 
 @dataclass
@@ -78,7 +76,7 @@ def _cells(results: Path, text: str, tests_dir: Path | None, page: Path, seen: d
         own = tests_dir / f"{r.name.replace('/', '__')}.txt" if tests_dir else None
         target = own if own is not None and own.is_file() else results
         cells[r.name] = Cell(r.status, os.path.relpath(target, page.parent), r.reason,
-                             crash_of.get(r.name, "") if r.status not in CLEAN else "", r.absent)
+                             crash_of.get(r.name, "") if r.status not in CLEAN else "")
     return cells
 
 

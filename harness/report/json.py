@@ -5,7 +5,7 @@ import dataclasses
 import json
 from typing import Any
 
-from harness.results import NOT_IN_BUILD, Status, Subcase, SubtestResult, SuiteRun, subcase_from_plain
+from harness.results import NOT_IN_BUILD, Status, Subcase, SubtestResult, SuiteRun, as_written, subcase_from_plain
 
 
 def to_json(runs: list[SuiteRun], coverage: dict[str, object] | None = None) -> str:
@@ -13,10 +13,10 @@ def to_json(runs: list[SuiteRun], coverage: dict[str, object] | None = None) -> 
         "kernels": sorted({run.kernel for run in runs}),
         "tests": [
             {
-                "name": r.name, "status": r.status.value, "duration_s": r.duration_s, "reason": r.reason,
+                "name": r.name, "status": as_written(r.status).value, "duration_s": r.duration_s, "reason": r.reason,
                 "in_suite": r.in_suite, "output": list(r.output), "suite": run.suite, "kernel": run.kernel,
                 **({"subtests": [_subcase(c) for c in r.subcases]} if r.subcases else {}),
-                **({"absent": True} if r.absent else {}),
+                **({"absent": True} if r.status is Status.NOT_IN_BUILD else {}),  # (older files: its reason says)
             }
             for run in runs
             for r in run.subtests
@@ -39,10 +39,10 @@ def from_json(text: str) -> list[SuiteRun]:
     doc = json.loads(text)
     by_run: dict[tuple[str, str], list[SubtestResult]] = {}
     for t in doc.get("tests", []):
-        result = SubtestResult(t["name"], Status(t["status"]), tuple(t.get("output", ())), t.get("reason", ""),
-                               t.get("duration_s"), t.get("in_suite", True),
-                               tuple(subcase_from_plain(c) for c in t.get("subtests", ())),
-                               t.get("absent", t["status"] == "skipped" and t.get("reason") == NOT_IN_BUILD))  # older files
+        absent = t.get("absent", t["status"] == "skipped" and t.get("reason") == NOT_IN_BUILD)
+        result = SubtestResult(t["name"], Status.NOT_IN_BUILD if absent else Status(t["status"]),
+                               tuple(t.get("output", ())), t.get("reason", ""), t.get("duration_s"),
+                               t.get("in_suite", True), tuple(subcase_from_plain(c) for c in t.get("subtests", ())))
         by_run.setdefault((t.get("suite", ""), t.get("kernel", "")), []).append(result)
     runs = [SuiteRun(suite, kernel, tuple(results)) for (suite, kernel), results in by_run.items()]
     if runs:  # the run-level lists are not per suite in the file: they go with the first

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from harness.results import Status, SuiteRun
+from harness.results import SKIPS, UNFINISHED, Status, SuiteRun
 
 if TYPE_CHECKING:
     from junit_xml import TestCase
@@ -14,7 +14,7 @@ def _case(name: str, classname: str, status: Status, reason: str, duration_s: fl
     from junit_xml import TestCase
 
     case = TestCase(name, classname=classname, elapsed_sec=duration_s, stdout="\n".join(output) or None)
-    if status in (Status.SKIPPED, Status.NOT_RUN):
+    if status in SKIPS:
         case.add_skipped_info(reason or status.value)
     elif status is Status.XFAIL:  # as pytest's own JUnit report writes an xfail
         case.add_skipped_info(f"xfail: {reason}", "\n".join(output))
@@ -22,7 +22,7 @@ def _case(name: str, classname: str, status: Status, reason: str, duration_s: fl
         case.stderr = f"xpass: {reason}"
     elif status is Status.FAILED:
         case.add_failure_info(f"{name} failed" + (f": {reason}" if reason else ""), "\n".join(output))
-    elif status in (Status.LOST, Status.TIMEOUT):
+    elif status in UNFINISHED:
         case.add_error_info(f"{name} {status.value}: {reason}", "\n".join(output), status.value)
     return case
 

@@ -2,7 +2,7 @@
 
 Validated with kcidb-io before it is written, so a lab can submit it as it is. Statuses map to
 KCIDB's enum: passed/flaky/xpass PASS, failed/timeout/xfail FAIL (xfail and flaky said in misc),
-lost ERROR (the test did not complete), not_run MISS, skipped SKIP.
+lost ERROR (the test did not complete), not_run MISS, skipped and not_in_build SKIP.
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ EXCERPT_MAX = 16384  # KCIDB's log_excerpt limit, in characters
 STATUS = {
     Status.PASSED: "PASS", Status.FLAKY: "PASS", Status.XPASS: "PASS", Status.FAILED: "FAIL", Status.TIMEOUT: "FAIL",
     Status.XFAIL: "FAIL", Status.LOST: "ERROR", Status.NOT_RUN: "MISS", Status.SKIPPED: "SKIP",
+    Status.NOT_IN_BUILD: "SKIP",
 }
 _PATH_WORD = re.compile(r"[^a-zA-Z0-9_-]+")
 

@@ -1,10 +1,7 @@
 """KTAP v1 (Documentation/dev-tools/ktap.rst): one suite per test, one result line per subtest."""
 from __future__ import annotations
 
-from harness.results import Status, SubtestResult, SuiteRun
-
-_SKIP = (Status.SKIPPED, Status.NOT_RUN)
-_OK = (Status.PASSED, Status.FLAKY)
+from harness.results import PASSING, SKIPS, Status, SubtestResult, SuiteRun, suite_passed
 
 
 def _result_line(indent: str, i: int, name: str, status: Status, reason: str) -> str:
@@ -13,9 +10,9 @@ def _result_line(indent: str, i: int, name: str, status: Status, reason: str) ->
         return f"{indent}not ok {i} {short} # TODO {reason}"
     if status is Status.XPASS:
         return f"{indent}ok {i} {short} # TODO xpass: {reason}"
-    if status in _SKIP:
+    if status in SKIPS:
         return f"{indent}ok {i} {short} # SKIP {reason or status.value}"
-    if status in _OK:
+    if status in PASSING:
         return f"{indent}ok {i} {short}" + (f" # flaky: {reason or 'passed on retry'}" if status is Status.FLAKY else "")
     return f"{indent}not ok {i} {short}" + (f" # {status.value}: {reason}" if reason else "")
 
@@ -41,7 +38,6 @@ def to_ktap(runs: list[SuiteRun]) -> str:
             elif r.status.is_problem or r.status is Status.XFAIL:
                 lines += [f"    # {line}" for line in r.output]
             lines.append(_result_line("    ", i, r.name.split("/", 1)[-1], r.status, r.reason))
-        failed = any(r.status.is_problem for r in run.subtests) or bool(run.infra_errors)
         lines += [f"# {e}" for e in run.infra_errors]
-        lines.append(f"{'not ok' if failed else 'ok'} {n} {run.suite}")
+        lines.append(f"{'ok' if suite_passed(run) else 'not ok'} {n} {run.suite}")
     return "\n".join(lines) + "\n"

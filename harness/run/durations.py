@@ -6,7 +6,7 @@ from typing import Any
 
 from harness.cache import locked, read_json, write_json
 from harness.data import SUITES_DIR
-from harness.results import Status, SuiteRun
+from harness.results import RAN_TO_ITS_END, Status, SuiteRun
 from harness.suites import Suite
 
 FILE = "durations.json"
@@ -57,7 +57,7 @@ def record(cache_dir: Path, suite: Suite, run: SuiteRun) -> None:
             known = {}
         mine = known.setdefault(suite.name, {})
         for r in run.subtests:
-            if r.duration_s is not None and r.status in (Status.PASSED, Status.FAILED, Status.FLAKY):
+            if r.duration_s is not None and r.status in RAN_TO_ITS_END:
                 mine[r.name.removeprefix(prefix)] = r.duration_s
         _absent(known, suite, run)
         write_json(cache_dir / FILE, known)
@@ -68,6 +68,6 @@ def _absent(known: dict[str, Any], suite: Suite, run: SuiteRun) -> None:
     kernels = known.setdefault(ABSENT, {}).setdefault(suite.name, {})
     kernels.pop(run.kernel, None)  # (re-inserted last: the latest)
     kernels[run.kernel] = sorted(r.name.removeprefix(f"{suite.test}/") for r in run.subtests
-                                 if r.absent)
+                                 if r.status is Status.NOT_IN_BUILD)
     for old in list(kernels)[:-ABSENT_KERNELS]:
         del kernels[old]
