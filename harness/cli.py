@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING
 
 from harness.bisect import step as bisect_step
 from harness.cache import write_atomic
+from harness.crashes import attributed
 from harness.data import SUITES_DIR
 from harness.errors import BadInput, Exit, InfraError
 from harness.guest import warm
 from harness.parse import parse_log
+from harness.parse.console import find_incidents
 from harness.report import write_reports
 from harness.report.console import print_results
 from harness.report.json import from_json, to_json
@@ -53,8 +55,9 @@ def _parse_command(args: argparse.Namespace) -> int:
         problems = tuple(f"{log_path}: {p}" for p in parsed.problems)
         if not found:
             problems += (f"{log_path}: no test results in it",)
-        events = tuple(f"{log_path}:{e.line_no}: {e.text}" for e in parsed.console)
-        runs.append(SuiteRun(suite.name if suite else test, f"log:{log_path}", tuple(found), text, problems, 0.0, events))
+        incidents = tuple(attributed(i, ()) for i in find_incidents(parsed.console))  # no markers: nobody's
+        runs.append(SuiteRun(suite.name if suite else test, f"log:{log_path}", tuple(found), text, problems, 0.0,
+                             incidents))
     for path, render in ((args.ktap, to_ktap), (args.junit, to_junit), (args.json, to_json)):
         if path:
             write_atomic(Path(path), render(runs))

@@ -8,10 +8,11 @@ path reached them, and two different places differ.
 """
 from __future__ import annotations
 
+import dataclasses
 import re
-from dataclasses import dataclass
 
-from harness.parse.console import KERNEL_TIMESTAMP
+from harness.parse.console import KERNEL_TIMESTAMP, Incident
+from harness.parse.events import NOBODY
 
 FRAMES = 5
 FRAME = re.compile(r"^\s*(?:\[<[0-9a-f]+>\] )?(?P<unreliable>\? )?(?P<func>[A-Za-z_][\w.]*)\+0x[0-9a-f]+/0x[0-9a-f]+")
@@ -95,28 +96,16 @@ def held_locks(excerpt: tuple[str, ...] | list[str]) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-# A console event's first line, as runs report it: "panic (running: mptcp/base, mptcp/subflow) [f1/f2/f3/f4/f5]:"
-NOBODY = "nothing of ours"
-EVENT_HEADER = re.compile(r"^(?P<kind>[\w ]+) \(running: (?P<who>[^)]*)\)(?: \[(?P<fp>[^\]]+)\])?:$")
+def attributed(incident: Incident, running: tuple[str, ...]) -> Incident:
+    """The incident as runs report it: who was running where it sits in the kernel log, and its fingerprint."""
+    return dataclasses.replace(incident, running=running, fingerprint=fingerprint(incident.excerpt))
 
 
-@dataclass(frozen=True)
-class Crash:
-    kind: str  # panic, oops, warning, ...
-    fingerprint: str  # "" when its excerpt had no usable call trace
-    running: tuple[str, ...]  # the subtests running when it happened
-
-
-def event_header(kind: str, running: tuple[str, ...] | list[str], excerpt: tuple[str, ...] | list[str]) -> str:
-    fp = fingerprint(excerpt)
-    return f"{kind} (running: {', '.join(running) or NOBODY})" + (f" [{fp}]" if fp else "") + ":"
-
-
-def crashes_in(events: tuple[str, ...] | list[str]) -> list[Crash]:
-    """The crashes a run's console events tell of (their headers, see event_header)."""
-    found = []
-    for line in events:
-        if (m := EVENT_HEADER.match(line)) is not None:
-            who = () if m["who"] == NOBODY else tuple(w.strip() for w in m["who"].split(","))
-            found.append(Crash(m["kind"], m["fp"] or "", who))
-    return found
+def event_lines(incidents: tuple[Incident, ...] | list[Incident]) -> list[str]:
+    """A report's lines for them (parse.events reads them back): per incident a header, then its excerpt.
+    "panic (running: mptcp/base, mptcp/subflow) [f1/f2/f3/f4/f5]:" """
+    lines: list[str] = []
+    for i in incidents:
+        fp = f" [{i.fingerprint}]" if i.fingerprint else ""
+        lines += [f"{i.kind} (running: {', '.join(i.running) or NOBODY}){fp}:", *i.excerpt]
+    return lines

@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-from harness.crashes import crashes_in
 from harness.errors import BadInput
 from harness.results import Status, SubtestResult, SuiteRun, expected
 
@@ -126,7 +125,7 @@ def apply(runs: list[SuiteRun], known: Expectations, mode: str) -> list[SuiteRun
     """Known failures become xfail (or xpass when they passed); so do subtests failed by a known crash."""
     out = []
     for run in runs:
-        by_crash = {name: entry for c in crashes_in(run.console_events) if (entry := known.crash(c.fingerprint, mode, run.kernel))
+        by_crash = {name: entry for c in run.incidents if (entry := known.crash(c.fingerprint, mode, run.kernel))
                     for name in c.running}
         subtests = []
         for r in run.subtests:

@@ -220,7 +220,7 @@ class Session:
         kernel = self.prepared.kernel
         if kernel.modules_dir is None or any(has_module(kernel, suite.modules[s]) for s in subtests):
             return None  # (no modules directory: built in, or absent; the guest tells)
-        self.say(f"{suite.name}: skipped, not in this build (the kernel has none of its modules: "
+        self.say(f"{suite.name}: skipped, {results.NOT_IN_BUILD} (the kernel has none of its modules: "
                  f"{', '.join(suite.modules[s] for s in subtests)})")
         return SuiteRun(suite.name, kernel.identity, results.not_in_build([suite.full_name(s) for s in subtests]))
 

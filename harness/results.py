@@ -67,6 +67,7 @@ class SubtestResult:
     duration_s: float | None = None
     in_suite: bool = True  # False: the build has it, the suite file does not
     subcases: tuple[Subcase, ...] = ()  # a kselftest script's own results
+    blame: Incident | None = None  # the kernel incident that failed it (the first, when several did)
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ class SuiteRun:
     log: str = ""  # the runner's whole output, as captured
     infra_errors: tuple[str, ...] = field(default_factory=tuple)
     elapsed_s: float = 0.0
-    console_events: tuple[str, ...] = ()  # kernel messages found among the output
+    incidents: tuple[Incident, ...] = ()  # what the kernel reported while the run's guests ran, attributed
     interrupted: bool = False  # Ctrl-C / SIGTERM: what had not finished is not_run
 
     def get(self, name: str) -> SubtestResult | None:
@@ -107,6 +108,11 @@ def run_to_plain(run: SuiteRun) -> dict[str, Any]:
     return plain
 
 
+def _incident_from_plain(plain: dict[str, Any]) -> Incident:
+    return Incident(**{**plain, "kind": IncidentKind(plain["kind"]), "excerpt": tuple(plain["excerpt"]),
+                       "decoded": tuple(plain["decoded"]), "running": tuple(plain["running"])})
+
+
 def subcase_from_plain(plain: dict[str, Any]) -> Subcase:
     return Subcase(plain["name"], Status(plain["status"]), plain.get("reason", ""), plain.get("duration_s"),
                    tuple(plain.get("output", ())))
@@ -115,11 +121,12 @@ def subcase_from_plain(plain: dict[str, Any]) -> Subcase:
 def run_from_plain(plain: dict[str, Any]) -> SuiteRun:
     subtests = tuple(
         SubtestResult(**{**sub, "status": Status(sub["status"]), "output": tuple(sub["output"]),
-                         "subcases": tuple(subcase_from_plain(c) for c in sub.get("subcases", ()))})
+                         "subcases": tuple(subcase_from_plain(c) for c in sub.get("subcases", ())),
+                         "blame": _incident_from_plain(sub["blame"]) if sub.get("blame") else None})
         for sub in plain["subtests"]
     )
     return SuiteRun(**{**plain, "subtests": subtests, "infra_errors": tuple(plain["infra_errors"]),
-                       "console_events": tuple(plain["console_events"])})
+                       "incidents": tuple(_incident_from_plain(i) for i in plain["incidents"])})
 
 
 # result words of the parsers: test_progs' OK/FAIL/SKIP, plus what TAP directives and cut plans say
@@ -209,12 +216,19 @@ DECODED = "decoded by the tree's scripts/decode_stacktrace.sh:"
 
 def blamed(result: SubtestResult, reason: str, incident: Incident) -> SubtestResult:
     """The kernel crashed or warned while it ran: failed, with the kernel's trace as part of its output (and beside it,
-    the trace decoded to file:line, when the tree could). The first incident names the reason (what went wrong first;
-    a lockdep report is often followed by the BUG it leads to), later ones add their traces."""
-    if result.status is Status.FAILED and result.reason.startswith("kernel "):
-        reason = result.reason
-    decoded = (DECODED, *incident.decoded) if incident.decoded else ()
-    return dataclasses.replace(result, status=Status.FAILED, reason=reason, output=(*result.output, *incident.excerpt, *decoded))
+    the trace decoded to file:line, when the tree could). The first incident is its blame and names the reason (what
+    went wrong first; a lockdep report is often followed by the BUG it leads to), later ones add their traces; but
+    a starved vCPU's (TIMING_INCIDENTS) gives way to a real one after it."""
+    output = (*result.output, *incident.excerpt, *decoded_lines(incident))
+    first = result.blame
+    if result.status is Status.FAILED and first is not None and not (
+            first.kind in TIMING_INCIDENTS and incident.kind not in TIMING_INCIDENTS):
+        return dataclasses.replace(result, output=output)
+    return dataclasses.replace(result, status=Status.FAILED, reason=reason, blame=incident, output=output)
+
+
+def decoded_lines(incident: Incident) -> tuple[str, ...]:
+    return (DECODED, *incident.decoded) if incident.decoded else ()
 
 
 def timed_out(result: SubtestResult, why: str) -> SubtestResult:
@@ -263,33 +277,33 @@ def expected(result: SubtestResult, why: str) -> SubtestResult:
 TIMING_INCIDENTS = frozenset({IncidentKind.RCU_STALL, IncidentKind.SOFT_LOCKUP})
 
 
-def by_incident(result: SubtestResult, incident: Incident, fail_on_warning: bool) -> tuple[SubtestResult, bool]:
-    """A kernel incident while `result` ran: what it makes of it, and whether the kernel is to blame (a retry would
-    only meet it again). A fatal one is judged with the guest's end (by_guest_end); a warning fails a subtest only
-    with fail_on_warning; a lost subtest stays lost."""
+def by_incident(result: SubtestResult, incident: Incident, fail_on_warning: bool) -> SubtestResult:
+    """A kernel incident while `result` ran: what it makes of it. A fatal one is judged with the guest's end
+    (by_guest_end); a warning fails a subtest only with fail_on_warning; a lost subtest stays lost."""
     if incident.fatal or (incident.kind is IncidentKind.WARNING and not fail_on_warning) or result.status is Status.LOST:
-        return result, False
-    return blamed(result, f"kernel {incident.kind} while it ran", incident), incident.kind not in TIMING_INCIDENTS
+        return result
+    return blamed(result, f"kernel {incident.kind} while it ran", incident)
 
 
 def by_guest_end(result: SubtestResult, timeout: str | None, fatal: Incident | None,
-                 before: tuple[Incident, ...] = ()) -> tuple[SubtestResult, bool]:
+                 before: tuple[Incident, ...] = ()) -> SubtestResult:
     """The guest ended while `result`, alone in it, ran: a timeout (its reason), a fatal incident (the kernel to blame),
     or neither (lost, as decide() said). `before`: what the kernel reported while it ran, before the end (the Oops
     behind a "Fatal exception" panic, which has no trace of its own): their traces come first in its output."""
     if timeout is not None:
-        return timed_out(result, timeout), False
+        return timed_out(result, timeout)
     if fatal is not None:
         why = f"kernel {fatal.kind}: the guest died"
         for incident in before:
             result = blamed(result, why, incident)
-        return blamed(result, why, fatal), True
-    return result, False
+        return blamed(result, why, fatal)
+    return result
 
 
-def retryable(result: SubtestResult, kernel_blamed: bool) -> bool:
-    """Worth a retry: it failed by its own output, not by a crash or warning of the kernel."""
-    return result.status is Status.FAILED and not kernel_blamed
+def retryable(result: SubtestResult) -> bool:
+    """Worth a retry: it failed by its own output, or by what a starved vCPU shows (TIMING_INCIDENTS); not by a crash
+    or warning of the kernel, which a retry would only meet again."""
+    return result.status is Status.FAILED and (result.blame is None or result.blame.kind in TIMING_INCIDENTS)
 
 
 def after_retry(first: SubtestResult, again: SubtestResult, attempt: int) -> SubtestResult:
@@ -339,7 +353,7 @@ def merge_runs(runs: list[SuiteRun]) -> list[SuiteRun]:
         m = merged[key]
         merged[key] = SuiteRun(
             m.suite, m.kernel, m.subtests + run.subtests, m.log + run.log, m.infra_errors + run.infra_errors,
-            m.elapsed_s + run.elapsed_s, m.console_events + run.console_events, m.interrupted or run.interrupted,
+            m.elapsed_s + run.elapsed_s, m.incidents + run.incidents, m.interrupted or run.interrupted,
         )
     return list(merged.values())
 

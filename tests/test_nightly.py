@@ -83,7 +83,7 @@ def test_the_second_night_says_what_changed_and_when_a_crash_was_first_seen():
     assert one["exit"] == 1 and one["changes"]["new_failures"] == ["normal:canary/warning"]
     assert one["changes"]["new_crashes"] == ["normal:canary_warning"] and one["changes"]["new_flaky"] == ["normal:canary/flaky"]
     fixed = [dataclasses.replace(run, subtests=tuple(dataclasses.replace(r, status=Status.PASSED) for r in run.subtests),
-                                 console_events=()) for run in night_runs()]
+                                 incidents=()) for run in night_runs()]
     again = nights.ModeNight("normal", "k", 1.0, {"canary": 9.0}, night_runs())
     two = nights.summarize("n2", {"started": "2026-11-26T01:00:00+00:00"}, [again], one, Expectations(), [])
     assert two["changes"]["still_failing"] == ["normal:canary/warning"] and two["changes"]["new_crashes"] == []

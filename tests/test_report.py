@@ -72,3 +72,23 @@ def test_not_in_this_build_is_a_value_read_back_from_an_older_results_json_and_w
     again = json.loads(to_json(runs))
     assert sorted(t["name"] for t in again["tests"] if t.get("absent")) == absent
     assert [t["status"] for t in again["tests"]] == [t["status"] for t in json.loads(old)["tests"]]  # unchanged
+
+
+def test_the_incidents_a_results_json_lists_are_read_back_as_values_and_written_again_as_they_were():
+    """results.json keeps each incident as a header and its excerpt (real nights of the canary): read back by
+    parse.events into kind, who ran, fingerprint and excerpt, and rendered again line for line."""
+    from harness.crashes import event_lines
+    from harness.parse.console import IncidentKind
+    from harness.parse.events import read_events
+
+    nights = Path(__file__).parent / "data" / "nights"
+    warned = json.loads((nights / "2026-11-26-default/prebuilt/results.json").read_text())["console_events"]
+    (warning,) = read_events(warned)
+    assert (warning.kind, warning.running, warning.fingerprint) == (IncidentKind.WARNING, ("canary/warning",),
+                                                                    "canary_warning")
+    assert not warning.fatal and warning.excerpt[-1].endswith("---[ end trace 0000000000000000 ]---")
+    crashed = json.loads((nights / "2026-11-26-default-2/prebuilt/results.json").read_text())["console_events"]
+    panics = [i for i in read_events(crashed) if i.kind is IncidentKind.PANIC]
+    assert panics and all(i.fatal and i.running == ("canary/crash",) for i in panics)
+    for lines in (warned, crashed):
+        assert event_lines(read_events(lines)) == lines

@@ -58,11 +58,17 @@ def test_allow_list_run_of_7_3_reports_rr_not_in_build():
 def test_a_run_survives_the_trip_from_an_xdist_worker_to_the_controller():
     import json
 
-    from harness.results import SuiteRun, run_from_plain, run_to_plain
+    from harness.crashes import attributed
+    from harness.parse.console import find_incidents, separate
+    from harness.results import SuiteRun, by_incident, run_from_plain, run_to_plain
 
+    console = (Path(__file__).parent / "data" / "console" / "canary-pass-warning-console-7.3.log").read_text()
+    (warning,) = [attributed(i, ("mptcp/mptcpify",)) for i in find_incidents(separate(console)[1])]
     results = decide("mptcp", ["mptcpify", "rr"], SUITE, parsed("concurrent-unisolated-mptcpify-fail.log"), True)
+    results[0] = by_incident(results[0], warning, fail_on_warning=True)
+    assert results[0].blame == warning
     run = SuiteRun("mptcp", "debian:7.3.4", tuple(results), log="x", infra_errors=("e",), elapsed_s=1.5,
-                   console_events=("warning (running: mptcp/mptcpify):",))
+                   incidents=(warning,))
     assert run_from_plain(json.loads(json.dumps(run_to_plain(run)))) == run
 
 

@@ -296,6 +296,7 @@ def stand_in_request(tmp_path, runner):
 
 
 def test_a_guest_that_dies_booting_is_replaced_and_blames_nobody(tmp_path):
+    from harness.crashes import event_lines
     from harness.results import Status
     from harness.run.scheduler import run_suite
 
@@ -304,10 +305,11 @@ def test_a_guest_that_dies_booting_is_replaced_and_blames_nobody(tmp_path):
     assert len(calls) == 2
     assert [(r.name, r.status) for r in run.subtests] == [("mptcp/base", Status.PASSED)]
     assert run.infra_errors == ()  # recovered: no run-level error, but the console events say what happened
-    assert any(e.startswith("panic (running: nothing of ours)") for e in run.console_events)
+    events = event_lines(run.incidents)
+    assert any(e.startswith("panic (running: nothing of ours)") for e in events)
     # the int3 oops that killed the boot, with its fingerprint
     assert "oops (running: nothing of ours) [__hrtimer_start_range_ns/hrtimer_start_range_ns/finish_task_switch/" \
-           "__schedule/schedule]:" in run.console_events
+           "__schedule/schedule]:" in events
 
 
 def test_guests_that_never_get_to_run_anything_end_in_lost_after_two_more_tries(tmp_path):

@@ -27,8 +27,8 @@ def test_a_crash_is_its_kind_and_fingerprint_and_a_kunit_failure_its_first_faili
     _, events = separate((DATA / "kunit" / "token-bad-token-console.log").read_text())
     incidents = find_incidents(events)
     fatal = next(i for i in incidents if i.fatal)
-    died, _ = by_guest_end(SubtestResult("kunit-mptcp/mptcp-token", Status.LOST), None, fatal,
-                           tuple(i for i in incidents if not i.fatal))
+    died = by_guest_end(SubtestResult("kunit-mptcp/mptcp-token", Status.LOST), None, fatal,
+                       tuple(i for i in incidents if not i.fatal))
     assert signature(died).startswith("kernel panic: the guest died [mptcp_token_destroy/")
     parsed = parse_test_progs((DATA / "kunit" / "crypto-expectation-failed.log").read_text())
     (crypto,) = decide("kunit-mptcp", ["mptcp-crypto"], ["mptcp-crypto"], parsed, True, nested=True)

@@ -3,7 +3,7 @@
 A step runs the selected subtests on one kernel through the pipeline (harness.pipeline:
 kernel, payload, guest, parse; no pytest) and reduces the results to a verdict: good (every
 selected subtest passed), bad (one failed or timed out, or the kernel died under it), or
-untestable (a subtest is not in this build, a result was lost, nothing ran).
+untestable (a subtest the build lacks, a result was lost, nothing ran).
 """
 from __future__ import annotations
 
@@ -65,8 +65,8 @@ NUMBERS = re.compile(r"-?\b(?:0x[0-9a-f]+|\d+)\b")
 
 def signature(result: SubtestResult) -> str:
     """How `result` failed, without what varies from run to run (numbers, addresses)."""
-    if result.reason.startswith("kernel "):  # blamed on a kernel incident: its kind and call-trace fingerprint
-        return f"{result.reason} [{fingerprint(result.output) or 'no call trace'}]"
+    if result.blame is not None:  # failed by a kernel incident: its kind and call-trace fingerprint
+        return f"{result.reason} [{result.blame.fingerprint or fingerprint(result.blame.excerpt) or 'no call trace'}]"
     if result.status is Status.TIMEOUT:
         return "timeout"
     failing = [c.name for c in result.subcases if c.status.is_problem]

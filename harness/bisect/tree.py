@@ -24,6 +24,7 @@ from types import TracebackType
 from harness import pipeline
 from harness.bisect.step import Kind, Verdict, first_bad, same_failure, signatures, verdict_of
 from harness.cache import file_sha256, locked, read_json, used, write_atomic, write_json
+from harness.crashes import event_lines
 from harness.errors import BadInput, InfraError
 from harness.kernel import git
 from harness.kernel.tree import move_builds
@@ -321,7 +322,7 @@ def evidence(runs: list[SuiteRun]) -> tuple[str, ...]:
         for r in run.subtests:
             if r.in_suite and r.status in FAILED_AS_RUN:  # as step.verdict judges a run bad
                 lines += [f"{r.name} {r.status.value}: {r.reason}".rstrip(": "), *r.output[-EVIDENCE_LINES:]]
-        lines += [f"kernel: {event}" for event in run.console_events]
+        lines += [f"kernel: {line}" for line in event_lines(run.incidents)]
     return tuple(lines)
 
 

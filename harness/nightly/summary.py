@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from harness import results
-from harness.crashes import crashes_in
 from harness.expectations import Expectations
 from harness.host import versions
 from harness.results import Status, SuiteRun
@@ -70,7 +69,7 @@ def crashes(modes: list[ModeNight], night: str, seen: dict[str, str], known: Exp
     found = []
     for m in modes:
         for run in m.runs:
-            for c in crashes_in(run.console_events):
+            for c in run.incidents:
                 entry = known.crash(c.fingerprint, m.mode, run.kernel)
                 found.append({"mode": m.mode, "kind": c.kind, "fingerprint": c.fingerprint, "running": list(c.running),
                               "first_seen": seen.get(c.fingerprint, night) if c.fingerprint else night,

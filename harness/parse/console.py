@@ -110,11 +110,16 @@ EXCERPT_MAX_LINES = 80
 
 @dataclass(frozen=True)
 class Incident:
+    """A kernel incident, from the console parser to every report: found here, then attributed by the run that saw
+    it (who was running, its fingerprint: harness.crashes.attributed) and decoded where the tree can."""
+
     kind: IncidentKind
     fatal: bool
-    line_no: int
+    line_no: int  # where it starts on its console (0: read back from a report)
     excerpt: tuple[str, ...]  # from the marker line to the end of its trace
     decoded: tuple[str, ...] = ()  # the excerpt with file:line, when the kernel's tree could decode it (kernel.decode)
+    running: tuple[str, ...] = ()  # the subtests running where it sits in the kernel log
+    fingerprint: str = ""  # its first reliable call-trace functions (harness.crashes.fingerprint); "": none
 
 
 def find_incidents(events: list[ConsoleEvent]) -> list[Incident]:

@@ -20,7 +20,6 @@ from typing import Any
 import jinja2
 
 from harness.cache import write_atomic
-from harness.crashes import crashes_in
 from harness.errors import BadInput
 from harness.report.json import from_json
 from harness.results import CLEAN, Status
@@ -69,7 +68,7 @@ class Row:
 def _cells(results: Path, text: str, tests_dir: Path | None, page: Path, seen: dict[str, str]) -> dict[str, Cell]:
     runs = from_json(text)
     crash_of = {who: f"{c.kind} [{c.fingerprint or 'no call trace'}]" + (f" seen first on {seen[c.fingerprint]}"
-                if c.fingerprint in seen else "") for c in crashes_in([e for run in runs for e in run.console_events])
+                if c.fingerprint in seen else "") for run in runs for c in run.incidents
                 for who in c.running}
     cells = {}
     for r in (r for run in runs for r in run.subtests if r.in_suite):

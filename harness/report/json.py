@@ -5,6 +5,8 @@ import dataclasses
 import json
 from typing import Any
 
+from harness.crashes import event_lines
+from harness.parse.events import read_events
 from harness.results import NOT_IN_BUILD, Status, Subcase, SubtestResult, SuiteRun, as_written, subcase_from_plain
 
 
@@ -22,7 +24,7 @@ def to_json(runs: list[SuiteRun], coverage: dict[str, object] | None = None) -> 
             for r in run.subtests
         ],
         "infra_errors": [e for run in runs for e in run.infra_errors],
-        "console_events": [e for run in runs for e in run.console_events],
+        "console_events": event_lines([i for run in runs for i in run.incidents]),  # parse.events reads them
         **({"coverage": coverage} if coverage else {}),  # --coverage: net/mptcp's (harness.report.coverage)
     }
     return json.dumps(doc, indent=1) + "\n"
@@ -47,5 +49,5 @@ def from_json(text: str) -> list[SuiteRun]:
     runs = [SuiteRun(suite, kernel, tuple(results)) for (suite, kernel), results in by_run.items()]
     if runs:  # the run-level lists are not per suite in the file: they go with the first
         runs[0] = dataclasses.replace(runs[0], infra_errors=tuple(doc.get("infra_errors", ())),
-                                      console_events=tuple(doc.get("console_events", ())))
+                                      incidents=tuple(read_events(doc.get("console_events", ()))))
     return runs

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import guest, results
-from harness.crashes import event_header
 from harness.guest.commands import RUNNER_SCRIPT, runner_script
 from harness.kernel import coverage
 from harness.kernel.decode import decode
@@ -75,7 +74,7 @@ class _Round:
     results: list[SubtestResult]  # every subtest asked for (decide(): lost where unreported)
     unreported: list[str]  # names asked for that never reported, in batches that did not finish
     running: list[str]  # of those, the ones running when the round ended
-    incidents: list[tuple[Incident, tuple[str, ...]]]
+    incidents: list[Incident]  # attributed: each knows who ran
     stop: Stop | None
     problems: list[str]
     log: str
@@ -192,7 +191,7 @@ def _collect(request: RunRequest, subtests: tuple[str, ...], guests: list[_Guest
         for b in g.batches:
             logs.append(_read_batch(request, g, b, found, pending))
         incidents, timeline = g.watch.incidents()
-        found.incidents += [(decoded(request, i), who) for i, who in incidents]
+        found.incidents += [decoded(request, i) for i in incidents]
         if timeline.batches:
             found.running += list(timeline.unfinished(pending))
         else:  # no marker reached the console (no console captured): what the logs said
@@ -239,9 +238,8 @@ class _Run:
     tries: dict[str, int] = field(default_factory=dict)  # full name -> rounds in which it started
     problems: list[str] = field(default_factory=list)
     logs: list[str] = field(default_factory=list)
-    events: list[str] = field(default_factory=list)
+    incidents: list[Incident] = field(default_factory=list)
     fruitless: int = 0  # rounds in which no subtest started
-    kernel_blamed: set[str] = field(default_factory=set)  # failed by the kernel: a retry would only crash again
     ended: StopKind | None = None  # INTERRUPTED or DEADLINE: the rest is not_run
 
     def __post_init__(self) -> None:
@@ -261,12 +259,10 @@ class _Run:
             if result.name not in self.final:
                 self.order.append(result.name)
             self.final[result.name] = result
-        for incident, who in r.incidents:
-            self.events += [event_header(incident.kind, who, incident.excerpt), *incident.excerpt]  # fingerprinted
-            for name in (n for n in who if n in self.final):
-                self.final[name], kernel = results.by_incident(self.final[name], incident, self.request.fail_on_warning)
-                if kernel:
-                    self.kernel_blamed.add(name)
+        for incident in r.incidents:
+            self.incidents.append(incident)
+            for name in (n for n in incident.running if n in self.final):
+                self.final[name] = results.by_incident(self.final[name], incident, self.request.fail_on_warning)
 
     def end_early(self, kind: StopKind, why: str, round_no: int, unreported: list[str]) -> None:
         """Interrupted or out of time: what did not report, and what had not run, is not_run."""
@@ -284,14 +280,14 @@ class _Run:
         assert r.stop is None or r.stop.kind in (StopKind.TIMEOUT, StopKind.CRASH)
         why = r.stop.why if r.stop else "the guest stopped before test_progs finished"
         self.problems.append(f"round {round_no}: {why}")
-        fatal, at_fatal = next(((i, who) for i, who in reversed(r.incidents) if i.fatal), (None, ()))
-        running = list(at_fatal) or r.running  # the kernel log's markers say best who ran at a panic
+        fatal = next((i for i in reversed(r.incidents) if i.fatal), None)
+        running = list(fatal.running if fatal else ()) or r.running  # the kernel log's markers say best who ran at a panic
         asked = [self.request.suite.full_name(s) for s in r.subtests]
         started = [n for n in asked if n not in r.unreported or n in running]  # only these used up a try
         for name in started:
             self.tries[name] = self.tries.get(name, 0) + 1
         if len(running) == 1 and (len(r.subtests) == 1 or r.concurrency == 1):  # it ran alone: it did it
-            before = tuple(i for i, who in r.incidents if not i.fatal and running[0] in who)  # the Oops of a panic
+            before = tuple(i for i in r.incidents if not i.fatal and running[0] in i.running)  # the Oops of a panic
             self._blame_alone(running[0], r.stop, why, fatal, before)
         else:
             self.alone += [self.short[n] for n in running if n in self.short and self.tries.get(n, 0) < ALONE_TRIES]
@@ -306,9 +302,7 @@ class _Run:
     def _blame_alone(self, name: str, stop: Stop | None, why: str, fatal: Incident | None,
                      before: tuple[Incident, ...] = ()) -> None:
         timeout = why if stop is not None and stop.kind is StopKind.TIMEOUT else None
-        self.final[name], kernel = results.by_guest_end(self.final[name], timeout, fatal, before)
-        if kernel:
-            self.kernel_blamed.add(name)
+        self.final[name] = results.by_guest_end(self.final[name], timeout, fatal, before)
 
     def suite_run(self, elapsed_s: float, out_of_time: bool) -> SuiteRun:
         suite = self.request.suite
@@ -317,7 +311,7 @@ class _Run:
         failed_run = results.run_failed(found, self.ended is not None, out_of_time)
         return SuiteRun(suite=suite.name, kernel=self.request.guest.kernel.identity, subtests=tuple(found),
                         log="\n".join(self.logs), infra_errors=tuple(self.problems) if failed_run else (),
-                        elapsed_s=elapsed_s, console_events=tuple(self.events), interrupted=self.ended is StopKind.INTERRUPTED)
+                        elapsed_s=elapsed_s, incidents=tuple(self.incidents), interrupted=self.ended is StopKind.INTERRUPTED)
 
 
 def run_suite(request: RunRequest) -> SuiteRun:
@@ -354,7 +348,7 @@ def _retry_failures(request: RunRequest, state: _Run) -> None:
     """Run failed subtests again; one that passes is flaky, its first failure kept as its output."""
     for attempt in range(1, request.retries + 1):
         failed = [state.short[n] for n, r in state.final.items()
-                  if n in state.short and results.retryable(r, n in state.kernel_blamed)]
+                  if n in state.short and results.retryable(r)]
         if not failed:
             return
         r = _run_round(request, tuple(failed), _allowed(request),

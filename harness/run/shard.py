@@ -52,5 +52,5 @@ def merged_in_order(runs: list[SuiteRun], order: dict[str, list[str]]) -> list[S
         rank = {name: i for i, name in enumerate(order.get(run.suite, []))}
         subtests = tuple(sorted(run.subtests, key=lambda r: rank.get(r.name, len(rank))))
         found.append(SuiteRun(run.suite, run.kernel, subtests, run.log, run.infra_errors, run.elapsed_s,
-                              run.console_events, run.interrupted))
+                              run.incidents, run.interrupted))
     return found

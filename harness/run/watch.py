@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from harness.crashes import attributed
 from harness.parse import markers
 from harness.parse.console import ConsoleEvent, Incident, find_incidents, separate
 from harness.parse.test_progs import TestProgsReader
@@ -51,7 +52,7 @@ class Watch:
         self.suite, self.batches, self.workdir, self.console = suite, batches, workdir, console
         self.progress, self.deadline, self.fail_on_warning = progress, deadline, fail_on_warning
         self.shown: dict[str, SubtestResult] = {}  # what each result line said, as the verdict will
-        self.judged: dict[int, tuple[Incident, tuple[str, ...]]] = {}  # incidents by console line, and who ran
+        self.judged: dict[int, Incident] = {}  # incidents (attributed) by their console line
         self.start = time.monotonic()
         self.seen_at: dict[str, float] = {}  # subtest name -> when its result line was first seen
         self.durations: dict[str, float] = {}
@@ -137,9 +138,9 @@ class Watch:
     def _show(self, result: SubtestResult) -> None:
         """A result line, judged with the incidents the console already showed while it ran (results.by_incident,
         as the verdict is)."""
-        for incident, who in self.judged.values():
-            if result.name in who:
-                result, _ = by_incident(result, incident, self.fail_on_warning)
+        for incident in self.judged.values():
+            if result.name in incident.running:
+                result = by_incident(result, incident, self.fail_on_warning)
         self.shown[result.name] = result
         if self.progress is not None:
             self.progress(result)
@@ -147,13 +148,13 @@ class Watch:
     def _judge(self) -> None:
         """Incidents that came since: each judged once, and a result line already shown that one changes is shown
         again, saying what changed it."""
-        for incident, who in self._incidents_so_far()[0]:
+        for incident in self._incidents_so_far()[0]:
             if incident.line_no in self.judged:
                 continue
-            self.judged[incident.line_no] = (incident, who)
-            for name in (n for n in who if n in self.shown):
+            self.judged[incident.line_no] = incident
+            for name in (n for n in incident.running if n in self.shown):
                 before = self.shown[name]
-                after, _ = by_incident(before, incident, self.fail_on_warning)
+                after = by_incident(before, incident, self.fail_on_warning)
                 if after.status is before.status:
                     continue
                 self.shown[name] = after
@@ -178,16 +179,17 @@ class Watch:
         if found:
             self._judge()
 
-    def incidents(self) -> tuple[list[tuple[Incident, tuple[str, ...]]], markers.Timeline]:
-        """Every incident with its whole trace and the subtests running where it sits in the kernel log; the markers."""
+    def incidents(self) -> tuple[list[Incident], markers.Timeline]:
+        """Every incident with its whole trace, attributed to the subtests running where it sits in the kernel log
+        (crashes.attributed); the markers."""
         self._read_console()
         return self._incidents_so_far()
 
-    def _incidents_so_far(self) -> tuple[list[tuple[Incident, tuple[str, ...]]], markers.Timeline]:
+    def _incidents_so_far(self) -> tuple[list[Incident], markers.Timeline]:
         events = separate(self.console_text)[1]
         timeline = markers.Timeline.from_console(events)
         planned = {b.index: tuple(self.suite.full_name(s) for s in b.subtests) for b in self.batches}
-        return [(i, timeline.running_at(i.line_no, planned)) for i in _incidents(events)], timeline
+        return [attributed(i, timeline.running_at(i.line_no, planned)) for i in _incidents(events)], timeline
 
 
 def _incidents(events: list[ConsoleEvent]) -> list[Incident]:
