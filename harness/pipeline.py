@@ -75,12 +75,16 @@ def narrowed(selections: Iterable[Selection], names: Container[str]) -> tuple[Se
     return tuple(sel for sel in kept if sel.subtests)
 
 
-def expectations(settings: Settings) -> tuple[Expectations, list[str]]:
-    """What the run expects to fail: --expectations FILE, else the repo's own for the Debian kernels; the entries
-    that still apply, and a line per expired one. A malformed file is bad input."""
+Expected = tuple[Expectations, list[str]]  # the entries that still apply, and a line per expired one
+
+
+def expectations(settings: Settings, tree: bool | None = None) -> Expected:
+    """What the run expects to fail: --expectations FILE, else the repo's own for the Debian kernels. A malformed file
+    is bad input. `tree`: the kernel will be a tree's (a night from --git knows it before it has fetched one)."""
+    tree = settings.kernel_tree is not None if tree is None else tree
     if settings.expectations is not None:
         known = load_expectations(settings.expectations)
-    elif settings.kernel_tree is None and settings.kernel_image is None and DEFAULT_EXPECTATIONS.is_file():
+    elif not tree and settings.kernel_image is None and DEFAULT_EXPECTATIONS.is_file():
         known = load_expectations(DEFAULT_EXPECTATIONS)
     else:
         known = Expectations()
@@ -92,10 +96,11 @@ def mode_of(settings: Settings) -> str:
     return settings.kernel_mode if settings.kernel_tree is not None else "prebuilt"
 
 
-def prepare(settings: Settings, suites: Iterable[Suite], say: Say = print) -> Prepared:
-    """Everything the guests need, each stage filling its part of the cache under its own lock."""
+def prepare(settings: Settings, suites: Iterable[Suite], say: Say = print, expected: Expected | None = None) -> Prepared:
+    """Everything the guests need, each stage filling its part of the cache under its own lock. `expected`: the
+    expectations, when the caller has read them already (a night, once for all its modes)."""
     guest.require_tools()  # before any long download or build
-    known, expired = expectations(settings)
+    known, expired = expected or expectations(settings)
     suites = list(suites)
     needed = sorted({p for s in suites for p in s.programs})
     if absent := host.missing(tuple(needed)):
@@ -297,13 +302,14 @@ class Ran:
     coverage: dict[str, object] | None = None  # --coverage: net/mptcp's figures (harness.report.coverage)
 
 
-def run(settings: Settings, selections: Iterable[Selection], say: Say = print, logs_dir: Path | None = None) -> Ran:
+def run(settings: Settings, selections: Iterable[Selection], say: Say = print, logs_dir: Path | None = None,
+        expected: Expected | None = None) -> Ran:
     """Prepare and run each selection in one-shot guests: the whole pipeline in one call. A kernel or payload that
     does not build is a Ran with its build_error, any other failure to prepare one with its prepare_error."""
     chosen = list(selections)
     ran, start = Ran(), time.monotonic()
     try:
-        prepared = prepare(settings, [sel.suite for sel in chosen], say)
+        prepared = prepare(settings, [sel.suite for sel in chosen], say, expected)
     except BuildFailed as e:
         ran.build_s, ran.build_error = time.monotonic() - start, str(e)
         return ran

@@ -6,9 +6,10 @@ import subprocess
 from pathlib import Path
 
 from harness.bisect.tree import Worktree
+from harness.night_summary import Changes, Finding, ModeNight, NightSummary
 from harness.nightly import culprit
 from harness.nightly.night import Night, culprits
-from harness.nightly.summary import ModeNight
+from harness.results import Status
 from harness.settings import Settings
 
 
@@ -28,40 +29,44 @@ def history(repo: Path, n: int, subject: str = "c") -> list[str]:
     return git(repo, "log", "--format=%H", "--reverse").split()
 
 
-def told(commit: str, new: list[str], still: list[str] = (), tests: dict[str, str] | None = None) -> dict:
-    return {"night": "n2", "commit": commit, "tests": tests or {t: "failed" for t in [*new, *still]},
-            "changes": {"new_failures": list(new), "still_failing": list(still), "new_crashes": []}}
+def told(commit: str, new: list[str], still: list[str] = (), tests: dict[str, Status] | None = None) -> NightSummary:
+    return NightSummary("n2", "2", commit=commit, tests=tests or {t: Status.FAILED for t in [*new, *still]},
+                        changes=Changes(new_failures=tuple(new), still_failing=tuple(still)))
+
+
+def before(commit: str, **culprits: tuple[Finding, ...]) -> NightSummary:
+    return NightSummary("n1", "1", commit=commit, culprits=culprits)
 
 
 def test_a_night_says_why_it_does_not_bisect(tmp_path):
     night = Night(tmp_path, Settings(cache_dir=tmp_path / "cache"), (), ("normal",))
     modes = [ModeNight("normal")]
     said: list[str] = []
-    not_git = culprits(night, night.settings, tmp_path, modes, told("", ["normal:mptcp/rr"]), {"commit": "a" * 40},
+    not_git = culprits(night, night.settings, tmp_path, modes, told("", ["normal:mptcp/rr"]), before("a" * 40),
                        said.append)
     assert not_git == {}  # a prebuilt kernel's night: nothing to bisect, nothing said
     first = culprits(night, night.settings, tmp_path, modes, told("b" * 40, ["normal:mptcp/rr"]), None, said.append)
-    assert first["normal"][0]["line"] == "no culprit: no night before with a commit"
-    same = culprits(night, night.settings, tmp_path, modes, told("b" * 40, ["normal:mptcp/rr"]), {"commit": "b" * 40},
+    assert first["normal"][0].line == "no culprit: no night before with a commit"
+    same = culprits(night, night.settings, tmp_path, modes, told("b" * 40, ["normal:mptcp/rr"]), before("b" * 40),
                     said.append)
-    assert same["normal"][0]["line"].startswith("no culprit: the night before built the same commit")
+    assert same["normal"][0].line.startswith("no culprit: the night before built the same commit")
     lost = culprits(night, night.settings, tmp_path, modes, told("b" * 40, ["normal:mptcp/rr"], tests={"normal:mptcp/rr":
-                    "lost"}), {"commit": "a" * 40}, said.append)
+                    Status.LOST}), before("a" * 40), said.append)
     assert lost == {}  # a lost result is the machinery's: nothing to bisect
     off = Night(tmp_path, night.settings, (), ("normal",), bisect="off")
-    assert culprits(off, night.settings, tmp_path, modes, told("b" * 40, ["normal:mptcp/rr"]), {"commit": "a" * 40},
-                    said.append)["normal"][0]["line"] == "no culprit: --bisect off"
+    assert culprits(off, night.settings, tmp_path, modes, told("b" * 40, ["normal:mptcp/rr"]), before("a" * 40),
+                    said.append)["normal"][0].line == "no culprit: --bisect off"
 
 
 def test_a_culprit_is_named_again_while_its_failures_still_fail_and_not_bisected_again(tmp_path):
     night = Night(tmp_path, Settings(cache_dir=tmp_path / "cache"), (), ("normal",))
-    found = culprit.Finding("culprit: 0123456789ab mptcp: a regression (A Developer), verified", "0123456789ab" + "c" * 28,
-                            "mptcp: a regression", "A Developer <dev@example.org>", True, ["mptcp/base"], "n2")
-    before = {"commit": "a" * 40, "culprits": {"normal": [found.plain()]}}
+    found = Finding("culprit: 0123456789ab mptcp: a regression (A Developer), verified", "0123456789ab" + "c" * 28,
+                            "mptcp: a regression", "A Developer <dev@example.org>", True, ("mptcp/base",), "n2")
+    earlier = before("a" * 40, normal=(found,))
     again = culprits(night, night.settings, tmp_path, [ModeNight("normal")], told("b" * 40, [], ["normal:mptcp/base"]),
-                     before, print)
-    assert again["normal"][0]["line"] == "still failing since n2, culprit 0123456789ab mptcp: a regression"
-    fixed = culprits(night, night.settings, tmp_path, [ModeNight("normal")], told("b" * 40, []), before, print)
+                     earlier, print)
+    assert again["normal"][0].line == "still failing since n2, culprit 0123456789ab mptcp: a regression"
+    fixed = culprits(night, night.settings, tmp_path, [ModeNight("normal")], told("b" * 40, []), earlier, print)
     assert fixed == {}
 
 

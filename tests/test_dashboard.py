@@ -14,7 +14,7 @@ def test_columns_come_newest_first_with_links_to_each_test_output(tmp_path):
     crash = columns[0].cells["canary/crash"]
     assert crash.status is Status.FAILED and crash.crash.startswith("panic [sysrq_handle_crash/")
     assert (tmp_path / crash.href).resolve() == NIGHTS / "2026-11-26-default-2/prebuilt/tests/canary__crash.txt"
-    assert columns[1].summary["changes"]["new_failures"] == ["prebuilt:canary/warning"]
+    assert columns[1].changes.new_failures == ("prebuilt:canary/warning",)
 
 
 def test_flips_are_counted_per_mode_in_time_order_and_the_streak_from_the_newest():
@@ -32,15 +32,16 @@ def test_report_of_a_dir_with_nothing_in_it_is_bad_input(tmp_path):
 
 
 def test_each_nights_coverage_has_its_change_since_the_same_modes_night_before_and_the_page_shows_it(tmp_path):
+    from harness.night_summary import ModeFigures
     from harness.report.html import coverage_trend, render
 
     def col(n: int, mode: str, percent: float | None) -> Column:
         cov = {"lines_percent": percent, "lines_hit": 1, "lines": 2, "functions_percent": 50.0, "functions_hit": 1,
                "functions": 2}
-        return Column(f"n{n}", mode, f"{n:02d}", summary={"coverage": cov} if percent is not None else {})
+        return Column(f"n{n}", mode, f"{n:02d}", figures=ModeFigures(coverage=cov) if percent is not None else None)
     history = coverage_trend([col(4, "normal", 25.0), col(4, "debug", 20.0), col(3, "normal", None),
                               col(2, "normal", 23.5), col(1, "debug", 21.0)])
-    assert [c.summary.get("coverage", {}).get("delta") for c in history] == [1.5, -1.0, None, None, None]
+    assert [c.coverage_delta for c in history] == [1.5, -1.0, None, None, None]
     page = render(history, "now")
     assert "25.0 % ▲" in page and "20.0 % ▼" in page and "+1.5 points since the night before" in page
     assert "net/mptcp coverage" not in render([col(1, "normal", None)], "now")  # no night measured it: no empty row

@@ -185,11 +185,12 @@ def test_a_program_the_scripts_need_missing_on_the_host_is_one_line_before_anyth
 
 def test_kcidb_has_a_test_per_sub_case_one_level_below_its_script_and_validates():
     from harness.expectations import Expectations
+    from harness.night_summary import NightSummary
     from harness.nightly import summary as nights
     from harness.report.kcidb import to_kcidb
     found = decided("diag-fails-pm_netlink-passes.log", ["diag", "pm_netlink"])
     mode = nights.ModeNight("normal", "k", 1.0, {"net-mptcp": 300.0}, [SuiteRun("net-mptcp", "k", tuple(found.values()))])
-    summary = nights.summarize("n1", {"started": "2026-11-26T05:00:00+00:00"}, [mode], None, Expectations(), [])
+    summary = nights.summarize(NightSummary("n1", "2026-11-26T05:00:00+00:00"), [mode], None, Expectations(), [])
     tests = {t["path"]: t for t in to_kcidb(summary, [mode])["tests"]}  # validated inside
     assert len(tests) == 2 + 32 + 21
     assert tests["net-mptcp.diag"]["status"] == "FAIL"

@@ -16,6 +16,7 @@ import pytest
 from harness.errors import BadInput, InfraError
 from harness.expectations import Expectations, apply, load
 from harness.kernel import BUILD_PREFIX
+from harness.night_summary import Changes, Finding, NightSummary, previous
 from harness.nightly import night as nightly
 from harness.nightly import summary as nights
 from harness.report.json import from_json
@@ -79,17 +80,17 @@ def test_a_malformed_expectations_file_is_bad_input_in_one_line(tmp_path, text, 
 
 def test_the_second_night_says_what_changed_and_when_a_crash_was_first_seen():
     first = nights.ModeNight("normal", "k", 1.0, {"canary": 9.0}, night_runs())
-    one = nights.summarize("n1", {"started": "2026-11-25T01:00:00+00:00"}, [first], None, Expectations(), [])
-    assert one["exit"] == 1 and one["changes"]["new_failures"] == ["normal:canary/warning"]
-    assert one["changes"]["new_crashes"] == ["normal:canary_warning"] and one["changes"]["new_flaky"] == ["normal:canary/flaky"]
+    one = nights.summarize(NightSummary("n1", "2026-11-25T01:00:00+00:00"), [first], None, Expectations(), [])
+    assert one.exit == 1 and one.changes.new_failures == ("normal:canary/warning",)
+    assert one.changes.new_crashes == ("normal:canary_warning",) and one.changes.new_flaky == ("normal:canary/flaky",)
     fixed = [dataclasses.replace(run, subtests=tuple(dataclasses.replace(r, status=Status.PASSED) for r in run.subtests),
                                  incidents=()) for run in night_runs()]
     again = nights.ModeNight("normal", "k", 1.0, {"canary": 9.0}, night_runs())
-    two = nights.summarize("n2", {"started": "2026-11-26T01:00:00+00:00"}, [again], one, Expectations(), [])
-    assert two["changes"]["still_failing"] == ["normal:canary/warning"] and two["changes"]["new_crashes"] == []
-    assert two["crashes"][0]["first_seen"] == "n1" and "seen first on n1" in "\n".join(nights.text(two))
-    three = nights.summarize("n3", {"started": "x"}, [nights.ModeNight("normal", "k", 1, {}, fixed)], two, Expectations(), [])
-    assert three["exit"] == 0 and three["changes"]["fixed"] == ["normal:canary/warning"]
+    two = nights.summarize(NightSummary("n2", "2026-11-26T01:00:00+00:00"), [again], one, Expectations(), [])
+    assert two.changes.still_failing == ("normal:canary/warning",) and two.changes.new_crashes == ()
+    assert two.crashes[0].first_seen == "n1" and "seen first on n1" in "\n".join(nights.text(two))
+    three = nights.summarize(NightSummary("n3", "x"), [nights.ModeNight("normal", "k", 1, {}, fixed)], two, Expectations(), [])
+    assert three.exit == 0 and three.changes.fixed == ("normal:canary/warning",)
     assert nights.text(three)[0] == "night n3: nothing unexpected (compared with n2)"
 
 
@@ -98,26 +99,26 @@ def test_a_crash_no_test_carried_fails_the_night_until_the_expectations_name_it(
     quiet = [dataclasses.replace(run, subtests=tuple(dataclasses.replace(r, status=Status.PASSED) for r in run.subtests))
              for run in night_runs()]
     mode = nights.ModeNight("debug", "k", 1.0, {}, quiet)
-    unnamed = nights.summarize("n", {"started": "x"}, [mode], None, Expectations(), [])
-    assert unnamed["exit"] == 1 and unnamed["unexpected"] == [] and unnamed["unknown_crashes"] == ["debug:canary_warning"]
+    unnamed = nights.summarize(NightSummary("n", "x"), [mode], None, Expectations(), [])
+    assert unnamed.exit == 1 and unnamed.unexpected == () and unnamed.unknown_crashes == ("debug:canary_warning",)
     assert "crashes the expectations do not name: 1\n  debug:canary_warning" in "\n".join(nights.text(unnamed))
     known = load(write(tmp_path, '[[crash]]\nfingerprint = "canary_warning"\nreason = "the canary warns"\n'))
-    named = nights.summarize("n", {"started": "x"}, [mode], None, known, [])
-    assert named["exit"] == 0 and named["unknown_crashes"] == [] and "; known: the canary warns" in "\n".join(
+    named = nights.summarize(NightSummary("n", "x"), [mode], None, known, [])
+    assert named.exit == 0 and named.unknown_crashes == () and "; known: the canary warns" in "\n".join(
         nights.text(named))
     # an entry for other modes' kernels (or other kernels) does not name it
     for scope in ('mode = "normal"', 'kernel = "*6.12*"'):
         elsewhere = load(write(tmp_path, f'[[crash]]\nfingerprint = "canary_warning"\n{scope}\nreason = "r"\n'))
-        assert nights.summarize("n", {"started": "x"}, [mode], None, elsewhere, [])["unknown_crashes"] == [
-            "debug:canary_warning"]
+        assert nights.summarize(NightSummary("n", "x"), [mode], None, elsewhere, []).unknown_crashes == (
+            "debug:canary_warning",)
     debug_only = load(write(tmp_path, '[[crash]]\nfingerprint = "canary_warning"\nmode = "debug"\nreason = "r"\n'))
-    assert nights.summarize("n", {"started": "x"}, [mode], None, debug_only, [])["exit"] == 0
+    assert nights.summarize(NightSummary("n", "x"), [mode], None, debug_only, []).exit == 0
 
 
 def test_a_mode_that_did_not_build_makes_an_infrastructure_night():
     broken = nights.ModeNight("debug", infra=["the kernel or test_progs did not build: make failed"], built=False)
-    summary = nights.summarize("n", {"started": "x"}, [broken], None, Expectations(), [])
-    assert summary["exit"] == 3 and "infrastructure: debug: the kernel or test_progs did not build" in "\n".join(
+    summary = nights.summarize(NightSummary("n", "x"), [broken], None, Expectations(), [])
+    assert summary.exit == 3 and "infrastructure: debug: the kernel or test_progs did not build" in "\n".join(
         nights.text(summary))
 
 
@@ -126,8 +127,8 @@ def test_kcidb_output_validates_with_kcidb_io_and_maps_statuses():
     runs = [dataclasses.replace(run, subtests=(*run.subtests[:2], dataclasses.replace(run.subtests[2], output=long_output)))
             for run in night_runs()]
     mode = nights.ModeNight("normal", "k", 12.0, {"canary": 9.0}, runs)
-    summary = nights.summarize("2026-11-26-abc", {"started": "2026-11-26T01:00:00+00:00", "commit": "a" * 40,
-                                                  "source": "https://example.org/net-next.git", "branch": "main"},
+    summary = nights.summarize(NightSummary("2026-11-26-abc", "2026-11-26T01:00:00+00:00", commit="a" * 40,
+                                            source="https://example.org/net-next.git", branch="main"),
                                [mode], None, Expectations(), [])
     data = to_kcidb(summary, [mode])
     kcidb_io.schema.LATEST.validate(data)
@@ -203,7 +204,7 @@ def test_a_mode_that_did_not_build_is_told_apart_from_one_the_machinery_failed(t
     log = tmp_path / "build.log"
     log.write_text("make -j2 bzImage\nnet/mptcp/pm.c:12:1: error: expected ';' before '}' token\n")
 
-    def prepare(settings, suites, say=print):
+    def prepare(settings, suites, say=print, expected=None):
         raise failed_step("kernel build", log) if failure == "build" else InfraError("apt-get download failed")
     monkeypatch.setattr(pipeline, "prepare", prepare)
     from harness.settings import Settings
@@ -231,8 +232,8 @@ def test_the_night_before_is_one_that_started_earlier_and_has_its_summary(tmp_pa
         (tmp_path / name).mkdir()
         (tmp_path / name / "summary.json").write_text(json.dumps({"night": name, "started": started}))
     (tmp_path / "d").mkdir()  # still running: no summary yet
-    assert nights.previous(tmp_path, "b", "2026-12-02T01:00:00")["night"] == "a"  # not c, begun beside it
-    assert nights.previous(tmp_path, "c", "2026-12-02T01:00:05")["night"] == "b"
+    assert previous(tmp_path, "b", "2026-12-02T01:00:00").night == "a"  # not c, begun beside it
+    assert previous(tmp_path, "c", "2026-12-02T01:00:05").night == "b"
 
 
 def test_a_repository_gone_at_fetch_time_is_one_line_and_the_clone_serves_the_next_night(tmp_path):
@@ -290,8 +291,8 @@ def test_coverage_goes_into_the_summary_its_text_and_kcidb_as_a_measurement():
     figures = {"scope": "net/mptcp", "lines_hit": 2154, "lines": 9020, "lines_percent": 23.9, "functions_hit": 301,
                "functions": 702, "functions_percent": 42.9, "copies": 2, "info": "i", "html": "h"}
     mode = nights.ModeNight("normal", "k", 12.0, {"canary": 9.0}, night_runs(), coverage=figures)
-    summary = nights.summarize("2026-12-02-abc", {"started": "2026-12-02T01:00:00+00:00"}, [mode], None, Expectations(), [])
-    assert summary["modes"]["normal"]["coverage"] == figures
+    summary = nights.summarize(NightSummary("2026-12-02-abc", "2026-12-02T01:00:00+00:00"), [mode], None, Expectations(), [])
+    assert summary.modes["normal"].coverage == figures
     assert "normal: net/mptcp coverage: 23.9 % lines, 42.9 % functions" in nights.text(summary)
     data = to_kcidb(summary, [mode])
     kcidb_io.schema.LATEST.validate(data)
@@ -310,13 +311,13 @@ def test_a_night_records_the_tools_versions_and_says_which_changed_since_the_nig
     assert len(now["harness"].split()[0]) == 12  # this checkout's commit
     before = dict(now, pahole="v1.23")
     mode = nights.ModeNight("normal", "k", 12.0, {"canary": 9.0}, night_runs())
-    summary = nights.summarize("n2", {"started": "2", "versions": now}, [mode], {"night": "n1", "versions": before},
+    summary = nights.summarize(NightSummary("n2", "2", versions=now), [mode], NightSummary("n1", "1", versions=before),
                                Expectations(), [])
-    assert summary["versions_changed"] == [f"pahole: v1.23 -> {now['pahole']}"]
+    assert summary.versions_changed == (f"pahole: v1.23 -> {now['pahole']}",)
     text = "\n".join(nights.text(summary))
     assert f"tools changed since the night before: 1\n  pahole: v1.23 -> {now['pahole']}" in text
-    first = nights.summarize("n1", {"started": "1", "versions": now}, [mode], None, Expectations(), [])
-    assert first["versions_changed"] == [] and "tools changed" not in "\n".join(nights.text(first))
+    first = nights.summarize(NightSummary("n1", "1", versions=now), [mode], None, Expectations(), [])
+    assert first.versions_changed == () and "tools changed" not in "\n".join(nights.text(first))
 
 
 def test_notify_tells_only_a_night_with_something_new_and_its_failure_is_only_said(tmp_path):
@@ -325,10 +326,10 @@ def test_notify_tells_only_a_night_with_something_new_and_its_failure_is_only_sa
     text = tmp_path / "summary.txt"
     text.write_text("night n2: UNEXPECTED FAILURES (compared with n1)\nnew failures: 1\n  normal:mptcp/rr\n")
     got, said = tmp_path / "got.txt", []
-    quiet = {"changes": {"new_failures": [], "new_crashes": []}}
+    quiet = NightSummary("n2", "2")
     notify(f"cat > {got}", quiet, text, said.append)
     assert not got.exists() and said == ["notify: nothing new tonight, nobody told"]
-    news = {"changes": {"new_failures": ["normal:mptcp/rr"], "new_crashes": []}}
+    news = NightSummary("n2", "2", changes=Changes(new_failures=("normal:mptcp/rr",)))
     notify(f"cat > {got}", news, text, said.append)
     assert got.read_text() == text.read_text() and said[-1].startswith("notify: told")
     notify("echo 'smtp: connection refused' >&2; exit 7", news, text, said.append)
@@ -337,15 +338,13 @@ def test_notify_tells_only_a_night_with_something_new_and_its_failure_is_only_sa
 
 
 def test_a_culprit_heads_the_summary_and_is_a_kcidb_issue_with_an_incident_per_failing_test():
-    from harness.nightly.culprit import Finding
-
     runs = night_runs()
     mode = nights.ModeNight("normal", "k", 12.0, {"canary": 9.0}, runs)
-    summary = nights.summarize("2026-12-02-b", {"started": "2026-12-02T01:00:00+00:00", "commit": "b" * 40}, [mode], None,
+    summary = nights.summarize(NightSummary("2026-12-02-b", "2026-12-02T01:00:00+00:00", commit="b" * 40), [mode], None,
                                Expectations(), [])
     found = Finding("culprit: 0123456789ab mptcp: a regression (A Developer), verified", "0123456789ab" + "c" * 28,
-                    "mptcp: a regression", "A Developer <dev@example.org>", True, ["canary/warning"], "2026-12-02-b")
-    summary["culprits"] = {"normal": [found.plain()]}
+                    "mptcp: a regression", "A Developer <dev@example.org>", True, ("canary/warning",), "2026-12-02-b")
+    summary = dataclasses.replace(summary, culprits={"normal": (found,)})
     lines = nights.text(summary)
     assert lines[1] == "normal: culprit: 0123456789ab mptcp: a regression (A Developer), verified"
     data = to_kcidb(summary, [mode])

@@ -16,7 +16,7 @@ def given(monkeypatch):
     """The Settings each front end hands the pipeline: prepare() records them, then stops the run."""
     seen: list[Settings] = []
 
-    def prepare(settings, suites, say=print):
+    def prepare(settings, suites, say=print, expected=None):
         seen.append(settings)
         raise InfraError("stopped by the test after the settings")
     monkeypatch.setattr(pipeline, "prepare", prepare)

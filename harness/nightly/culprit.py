@@ -24,6 +24,7 @@ from harness.bisect import tree as bisect_tree
 from harness.bisect.step import signatures
 from harness.errors import BadInput, InfraError
 from harness.kernel import git
+from harness.night_summary import Finding
 from harness.results import SuiteRun
 from harness.settings import Settings
 
@@ -37,35 +38,13 @@ class BudgetSpent(Exception):
     pass
 
 
-@dataclass
-class Finding:
-    """What a mode's night says about its new failures' culprit (summary.json's `culprits`)."""
-
-    line: str  # the summary's line: "culprit: ...", "range narrowed to A..B (budget spent)", "no culprit: ...", ...
-    culprit: str = ""  # its full hash, when found
-    subject: str = ""
-    author: str = ""
-    verified: bool = False
-    failures: list[str] = field(default_factory=list)  # the new failures it covers ("mptcp/rr")
-    since: str = ""  # the night that found it (a later night still failing names it)
-    report: str = ""  # bisect.md
-    elapsed_s: float = 0.0
-
-    def plain(self) -> dict[str, object]:
-        return dataclasses.asdict(self)
-
-
-def carried(before: dict[str, object] | None, still_failing: list[str]) -> Finding | None:
+def carried(before: Finding, still_failing: list[str]) -> Finding | None:
     """The night before's culprit, when tests it covered still fail: named again, not bisected again."""
-    if not before or not before.get("culprit"):
+    covered = tuple(t for t in before.failures if t in still_failing)
+    if not before.culprit or not covered:
         return None
-    covered = [t for t in before.get("failures", []) if t in still_failing]  # type: ignore[attr-defined]
-    if not covered:
-        return None
-    since, culprit = str(before.get("since")), str(before["culprit"])
-    return Finding(f"still failing since {since}, culprit {culprit[:12]} {before.get('subject', '')}".rstrip(), culprit,
-                   str(before.get("subject", "")), str(before.get("author", "")), bool(before.get("verified")), covered,
-                   since)
+    line = f"still failing since {before.since}, culprit {before.culprit[:12]} {before.subject}".rstrip()
+    return dataclasses.replace(before, line=line, failures=covered, report="", elapsed_s=0.0)
 
 
 def reachable(repo: Path, good: str, bad: str, url: str | None, ref: str | None, say: Say) -> bool:
@@ -139,7 +118,7 @@ def find(job: Job, failures: list[str], runs: list[SuiteRun], night: str, say: S
     """The culprit(s) of a mode's new failures, each bisection's finding; never raises for what the tree does."""
     if not reachable(job.repo, job.good, job.bad, job.url, job.ref, say):
         return [Finding(f"no culprit: the night before's {job.good[:12]} is not an ancestor of {job.bad[:12]} (a force-"
-                        f"pushed branch, or more than {sum(DEEPEN)} commits back): not bisected", failures=failures)]
+                        f"pushed branch, or more than {sum(DEEPEN)} commits back): not bisected", failures=tuple(failures))]
     expected = {n: s for n, s in signatures([r for run in runs for r in run.subtests]).items() if n in failures}
     deadline, found, rest = time.monotonic() + job.budget_s, [], list(failures)
     try:
@@ -155,7 +134,7 @@ def find(job: Job, failures: list[str], runs: list[SuiteRun], night: str, say: S
                 say(f"bisect: {finding.culprit[:12]} explains {', '.join(finding.failures)}; bisecting the rest: "
                     f"{', '.join(rest)}")
     except (InfraError, BadInput) as e:
-        found.append(Finding(f"no culprit: {str(e).splitlines()[0]}", failures=rest))
+        found.append(Finding(f"no culprit: {str(e).splitlines()[0]}", failures=tuple(rest)))
     return found
 
 
@@ -173,7 +152,7 @@ def _bisect(job: Job, tree: bisect_tree.Worktree, failures: list[str], expected:
         culprit = bisection.find()
         checked = bisect_tree.verify(culprit, tree.rev(f"{culprit}^"), run_once, 3)
     except BudgetSpent:
-        return Finding(f"range narrowed to {narrowed(tree)} (budget spent)", failures=failures,
+        return Finding(f"range narrowed to {narrowed(tree)} (budget spent)", failures=tuple(failures),
                        elapsed_s=round(time.monotonic() - start, 1))
     report = bisect_tree.Report.of(culprit, tree, bisection.steps, checked, time.monotonic() - start)
     report.write_as(job.out, f"bisect{suffix}")
@@ -182,5 +161,5 @@ def _bisect(job: Job, tree: bisect_tree.Worktree, failures: list[str], expected:
     verified = not report.problems
     line = (f"culprit: {culprit[:12]} {report.subject} ({report.author.split(' <')[0]}), "
             + ("verified" if verified else "NOT verified: " + "; ".join(report.problems)))
-    return Finding(line, culprit, report.subject, report.author, verified, explained or failures, night,
+    return Finding(line, culprit, report.subject, report.author, verified, tuple(explained or failures), night,
                    str(job.out / f"bisect{suffix}.md"), round(time.monotonic() - start, 1))

@@ -21,18 +21,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import pipeline
+from harness import night_summary, pipeline
 from harness.cache import write_atomic
 from harness.errors import BadInput, InfraError
 from harness.host import versions
 from harness.kernel import Kernel, config_file, git
+from harness.night_summary import Finding, ModeNight, NightSummary
 from harness.nightly import culprit, summary
 from harness.payload.selftests_bpf import llvm_bin
 from harness.report import write_reports
+from harness.results import Status
 from harness.run import shard
 from harness.settings import Settings
 
 Say = Callable[[str], None]
+BISECTED = frozenset({Status.FAILED, Status.TIMEOUT})  # a new failure of these is bisected; lost is the machinery's
 
 
 @dataclass(frozen=True)
@@ -81,10 +84,11 @@ def shard_of(night: Night) -> tuple[pipeline.Selection, ...]:
     return pipeline.narrowed(night.selections, mine)
 
 
-def run_mode(night: Night, settings: Settings, mode: str, where: Path, say: Say) -> summary.ModeNight:
+def run_mode(night: Night, settings: Settings, mode: str, where: Path, say: Say,
+             expected: pipeline.Expected | None = None) -> ModeNight:
     """One mode: build (or fetch) its kernel, run the selection, write its artifacts into `where`."""
-    ran = pipeline.run(settings, shard_of(night), say, logs_dir=where / "logs")
-    m = summary.ModeNight(mode, runs=ran.runs, build_s=ran.build_s, suites_s=ran.suites_s, built=ran.build_error is None,
+    ran = pipeline.run(settings, shard_of(night), say, logs_dir=where / "logs", expected=expected)
+    m = ModeNight(mode, runs=ran.runs, build_s=ran.build_s, suites_s=ran.suites_s, built=ran.build_error is None,
                           coverage=ran.coverage)
     if ran.kernel is None:
         m.infra = [f"the kernel or test_progs did not build: {ran.build_error}" if ran.build_error else
@@ -96,7 +100,7 @@ def run_mode(night: Night, settings: Settings, mode: str, where: Path, say: Say)
     return m
 
 
-def write_mode(where: Path, m: summary.ModeNight, kernel: Kernel) -> None:
+def write_mode(where: Path, m: ModeNight, kernel: Kernel) -> None:
     write_reports(where, m.runs, m.coverage)
     tests = where / "tests"
     tests.mkdir(exist_ok=True)
@@ -117,13 +121,13 @@ def run(night: Night, say: Say = print) -> int:
     """The whole night; its exit code (0 nothing unexpected, 1 unexpected failures or crashes, 3 infrastructure)."""
     started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     settings, commit, source = night.settings, "", night.git or str(night.settings.kernel_tree or "")
+    # read once for every mode, before the fetch (a malformed file is bad input then)
+    known, expired = pipeline.expectations(settings, tree=bool(night.git) or settings.kernel_tree is not None)
     if night.git:
-        pipeline.expectations(settings)  # a malformed file is bad input before the fetch
         tree, commit = fetch(night.git, night.branch, settings.cache_dir, say)
         settings = dataclasses.replace(settings, kernel_tree=tree)
     elif settings.kernel_tree is not None and git.is_checkout(settings.kernel_tree):
         commit = git.commit_of(settings.kernel_tree, "HEAD") or ""
-    known, expired = pipeline.expectations(settings)  # what every mode's runs apply (harness.pipeline)
     for line in expired:
         say(line)
     here = night_dir(night.out, settings, commit)
@@ -131,14 +135,15 @@ def run(night: Night, say: Say = print) -> int:
     say(f"night {name}: {', '.join(night.modes)}; results in {here}")
     modes = []
     for mode in night.modes:
-        modes.append(run_mode(night, _mode_settings(settings, mode), mode, here / mode, _prefixed(say, f"[{mode}] ")))
-    header = {"started": started, "source": source, "branch": night.branch, "commit": commit,
-              "shard": "/".join(map(str, settings.shard)) if settings.shard else None,
-              "expectations": known.source, "versions": versions.recorded(llvm_bin())}
-    before = summary.previous(night.out, name, started)
-    told = summary.summarize(name, header, modes, before, known, expired)
-    told["culprits"] = culprits(night, settings, here, modes, told, before, _prefixed(say, "[bisect] "))
-    write_atomic(here / "summary.json", json.dumps(told, indent=1) + "\n")
+        modes.append(run_mode(night, _mode_settings(settings, mode), mode, here / mode, _prefixed(say, f"[{mode}] "),
+                              (known, [])))
+    header = NightSummary(name, started, source, night.branch, commit,
+                          "/".join(map(str, settings.shard)) if settings.shard else None, known.source,
+                          versions.recorded(llvm_bin()))
+    before = night_summary.previous(night.out, name, started)
+    told = summary.summarize(header, modes, before, known, expired)
+    told = dataclasses.replace(told, culprits=culprits(night, settings, here, modes, told, before, _prefixed(say, "[bisect] ")))
+    write_atomic(here / "summary.json", night_summary.to_json(told))
     lines = summary.text(told)
     write_atomic(here / "summary.txt", "\n".join(lines) + "\n")
     if night.kcidb is not None:
@@ -149,18 +154,16 @@ def run(night: Night, say: Say = print) -> int:
         say(line)
     if night.notify:
         notify(night.notify, told, here / "summary.txt", say)
-    return int(told["exit"])
+    return told.exit
 
 
 NOTIFY_TIMEOUT_S = 300.0
 
 
-def notify(command: str, told: summary.Summary, text: Path, say: Say) -> None:
+def notify(command: str, told: NightSummary, text: Path, say: Say) -> None:
     """--notify: `sh -c command` with summary.txt on its stdin, only when the night has something new (new failures or
     crashes, a culprit); its failure is said and never fails the night ("emails only in case of problems")."""
-    ch = told["changes"]
-    found = any(f.get("culprit") and f.get("since") == told["night"] for fs in told.get("culprits", {}).values() for f in fs)
-    if not (ch.get("new_failures") or ch.get("new_crashes") or found):
+    if not (told.changes.new_failures or told.changes.new_crashes or told.new_culprit()):
         say("notify: nothing new tonight, nobody told")
         return
     try:
@@ -177,35 +180,35 @@ def notify(command: str, told: summary.Summary, text: Path, say: Say) -> None:
         say(f"notify: told ({command!r}, exit 0)")
 
 
-def culprits(night: Night, settings: Settings, here: Path, modes: list[summary.ModeNight], told: summary.Summary,
-             before: summary.Summary | None, say: Say) -> dict[str, list[dict[str, object]]]:
+def culprits(night: Night, settings: Settings, here: Path, modes: list[ModeNight], told: NightSummary,
+             before: NightSummary | None, say: Say) -> dict[str, tuple[Finding, ...]]:
     """Per mode, what the night says about its failures' culprit: named again (still failing since a night that found
     it), bisected (its new failures), or why not (harness.nightly.culprit)."""
-    found: dict[str, list[dict[str, object]]] = {}
-    commit, previous = str(told.get("commit") or ""), str((before or {}).get("commit") or "")
+    found: dict[str, tuple[Finding, ...]] = {}
+    commit, previous = told.commit, before.commit if before else ""
     if not commit:  # a prebuilt kernel's night: no commits to bisect, nothing to say every night
         return found
     for m in modes:
-        new = [t for t in _of_mode(told["changes"]["new_failures"], m.mode)
-               if told["tests"].get(f"{m.mode}:{t}") in ("failed", "timeout")]  # not lost: that is the machinery's
-        still = _of_mode(told["changes"]["still_failing"], m.mode)
-        prior = (before or {}).get("culprits", {}).get(m.mode, [])
+        new = [t for t in _of_mode(told.changes.new_failures, m.mode)
+               if told.tests.get(f"{m.mode}:{t}") in BISECTED]  # not lost: that is the machinery's
+        still = _of_mode(told.changes.still_failing, m.mode)
+        prior = before.culprits.get(m.mode, ()) if before else ()
         findings = [f for p in prior if (f := culprit.carried(p, still)) is not None]
         why = ("--bisect off" if night.bisect == "off" else "no night before with a commit" if not previous else
                "the night before built the same commit: not the kernel's doing (see the tools' versions)"
                if previous == commit else "")
         if new and why:
-            findings.append(culprit.Finding(f"no culprit: {why}", failures=new))
+            findings.append(Finding(f"no culprit: {why}", failures=tuple(new)))
         elif new and settings.kernel_tree is not None:
             job = culprit.Job(settings.kernel_tree, previous, commit, _mode_settings(settings, m.mode), night.selections,
                               here / m.mode, night.bisect_budget_s, night.git, night.branch)
             findings += culprit.find(job, new, m.runs, here.name, say)
         if findings:
-            found[m.mode] = [f.plain() for f in findings]
+            found[m.mode] = tuple(findings)
     return found
 
 
-def _of_mode(names: list[str], mode: str) -> list[str]:
+def _of_mode(names: tuple[str, ...], mode: str) -> list[str]:
     """The test names ("mptcp/rr") of one mode among a summary's "<mode>:<name>"s."""
     return [t.split(":", 1)[1] for t in names if t.startswith(f"{mode}:")]
 

@@ -19,8 +19,10 @@ from typing import Any
 
 import jinja2
 
+from harness import night_summary
 from harness.cache import write_atomic
 from harness.errors import BadInput
+from harness.night_summary import Changes, Finding, ModeFigures
 from harness.report.json import from_json
 from harness.results import CLEAN, Status
 
@@ -53,7 +55,10 @@ class Column:
     commit: str = ""
     kernel: str = ""
     cells: dict[str, Cell] = field(default_factory=dict)
-    summary: dict[str, Any] = field(default_factory=dict)  # counts, changes, infra, suites_s
+    figures: ModeFigures | None = None  # the mode's, from its night's summary; None: a report dir's column
+    changes: Changes = Changes()  # the mode's, since the night before
+    culprits: tuple[Finding, ...] = ()
+    coverage_delta: float | None = None  # points of net/mptcp's line coverage since the mode's night before
 
 
 @dataclass(frozen=True)
@@ -94,25 +99,22 @@ def _readable(path: Path, say: Callable[[str], None]) -> str | None:
 def _night_columns(night: Path, page: Path, say: Callable[[str], None]) -> list[Column]:
     if (text := _readable(night / "summary.json", say)) is None:
         return []
-    summary = json.loads(text)
-    seen = summary.get("crashes_seen", {})
+    try:
+        summary = night_summary.from_json(text)
+    except ValueError as e:
+        say(f"skipped {night / 'summary.json'}: {e}")
+        return []
     columns = []
-    for mode, m in summary.get("modes", {}).items():
+    for mode, m in summary.modes.items():
         results = night / mode / "results.json"
-        column = Column(summary.get("night", night.name), mode, summary.get("started", ""), summary.get("commit", "")[:12],
-                        m.get("kernel", ""))
+        found = summary.culprits.get(mode, ())
+        column = Column(summary.night, mode, summary.started, summary.commit[:12], m.kernel, figures=m,
+                        changes=summary.changes.of_mode(mode), culprits=found)
         if results.is_file() and (text := _readable(results, say)) is not None:
-            column.cells = _cells(results, text, night / mode / "tests", page, seen)
-        found = summary.get("culprits", {}).get(mode, [])
+            column.cells = _cells(results, text, night / mode / "tests", page, summary.crashes_seen)
         for f in found:  # the failing cells a culprit explains say so
-            for name in (n for n in f.get("failures", []) if n in column.cells):
-                column.cells[name] = dataclasses.replace(column.cells[name], culprit=str(f["line"]))
-        prefix = f"{mode}:"
-        changes = {k: [t for t in v if t.startswith(prefix)] for k, v in summary.get("changes", {}).items()}
-        column.summary = {"counts": m.get("counts", {}), "changes": changes, "infra": m.get("infra", []),
-                          "suites_s": m.get("suites_s", {}), "build_s": m.get("build_s", 0),
-                          **({"coverage": dict(m["coverage"])} if m.get("coverage") else {}),
-                          "culprits": [{"short": str(f.get("culprit", ""))[:12], "line": str(f["line"])} for f in found]}
+            for name in (n for n in f.failures if n in column.cells):
+                column.cells[name] = dataclasses.replace(column.cells[name], culprit=f.line)
         columns.append(column)
     return columns
 
@@ -137,12 +139,13 @@ def load_columns(paths: list[Path], page: Path, say: Callable[[str], None] = pri
 
 def coverage_trend(columns: list[Column]) -> list[Column]:
     """Each night's net/mptcp coverage (--coverage) with its change since the same mode's night before it."""
+    def coverage(c: Column) -> dict[str, Any] | None:
+        return c.figures.coverage if c.figures else None
     for i, column in enumerate(columns):
-        now = column.summary.get("coverage")
-        before = next((c.summary["coverage"] for c in columns[i + 1:] if c.mode == column.mode and "coverage" in c.summary),
-                      None)
+        now = coverage(column)
+        before = next((cov for c in columns[i + 1:] if c.mode == column.mode and (cov := coverage(c))), None)
         if now and before:
-            now["delta"] = round(float(now["lines_percent"]) - float(before["lines_percent"]), 1)
+            column.coverage_delta = round(float(now["lines_percent"]) - float(before["lines_percent"]), 1)
     return columns
 
 
@@ -170,7 +173,7 @@ def rows(columns: list[Column]) -> list[Row]:
 def render(columns: list[Column], generated: str) -> str:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, trim_blocks=True,
                              lstrip_blocks=True)
-    longest = max((t for c in columns for t in c.summary.get("suites_s", {}).values()), default=0.0) or 1.0
+    longest = max((t for c in columns if c.figures for t in c.figures.suites_s.values()), default=0.0) or 1.0
     return env.get_template("dashboard.html.j2").render(
         columns=columns, rows=rows(columns), glyph=GLYPH, legend=LEGEND, longest=longest, generated=generated)
 

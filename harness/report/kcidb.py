@@ -14,7 +14,7 @@ from typing import Any
 import kcidb_io
 
 from harness.cache import write_atomic
-from harness.nightly.summary import ModeNight, Summary
+from harness.night_summary import ModeNight, NightSummary
 from harness.results import Status
 
 ORIGIN = "mptcp_harness"
@@ -37,17 +37,17 @@ def test_path(name: str) -> str:
     return ".".join(_PATH_WORD.sub("_", part) for part in name.split("/") if part)
 
 
-def to_kcidb(summary: Summary, modes: list[ModeNight]) -> dict[str, Any]:
-    night = summary["night"]
-    checkout: dict[str, Any] = {"id": f"{ORIGIN}:{night}", "origin": ORIGIN, "start_time": summary["started"],
+def to_kcidb(summary: NightSummary, modes: list[ModeNight]) -> dict[str, Any]:
+    night = summary.night
+    checkout: dict[str, Any] = {"id": f"{ORIGIN}:{night}", "origin": ORIGIN, "start_time": summary.started,
                                 "valid": all(m.built for m in modes),
                                 "comment": f"mptcp harness night {night}"}
-    if re.fullmatch(r"[0-9a-f]{40}", summary.get("commit") or ""):
-        checkout["git_commit_hash"] = summary["commit"]
-    if str(summary.get("source", "")).startswith("https://"):
-        checkout["git_repository_url"] = summary["source"]
-    if summary.get("branch"):
-        checkout["git_repository_branch"] = summary["branch"]
+    if re.fullmatch(r"[0-9a-f]{40}", summary.commit):
+        checkout["git_commit_hash"] = summary.commit
+    if summary.source.startswith("https://"):
+        checkout["git_repository_url"] = summary.source
+    if summary.branch:
+        checkout["git_repository_branch"] = summary.branch
     builds, tests = [], []
     for m in modes:
         build_id = f"{checkout['id']}:{m.mode}"
@@ -69,21 +69,21 @@ def to_kcidb(summary: Summary, modes: list[ModeNight]) -> dict[str, Any]:
     return data
 
 
-def _culprits(summary: Summary, checkout_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _culprits(summary: NightSummary, checkout_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Each culprit the night's bisection found (harness.nightly.culprit) as an issue of the code, and an incident per
     failing test it explains, linking that test to it."""
     issues: dict[str, dict[str, Any]] = {}
     incidents = []
-    for mode, found in summary.get("culprits", {}).items():
-        for f in (f for f in found if f.get("culprit")):
-            issue_id = f"{ORIGIN}:culprit:{f['culprit']}"
+    for mode, found in summary.culprits.items():
+        for f in (f for f in found if f.culprit):
+            issue_id = f"{ORIGIN}:culprit:{f.culprit}"
             issues.setdefault(issue_id, {"id": issue_id, "version": 1, "origin": ORIGIN, "culprit": {"code": True},
-                                         "report_subject": f"{f['culprit'][:12]} {f['subject']}", "comment": f["line"],
-                                         "misc": {"commit": f["culprit"], "author": f["author"], "verified": f["verified"],
-                                                  "found_by_night": f["since"]}})
+                                         "report_subject": f"{f.culprit[:12]} {f.subject}", "comment": f.line,
+                                         "misc": {"commit": f.culprit, "author": f.author, "verified": f.verified,
+                                                  "found_by_night": f.since}})
             build_id = f"{checkout_id}:{mode}"
             incidents += [{"id": f"{issue_id}:{build_id}:{name}", "origin": ORIGIN, "issue_id": issue_id, "issue_version": 1,
-                           "build_id": build_id, "test_id": f"{build_id}:{name}", "present": True} for name in f["failures"]]
+                           "build_id": build_id, "test_id": f"{build_id}:{name}", "present": True} for name in f.failures]
     return list(issues.values()), incidents
 
 
@@ -108,6 +108,6 @@ def _test(build_id: str, name: str, status: Status, reason: str, duration_s: flo
     return test
 
 
-def write_kcidb(path: Path, summary: Summary, modes: list[ModeNight]) -> None:
+def write_kcidb(path: Path, summary: NightSummary, modes: list[ModeNight]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, json.dumps(to_kcidb(summary, modes), indent=1) + "\n")
