@@ -11,7 +11,6 @@ import copy
 import dataclasses
 import gc
 import os
-import re
 import shutil
 import signal
 import time
@@ -192,7 +191,7 @@ class SessionRunner:
         self.runs: list[SuiteRun] = []
         self.ran: dict[Path, SuiteRun] = {}  # one-shot guests: one run per suite
         self.failure: Exception | None = None
-        self.last_round: SuiteRun | None = None  # --count: the round that ran last (its logs, for --until-fail)
+        self.last_round: Path | None = None  # --count: the directory of the round that ran last (for --until-fail)
 
     def say(self, line: str) -> None:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
@@ -236,7 +235,7 @@ class SessionRunner:
             if item.round_no:  # every round's result kept under its own name
                 run = dataclasses.replace(run, subtests=tuple(of_round(r, item.name) if r.in_suite else r
                                                               for r in run.subtests))
-                self.last_round = run
+                self.last_round = self.session.workdirs[-1] if self.session.workdirs else None
             self._report(run, alone=True)
             return run
         if item.suite.path not in self.ran:
@@ -324,17 +323,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 def _until_fail_stop(runner: SessionRunner, item: pytest.Item) -> str:
     """--until-fail: why the loop stops. The failing round's files and the guest's console so far are copied to a
     folder of the cache's runs/ (the guest's own folder goes with the guest) and named."""
-    where = ""
-    logs = re.findall(r"^==> (.+) <==$", runner.last_round.log, re.MULTILINE) if runner.last_round else []
-    if logs:
-        round_dir = Path(logs[0]).parent
+    where, workdir = "", runner.last_round
+    if workdir is not None and workdir.is_dir():
         kept = runner.settings.cache_dir / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-until-fail-{os.getpid()}"
-        shutil.copytree(round_dir, kept / round_dir.name, dirs_exist_ok=True)
-        console = next((d / "console.log" for d in round_dir.parents if (d / "console.log").is_file()), None)
+        shutil.copytree(workdir, kept / workdir.name, dirs_exist_ok=True)
+        console = next((d / "console.log" for d in workdir.parents if (d / "console.log").is_file()), None)
         if console is not None:
             shutil.copyfile(console, kept / "console.log")
-        where = f"; its output: {kept / round_dir.name / Path(logs[0]).name}" + \
-            (f"; the guest's console: {kept / 'console.log'}" if console is not None else "")
+        output = min((kept / workdir.name).rglob("batch-*.log"), default=kept / workdir.name)
+        where = f"; its output: {output}" + (f"; the guest's console: {kept / 'console.log'}" if console is not None else "")
     runner.say(f"--until-fail: {item.name} failed{where}")
     return f"--until-fail: {item.name} failed"
 
