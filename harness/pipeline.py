@@ -14,7 +14,7 @@ import dataclasses
 import datetime
 import os
 import time
-from collections.abc import Callable, Container, Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +38,7 @@ from harness.results import Status, SubtestResult, SuiteRun
 from harness.run import durations
 from harness.run.scheduler import RunRequest, run_suite
 from harness.settings import TCG_TIMEOUT_FACTOR, Kvm, Settings
-from harness.suites import Runner, Suite
+from harness.suites import Runner, Selection, Suite
 
 Say = Callable[[str], None]
 # A kernel with kmemleak: each batch scans memory before it starts and twice after it ends
@@ -61,18 +61,6 @@ class Prepared:
         if suite.runner is Runner.KUNIT:
             return None  # the kernel's own modules
         return self.kselftests[suite.name] if suite.runner is Runner.KSELFTEST else self.payload
-
-
-@dataclass(frozen=True)
-class Selection:
-    suite: Suite
-    subtests: tuple[str, ...]  # names without the test prefix, in suite order
-
-
-def narrowed(selections: Iterable[Selection], names: Container[str]) -> tuple[Selection, ...]:
-    """The selections cut down to the subtests whose full names ("mptcp/base") are in `names`; the emptied dropped."""
-    kept = (Selection(sel.suite, tuple(s for s in sel.subtests if sel.suite.full_name(s) in names)) for sel in selections)
-    return tuple(sel for sel in kept if sel.subtests)
 
 
 Expected = tuple[Expectations, list[str]]  # the entries that still apply, and a line per expired one

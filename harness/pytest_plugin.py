@@ -39,7 +39,7 @@ from harness.results import (
 )
 from harness.run import durations, shard
 from harness.settings import OPTIONS, Settings, read_ini, resolve
-from harness.suites import Suite, load_suite
+from harness.suites import Selection, Suite, load_suite
 
 _RUNNER = pytest.StashKey["SessionRunner"]()
 _BAD_SUITE = pytest.StashKey[bool]()
@@ -240,7 +240,7 @@ class SessionRunner:
             return run
         if item.suite.path not in self.ran:
             wanted = {i.subtest for i in self.items() if i.suite.path == item.suite.path}
-            selection = pipeline.Selection(item.suite, tuple(s for s in item.suite.subtests if s in wanted))
+            selection = Selection(item.suite, tuple(s for s in item.suite.subtests if s in wanted))
             self.ran[item.suite.path] = run = self.session.run(selection)
             self._report(run, alone=False)
         return self.ran[item.suite.path]

@@ -13,6 +13,7 @@ import argparse
 import configparser
 import enum
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +22,15 @@ from typing import Any
 
 from harness.data import SUITES_DIR
 from harness.errors import BadInput
+
+SHARD = re.compile(r"^(?P<i>[0-9]+)/(?P<n>[0-9]+)$")
+
+
+def parse_shard(text: str, where: str = "--shard") -> tuple[int, int]:
+    m = SHARD.match(text.strip())
+    if m is None or not 1 <= int(m["i"]) <= int(m["n"]):
+        raise BadInput(f"{where}: {text!r} is not i/n with 1 <= i <= n (e.g. 1/2)")
+    return int(m["i"]), int(m["n"])
 
 
 def writable_dir(path: Path, what: str) -> Path:
@@ -248,8 +258,6 @@ def from_values(v: dict[str, Any], persistent: bool = False) -> Settings:
         if key in v:
             fields[key] = v[key]
     if "shard" in v:
-        from harness.run.shard import parse_shard
-
         fields["shard"] = parse_shard(v["shard"])
     for key in ("kernel_tree", "kernel_image", "modules_dir", "test_progs", "expectations"):
         if key in v:

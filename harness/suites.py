@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import enum
 import tomllib
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +47,20 @@ class Suite:
     def printed_by(self) -> str:
         """What printed a nested subtest's sub-cases, from the subtest's name: its script, or its KUnit suite."""
         return "KUnit suite {}" if self.runner is Runner.KUNIT else "{}.sh"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a run is asked to run of a suite."""
+
+    suite: Suite
+    subtests: tuple[str, ...]  # names without the test prefix, in suite order
+
+
+def narrowed(selections: Iterable[Selection], names: Container[str]) -> tuple[Selection, ...]:
+    """The selections cut down to the subtests whose full names ("mptcp/base") are in `names`; the emptied dropped."""
+    kept = (Selection(sel.suite, tuple(s for s in sel.subtests if sel.suite.full_name(s) in names)) for sel in selections)
+    return tuple(sel for sel in kept if sel.subtests)
 
 
 def load_suite(path: Path) -> Suite:

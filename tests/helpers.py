@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -107,3 +108,11 @@ def source_repo(repo: Path) -> None:
     replace_in(repo / ".gitignore", "\n/*\n!/debian/", "\n")  # Debian's packaging ignores the whole tree
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "linux-source-7.3")
+
+
+def isolated(argv: list[str], scratch: str) -> str:
+    """A shell command line running argv as batch.sh runs a batch beside others: isolated from every other one
+    (harness/guest/scripts/isolated.sh says how). The tests show what it isolates, with and without it."""
+    from harness.guest.commands import script
+
+    return shlex.join(["sh", script("isolated.sh"), scratch, *argv])

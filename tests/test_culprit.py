@@ -94,7 +94,7 @@ def test_a_spent_budget_reports_the_range_git_bisect_narrowed(tmp_path):
         tree.git("bisect", "good", commits[0])
         tree.git("bisect", "good", commits[4])
         tree.git("bisect", "bad", commits[6])
-        assert culprit.narrowed(tree) == f"{commits[4][:12]}..{commits[6][:12]}"
+        assert culprit.bisect_range(tree) == f"{commits[4][:12]}..{commits[6][:12]}"
 
 
 def test_the_harness_own_clone_is_bisected_in_place_and_put_back(tmp_path):

@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 
 from harness import guest
-from harness.guest.commands import isolated
 from harness.kernel import debian
 from harness.payload.selftests_bpf import build_test_progs
 from harness.settings import Settings, default_cache_dir
-from tests.helpers import REPO_ROOT, boots, harness_qemus, pytest_argv, pytest_env, run_pytest
+from tests.helpers import REPO_ROOT, boots, harness_qemus, isolated, pytest_argv, pytest_env, run_pytest
 
 pytestmark = pytest.mark.guest
 

@@ -14,13 +14,14 @@ from harness import guest
 from harness.data import SUITES_DIR
 from harness.errors import BadInput
 from harness.guest import vng
-from harness.guest.commands import SCRIPTS, isolated, runner_script, script
+from harness.guest.commands import SCRIPTS, Batch, progs_argv, runner_script, script
 from harness.kernel import Kernel
 from harness.parse.test_progs import SUBTEST_RESULT, SUBTEST_RESULT_LINE, unprefixed
 from harness.payload.selftests_bpf import Payload
-from harness.run.plan import Batch, plan_batches, progs_argv
+from harness.run.plan import plan_batches
 from harness.run.scheduler import RunRequest
 from harness.suites import load_suite
+from tests.helpers import isolated
 
 SUITE = load_suite(SUITES_DIR / "mptcp_bpf.toml")
 DATA = Path(__file__).parent / "data" / "test_progs"

@@ -7,7 +7,8 @@ import pytest
 from harness.cli import main
 from harness.data import SUITES_DIR
 from harness.errors import BadInput
-from harness.run.shard import assign, parse_shard
+from harness.run.shard import assign
+from harness.settings import parse_shard
 
 pytest_plugins = ["pytester"]
 REPORTS = Path(__file__).parent / "data" / "reports"

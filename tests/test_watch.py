@@ -2,8 +2,8 @@
 from pathlib import Path
 
 from harness.data import SUITES_DIR
+from harness.guest.commands import Batch
 from harness.results import Status
-from harness.run.plan import Batch
 from harness.run.watch import Watch
 from harness.suites import load_suite
 

@@ -21,6 +21,7 @@ from harness.bisect.tree import Worktree, evidence
 from harness.cache import write_json
 from harness.errors import BadInput, BuildFailed, Exit, InfraError
 from harness.settings import Settings
+from harness.suites import Selection
 
 Say = Callable[[str], object]
 
@@ -45,7 +46,7 @@ class Rounds:
         return (told if self.ran else "no round ran") + (f" ({self.untestable} could not tell)" if self.untestable else "")
 
 
-def run_rounds(settings: Settings, chosen: list[pipeline.Selection], rounds: int, stop_at_failure: bool,
+def run_rounds(settings: Settings, chosen: list[Selection], rounds: int, stop_at_failure: bool,
                say: Say) -> tuple[int, int, int, tuple[str, ...], list[str]]:
     """The selection `rounds` times in one persistent guest: (ran, failed, untestable, first failure, verdicts)."""
     def indented(line: str) -> None:
@@ -72,7 +73,7 @@ def run_rounds(settings: Settings, chosen: list[pipeline.Selection], rounds: int
     return ran, failed, untestable, first, verdicts
 
 
-def on_commit(tree: Worktree, commit: str, settings: Settings, chosen: list[pipeline.Selection], rounds: int,
+def on_commit(tree: Worktree, commit: str, settings: Settings, chosen: list[Selection], rounds: int,
               stop_at_failure: bool, say: Say) -> Rounds:
     """Check `commit` out in the worktree, build it, run its rounds."""
     tree.git("checkout", "-q", "--detach", commit)
@@ -106,7 +107,7 @@ def verdict(base: Rounds, fix: Rounds, count: int) -> tuple[int, str]:
     return Exit.PASSED, f"{told}" + (f" of {count} asked" if fix.ran < count else "") + ": fixed"
 
 
-def verify_fix(repo: Path, base_rev: str, fix_rev: str, settings: Settings, chosen: list[pipeline.Selection],
+def verify_fix(repo: Path, base_rev: str, fix_rev: str, settings: Settings, chosen: list[Selection],
                reproduce: int, count: int, out: Path, say: Say) -> int:
     """The three steps (reproduce on the base, the fix N times, both rates); verify-fix.json in `out`."""
     with Worktree(repo, settings.cache_dir) as tree:

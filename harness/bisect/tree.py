@@ -30,6 +30,7 @@ from harness.kernel import git
 from harness.kernel.tree import move_builds
 from harness.results import FAILED_AS_RUN, SuiteRun
 from harness.settings import Settings
+from harness.suites import Selection
 
 MAX_INFRA_SHARE = 1 / 3  # more steps than this lost to infrastructure: the answer could not be trusted
 
@@ -326,7 +327,7 @@ def evidence(runs: list[SuiteRun]) -> tuple[str, ...]:
     return tuple(lines)
 
 
-def run_selection(settings: Settings, selections: list[pipeline.Selection], say: Callable[[str], object]) -> Outcome:
+def run_selection(settings: Settings, selections: list[Selection], say: Callable[[str], object]) -> Outcome:
     """One run of the selection on settings' kernel (a tree, or a prebuilt one): prepare, boot, run, judge."""
     def quiet(line: str) -> None:
         say(f"  {line}")

@@ -1,11 +1,11 @@
 """SSH to a kept guest through an OpenSSH connection held open beside it (ControlMaster).
 
-A warm run used to open its own SSH connection with paramiko: ~0.3 s to import it and ~0.5 s of handshake and
-authentication against the guest's sshd under TCG, paid by every run that attaches. The run that keeps a guest
-now also leaves `ssh -M` connected to it (start_master); later runs open sessions on its socket, each an `ssh`
-process that starts in milliseconds. The master lives as long as the guest's connection: when the guest stops,
-QEMU's forwarded port closes and the master exits with it (ServerAlive catches a guest that hangs).
-Without OpenSSH's client, or with its master gone, a run uses paramiko (channel_ssh.SshChannel) as before.
+The run that keeps a guest leaves `ssh -M` connected to it (start_master); later runs open sessions on its
+socket, each an `ssh` process that starts in milliseconds, where a connection of their own would cost ~0.3 s to
+import paramiko and ~0.5 s of handshake and authentication against the guest's sshd under TCG. The master lives
+as long as the guest's connection: when the guest stops, QEMU's forwarded port closes and the master exits with it
+(ServerAlive catches a guest that hangs). Without OpenSSH's client, or with its master gone, a run connects with
+paramiko (channel_paramiko.SshChannel).
 """
 from __future__ import annotations
 

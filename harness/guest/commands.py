@@ -8,11 +8,11 @@ from __future__ import annotations
 import functools
 import shlex
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness import host
 from harness.parse.test_progs import SUBTEST_RESULT_LINE
-from harness.run.plan import Batch, progs_argv
 from harness.suites import Runner, Suite
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
@@ -20,6 +20,20 @@ KMSG = "/dev/kmsg"
 RUNNER_SCRIPT = "run.sh"
 KSELFTEST_MARGIN_S = 15  # a script's own timeout ends this much before the suite's: it is cut off, the guest goes on
 
+
+@dataclass(frozen=True)
+class Batch:
+    """What one runner process of a guest runs (harness.run.plan deals them out): its log and exit status files."""
+
+    index: int
+    subtests: tuple[str, ...]  # names without the test prefix, in suite order
+    runs_rest: bool = False  # also runs what the build has beyond the suite file
+
+    def log(self, workdir: Path) -> Path:
+        return workdir / f"batch-{self.index}.log"
+
+    def status_file(self, workdir: Path) -> Path:
+        return workdir / f"batch-{self.index}.rc"
 
 @functools.cache
 def awk_command() -> str:
@@ -58,9 +72,14 @@ def script(name: str) -> str:
     return str(SCRIPTS / name)
 
 
-def isolated(argv: list[str], scratch: str) -> str:
-    """A shell command line running argv isolated from every other isolated one (scripts/isolated.sh says how)."""
-    return shlex.join(["sh", script("isolated.sh"), scratch, *argv])
+def progs_argv(suite: Suite, batch: Batch, batches: list[Batch]) -> list[str]:
+    """-a takes exact names (-t would match substrings: subflow ~ iters_subflow); -v prints each result as it ends
+    (batch.sh line-buffers its stdout, as stdbuf -oL would)."""
+    argv = ["./test_progs", "-v"]
+    if batch.runs_rest:
+        others = [f"{suite.test}/{s}" for b in batches if b is not batch for s in b.subtests]
+        return argv + ["-a", suite.test] + (["-b", ",".join(others)] if others else [])
+    return argv + ["-a", ",".join(f"{suite.test}/{s}" for s in batch.subtests)]
 
 
 def shell_suite_argv(suite: Suite, batch: Batch, workdir: Path) -> list[str]:

@@ -22,7 +22,6 @@ from harness.guest.vng import GuestConfig
 
 REGISTRY = "warm.json"
 HEALTH_SCRIPT = SCRIPTS / "health.sh"  # what a reused guest must show, checked in its first job's own shell
-GATE_STATUS = 86  # health.sh's exit when the guest must not be reused: the job behind it did not run
 GATE_TIMEOUT_S = 30.0  # a warm guest whose shell has not passed the check by then "does not answer"
 HEALTH_PROBLEMS = (  # each fact that must be 0, and what it means when it is not
     ("tainted", "its kernel is tainted ({}: an earlier crash or WARNING)"),

@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import pipeline
 from harness.bisect import tree as bisect_tree
 from harness.bisect.step import signatures
 from harness.errors import BadInput, InfraError
@@ -27,6 +26,7 @@ from harness.kernel import git
 from harness.night_summary import Finding
 from harness.results import SuiteRun
 from harness.settings import Settings
+from harness.suites import Selection, narrowed
 
 Say = Callable[[str], None]
 BUDGET_S = 4 * 3600.0  # --bisect-budget's default
@@ -77,7 +77,7 @@ class Budget:
         return self.run_once(commit)
 
 
-def narrowed(tree: bisect_tree.Worktree) -> str:
+def bisect_range(tree: bisect_tree.Worktree) -> str:
     """git bisect's range so far: "A..B" (the closest good one, the newest bad one)."""
     refs = tree.git("for-each-ref", "--format=%(refname) %(objectname)", "refs/bisect").split("\n")
     found = dict(r.split() for r in refs if r.strip())
@@ -95,7 +95,7 @@ class Job:
     good: str
     bad: str
     settings: Settings  # the mode's
-    selections: tuple[pipeline.Selection, ...]  # the night's
+    selections: tuple[Selection, ...]  # the night's
     out: Path  # the mode's dir of the night: bisect.json, bisect.md
     budget_s: float = BUDGET_S
     url: str | None = None  # --git: where to deepen the shallow clone from
@@ -140,7 +140,7 @@ def find(job: Job, failures: list[str], runs: list[SuiteRun], night: str, say: S
 
 def _bisect(job: Job, tree: bisect_tree.Worktree, failures: list[str], expected: dict[str, str], deadline: float,
             night: str, suffix: str, say: Say) -> Finding:
-    chosen = list(pipeline.narrowed(job.selections, failures))
+    chosen = list(narrowed(job.selections, failures))
     settings = dataclasses.replace(job.settings, kernel_tree=tree.path)
     start = time.monotonic()
     say(f"bisect: {', '.join(failures)} between {job.good[:12]} (the night before) and {job.bad[:12]}")
@@ -152,7 +152,7 @@ def _bisect(job: Job, tree: bisect_tree.Worktree, failures: list[str], expected:
         culprit = bisection.find()
         checked = bisect_tree.verify(culprit, tree.rev(f"{culprit}^"), run_once, 3)
     except BudgetSpent:
-        return Finding(f"range narrowed to {narrowed(tree)} (budget spent)", failures=tuple(failures),
+        return Finding(f"range narrowed to {bisect_range(tree)} (budget spent)", failures=tuple(failures),
                        elapsed_s=round(time.monotonic() - start, 1))
     report = bisect_tree.Report.of(culprit, tree, bisection.steps, checked, time.monotonic() - start)
     report.write_as(job.out, f"bisect{suffix}")

@@ -33,6 +33,7 @@ from harness.report import write_reports
 from harness.results import Status
 from harness.run import shard
 from harness.settings import Settings
+from harness.suites import Selection, narrowed
 
 Say = Callable[[str], None]
 BISECTED = frozenset({Status.FAILED, Status.TIMEOUT})  # a new failure of these is bisected; lost is the machinery's
@@ -42,7 +43,7 @@ BISECTED = frozenset({Status.FAILED, Status.TIMEOUT})  # a new failure of these 
 class Night:
     out: Path  # NIGHTS_DIR
     settings: Settings  # the harness options; kernel_tree set once --git is fetched
-    selections: tuple[pipeline.Selection, ...]
+    selections: tuple[Selection, ...]
     modes: tuple[str, ...]
     git: str | None = None
     branch: str | None = None
@@ -76,12 +77,12 @@ def night_dir(out: Path, settings: Settings, commit: str) -> Path:
     raise InfraError(f"{out} holds 10,000 nights named {base}: clean it up")
 
 
-def shard_of(night: Night) -> tuple[pipeline.Selection, ...]:
+def shard_of(night: Night) -> tuple[Selection, ...]:
     """--shard i/n: this job's part of the selection, as `pytest --shard` splits it."""
     if night.settings.shard is None:
         return night.selections
     mine = shard.part_of([(sel.suite, s) for sel in night.selections for s in sel.subtests], *night.settings.shard)
-    return pipeline.narrowed(night.selections, mine)
+    return narrowed(night.selections, mine)
 
 
 def run_mode(night: Night, settings: Settings, mode: str, where: Path, say: Say,

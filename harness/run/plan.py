@@ -9,25 +9,11 @@ test_progs invocation (its start-up, ~1.4 s under TCG, is paid once per batch).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 
+from harness.guest.commands import Batch
 from harness.suites import Suite
 
 REST = ""  # in a plan's weights: the rest of the test (what the build has beyond the suite file; no subtest's name)
-
-
-@dataclass(frozen=True)
-class Batch:
-    index: int
-    subtests: tuple[str, ...]  # names without the test prefix, in suite order
-    runs_rest: bool = False  # also runs what the build has beyond the suite file
-
-    def log(self, workdir: Path) -> Path:
-        return workdir / f"batch-{self.index}.log"
-
-    def status_file(self, workdir: Path) -> Path:
-        return workdir / f"batch-{self.index}.rc"
 
 
 def guessed(names: Sequence[str], durations: Mapping[str, float]) -> dict[str, float]:
@@ -59,13 +45,3 @@ def plan_batches(suite: Suite, subtests: tuple[str, ...], durations: dict[str, f
         weights[REST] = sum(t for s, t in durations.items() if s not in suite.subtests)  # weighs what it took before
     members = longest_first(weights, min(concurrency, len(subtests)))
     return [Batch(i, tuple(s for s in subtests if s in m), runs_rest=REST in m) for i, m in enumerate(members)]
-
-
-def progs_argv(suite: Suite, batch: Batch, batches: list[Batch]) -> list[str]:
-    """-a takes exact names (-t would match substrings: subflow ~ iters_subflow); -v prints each result as it ends
-    (batch.sh line-buffers its stdout, as stdbuf -oL would)."""
-    argv = ["./test_progs", "-v"]
-    if batch.runs_rest:
-        others = [f"{suite.test}/{s}" for b in batches if b is not batch for s in b.subtests]
-        return argv + ["-a", suite.test] + (["-b", ",".join(others)] if others else [])
-    return argv + ["-a", ",".join(f"{suite.test}/{s}" for s in batch.subtests)]

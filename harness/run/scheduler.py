@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import guest, results
-from harness.guest.commands import RUNNER_SCRIPT, runner_script
+from harness.guest.commands import RUNNER_SCRIPT, Batch, runner_script
 from harness.kernel import coverage
 from harness.kernel.decode import decode
 from harness.parse.console import Incident, IncidentKind
@@ -27,7 +27,7 @@ from harness.parse.test_progs import parse_test_progs
 from harness.payload.kselftests import KselftestPayload
 from harness.payload.selftests_bpf import Payload
 from harness.results import SubtestResult, SuiteRun, decide
-from harness.run.plan import Batch, plan_batches
+from harness.run.plan import plan_batches
 from harness.run.watch import Stop, StopKind, Watch
 from harness.suites import Suite
 
@@ -71,13 +71,13 @@ class _Round:
 
     subtests: tuple[str, ...]  # what it was asked to run
     concurrency: int
-    results: list[SubtestResult]  # every subtest asked for (decide(): lost where unreported)
-    unreported: list[str]  # names asked for that never reported, in batches that did not finish
-    running: list[str]  # of those, the ones running when the round ended
-    incidents: list[Incident]  # attributed: each knows who ran
-    stop: Stop | None
-    problems: list[str]
-    log: str
+    stop: Stop | None  # what ended it early, if anything did
+    results: list[SubtestResult] = field(default_factory=list)  # every subtest asked for (decide(): lost where unreported)
+    unreported: list[str] = field(default_factory=list)  # names asked for that never reported, in unfinished batches
+    running: list[str] = field(default_factory=list)  # of those, the ones running when the round ended
+    incidents: list[Incident] = field(default_factory=list)  # attributed: each knows who ran
+    problems: list[str] = field(default_factory=list)
+    log: str = ""
 
 
 @dataclass
@@ -181,7 +181,7 @@ STOP_RANK = (StopKind.INTERRUPTED, StopKind.DEADLINE, StopKind.CRASH, StopKind.T
 def _collect(request: RunRequest, subtests: tuple[str, ...], guests: list[_Guest]) -> _Round:
     """The round's results, from every guest's batch logs and console."""
     stops = sorted((g.stop for g in guests if g.stop is not None), key=lambda s: STOP_RANK.index(s.kind))
-    found = _Round(subtests, max(len(g.batches) for g in guests), [], [], [], [], stops[0] if stops else None, [], "")
+    found = _Round(subtests, max(len(g.batches) for g in guests), stops[0] if stops else None)
     logs: list[str] = []
     for g in guests:
         assert g.exit is not None

@@ -5,10 +5,9 @@ from pathlib import Path
 
 from _pytest.mark.expression import Expression  # pytest's own -k grammar (pytest is pinned)
 
-from harness import pipeline
 from harness.data import SUITES_DIR
 from harness.errors import BadInput
-from harness.suites import all_suites, load_suite
+from harness.suites import Selection, all_suites, load_suite
 
 
 class _Names:
@@ -21,7 +20,7 @@ class _Names:
         return any(term.lower() in n for n in self.names)
 
 
-def selections(keyword: str | None, files: list[Path] | None = None) -> list[pipeline.Selection]:
+def selections(keyword: str | None, files: list[Path] | None = None) -> list[Selection]:
     """The suites/*.toml (or the given suite files') subtests that `-k keyword` selects, as pytest would."""
     try:
         expression = Expression.compile(keyword) if keyword else None
@@ -32,7 +31,7 @@ def selections(keyword: str | None, files: list[Path] | None = None) -> list[pip
         subtests = tuple(s for s in suite.subtests if expression is None or expression.evaluate(
             _Names(suite.full_name(s), suite.path.name, suite.path.parent.name)))
         if subtests:
-            found.append(pipeline.Selection(suite, subtests))
+            found.append(Selection(suite, subtests))
     if not found:
         where = ", ".join(map(str, files)) if files else SUITES_DIR
         raise BadInput(f"-k {keyword!r} selects no subtest of {where}; try pytest --collect-only -q -k ...")

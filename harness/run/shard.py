@@ -9,23 +9,12 @@ and 2/2 both ran mptcp/subflow, nobody ran mptcp/base).
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
-from harness.errors import BadInput
 from harness.results import SuiteRun
 from harness.run import durations
 from harness.run.plan import guessed, longest_first
 from harness.suites import Suite
-
-SHARD = re.compile(r"^(?P<i>[0-9]+)/(?P<n>[0-9]+)$")
-
-
-def parse_shard(text: str, where: str = "--shard") -> tuple[int, int]:
-    m = SHARD.match(text.strip())
-    if m is None or not 1 <= int(m["i"]) <= int(m["n"]):
-        raise BadInput(f"{where}: {text!r} is not i/n with 1 <= i <= n (e.g. 1/2)")
-    return int(m["i"]), int(m["n"])
 
 
 def assign(names: list[str], durations: dict[str, float], parts: int) -> dict[str, int]:

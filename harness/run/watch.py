@@ -14,11 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness.crashes import attributed
+from harness.guest.commands import Batch
 from harness.parse import markers
 from harness.parse.console import ConsoleEvent, Incident, find_incidents, separate
 from harness.parse.test_progs import TestProgsReader
 from harness.results import SubtestResult, by_incident, reported
-from harness.run.plan import Batch
 from harness.suites import Suite
 
 PANIC_GRACE_S = 15.0  # after a panic, time for the guest to power off before it is killed
