@@ -33,7 +33,8 @@ from harness.settings import OPTIONS, default_cache_dir, for_command, writable_d
 from harness.suites import all_suites, load_suite
 
 if TYPE_CHECKING:
-    from harness.bisect import tree as bisect_tree
+    from harness.bisect.outcome import Outcome
+    from harness.bisect.report import Report
 
 
 def _parse_command(args: argparse.Namespace) -> int:
@@ -153,19 +154,20 @@ def _bisect_command(args: argparse.Namespace, pytest_args: list[str]) -> int:
         return _bisect_tree_command(args, pytest_args)
     if not args.kernels:
         raise BadInput("bisect needs --kernels OLD,...,NEW, or --kernel-tree PATH --good REV --bad REV")
-    from harness.bisect import tree as bisect_tree
+    from harness.bisect.kernels import bisect_list
+    from harness.bisect.outcome import run_selection
 
     kernels = [k.strip() for k in args.kernels.split(",") if k.strip()]
     settings, keyword = for_command(pytest_args, "bisect")
     chosen = selections(keyword)
     out = writable_dir(Path(args.out) if args.out else settings.cache_dir / "bisect" / f"kernels-{'-'.join(kernels)}", "--out")
 
-    def run_once(kernel: str) -> bisect_tree.Outcome:
-        return bisect_tree.run_selection(for_command(["--kernel", kernel, *pytest_args], "bisect")[0], chosen, print)
-    return _reported(bisect_tree.bisect_list(kernels, run_once, args.runs, print), out)
+    def run_once(kernel: str) -> Outcome:
+        return run_selection(for_command(["--kernel", kernel, *pytest_args], "bisect")[0], chosen, print)
+    return _reported(bisect_list(kernels, run_once, args.runs, print), out)
 
 
-def _reported(report: bisect_tree.Report, out: Path) -> int:
+def _reported(report: Report, out: Path) -> int:
     report.write(out)
     for line in report.lines():
         print(line)
@@ -175,7 +177,11 @@ def _reported(report: bisect_tree.Report, out: Path) -> int:
 
 def _bisect_tree_command(args: argparse.Namespace, pytest_args: list[str]) -> int:
     """git bisect of a tree's commits in a worktree of the harness's own; a report at the end."""
-    from harness.bisect import tree as bisect_tree
+    from harness.bisect.judge import SameFailure, verify
+    from harness.bisect.outcome import run_selection
+    from harness.bisect.report import Report
+    from harness.bisect.tree import Bisection
+    from harness.bisect.worktree import Worktree, checked_out
 
     if not (args.good and args.bad):
         raise BadInput("bisecting a tree needs --good REV and --bad REV (commits, tags or branches of it)")
@@ -186,18 +192,17 @@ def _bisect_tree_command(args: argparse.Namespace, pytest_args: list[str]) -> in
     signal.signal(signal.SIGTERM, _interrupted)  # the worktree is removed on the way out
     start = time.monotonic()
     try:
-        with bisect_tree.Worktree(Path(args.kernel_tree), settings.cache_dir) as tree:
+        with Worktree(Path(args.kernel_tree), settings.cache_dir) as tree:
             tree_settings = dataclasses.replace(settings, kernel_tree=tree.path)
-            run_once = bisect_tree.SameFailure(  # bad only when the bad end's failure comes back the same way
-                bisect_tree.checked_out(tree, lambda: bisect_tree.run_selection(tree_settings, chosen, print)))
-            b = bisect_tree.Bisection(tree, tree.rev(args.good), tree.rev(args.bad), run_once, args.runs,
-                                      out / "state.json", print, (args.term_old, args.term_new), check_bad_end=True)
+            run_once = SameFailure(  # bad only when the bad end's failure comes back the same way
+                checked_out(tree, lambda: run_selection(tree_settings, chosen, print)))
+            b = Bisection(tree, tree.rev(args.good), tree.rev(args.bad), run_once, args.runs,
+                          out / "state.json", print, (args.term_old, args.term_new), check_bad_end=True)
             if args.resume:
                 b.resume()
             culprit = b.find()
-            report = bisect_tree.Report.of(culprit, tree, b.steps,
-                                           bisect_tree.verify(culprit, tree.rev(f"{culprit}^"), run_once, args.runs),
-                                           time.monotonic() - start)
+            report = Report.of(culprit, tree, b.steps, verify(culprit, tree.rev(f"{culprit}^"), run_once, args.runs),
+                               time.monotonic() - start)
     except KeyboardInterrupt:
         print(f"interrupted: `--resume` goes on from {out / 'state.json'}", file=sys.stderr)
         return InfraError.exit_code
@@ -210,8 +215,10 @@ def _interrupted(signum: int, frame: object) -> None:
 
 def _bisect_step_command(args: argparse.Namespace, pytest_args: list[str]) -> int:
     """One verdict for `git bisect run`: 0 good, 1 bad, 125 cannot tell, 128 (abort) on bad input."""
+    from harness.bisect.outcome import run_step
+
     try:
-        found = bisect_step.run_step(pytest_args)
+        found = run_step(pytest_args)
     except BadInput as e:
         print(f"error: {e}", file=sys.stderr)
         return bisect_step.GIT_ABORT

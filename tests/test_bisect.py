@@ -4,10 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.bisect.step import Kind, Verdict, first_bad, selections, verdict_of
+from harness.bisect.kernels import first_bad
+from harness.bisect.step import Kind, Verdict, verdict_of
 from harness.errors import BadInput, InfraError
 from harness.report.json import from_json
 from harness.results import Status
+from harness.run.select import selections
 from harness.settings import Kvm, for_command
 
 REPORTS = Path(__file__).parent / "data" / "reports"

@@ -9,8 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from harness.bisect.judge import judge, verify
+from harness.bisect.kernels import bisect_list
+from harness.bisect.outcome import Outcome
+from harness.bisect.report import Report
 from harness.bisect.step import Kind, Verdict
-from harness.bisect.tree import Bisection, Outcome, Report, Worktree, bisect_list, checked_out, judge, verify
+from harness.bisect.tree import Bisection
+from harness.bisect.worktree import Worktree, checked_out
 from harness.cache import prune
 from harness.errors import InfraError
 from harness.kernel import BUILD_PREFIX
@@ -135,7 +140,7 @@ def test_sigterm_removes_the_worktree(repo, tmp_path):
     code = (
         "import signal, sys, time\n"
         "from pathlib import Path\n"
-        "from harness.bisect.tree import Worktree\n"
+        "from harness.bisect.worktree import Worktree\n"
         "def stop(*_): raise KeyboardInterrupt\n"
         "signal.signal(signal.SIGTERM, stop)\n"
         f"with Worktree(Path({str(repo)!r}), Path({str(tmp_path / 'cache')!r})) as t:\n"
@@ -217,7 +222,7 @@ def test_a_list_of_kernels_gets_the_same_repeated_runs_verification_and_report(t
 
 
 def test_a_step_reports_the_build_and_run_time_of_all_its_runs():
-    from harness.bisect.tree import judged_step
+    from harness.bisect.judge import judged_step
 
     step = judged_step("c1", lambda: Outcome(Verdict(Kind.GOOD, "1 passed"), build_s=10.0, run_s=5.0), 3)
     assert (step.runs, step.build_s, step.run_s) == (3, 30.0, 15.0)
@@ -237,7 +242,7 @@ def test_a_revision_that_names_no_commit_is_bad_input_in_one_line(repo, tmp_path
 def test_a_step_that_fails_differently_is_cannot_tell_and_the_culprit_is_still_the_regression(repo, tmp_path):
     """Issue 38's rule, for `harness bisect` too: c6 is the regression (mptcp/base's check fails); c3, git bisect's
     first midpoint, panics instead (another failure): skipped, never bad. The bad end runs first and defines how."""
-    from harness.bisect.tree import SameFailure
+    from harness.bisect.judge import SameFailure
 
     regression = {"mptcp/base": "verify_msk:FAIL:bpf_map_lookup_elem unexpected error: -N"}
     panic = {"mptcp/base": "kernel panic: the guest died [no call trace]"}

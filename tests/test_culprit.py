@@ -5,7 +5,7 @@ The whole of it on a real tree, three nights: tests/test_culprit_slow.py."""
 import subprocess
 from pathlib import Path
 
-from harness.bisect.tree import Worktree
+from harness.bisect.worktree import Worktree
 from harness.night_summary import Changes, Finding, ModeNight, NightSummary
 from harness.nightly import culprit
 from harness.nightly.night import Night, culprits
@@ -98,7 +98,7 @@ def test_a_spent_budget_reports_the_range_git_bisect_narrowed(tmp_path):
 
 
 def test_the_harness_own_clone_is_bisected_in_place_and_put_back(tmp_path):
-    from harness.bisect.tree import InPlace
+    from harness.bisect.worktree import InPlace
 
     commits = history(tmp_path / "clone", 5)
     git(tmp_path / "clone", "checkout", "-q", "--detach", commits[-1])

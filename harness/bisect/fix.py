@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import pipeline
+from harness.bisect.outcome import evidence
 from harness.bisect.step import Kind, verdict_of
-from harness.bisect.tree import Worktree, evidence
+from harness.bisect.worktree import Worktree
 from harness.cache import write_json
 from harness.errors import BadInput, BuildFailed, Exit, InfraError
 from harness.settings import Settings

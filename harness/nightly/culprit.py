@@ -19,8 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.bisect import tree as bisect_tree
+from harness.bisect.judge import SameFailure, verify
+from harness.bisect.outcome import Outcome, run_selection
+from harness.bisect.report import Report
 from harness.bisect.step import signatures
+from harness.bisect.tree import Bisection
+from harness.bisect.worktree import InPlace, Worktree, checked_out
 from harness.errors import BadInput, InfraError
 from harness.kernel import git
 from harness.night_summary import Finding
@@ -68,16 +72,16 @@ def reachable(repo: Path, good: str, bad: str, url: str | None, ref: str | None,
 class Budget:
     """run_once within a deadline: a step is not started once the budget is spent."""
 
-    run_once: Callable[[str], bisect_tree.Outcome]
+    run_once: Callable[[str], Outcome]
     deadline: float
 
-    def __call__(self, commit: str) -> bisect_tree.Outcome:
+    def __call__(self, commit: str) -> Outcome:
         if time.monotonic() > self.deadline:
             raise BudgetSpent(commit)
         return self.run_once(commit)
 
 
-def bisect_range(tree: bisect_tree.Worktree) -> str:
+def bisect_range(tree: Worktree) -> str:
     """git bisect's range so far: "A..B" (the closest good one, the newest bad one)."""
     refs = tree.git("for-each-ref", "--format=%(refname) %(objectname)", "refs/bisect").split("\n")
     found = dict(r.split() for r in refs if r.strip())
@@ -106,10 +110,10 @@ class Job:
 class Recorded:
     """run_once that keeps each commit's last outcome (which failures the culprit's own runs showed, and how)."""
 
-    run_once: Callable[[str], bisect_tree.Outcome]
-    last: dict[str, bisect_tree.Outcome] = field(default_factory=dict)
+    run_once: Callable[[str], Outcome]
+    last: dict[str, Outcome] = field(default_factory=dict)
 
-    def __call__(self, commit: str) -> bisect_tree.Outcome:
+    def __call__(self, commit: str) -> Outcome:
         self.last[commit] = self.run_once(commit)
         return self.last[commit]
 
@@ -123,7 +127,7 @@ def find(job: Job, failures: list[str], runs: list[SuiteRun], night: str, say: S
     deadline, found, rest = time.monotonic() + job.budget_s, [], list(failures)
     try:
         # the harness's own clone (--git) is bisected in place, in the night's build dir; a user's checkout in a worktree
-        with bisect_tree.InPlace(job.repo) if job.url else bisect_tree.Worktree(job.repo, job.settings.cache_dir) as tree:
+        with InPlace(job.repo) if job.url else Worktree(job.repo, job.settings.cache_dir) as tree:
             for n in range(MAX_BISECTIONS):
                 finding = _bisect(job, tree, rest, {k: expected[k] for k in rest if k in expected}, deadline, night,
                                   f"{'' if n == 0 else n + 1}", say)
@@ -138,23 +142,23 @@ def find(job: Job, failures: list[str], runs: list[SuiteRun], night: str, say: S
     return found
 
 
-def _bisect(job: Job, tree: bisect_tree.Worktree, failures: list[str], expected: dict[str, str], deadline: float,
+def _bisect(job: Job, tree: Worktree, failures: list[str], expected: dict[str, str], deadline: float,
             night: str, suffix: str, say: Say) -> Finding:
     chosen = list(narrowed(job.selections, failures))
     settings = dataclasses.replace(job.settings, kernel_tree=tree.path)
     start = time.monotonic()
     say(f"bisect: {', '.join(failures)} between {job.good[:12]} (the night before) and {job.bad[:12]}")
-    recorded = Recorded(bisect_tree.checked_out(tree, lambda: bisect_tree.run_selection(settings, chosen, say)))
-    run_once = bisect_tree.SameFailure(Budget(recorded, deadline), dict(expected))
-    bisection = bisect_tree.Bisection(tree, job.good, job.bad, run_once, 3, job.out / f"bisect{suffix}-state.json",
+    recorded = Recorded(checked_out(tree, lambda: run_selection(settings, chosen, say)))
+    run_once = SameFailure(Budget(recorded, deadline), dict(expected))
+    bisection = Bisection(tree, job.good, job.bad, run_once, 3, job.out / f"bisect{suffix}-state.json",
                                       lambda line: say(f"bisect: {line}"))
     try:
         culprit = bisection.find()
-        checked = bisect_tree.verify(culprit, tree.rev(f"{culprit}^"), run_once, 3)
+        checked = verify(culprit, tree.rev(f"{culprit}^"), run_once, 3)
     except BudgetSpent:
         return Finding(f"range narrowed to {bisect_range(tree)} (budget spent)", failures=tuple(failures),
                        elapsed_s=round(time.monotonic() - start, 1))
-    report = bisect_tree.Report.of(culprit, tree, bisection.steps, checked, time.monotonic() - start)
+    report = Report.of(culprit, tree, bisection.steps, checked, time.monotonic() - start)
     report.write_as(job.out, f"bisect{suffix}")
     at_culprit = recorded.last.get(culprit)
     explained = [t for t in failures if at_culprit is not None and at_culprit.signatures.get(t) == expected.get(t)]

@@ -1,0 +1,82 @@
+"""One run of the selection on one kernel (a commit's build, or a prebuilt one), judged: an Outcome.
+
+What every kind of bisection runs at each step: `bisect` over commits (harness.bisect.tree), over a list of kernels
+(harness.bisect.kernels), `bisect-step` under `git bisect run` (harness.bisect.step) and the nightly's culprit.
+"""
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from harness import pipeline
+from harness.bisect.step import Kind, Verdict, signatures, verdict_of
+from harness.cache import file_sha256
+from harness.crashes import event_lines
+from harness.errors import InfraError
+from harness.results import FAILED_AS_RUN, SuiteRun
+from harness.run.select import selections
+from harness.settings import Settings, for_command
+from harness.suites import Selection
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one run of the selection on one commit gave."""
+
+    verdict: Verdict
+    image_sha256: str = ""  # the kernel image it booted ("" when none was built)
+    infra: bool = False  # the machinery failed (guest lost, boot failed), not the kernel's behaviour
+    build_s: float = 0.0
+    run_s: float = 0.0
+    evidence: tuple[str, ...] = ()  # a bad run: the failing subtests' last lines and the kernel's messages
+    signatures: dict[str, str] = field(default_factory=dict)  # a bad run: each failing subtest's (step.signature)
+
+
+EVIDENCE_LINES = 40  # of a failing subtest's output, in the report
+
+
+def run_step(argv: list[str]) -> Verdict:
+    """`bisect-step` under `git bisect run`: the selection on the kernel its options name; progress on stderr (stdout
+    is the verdict). A guest that never came up is "cannot tell", never bad (git bisect run's exit 3 would be)."""
+    settings, keyword = for_command(argv, "bisect-step")
+    try:
+        return run_selection(settings, selections(keyword), lambda line: print(f"[harness] {line}", file=sys.stderr,
+                                                                              flush=True)).verdict
+    except InfraError as e:
+        return Verdict(Kind.UNTESTABLE, f"no results: {str(e).splitlines()[0]}")
+
+
+def run_selection(settings: Settings, selections: list[Selection], say: Callable[[str], object]) -> Outcome:
+    """One run of the selection on settings' kernel (a tree, or a prebuilt one): prepare, boot, run, judge."""
+    def quiet(line: str) -> None:
+        say(f"  {line}")
+    ran = pipeline.run(settings, selections, quiet)
+    if ran.build_error is not None:
+        return Outcome(Verdict(Kind.UNTESTABLE, f"does not build: {_first_error(ran.build_error)}"), build_s=ran.build_s)
+    if ran.kernel is None:
+        return Outcome(Verdict(Kind.UNTESTABLE, f"not prepared: {_first_error(ran.prepare_error or '')}"), infra=True,
+                       build_s=ran.build_s)
+    verdict = verdict_of([r for run in ran.runs for r in run.subtests])
+    infra = any(run.infra_errors for run in ran.runs) and verdict.kind is Kind.UNTESTABLE
+    found = [r for run in ran.runs for r in run.subtests]
+    return Outcome(verdict, file_sha256(ran.kernel.image), infra, ran.build_s, ran.run_s,
+                   evidence(ran.runs) if verdict.kind is Kind.BAD else (), signatures(found) if verdict.kind is Kind.BAD else {})
+
+
+def evidence(runs: list[SuiteRun]) -> tuple[str, ...]:
+    """What a bad run showed: each failing subtest's last lines, then the kernel's messages."""
+    lines: list[str] = []
+    for run in runs:
+        for r in run.subtests:
+            if r.in_suite and r.status in FAILED_AS_RUN:  # as step.verdict judges a run bad
+                lines += [f"{r.name} {r.status.value}: {r.reason}".rstrip(": "), *r.output[-EVIDENCE_LINES:]]
+        lines += [f"kernel: {line}" for line in event_lines(run.incidents)]
+    return tuple(lines)
+
+
+def _first_error(message: str) -> str:
+    """A build failure in a few words: its first compiler error when it shows one ("file:line:col: error: ...")."""
+    lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
+    error = next((ln for ln in lines if " error: " in ln or ln.startswith("error: ")), "")
+    return f"{lines[0]} {error.rsplit('/', 1)[-1]}".strip() if lines else "no message"
