@@ -13,7 +13,7 @@ from typing import Any
 
 from harness.errors import Exit
 from harness.parse.console import Incident, IncidentKind
-from harness.parse.kselftest import parse_subcases
+from harness.parse.kselftest import ParsedSubcase
 from harness.parse.test_progs import ParsedLog, Word
 
 NOT_IN_BUILD = "not in this build"  # the reason a NOT_IN_BUILD result gives, as every report shows it
@@ -183,17 +183,18 @@ def reported(parsed: ParsedLog, nested: bool = False, printed_by: str = "{}.sh")
     for name, seen in parsed.subtests.items():
         status = Status.NOT_IN_BUILD if seen.result is Word.SKIP and seen.reason == NOT_IN_BUILD else _STATUS_OF_WORD[seen.result]
         result = SubtestResult(name, status, seen.output, seen.reason, seen.duration_s)
-        said[name] = scripted(result, printed_by) if nested else result
+        said[name] = scripted(result, seen.subcases, printed_by) if nested else result
     return said
 
 
-def scripted(result: SubtestResult, printed_by: str = "{}.sh") -> SubtestResult:
-    """A kselftest script's (or a KUnit suite's) result with its sub-cases: failed when one failed, whatever its exit
-    status said (skips allowed); its output then starts with each failing sub-case and its own lines."""
+def scripted(result: SubtestResult, parsed: tuple[ParsedSubcase, ...], printed_by: str = "{}.sh") -> SubtestResult:
+    """A kselftest script's (or a KUnit suite's) result with its sub-cases (as parsed from its output): failed when
+    one failed, whatever its exit status said (skips allowed); its output then starts with each failing sub-case
+    and its own lines."""
     script = result.name.rsplit("/", 1)[-1]
     cases = tuple(Subcase(c.name, _STATUS_OF_WORD[c.result] if not c.flaky_ignored else Status.FLAKY,
                           "ignored by the script: IGNORE Flaky" if c.flaky_ignored else c.reason, c.duration_s, c.lines)
-                  for c in parse_subcases(result.output, script))
+                  for c in parsed)
     failing = [c for c in cases if c.status.is_problem]
     status, reason, output = result.status, result.reason, result.output
     if status is Status.SKIPPED and not reason:

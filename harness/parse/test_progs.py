@@ -15,10 +15,15 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from harness.parse.console import ConsoleEvent, Separator
+
+if TYPE_CHECKING:
+    from harness.parse.kselftest import ParsedSubcase
 
 # A subtest's result line, as an extended regular expression that awk and Python both read:
 # the guest marks these lines as they pass (guest/scripts/mark-results.awk), the host parses them.
@@ -54,6 +59,14 @@ class ParsedSubtest:
     line_no: int  # 1-based line of its result line
     reason: str = ""
     duration_s: float | None = None
+
+    @functools.cached_property
+    def subcases(self) -> tuple[ParsedSubcase, ...]:
+        """A kselftest script's or KUnit suite's own results, from the (K)TAP in its output (parse.kselftest); read
+        when asked: a test_progs subtest has none."""
+        from harness.parse.kselftest import parse_subcases
+
+        return tuple(parse_subcases(self.output, self.name.rsplit("/", 1)[-1]))
 
 
 @dataclass(frozen=True)
