@@ -72,3 +72,20 @@ def test_a_warning_is_only_said_with_kernel_warnings_report(tmp_path):
     batch.log(tmp_path).write_text(CANARY_BATCH.read_text())
     watch.tick()
     assert [(r.name, r.status) for r in shown] == [("canary/pass", Status.PASSED), ("canary/warning", Status.PASSED)]
+
+
+def test_a_kselftest_script_that_exits_0_with_a_failed_sub_case_is_never_shown_passed(tmp_path):
+    """Its result line says OK (exit 0); its TAP says one sub-case failed: the line shown is the verdict's, FAILED."""
+    from harness.parse.test_progs import parse_test_progs
+    from harness.results import decide
+
+    suite = load_suite(SUITES_DIR / "net_mptcp.toml")
+    batch, shown = Batch(0, ("pm_netlink",)), []
+    watch = Watch(suite, [batch], tmp_path, tmp_path / "console.log", progress=shown.append, deadline=None)
+    text = (Path(__file__).parent / "data" / "kselftests" / "pm_netlink-exits-0-with-a-failed-sub-case.log").read_text()
+    assert "net-mptcp/pm_netlink:OK" in text and "not ok 1 - pm_netlink: defaults addr list" in text
+    batch.log(tmp_path).write_text(text)
+    watch.tick()
+    (verdict,) = decide(suite.test, ["pm_netlink"], list(suite.subtests), parse_test_progs(text), True, nested=True)
+    assert [(r.name, r.status, r.reason) for r in shown] == [(verdict.name, verdict.status, verdict.reason)]
+    assert verdict.status is Status.FAILED and verdict.reason == "1 of 21 sub-cases failed: defaults addr list"
