@@ -98,19 +98,23 @@ def suite_passed(run: SuiteRun) -> bool:
     return not any(r.status.is_problem for r in run.subtests) and not run.infra_errors
 
 
-def run_to_plain(run: SuiteRun) -> dict[str, Any]:
-    """A SuiteRun as plain data (pytest-xdist sends it from a worker to the controller)."""
-    plain = dataclasses.asdict(run)
-    for sub in plain["subtests"]:
-        sub["status"] = sub["status"].value
-        for case in sub["subcases"]:
-            case["status"] = case["status"].value
+# The plain forms (JSON's types) of the values above: the one place that knows their fields. pytest-xdist sends a
+# SuiteRun from a worker to the controller in it; results.json (report/json.py) is a SubtestResult's, per test.
+
+def subtest_to_plain(r: SubtestResult) -> dict[str, Any]:
+    plain = dataclasses.asdict(r)
+    plain["status"] = r.status.value
+    for case in plain["subcases"]:
+        case["status"] = case["status"].value
     return plain
 
 
-def _incident_from_plain(plain: dict[str, Any]) -> Incident:
-    return Incident(**{**plain, "kind": IncidentKind(plain["kind"]), "excerpt": tuple(plain["excerpt"]),
-                       "decoded": tuple(plain["decoded"]), "running": tuple(plain["running"])})
+def subtest_from_plain(plain: dict[str, Any]) -> SubtestResult:
+    """A SubtestResult from its plain form; keys it lacks take their defaults (an older results.json)."""
+    return SubtestResult(
+        plain["name"], Status(plain["status"]), tuple(plain.get("output", ())), plain.get("reason", ""),
+        plain.get("duration_s"), plain.get("in_suite", True), tuple(subcase_from_plain(c) for c in plain.get("subcases", ())),
+        incident_from_plain(plain["blame"]) if plain.get("blame") else None)
 
 
 def subcase_from_plain(plain: dict[str, Any]) -> Subcase:
@@ -118,15 +122,19 @@ def subcase_from_plain(plain: dict[str, Any]) -> Subcase:
                    tuple(plain.get("output", ())))
 
 
+def incident_from_plain(plain: dict[str, Any]) -> Incident:
+    return Incident(**{**plain, "kind": IncidentKind(plain["kind"]), "excerpt": tuple(plain["excerpt"]),
+                       "decoded": tuple(plain["decoded"]), "running": tuple(plain["running"])})
+
+
+def run_to_plain(run: SuiteRun) -> dict[str, Any]:
+    return {**dataclasses.asdict(run), "subtests": [subtest_to_plain(r) for r in run.subtests]}
+
+
 def run_from_plain(plain: dict[str, Any]) -> SuiteRun:
-    subtests = tuple(
-        SubtestResult(**{**sub, "status": Status(sub["status"]), "output": tuple(sub["output"]),
-                         "subcases": tuple(subcase_from_plain(c) for c in sub.get("subcases", ())),
-                         "blame": _incident_from_plain(sub["blame"]) if sub.get("blame") else None})
-        for sub in plain["subtests"]
-    )
-    return SuiteRun(**{**plain, "subtests": subtests, "infra_errors": tuple(plain["infra_errors"]),
-                       "incidents": tuple(_incident_from_plain(i) for i in plain["incidents"])})
+    return SuiteRun(**{**plain, "subtests": tuple(subtest_from_plain(s) for s in plain["subtests"]),
+                       "infra_errors": tuple(plain["infra_errors"]),
+                       "incidents": tuple(incident_from_plain(i) for i in plain["incidents"])})
 
 
 # result words of the parsers: test_progs' OK/FAIL/SKIP, plus what TAP directives and cut plans say
