@@ -90,7 +90,7 @@ def main() -> None:
         setattr(vng, "qemu_virtiofsd_only", lambda: False)  # noqa: B010
         setattr(vng, "boot_settings", lambda: {"init": "vng", "launcher": "vng"})  # noqa: B010
     settings = Settings(cache_dir=default_cache_dir())
-    prepared = pipeline.prepare(settings, [], say=lambda _: None)
+    prepared = pipeline.prepare(pipeline.PrepareRequest.of(settings), [], say=lambda _: None)
     config = guest.GuestConfig(prepared.kernel, settings.guest_cpus, settings.guest_memory, prepared.use_kvm,
                                cache_dir=settings.cache_dir)
     with tempfile.TemporaryDirectory(prefix="harness-boot-") as tmp:  # vng's command line, recorded once per cache

@@ -50,7 +50,7 @@ def direct_in_warm_guest(subtest: str) -> float:
     from harness.suites import load_suite
 
     settings = Settings(cache_dir=default_cache_dir())
-    prepared = pipeline.prepare(settings, [load_suite(SUITES_DIR / "mptcp_bpf.toml")], say=lambda _: None)
+    prepared = pipeline.prepare(pipeline.PrepareRequest.of(settings), [load_suite(SUITES_DIR / "mptcp_bpf.toml")], say=lambda _: None)
     assert prepared.payload is not None
     (entry,) = [e for e in warm.load(settings.cache_dir) if warm.is_alive(e)]
     channel = SshChannel(entry.port, guest.vng_ssh_key())

@@ -91,7 +91,7 @@ def _shell_command(args: argparse.Namespace, pytest_args: list[str]) -> int:
     if settings.count > 1:
         raise BadInput("--count runs tests; a shell has none to run")
     suite = load_suite(SUITES_DIR / "mptcp_bpf.toml")
-    prepared = pipeline.prepare(settings, [suite], print)
+    prepared = pipeline.prepare(pipeline.PrepareRequest.of(settings), [suite], print)
     payload = prepared.payload_for(suite)
     if payload is None:
         raise InfraError("no test_progs was prepared for the shell")

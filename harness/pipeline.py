@@ -26,7 +26,7 @@ from harness.errors import BadInput, BuildFailed, InfraError
 from harness.expectations import Expectations, apply, expected_failure
 from harness.expectations import load as load_expectations
 from harness.guest import warm
-from harness.guest.pool import GuestPool
+from harness.guest.pool import GuestPool, PoolRequest
 from harness.kernel import Kernel, coverage, debian, has_module
 from harness.kernel.kconfig import built_with, mode_fragments
 from harness.kernel.prebuilt import prebuilt_kernel
@@ -66,7 +66,34 @@ class Prepared:
 Expected = tuple[Expectations, list[str]]  # the entries that still apply, and a line per expired one
 
 
-def expectations(settings: Settings, tree: bool | None = None) -> Expected:
+@dataclass(frozen=True)
+class PrepareRequest:
+    """What prepare() uses of the settings: which kernel and how to get it, the payload, the accelerator."""
+
+    cache_dir: Path
+    build_jobs: int
+    kernel_tree: Path | None = None  # build this tree, in
+    kernel_mode: str = "normal"  # this mode (kernel-configs/modes.toml),
+    kconfig_fragments: tuple[str, ...] = ()  # with these fragments more,
+    kconfig_base: str = "lean"  # on this base,
+    coverage: bool = False  # with gcov for net/mptcp
+    kernel_image: Path | None = None  # or boot this image
+    modules_dir: Path | None = None
+    kernel_name: str | None = None  # or fetch this Debian kernel (None: the default)
+    test_progs: Path | None = None  # a built selftests/bpf directory instead of a build
+    full_payload: bool = False  # all of test_progs, not the selected suites' tests only
+    kvm: Kvm = Kvm.AUTO
+    keep_guest: bool = False  # the warm loop: its SSH is checked first
+    expectations: Path | None = None  # known failures; None: the repo's own for the Debian kernels
+
+    @classmethod
+    def of(cls, s: Settings) -> PrepareRequest:
+        return cls(s.cache_dir, s.build_jobs, s.kernel_tree, s.kernel_mode, s.kconfig_fragments, s.kconfig_base,
+                   s.coverage, s.kernel_image, s.modules_dir, s.kernel_name, s.test_progs, s.full_payload, s.kvm,
+                   s.keep_guest, s.expectations)
+
+
+def expectations(settings: Settings | PrepareRequest, tree: bool | None = None) -> Expected:
     """What the run expects to fail: --expectations FILE, else the repo's own for the Debian kernels. A malformed file
     is bad input. `tree`: the kernel will be a tree's (a night from --git knows it before it has fetched one)."""
     tree = settings.kernel_tree is not None if tree is None else tree
@@ -84,7 +111,7 @@ def mode_of(settings: Settings) -> str:
     return settings.kernel_mode if settings.kernel_tree is not None else "prebuilt"
 
 
-def prepare(settings: Settings, suites: Iterable[Suite], say: Say = print, expected: Expected | None = None) -> Prepared:
+def prepare(settings: PrepareRequest, suites: Iterable[Suite], say: Say = print, expected: Expected | None = None) -> Prepared:
     """Everything the guests need, each stage filling its part of the cache under its own lock. `expected`: the
     expectations, when the caller has read them already (a night, once for all its modes)."""
     guest.require_tools()  # before any long download or build
@@ -110,7 +137,7 @@ def kmemleak(kernel: Kernel) -> bool:
     return built_with(kernel, "CONFIG_DEBUG_KMEMLEAK")
 
 
-def get_kernel(settings: Settings, say: Say) -> Kernel:
+def get_kernel(settings: PrepareRequest, say: Say) -> Kernel:
     s = settings
     if s.kernel_tree is not None:
         gcov = coverage.fragments(s.kernel_tree) if s.coverage else ()
@@ -124,14 +151,14 @@ def get_kernel(settings: Settings, say: Say) -> Kernel:
     return debian.fetch(spec, s.cache_dir, index_modules=False, say=say)  # ready_to_boot does depmod, beside the build
 
 
-def ready_to_boot(settings: Settings, kernel: Kernel, say: Say) -> bool:
+def ready_to_boot(settings: PrepareRequest, kernel: Kernel, say: Say) -> bool:
     """What a guest needs beyond the payload: a fetched kernel's modules indexed (depmod), then the KVM probe."""
     if settings.kernel_tree is None and settings.kernel_image is None:
         debian.index_modules(kernel)
     return accelerator(settings, kernel, say)
 
 
-def get_payload(settings: Settings, kernel: Kernel, tests: list[str], say: Say) -> Payload | None:
+def get_payload(settings: PrepareRequest, kernel: Kernel, tests: list[str], say: Say) -> Payload | None:
     """test_progs with the selected suites' tests (all with --payload full); none for shell suites only."""
     s = settings
     selection = None if s.full_payload else tuple(tests)
@@ -144,7 +171,7 @@ def get_payload(settings: Settings, kernel: Kernel, tests: list[str], say: Say) 
     return build_test_progs(kernel, s.cache_dir, s.build_jobs, say=say, tests=selection)
 
 
-def accelerator(settings: Settings, kernel: Kernel, say: Say) -> bool:
+def accelerator(settings: PrepareRequest, kernel: Kernel, say: Say) -> bool:
     """KVM if it works here (a real probe boot), else TCG; --kvm on insists."""
     if settings.kvm is Kvm.OFF:
         return False
@@ -166,7 +193,8 @@ class Session:
         self.deadline = time.monotonic() + settings.deadline if settings.deadline else None
         self.config = guest.GuestConfig(prepared.kernel, settings.guest_cpus, settings.guest_memory, prepared.use_kvm,
                                         cache_dir=settings.cache_dir)
-        self.pool = GuestPool(settings, self.config, say)
+        self.pool = GuestPool(PoolRequest(settings.cache_dir, settings.boot_timeout_s, settings.keep_guest,
+                                          settings.idle_timeout), self.config, say)
         self.scans_s = KMEMLEAK_SCANS_S if kmemleak(prepared.kernel) else 0.0
         self.items = 0
         self.workdirs: list[Path] = []  # every round's directory, for what a run leaves there (--coverage's counters)
@@ -297,7 +325,7 @@ def run(settings: Settings, selections: Iterable[Selection], say: Say = print, l
     chosen = list(selections)
     ran, start = Ran(), time.monotonic()
     try:
-        prepared = prepare(settings, [sel.suite for sel in chosen], say, expected)
+        prepared = prepare(PrepareRequest.of(settings), [sel.suite for sel in chosen], say, expected)
     except BuildFailed as e:
         ran.build_s, ran.build_error = time.monotonic() - start, str(e)
         return ran

@@ -226,7 +226,8 @@ class SessionRunner:
 
     def _run_for(self, item: SubtestItem) -> SuiteRun:
         if self.session is None:
-            prepared = pipeline.prepare(self.settings, {i.suite.path: i.suite for i in self.items()}.values(), self.say)
+            suites = {i.suite.path: i.suite for i in self.items()}.values()
+            prepared = pipeline.prepare(pipeline.PrepareRequest.of(self.settings), suites, self.say)
             self.session = pipeline.Session(self.settings, prepared, self.say)
             for line in prepared.expired:
                 self.say(line)

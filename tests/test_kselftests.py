@@ -177,7 +177,7 @@ def test_a_program_the_scripts_need_missing_on_the_host_is_one_line_before_anyth
     suite = load_suite(SUITES_DIR / "net_mptcp.toml")
     suite = dataclasses.replace(suite, programs=(*suite.programs, "no-such-tool"))
     with pytest.raises(BadInput) as e:
-        pipeline.prepare(Settings(cache_dir=tmp_path / "cache"), [suite], print)
+        pipeline.prepare(pipeline.PrepareRequest.of(Settings(cache_dir=tmp_path / "cache")), [suite], print)
     assert str(e.value).startswith("not on this host, and the selected suites' scripts run them in the guest: "
                                    "no-such-tool")
     assert not (tmp_path / "cache" / "kernels").exists()

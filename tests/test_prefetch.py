@@ -46,6 +46,6 @@ def test_prefetch_without_depmod_fetches_all_and_the_run_indexes_the_modules(tmp
     # the run's preparation (pipeline.prepare, as `pytest suites` does it, up to the boot): it indexes the modules
     # beside the test_progs build (shared with the main cache as the guest tests share it: built there if need be)
     (cache / "payloads").symlink_to(CACHE / "payloads")  # (for the kernel default_kernel() fetched above)
-    prepared = pipeline.prepare(Settings(cache_dir=cache), [load_suite(SUITES_DIR / "mptcp_bpf.toml")], print)
+    prepared = pipeline.prepare(pipeline.PrepareRequest.of(Settings(cache_dir=cache)), [load_suite(SUITES_DIR / "mptcp_bpf.toml")], print)
     assert prepared.kernel.modules_dir is not None and (prepared.kernel.modules_dir / "modules.dep").is_file()
     assert len(list(tree.rglob("modules.dep"))) == 1 and prepared.payload is not None

@@ -1,6 +1,7 @@
 """One resolver for every front end: pytest, nightly and bisect get the same Settings from the same command line,
 environment and ini file. The front ends are driven through their real entry points (pytest.main, the harness's
-`nightly` and `bisect-step` commands) up to the pipeline's first stage, which records what it was given and stops."""
+`nightly` and `bisect-step` commands) up to the pipeline's first stage, whose request is made from the Settings:
+there they are recorded, and the run stops."""
 from pathlib import Path
 
 import pytest
@@ -13,13 +14,13 @@ from harness.settings import Settings, find_ini, for_command, read_ini
 
 @pytest.fixture
 def given(monkeypatch):
-    """The Settings each front end hands the pipeline: prepare() records them, then stops the run."""
+    """The Settings each front end hands the pipeline: prepare()'s request is made from them, recorded; the run stops."""
     seen: list[Settings] = []
 
-    def prepare(settings, suites, say=print, expected=None):
+    def request_of(settings):
         seen.append(settings)
         raise InfraError("stopped by the test after the settings")
-    monkeypatch.setattr(pipeline, "prepare", prepare)
+    monkeypatch.setattr(pipeline.PrepareRequest, "of", staticmethod(request_of))
     return seen
 
 

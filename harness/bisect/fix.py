@@ -52,7 +52,7 @@ def run_rounds(settings: Settings, chosen: list[Selection], rounds: int, stop_at
     """The selection `rounds` times in one persistent guest: (ran, failed, untestable, first failure, verdicts)."""
     def indented(line: str) -> None:
         say(f"  {line}")
-    prepared = pipeline.prepare(settings, [s.suite for s in chosen], indented)
+    prepared = pipeline.prepare(pipeline.PrepareRequest.of(settings), [s.suite for s in chosen], indented)
     ran = failed = untestable = 0
     first: tuple[str, ...] = ()
     verdicts: list[str] = []

@@ -11,6 +11,7 @@ import os
 import shlex
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -19,11 +20,20 @@ from harness.cache import locked
 from harness.guest import warm
 from harness.guest.channel import Channel, SharedDirChannel, Via, free_port
 from harness.guest.channel_openssh import OpenSshChannel, start_master
-from harness.settings import Settings
+
+
+@dataclass(frozen=True)
+class PoolRequest:
+    """What the pool uses of the settings."""
+
+    cache_dir: Path  # its guests' files, boots.log, the warm guests' registry
+    boot_timeout_s: float
+    keep_guest: bool = False  # attach to a warm guest, and leave this one running
+    idle_timeout: float = 900.0  # seconds a kept guest waits unused before it stops
 
 
 class GuestPool:
-    def __init__(self, settings: Settings, config: guest.GuestConfig, say: Callable[[str], None]) -> None:
+    def __init__(self, settings: PoolRequest, config: guest.GuestConfig, say: Callable[[str], None]) -> None:
         self.settings, self.config, self.say = settings, config, say
         self.running: guest.PersistentGuest | None = None
         self.channel: Channel | None = None
