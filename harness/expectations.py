@@ -116,8 +116,11 @@ def load(path: Path) -> Expectations:
 
 
 def expected_failure(result: SubtestResult, known: Expectations, mode: str, kernel: str) -> SubtestResult:
-    """One result with the failure entries applied (a known crash needs the whole run: apply())."""
-    entry = known.failure(result.name, mode, kernel)
+    """One result as a line shows it while the run goes on: the failure entries applied, and the crash entry of the
+    incident that failed it (apply() then finds the same, from the run's incidents)."""
+    blame = result.blame if result.status is Status.FAILED else None
+    entry = (known.crash(blame.fingerprint, mode, kernel) if blame is not None else None) or \
+        known.failure(result.name, mode, kernel)
     return expected(result, entry.why()) if entry else result
 
 

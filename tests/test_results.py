@@ -94,3 +94,22 @@ def test_failure_rates_count_each_subtests_failed_rounds_of_those_run():
     results = [SubtestResult(round_name("mptcp/subflow", n, 5), s) for n, s in enumerate(statuses, start=1)]
     results.append(SubtestResult("mptcp/base", Status.FAILED))  # not a round: not counted
     assert failure_rates(results) == {"mptcp/subflow": (2, 4)}
+
+
+def test_a_known_crash_makes_the_live_line_xfail_as_the_end_does(tmp_path):
+    """The canary's real WARNING fails canary/warning; an expectations entry names its fingerprint: the line shown
+    as it runs (expected_failure, on the result's blame) and the run's end (apply, on the run's incidents) agree."""
+    from harness.crashes import attributed
+    from harness.expectations import apply, expected_failure, load
+    from harness.parse.console import find_incidents, separate
+    from harness.results import SubtestResult, SuiteRun, by_incident
+
+    console = (Path(__file__).parent / "data" / "console" / "canary-pass-warning-console-7.3.log").read_text()
+    (warning,) = [attributed(i, ("canary/warning",)) for i in find_incidents(separate(console)[1])]
+    failed = by_incident(SubtestResult("canary/warning", Status.PASSED), warning, fail_on_warning=True)
+    known_file = tmp_path / "known.toml"
+    known_file.write_text('[[crash]]\nfingerprint = "canary_warning"\nreason = "it warns on purpose"\n')
+    known = load(known_file)
+    live = expected_failure(failed, known, "prebuilt", "debian:7.3")
+    (end,) = apply([SuiteRun("canary", "debian:7.3", (failed,), incidents=(warning,))], known, "prebuilt")[0].subtests
+    assert live.status is Status.XFAIL and (live.status, live.reason) == (end.status, end.reason)
