@@ -49,6 +49,41 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             tree_build.start()
 
 
+_CHECKOUT = pytest.StashKey[tuple[str, dict[str, int]]]()
+
+
+def checkout_state() -> tuple[str, dict[str, int]]:
+    """The checkout as git sees it (`git status --porcelain`: changed and new files), and each tracked file's mtime:
+    a file written again with the same content (a test's stray `echo > out.txt`) changes the second."""
+    from tests.helpers import REPO_ROOT
+
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=REPO_ROOT,
+                            capture_output=True, text=True).stdout
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO_ROOT, capture_output=True, text=True).stdout
+    times = {name: (REPO_ROOT / name).stat().st_mtime_ns for name in tracked.split("\0") if (REPO_ROOT / name).is_file()}
+    return status, times
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not hasattr(session.config, "workerinput"):  # the controller's, once: the workers share its checkout
+        session.config.stash[_CHECKOUT] = checkout_state()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A test writes into its own temporary dirs and caches only: the session fails when the checkout changed."""
+    before = session.config.stash.get(_CHECKOUT, None)
+    if before is None:
+        return
+    status, times = checkout_state()
+    changed = sorted({*status.splitlines()} ^ {*before[0].splitlines()}) + \
+        sorted(f"{name} (written again)" for name, t in times.items() if before[1].get(name, t) != t)
+    if changed:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"the checkout changed during the tests: {', '.join(changed[:10])}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     from tests import tree_build
 

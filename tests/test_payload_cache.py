@@ -21,7 +21,9 @@ def builder(calls, fail=False):
         calls.append(partial)
         with open(partial / "build.log", "w") as log:
             write_header(log, "a test payload", kernel="k1", compilers="cc 1")
-            code = run_steps([["sh", "-c", "echo made > out.txt; cat out.txt" + ("; exit 7" if fail else "")]], log, {})
+            # (in the partial dir: a step's cwd is the caller's, and the checkout's is no place for it)
+            code = run_steps([["sh", "-c", f"cd '{partial}' && echo made > out.txt; cat out.txt" + ("; exit 7" if fail else "")]],
+                             log, {})
         if code:
             raise RuntimeError(f"build failed {code}; log: {partial / 'build.log'}")
         (partial / "thing").write_text("built\n")
@@ -36,7 +38,7 @@ def test_built_once_then_found_with_its_stamp_and_log(tmp_path):
     assert json.loads((tmp_path / "key1" / "stamp.json").read_text()) == {"identity": "thing:k1", "files": {}}
     log = (tmp_path / "key1" / "build.log").read_text().splitlines()
     assert log[0].startswith("# a test payload, ") and log[1:3] == ["# kernel: k1", "# compilers: cc 1"]
-    assert log[3].startswith("sh -c echo made") and log[4] == "made"
+    assert log[3].startswith("sh -c cd ") and "echo made > out.txt" in log[3] and log[4] == "made"
     again = cached(tmp_path, "key1", "stamp.json", builder(calls), said.append)
     assert again == entry and len(calls) == 1 and said == []
 
