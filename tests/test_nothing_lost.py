@@ -34,7 +34,7 @@ def test_a_report_dir_that_is_a_file_is_a_usage_error_under_pytest(tmp_path):
     run = subprocess.run(["python", "-m", "pytest", "-p", "no:cacheprovider", "--co", "-q", "suites",
                           "--report-dir", str(out)], cwd=Path(__file__).parent.parent, capture_output=True, text=True,
                          env={**os.environ, "PATH": f"{Path(os.sys.executable).parent}:{os.environ['PATH']}"})
-    assert run.returncode != 0 and f"--report-dir {out} is a file" in run.stdout + run.stderr
+    assert run.returncode == 4 and f"--report-dir {out} is a file" in run.stdout + run.stderr  # pytest's usage error
     assert "Traceback" not in run.stdout + run.stderr
 
 

@@ -175,14 +175,26 @@ def test_an_unknown_launcher_in_the_boot_settings_is_bad_input(monkeypatch):
         vng.direct_launch()
 
 
-def test_9p_from_the_start_where_vng_would_try_qemus_c_virtiofsd_first():
-    """Debian 12's qemu ships the C virtiofsd; run as root, vng tries it, waits ~3 s per share, falls back to 9p."""
-    c_daemon = Path("/usr/lib/qemu/virtiofsd")
-    if not c_daemon.exists():
-        pytest.skip("no /usr/lib/qemu/virtiofsd on this host (Debian 12's qemu-system-common has it)")
-    version = subprocess.run([str(c_daemon), "--version"], capture_output=True, text=True).stdout
-    argv = guest.vng_argv(guest.GuestConfig(KERNEL, 2, "2G", False), Path("/w"), "x")
-    assert ("--force-9p" in argv) == ("QEMU Project" in version and vng.qemu_virtiofsd_only())
+# what each daemon's `--version` prints: Debian 12's qemu-system-common's C one (copied from it), the Rust one's
+C_VIRTIOFSD = ("virtiofsd version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)\n"
+               "Copyright (c) 2003-2022 Fabrice Bellard and the QEMU Project developers")
+RUST_VIRTIOFSD = "virtiofsd 1.13.2"
+
+
+@pytest.mark.parametrize("version, nine_p", [(C_VIRTIOFSD, True), (RUST_VIRTIOFSD, False)], ids=["c", "rust"])
+def test_9p_from_the_start_where_vng_would_try_qemus_c_virtiofsd_first(version, nine_p, tmp_path, monkeypatch):
+    """Debian 12's qemu ships the C virtiofsd; run as root, vng tries it, waits ~3 s per share, falls back to 9p.
+    The daemon vng finds first on PATH is one printing that version; the Rust one is vng's to use."""
+    daemon = tmp_path / "virtiofsd"
+    daemon.write_text(f"#!/bin/sh\nprintf '%s\\n' '{version}'\n")
+    daemon.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    vng.qemu_virtiofsd_only.cache_clear()
+    try:
+        argv = guest.vng_argv(guest.GuestConfig(KERNEL, 2, "2G", False), Path("/w"), "x")
+    finally:
+        vng.qemu_virtiofsd_only.cache_clear()
+    assert ("--force-9p" in argv) is nine_p
 
 
 def kmsg_stand_in(tmp_path):
