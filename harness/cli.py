@@ -310,7 +310,53 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("paths", nargs="+", metavar="DIR")
     r.add_argument("--html", required=True, metavar="OUT.html")
     r.set_defaults(func=_report_command)
+    f = sub.add_parser("flakes", help="each subtest's failure rate with its 95 %% interval, from every run recorded",
+                       usage="python -m harness flakes [-k EXPR] [--mode M] [--since 30d] [--last N] [--json]",
+                       epilog=_epilog("python -m harness flakes -k mptcp --mode debug --since 30d"), formatter_class=RAW)
+    f.add_argument("-k", dest="keyword", metavar="EXPR", help="pytest's -k over the subtests' names")
+    f.add_argument("--mode", help="one mode only (normal, debug, btf, prebuilt)")
+    f.add_argument("--since", help="outcomes since then: 30d, 12h, 2w or a date (default: all)")
+    f.add_argument("--last", type=int, default=100, help="each subtest's last N outcomes (default 100, as the MPTCP "
+                   "CI's flakes page)")
+    f.add_argument("--json", action="store_true", help="a JSON list: test, mode, runs, failures, rate, low, high, "
+                   "signatures, class (and kernel, last_failure)")
+    f.add_argument("--nights", metavar="DIR", action="append", help="first record the nights of this NIGHTS_DIR (one "
+                   "copied from CI, say): each counts once however often it is read")
+    f.add_argument("--cache", help="the harness cache (default: $HARNESS_CACHE or ~/.cache/mptcp-harness)")
+    f.set_defaults(func=_flakes_command)
     return parser
+
+
+def _flakes_command(args: argparse.Namespace) -> int:
+    """The history's rates: a line each (or JSON), the failing first."""
+    from harness.history import History, since
+    from harness.report.flakes import night_outcomes, rates, to_json
+    from harness.run.select import matcher
+
+    if args.last < 1:
+        raise BadInput(f"--last {args.last}: give at least 1")
+    try:
+        start = since(args.since) if args.since else 0.0
+    except ValueError as e:
+        raise BadInput(str(e)) from None
+    wanted = matcher(args.keyword)
+    root = Path(args.cache) if args.cache else default_cache_dir()
+    history = History(root)
+    for nights in args.nights or ():
+        if not Path(nights).is_dir():
+            raise BadInput(f"--nights {nights}: no such directory; give a NIGHTS_DIR (the nightly's --out)")
+        added = sum(history.record(night_outcomes(n.parent)) for n in sorted(Path(nights).glob("*/summary.json")))
+        print(f"{nights}: {added} outcome(s) new to the history", file=sys.stderr)
+    seen = [o for o in history.outcomes(start) if wanted(o.test) and args.mode in (None, o.mode)]
+    found = rates(seen, args.last)
+    if args.json:
+        print(to_json(found), end="")
+    else:
+        for r in found:
+            print(r.line())
+        if not found:
+            print(f"no outcomes recorded in {root}" + (f" since {args.since}" if args.since else ""))
+    return Exit.PASSED
 
 
 def unexpected(e: Exception) -> str:

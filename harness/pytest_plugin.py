@@ -191,6 +191,7 @@ class SessionRunner:
         self.runs: list[SuiteRun] = []
         self.ran: dict[Path, SuiteRun] = {}  # one-shot guests: one run per suite
         self.failure: Exception | None = None
+        self.started = time.strftime("%Y%m%d-%H%M%S")
         self.last_round: Path | None = None  # --count: the directory of the round that ran last (for --until-fail)
 
     def say(self, line: str) -> None:
@@ -269,6 +270,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if runner is None:
         return
     runner.close()
+    _record(runner)
     runs = merge_runs([*runner.runs, *session.config.stash.get(_WORKER_RUNS, [])])
     have = {r.name for run in runs for r in run.subtests}
     never = [i for i in runner.items() if i.name not in have]
@@ -280,6 +282,19 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     coverage = _coverage(runner)
     if runs and runner.settings.report_dir is not None:
         _write_reports(session.config, runner, runs, coverage)
+
+
+def _record(runner: SessionRunner) -> None:
+    """What this process ran, each result into the history (an xdist worker records its own): --history off, none."""
+    s = runner.settings
+    if not s.history or not runner.runs:
+        return
+    from harness.history import History, from_runs
+
+    workdirs = runner.session.workdirs if runner.session is not None else []
+    where = str(s.report_dir / "results.json") if s.report_dir else str(workdirs[-1]) if workdirs else ""
+    session = f"pytest:{runner.started}:{os.getpid()}"
+    History(s.cache_dir, runner.say).record(from_runs(runner.runs, session, "pytest", pipeline.mode_of(s), where))
 
 
 def _coverage(runner: SessionRunner) -> dict[str, object] | None:

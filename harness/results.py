@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.crashes import fingerprint
 from harness.errors import Exit
 from harness.parse.console import Incident, IncidentKind
 from harness.parse.kselftest import ParsedSubcase
@@ -381,3 +382,24 @@ def night_exit_code(statuses: list[Status], infra: bool, unknown_crashes: bool) 
     if infra or Status.LOST in statuses:
         return Exit.INFRA
     return Exit.FAILED if unknown_crashes or any(s in FAILING for s in statuses) else Exit.PASSED
+
+
+# A failure's signature: what must be the same for a step to be "bad" (syzbot's users saw wrong culprits from "any
+# crash is bad"): the failing subtest with its first failing check, or the kernel's crash with its fingerprint.
+FAIL_CHECK = re.compile(r"^\s*(?:#\s*)?(\w+:FAIL:.*)$")
+NUMBERS = re.compile(r"-?\b(?:0x[0-9a-f]+|\d+)\b")
+
+
+def signature(result: SubtestResult) -> str:
+    """How `result` failed, without what varies from run to run (numbers, addresses)."""
+    if result.blame is not None:  # failed by a kernel incident: its kind and call-trace fingerprint
+        return f"{result.reason} [{result.blame.fingerprint or fingerprint(result.blame.excerpt) or 'no call trace'}]"
+    if result.status is Status.TIMEOUT:
+        return "timeout"
+    failing = [c.name for c in result.subcases if c.status.is_problem]
+    if failing:  # a kselftest script's or KUnit suite's first failing sub-case
+        return f"sub-case {failing[0]}"
+    check = next((m[1] for line in result.output if (m := FAIL_CHECK.match(line))), None)
+    if check is not None:  # test_progs' first failing check: "verify_msk:FAIL:bpf_map_lookup_elem unexpected error: -N"
+        return NUMBERS.sub("N", check.strip())
+    return f"{result.status.value}: {NUMBERS.sub('N', result.reason)}".rstrip(": ")

@@ -123,6 +123,8 @@ OPTIONS = (
     Option("--expectations", "expectations", "known failures and crashes (TOML, see expectations/default.toml): a "
            "failure it names is xfail, a pass xpass (default: expectations/default.toml for the Debian kernels)"),
     Option("--report-dir", "report_dir", "write results.ktap, results.json and junit.xml of the run there"),
+    Option("--history", "history", "record every outcome in the cache's history (history.sqlite: `python -m harness "
+           "flakes` reads it; default on), or off", choices=("on", "off")),
     Option("--harness-cache", "cache", "cache for kernels, builds and run logs (default: $HARNESS_CACHE or ~/.cache/mptcp-harness)"),
 )
 UNTIL_FAIL_ROUNDS = 100  # --until-fail's cap when no --count is given
@@ -199,6 +201,7 @@ class Settings:
     count: int = 1  # rounds of the selection (--count), in one persistent guest
     until_fail: bool = False  # stop at the first failing round
     expectations: Path | None = None  # known failures; None: the repo's own for the Debian kernels
+    history: bool = True  # every outcome into <cache>/history.sqlite (harness.history)
 
     def guest_concurrency(self, use_kvm: bool) -> int:
         """Batches side by side in a guest: one per vCPU that has a host core of its own.
@@ -250,6 +253,7 @@ def from_values(v: dict[str, Any], persistent: bool = False) -> Settings:
         "kernel_mode": v.get("kernel_mode", "normal"),
         "kconfig_base": v.get("kconfig_base", "lean"),
         "coverage": bool(v.get("coverage")),
+        "history": v.get("history", "on") == "on",
         "full_payload": v.get("payload") == "full",
         "kconfig_fragments": tuple(f.strip() for f in v.get("kconfig_fragment", "").split(",") if f.strip()),
         "kvm": Kvm(v.get("kvm", "auto")),

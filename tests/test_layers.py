@@ -9,7 +9,7 @@ LAYERS = (
     ("foundation", ("harness.errors", "harness.data", "harness.cache", "harness.proc", "harness.host")),
     ("parse", ("harness.parse",)),
     ("values", ("harness.crashes", "harness.suites", "harness.settings", "harness.results", "harness.expectations",
-                "harness.night_summary")),
+                "harness.night_summary", "harness.history")),
     ("kernel and payload", ("harness.kernel", "harness.payload")),
     ("guest", ("harness.guest",)),
     ("run", ("harness.run",)),

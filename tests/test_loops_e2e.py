@@ -1,10 +1,11 @@
 """Loops in one guest (real guests): --count N runs the selection N times with one boot, every round kept; --until-fail
 stops at the first failing round and names where its output and the guest's console are."""
 import json
+import os
 
 import pytest
 
-from tests.helpers import harness_qemus, run_pytest
+from tests.helpers import harness_qemus, run_harness, run_pytest
 
 pytestmark = pytest.mark.guest
 
@@ -33,3 +34,38 @@ def test_until_fail_stops_at_the_first_failing_round_and_names_its_logs():
     assert "failing on the first try" in open(logs).read() and "Linux version" in open(console).read()
     assert "canary/flaky: 1 failed of 1" in run.stdout and "canary/pass: 0 failed of 1" in run.stdout
     assert harness_qemus() == []
+
+
+QUARTER = """name = "{name}"
+runner = "shell"
+test = "{name}"
+timeout = 10
+subtests = ["one_in_four"]
+
+[commands]
+# fails every fourth round: a counter in the persistent guest's own /tmp (an overlay: the host's is not written)
+one_in_four = '''
+n=$(cat /tmp/{name} 2>/dev/null || echo 0); n=$((n + 1)); echo $n > /tmp/{name}
+if [ $((n % 4)) -eq 0 ]; then echo round $n fails; exit 1; fi
+'''
+"""
+
+
+def test_count_says_the_rate_with_its_interval_and_the_history_keeps_every_round(tmp_path):
+    """A subtest failing one round in four: --count 40 says 10 of 40 with an interval holding 0.25, and `flakes`
+    reads the same 40 rounds back from the history; --history off records nothing."""
+    name = f"quarter{os.getpid()}"
+    suite = tmp_path / "quarter.toml"
+    suite.write_text(QUARTER.format(name=name))
+    run = run_pytest(str(suite), "--count", "40", "--retries", "0")
+    out = run.stdout + run.stderr
+    assert run.returncode == 1, out[-3000:]
+    assert f"{name}/one_in_four: 10 failed of 40 (25 %, 95 %: 14-40 %)" in run.stdout, out[-3000:]
+    flakes = run_harness("flakes", "--json", "-k", name)
+    (row,) = json.loads(flakes.stdout)
+    assert (row["runs"], row["failures"], row["class"]) == (40, 10, "flaky")
+    assert row["low"] < 0.25 < row["high"] and row["signatures"] == {"failed": 10}, row
+    off = f"off{os.getpid()}"
+    (tmp_path / "off.toml").write_text(QUARTER.format(name=off))
+    assert run_pytest(str(tmp_path / "off.toml"), "--count", "2", "--history", "off").returncode == 0
+    assert "no outcomes recorded" in run_harness("flakes", "-k", off).stdout

@@ -12,7 +12,8 @@ from tests.helpers import REPO_ROOT, pytest_env
 
 README = REPO_ROOT / "README.md"
 DOCS = sorted((REPO_ROOT / "docs").glob("*.md"))
-COMMANDS = ("parse", "merge", "guests", "cache", "shell", "bisect", "bisect-step", "verify-fix", "nightly", "report")
+COMMANDS = ("parse", "merge", "guests", "cache", "shell", "bisect", "bisect-step", "verify-fix", "nightly", "report",
+            "flakes")
 PATH = re.compile(r"(?<![\w~/.-])((?:harness|suites|images|kernel-configs|expectations|docs|tests|bench|\.github)/[\w./{},*-]*\w)")
 FLAG = re.compile(r"(?<![\w-])(--[a-z][a-z0-9-]+)")
 DATED = re.compile(r"\b20\d\d-\d\d-\d\d\b|\b(?:at|commit) [0-9a-f]{7,}\b")

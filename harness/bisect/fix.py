@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import pipeline
+from harness import history, pipeline
 from harness.bisect.outcome import evidence
 from harness.bisect.step import Kind, verdict_of
 from harness.bisect.worktree import Worktree
@@ -60,6 +60,7 @@ def run_rounds(settings: Settings, chosen: list[Selection], rounds: int, stop_at
                           progress=lambda line: None) as session:
         for n in range(1, rounds + 1):
             runs = [session.run_in_guest(sel.suite, sub) for sel in chosen for sub in sel.subtests]
+            history.keep(settings, runs, "verify-fix", pipeline.mode_of(settings), say=indented)
             verdict = verdict_of([r for run in runs for r in run.subtests])
             ran += 1
             verdicts.append(f"{verdict.kind.value}: {verdict.why}")

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from harness import pipeline
+from harness import history, pipeline
 from harness.bisect.step import Kind, Verdict, signatures, verdict_of
 from harness.cache import file_sha256
 from harness.crashes import event_lines
@@ -57,6 +57,7 @@ def run_selection(settings: Settings, selections: list[Selection], say: Callable
     if ran.kernel is None:
         return Outcome(Verdict(Kind.UNTESTABLE, f"not prepared: {_first_error(ran.prepare_error or '')}"), infra=True,
                        build_s=ran.build_s)
+    history.keep(settings, ran.runs, "bisect", pipeline.mode_of(settings), say=quiet)
     verdict = verdict_of([r for run in ran.runs for r in run.subtests])
     infra = any(run.infra_errors for run in ran.runs) and verdict.kind is Kind.UNTESTABLE
     found = [r for run in ran.runs for r in run.subtests]

@@ -5,11 +5,9 @@ harness.bisect.outcome."""
 from __future__ import annotations
 
 import enum
-import re
 from dataclasses import dataclass
 
-from harness.crashes import fingerprint
-from harness.results import FAILED_AS_RUN, UNTESTABLE, Status, SubtestResult
+from harness.results import FAILED_AS_RUN, UNTESTABLE, Status, SubtestResult, signature
 
 # git bisect run's protocol: 0 good, 1 bad, 125 skip this commit, 128+ abort the bisection
 GIT_GOOD, GIT_BAD, GIT_SKIP, GIT_ABORT = 0, 1, 125, 128
@@ -46,27 +44,6 @@ def verdict_of(results: list[SubtestResult]) -> Verdict:
                            r.status is Status.NOT_IN_BUILD)
     flaky = [r.name for r in tests if r.status is Status.FLAKY]
     return Verdict(Kind.GOOD, f"{len(tests)} passed" + (f" ({', '.join(flaky)} only on retry)" if flaky else ""))
-
-
-# A failure's signature: what must be the same for a step to be "bad" (syzbot's users saw wrong culprits from "any
-# crash is bad"): the failing subtest with its first failing check, or the kernel's crash with its fingerprint.
-FAIL_CHECK = re.compile(r"^\s*(?:#\s*)?(\w+:FAIL:.*)$")
-NUMBERS = re.compile(r"-?\b(?:0x[0-9a-f]+|\d+)\b")
-
-
-def signature(result: SubtestResult) -> str:
-    """How `result` failed, without what varies from run to run (numbers, addresses)."""
-    if result.blame is not None:  # failed by a kernel incident: its kind and call-trace fingerprint
-        return f"{result.reason} [{result.blame.fingerprint or fingerprint(result.blame.excerpt) or 'no call trace'}]"
-    if result.status is Status.TIMEOUT:
-        return "timeout"
-    failing = [c.name for c in result.subcases if c.status.is_problem]
-    if failing:  # a kselftest script's or KUnit suite's first failing sub-case
-        return f"sub-case {failing[0]}"
-    check = next((m[1] for line in result.output if (m := FAIL_CHECK.match(line))), None)
-    if check is not None:  # test_progs' first failing check: "verify_msk:FAIL:bpf_map_lookup_elem unexpected error: -N"
-        return NUMBERS.sub("N", check.strip())
-    return f"{result.status.value}: {NUMBERS.sub('N', result.reason)}".rstrip(": ")
 
 
 def signatures(results: list[SubtestResult]) -> dict[str, str]:

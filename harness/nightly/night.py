@@ -24,12 +24,14 @@ from pathlib import Path
 from harness import night_summary, pipeline
 from harness.cache import write_atomic
 from harness.errors import BadInput, InfraError
+from harness.history import History
 from harness.host import versions
 from harness.kernel import Kernel, config_file, git
 from harness.night_summary import Finding, ModeNight, NightSummary
 from harness.nightly import culprit, summary
 from harness.payload.selftests_bpf import llvm_bin
 from harness.report import write_reports
+from harness.report.flakes import night_outcomes
 from harness.results import Status
 from harness.run import shard
 from harness.settings import Settings
@@ -145,6 +147,8 @@ def run(night: Night, say: Say = print) -> int:
     told = summary.summarize(header, modes, before, known, expired)
     told = dataclasses.replace(told, culprits=culprits(night, settings, here, modes, told, before, _prefixed(say, "[bisect] ")))
     write_atomic(here / "summary.json", night_summary.to_json(told))
+    if settings.history:  # as `flakes --nights` would read it back: the night counts once either way
+        History(settings.cache_dir, say).record(night_outcomes(here))
     lines = summary.text(told)
     write_atomic(here / "summary.txt", "\n".join(lines) + "\n")
     if night.kcidb is not None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from harness.history import rate_text
 from harness.results import Status, SubtestResult, SuiteRun, as_written
 
 
@@ -26,6 +27,6 @@ def print_results(runs: list[SuiteRun], write: Callable[[str], object]) -> None:
 
 
 def rate_lines(rates: dict[str, tuple[int, int]]) -> list[str]:
-    """--count's summary: `mptcp/subflow: 2 failed of 50`, the subtests that failed first."""
-    return [f"{name}: {failed} failed of {ran}" for name, (failed, ran) in
+    """--count's summary: `mptcp/subflow: 2 failed of 50 (4 %, 95 %: 1-13 %)`, the subtests that failed first."""
+    return [f"{name}: {rate_text(failed, ran)}" for name, (failed, ran) in
             sorted(rates.items(), key=lambda kv: (-kv[1][0], kv[0]))]

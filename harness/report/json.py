@@ -38,16 +38,21 @@ def _test(r: SubtestResult, run: SuiteRun) -> dict[str, Any]:
 
 
 def from_json(text: str) -> list[SuiteRun]:
-    """A results.json read back (one SuiteRun per suite and kernel): saved reports re-judged offline."""
+    """A results.json read back (one SuiteRun per suite and kernel): saved reports re-judged offline. A failed
+    result's blame is the first of the file's incidents that ran into it, as when it was made (results.blamed)."""
     doc = json.loads(text)
+    incidents = read_events(doc.get("console_events", ()))
     by_run: dict[tuple[str, str], list[SubtestResult]] = {}
     for t in doc.get("tests", []):
         absent = t.get("absent", t["status"] == "skipped" and t.get("reason") == NOT_IN_BUILD)
         result = results.subtest_from_plain({**t, "status": Status.NOT_IN_BUILD.value if absent else t["status"],
                                              "subcases": t.get("subtests", ())})
+        if result.status in (Status.FAILED, Status.XFAIL):
+            blame = next((i for i in incidents if result.name in i.running), None)
+            result = dataclasses.replace(result, blame=blame)
         by_run.setdefault((t.get("suite", ""), t.get("kernel", "")), []).append(result)
     runs = [SuiteRun(suite, kernel, tuple(results)) for (suite, kernel), results in by_run.items()]
     if runs:  # the run-level lists are not per suite in the file: they go with the first
         runs[0] = dataclasses.replace(runs[0], infra_errors=tuple(doc.get("infra_errors", ())),
-                                      incidents=tuple(read_events(doc.get("console_events", ()))))
+                                      incidents=tuple(incidents))
     return runs

@@ -1,6 +1,7 @@
 """Which subtests `-k EXPR` selects, outside pytest (bisect, nightly): pytest's own -k grammar and matching."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from _pytest.mark.expression import Expression  # pytest's own -k grammar (pytest is pinned)
@@ -18,6 +19,16 @@ class _Names:
 
     def __call__(self, term: str, /, **kwargs: str | int | bool | None) -> bool:
         return any(term.lower() in n for n in self.names)
+
+
+def matcher(keyword: str | None) -> Callable[[str], bool]:
+    """Whether `-k keyword` selects a subtest by its full name ("mptcp/rr"), as pytest would; bad input when the
+    expression is not one."""
+    try:
+        expression = Expression.compile(keyword) if keyword else None
+    except SyntaxError as e:
+        raise BadInput(f"-k {keyword!r}: {e}") from None
+    return lambda name: expression is None or expression.evaluate(_Names(name))
 
 
 def selections(keyword: str | None, files: list[Path] | None = None) -> list[Selection]:
