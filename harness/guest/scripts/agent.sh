@@ -25,7 +25,7 @@ if [ -n "$nic" ]; then
 		ip -force -batch - 2>/dev/null
 fi
 while IFS= read -r line; do  # (the harness's init has done it: sshd.sh; vng's has not)
-	case $line in root:*:/bin/sh) ;; root:*) usermod -s /bin/sh root 2>/dev/null ;; esac
+	case $line in root:*:/bin/sh) ;; root:*) usermod -s /bin/sh root > /dev/null 2>&1 ;; esac  # silent: its stdout would land at the start of console.log
 done < /etc/passwd
 mkdir -p "$W/queue"
 echo "$(< /proc/sys/kernel/osrelease) ${nic:-no-nic}" > "$W/$HARNESS_READY"
