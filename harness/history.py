@@ -25,23 +25,22 @@ from harness.results import FAILED_AS_RUN, ROUND, Status, SuiteRun, signature
 from harness.settings import Settings
 
 FILE = "history.sqlite"
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS outcomes (
-    run TEXT NOT NULL,          -- what recorded it, once: a night's name, a pytest session, a bisect step's run
-    source TEXT NOT NULL,       -- pytest | round | night | bisect | verify-fix
-    test TEXT NOT NULL,         -- mptcp/subflow (a --count round's without its [i-n])
-    suite TEXT NOT NULL,
-    mode TEXT NOT NULL,         -- normal, debug, btf, prebuilt
-    kernel TEXT NOT NULL,       -- the kernel's identity (a tree's with its state)
-    status TEXT NOT NULL,       -- results.Status's value
-    signature TEXT NOT NULL,    -- how it failed ("" when it did not)
-    duration_s REAL,
-    time REAL NOT NULL,         -- seconds since the epoch
-    location TEXT NOT NULL,     -- where to read it (a report or a round's directory)
-    UNIQUE (run, test, mode, kernel)
-);
-CREATE INDEX IF NOT EXISTS by_test ON outcomes (test, mode, time);
-"""
+COLUMNS = (
+    "run TEXT NOT NULL",  # what recorded it, once: a night's name, a pytest session, a bisect step's run
+    "source TEXT NOT NULL",  # pytest, round, night, bisect, verify-fix
+    "test TEXT NOT NULL",  # mptcp/subflow (a --count round's without its [i-n])
+    "suite TEXT NOT NULL",
+    "mode TEXT NOT NULL",  # normal, debug, btf, prebuilt
+    "kernel TEXT NOT NULL",  # the kernel's identity (a tree's with its state)
+    "status TEXT NOT NULL",  # results.Status's value
+    "signature TEXT NOT NULL",  # how it failed ("" when it did not)
+    "duration_s REAL",
+    "time REAL NOT NULL",  # seconds since the epoch
+    "location TEXT NOT NULL",  # where to read it (a report or a round's directory)
+    "UNIQUE (run, test, mode, kernel)",
+)
+TABLE = f"CREATE TABLE IF NOT EXISTS outcomes ({', '.join(COLUMNS)})"
+INDEX = "CREATE INDEX IF NOT EXISTS by_test ON outcomes (test, mode, time)"
 BUSY_TIMEOUT_MS = 60_000
 Z95 = 1.959964  # the normal quantile of a two-sided 95 % interval
 
@@ -106,7 +105,8 @@ class History:
                 db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
                 db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
                 db.execute("PRAGMA journal_mode = WAL")
-                db.executescript(SCHEMA)
+                db.execute(TABLE)
+                db.execute(INDEX)
                 break
             except sqlite3.DatabaseError as e:
                 if attempt == 2 or "locked" in str(e):
