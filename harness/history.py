@@ -108,8 +108,8 @@ class History:
                 db.execute(TABLE)
                 db.execute(INDEX)
                 break
-            except sqlite3.DatabaseError as e:
-                if attempt == 2 or "locked" in str(e):
+            except sqlite3.DatabaseError as e:  # "file is not a database" and the like; not a lock, not a full disk
+                if attempt == 2 or isinstance(e, sqlite3.OperationalError):
                     raise
                 self._move_aside(e)
         try:
@@ -127,17 +127,22 @@ class History:
 
     def record(self, outcomes: Iterable[Outcome]) -> int:
         """The outcomes, in one transaction; those already there (same run, test, mode, kernel) kept as they were.
-        How many were new."""
+        How many were new. A history that cannot be written (a full disk, a lock held past the timeout, a path that
+        is no file) is said in one line and costs the run nothing: 0."""
         rows = [(o.run, o.source, o.test, o.suite, o.mode, o.kernel, o.status.value, o.signature, o.duration_s,
                  o.time or time.time(), o.location) for o in outcomes]
         if not rows:
             return 0
-        with self._db() as db:
-            db.execute("BEGIN IMMEDIATE")
-            before = db.total_changes
-            db.executemany("INSERT OR IGNORE INTO outcomes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-            db.execute("COMMIT")
-            return db.total_changes - before
+        try:
+            with self._db() as db:
+                db.execute("BEGIN IMMEDIATE")
+                before = db.total_changes
+                db.executemany("INSERT OR IGNORE INTO outcomes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                db.execute("COMMIT")
+                return db.total_changes - before
+        except (sqlite3.Error, OSError) as e:
+            self.say(f"history: {len(rows)} outcome(s) not recorded in {self.path} ({e}); the run is not changed by it")
+            return 0
 
     def outcomes(self, since: float = 0.0) -> list[Outcome]:
         """Every outcome recorded since `since` (seconds since the epoch), oldest first."""

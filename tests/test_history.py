@@ -135,3 +135,10 @@ def test_rounds_count_each_under_the_subtests_name():
     found = from_runs([run], "s", "pytest", "prebuilt")
     assert [(o.run, o.source, o.test, o.status) for o in found] == [
         ("s#1", "round", "mptcp/subflow", Status.FAILED), ("s#2", "round", "mptcp/subflow", Status.PASSED)]
+
+
+def test_a_history_that_cannot_be_written_is_said_and_costs_the_run_nothing(tmp_path):
+    (tmp_path / FILE).mkdir()  # a directory where the file goes: sqlite cannot open it
+    said: list[str] = []
+    assert History(tmp_path, said.append).record([outcome(1, Status.PASSED)]) == 0
+    assert len(said) == 1 and "not recorded" in said[0] and "the run is not changed by it" in said[0]
