@@ -116,3 +116,36 @@ def isolated(argv: list[str], scratch: str) -> str:
     from harness.guest.commands import script
 
     return shlex.join(["sh", script("isolated.sh"), scratch, *argv])
+
+
+def install_clone(where: Path) -> Path:
+    """A new venv under `where` with this checkout pip-installed into it (not editable); its bin directory."""
+    import shutil
+    import sysconfig
+
+    venv = where / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    site = Path(sysconfig.get_path("purelib", vars={"base": str(venv), "platbase": str(venv)}))
+    deps = Path(sysconfig.get_path("purelib"))  # ./run's venv: pytest, virtme-ng, paramiko ...
+    (site / "deps.pth").write_text(f"{deps}\n")
+    # from a copy of what the package is made of: setuptools builds in the source tree (build/, *.egg-info), and an
+    # egg-info in the checkout would change how every later pytest there starts (pytest_harness.py says why)
+    source = where / "source"
+    source.mkdir(parents=True)
+    for name in ("pyproject.toml", "pytest_harness.py", "harness", "suites", "images", "kernel-configs", "expectations"):
+        if (REPO_ROOT / name).is_dir():
+            shutil.copytree(REPO_ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(REPO_ROOT / name, source / name)
+    env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1")
+    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--no-deps", str(source)], check=True, env=env, cwd=source,
+                   capture_output=True, timeout=600)
+    return venv / "bin"
+
+
+def installed_command(bin_dir: Path, cwd: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`mptcp-harness ARGS` of an installed copy (install_clone), started in `cwd` as a user would."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "HARNESS_KERNEL"))}
+    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"  # vng's commands, installed with its package
+    return subprocess.run([str(bin_dir / "mptcp-harness"), *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout)

@@ -19,7 +19,7 @@ from harness.guest.probe import qemu_binary
 from harness.kernel import kconfig
 from harness.kernel.tree import build_dir_for
 from tests import tree_build
-from tests.helpers import harness_qemus, linked_copy, replace_in, run_pytest
+from tests.helpers import harness_qemus, install_clone, installed_command, linked_copy, replace_in, run_pytest
 
 pytestmark = pytest.mark.guest
 
@@ -61,6 +61,21 @@ def test_a_tree_builds_boots_passes_then_a_one_line_change_rebuilds_and_reuses_t
     assert harness_qemus(tree_build.TREE_CACHE) == []
     print(f"waited {waited:.0f} s for the build beside; the one-line change to its result {took:.0f} s; "
           f"another checkout {cross:.0f} s ({hits[0]})")
+
+
+def test_the_installed_command_runs_in_the_tree_it_is_started_in(tmp_path):
+    """The README's second way: the clone pip-installed into a new venv, `mptcp-harness -k mptcp/base` started below
+    the top of the built tree: that tree is the kernel, its build dir and test_progs are found again, mptcp/base
+    passes, and the tree gets no .pytest_cache."""
+    code, log, _ = tree_build.wait()
+    assert code == 0, f"the tree's build beside the tests failed ({tree_build.LOG}):\n{log[-4000:]}"
+    bin_dir = install_clone(tmp_path)
+    run = installed_command(bin_dir, tree_build.TREE / "net" / "mptcp", "-k", "mptcp/base", "--harness-cache",
+                            str(tree_build.TREE_CACHE), timeout=3600)
+    out = run.stdout + run.stderr
+    assert run.returncode == 0 and "1 passed" in run.stdout, out[-4000:]
+    assert f"on the kernel tree here, {tree_build.TREE}" in run.stderr and "building the kernel" not in out, out[-3000:]
+    assert not (tree_build.TREE / ".pytest_cache").exists() and harness_qemus(tree_build.TREE_CACHE) == []
 
 
 MICROVM_INIT = """#!/bin/busybox sh
