@@ -16,7 +16,7 @@ from pathlib import Path
 from harness.crashes import attributed
 from harness.guest.commands import Batch
 from harness.parse import markers
-from harness.parse.console import ConsoleEvent, Incident, find_incidents, separate
+from harness.parse.console import ConsoleEvent, Incident, Separator, find_incidents
 from harness.parse.test_progs import TestProgsReader
 from harness.results import SubtestResult, by_incident, reported
 from harness.suites import Suite
@@ -64,10 +64,11 @@ class Watch:
         self.output_start: dict[int, float] = {}
         self.reported: dict[int, set[str]] = {}
         self.readers: dict[int, TestProgsReader] = {}  # per batch, its log as read so far
-        self.log_offsets: dict[int, int] = {}  # per batch, how far its log was read
+        self.logs: dict[int, Lines] = {}  # per batch, its log's whole lines as they come
         # a persistent guest's console holds earlier runs: read only what comes from now on
-        self.console_offset = console.stat().st_size if console.exists() else 0
-        self.console_text = ""
+        self.console_lines = Lines(console, console.stat().st_size if console.exists() else 0)
+        self.console_separator = Separator()  # the console's kernel messages, numbered from where it was first read
+        self.console_events: list[ConsoleEvent] = []
         self.panic_seen_at: float | None = None
 
     def running(self) -> list[str]:
@@ -99,7 +100,7 @@ class Watch:
     def _read_batch(self, b: Batch, now: float, final: bool) -> None:
         started = self.batch_start.setdefault(b.index, now)
         reader = self.readers.setdefault(b.index, TestProgsReader())
-        reader.feed(self._new_lines(b))
+        reader.feed(self.logs.setdefault(b.index, Lines(b.log(self.workdir))).new())
         parsed = reader.log()
         if reader.started and not parsed.subtests:
             self.output_start.setdefault(b.index, now)
@@ -119,18 +120,6 @@ class Watch:
             late = [n for n in self.running() if n in {self.suite.full_name(s) for s in b.subtests}]
             raise Stop(f"{', '.join(late) or 'batch ' + str(b.index)}: no result within {self.suite.timeout_s:.0f} s",
                        StopKind.TIMEOUT)
-
-    def _new_lines(self, b: Batch) -> str:
-        """The batch log's whole lines written since the last tick (a half line waits for its end)."""
-        try:
-            with open(b.log(self.workdir), "rb") as f:
-                f.seek(self.log_offsets.get(b.index, 0))
-                chunk = f.read()
-        except OSError:
-            return ""
-        complete = chunk.rfind(b"\n") + 1
-        self.log_offsets[b.index] = self.log_offsets.get(b.index, 0) + complete
-        return chunk[:complete].decode(errors="replace")
 
     def duration(self, name: str) -> float | None:
         return _rounded(self.durations.get(name))
@@ -163,17 +152,9 @@ class Watch:
                                                                     f"{before.status.value} line"))
 
     def _read_console(self) -> None:
-        try:
-            with open(self.console, "rb") as f:
-                f.seek(self.console_offset)
-                chunk = f.read()
-        except OSError:
-            return
-        complete = chunk.rfind(b"\n") + 1  # whole lines only; the rest next time
-        self.console_offset += complete
-        new = chunk[:complete].decode(errors="replace")
-        self.console_text += new
-        found = _incidents(separate(new)[1])  # (the new lines only: this runs on every tick)
+        new = self.console_separator.feed(self.console_lines.new())[1]
+        self.console_events += new
+        found = _incidents(new)  # (the new lines only: this runs on every tick)
         if self.panic_seen_at is None and any(i.fatal for i in found):
             self.panic_seen_at = time.monotonic()
         if found:
@@ -186,10 +167,28 @@ class Watch:
         return self._incidents_so_far()
 
     def _incidents_so_far(self) -> tuple[list[Incident], markers.Timeline]:
-        events = separate(self.console_text)[1]
-        timeline = markers.Timeline.from_console(events)
+        timeline = markers.Timeline.from_console(self.console_events)
         planned = {b.index: tuple(self.suite.full_name(s) for s in b.subtests) for b in self.batches}
-        return [attributed(i, timeline.running_at(i.line_no, planned)) for i in _incidents(events)], timeline
+        return [attributed(i, timeline.running_at(i.line_no, planned)) for i in _incidents(self.console_events)], timeline
+
+
+class Lines:
+    """A file that grows (a batch log, a guest's console): new() gives the whole lines written since it was last
+    asked, a half line waiting for its end."""
+
+    def __init__(self, path: Path, offset: int = 0) -> None:
+        self.path, self.offset = path, offset
+
+    def new(self) -> str:
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                chunk = f.read()
+        except OSError:
+            return ""
+        complete = chunk.rfind(b"\n") + 1
+        self.offset += complete
+        return chunk[:complete].decode(errors="replace")
 
 
 def _incidents(events: list[ConsoleEvent]) -> list[Incident]:
