@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.results import FAILED_AS_RUN, ROUND, Status, SuiteRun, signature
+from harness.results import FAILED_AT_FIRST, ROUND, SKIPS, Status, SuiteRun, signature
 from harness.settings import Settings
 
 FILE = "history.sqlite"
@@ -61,13 +61,7 @@ class Outcome:
 
     @property
     def failed(self) -> bool:
-        """Failed as run: failed, timed out, lost, or failed as expected (xfail); a flaky one failed at first."""
-        return self.status in FAILED_AS_RUN or self.status in (Status.LOST, Status.FLAKY)
-
-
-def counted(status: Status) -> bool:
-    """Whether an outcome says anything of the test's rate: it ran (not skipped, not in this build, not run)."""
-    return status not in (Status.SKIPPED, Status.NOT_IN_BUILD, Status.NOT_RUN)
+        return self.status in FAILED_AT_FIRST
 
 
 def wilson(failures: int, runs: int, z: float = Z95) -> tuple[float, float]:
@@ -158,7 +152,7 @@ def from_runs(runs: Iterable[SuiteRun], run: str, source: str, mode: str, locati
     found, now = [], time.time()
     for suite_run in runs:
         for r in suite_run.subtests:
-            if not r.in_suite or not counted(r.status):
+            if not r.in_suite or r.status in SKIPS:  # a test that did not run says nothing of its rate
                 continue
             m = ROUND.match(r.name)
             name, key = (m["name"], f"{run}#{m['round']}") if m else (r.name, run)

@@ -191,7 +191,6 @@ class SessionRunner:
         self.runs: list[SuiteRun] = []
         self.ran: dict[Path, SuiteRun] = {}  # one-shot guests: one run per suite
         self.failure: Exception | None = None
-        self.started = time.strftime("%Y%m%d-%H%M%S")
         self.last_round: Path | None = None  # --count: the directory of the round that ran last (for --until-fail)
 
     def say(self, line: str) -> None:
@@ -286,15 +285,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def _record(runner: SessionRunner) -> None:
     """What this process ran, each result into the history (an xdist worker records its own): --history off, none."""
-    s = runner.settings
-    if not s.history or not runner.runs:
-        return
-    from harness.history import History, from_runs
+    from harness import history
 
+    s = runner.settings
     workdirs = runner.session.workdirs if runner.session is not None else []
     where = str(s.report_dir / "results.json") if s.report_dir else str(workdirs[-1]) if workdirs else ""
-    session = f"pytest:{runner.started}:{os.getpid()}"
-    History(s.cache_dir, runner.say).record(from_runs(runner.runs, session, "pytest", pipeline.mode_of(s), where))
+    history.keep(s, runner.runs, "pytest", pipeline.mode_of(s), where, runner.say)
 
 
 def _coverage(runner: SessionRunner) -> dict[str, object] | None:

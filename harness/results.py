@@ -46,6 +46,8 @@ SKIPS = frozenset({Status.SKIPPED, Status.NOT_IN_BUILD, Status.NOT_RUN})  # ran 
 UNFINISHED = frozenset({Status.LOST, Status.TIMEOUT})  # never came to its own end: an error in JUnit, not a failure
 UNTESTABLE = SKIPS | {Status.LOST}  # says nothing of the kernel: a bisect step with one is skipped
 RAN_TO_ITS_END = frozenset({Status.PASSED, Status.FAILED, Status.FLAKY})  # its duration is its own (a plan weighs it)
+FAILED_AT_FIRST = FAILED_AS_RUN | {Status.LOST, Status.FLAKY}  # it failed once at least: a failure in its rate
+BY_THE_KERNEL = frozenset({Status.FAILED, Status.TIMEOUT})  # a failure the kernel made, not the machinery (lost)
 
 
 @dataclass(frozen=True)

@@ -32,13 +32,12 @@ from harness.nightly import culprit, summary
 from harness.payload.selftests_bpf import llvm_bin
 from harness.report import write_reports
 from harness.report.flakes import night_outcomes
-from harness.results import Status
+from harness.results import BY_THE_KERNEL
 from harness.run import shard
 from harness.settings import Settings
 from harness.suites import Selection, narrowed
 
 Say = Callable[[str], None]
-BISECTED = frozenset({Status.FAILED, Status.TIMEOUT})  # a new failure of these is bisected; lost is the machinery's
 
 
 @dataclass(frozen=True)
@@ -195,7 +194,7 @@ def culprits(night: Night, settings: Settings, here: Path, modes: list[ModeNight
         return found
     for m in modes:
         new = [t for t in _of_mode(told.changes.new_failures, m.mode)
-               if told.tests.get(f"{m.mode}:{t}") in BISECTED]  # not lost: that is the machinery's
+               if told.tests.get(f"{m.mode}:{t}") in BY_THE_KERNEL]  # not lost: that is the machinery's
         still = _of_mode(told.changes.still_failing, m.mode)
         prior = before.culprits.get(m.mode, ()) if before else ()
         findings = [f for p in prior if (f := culprit.carried(p, still)) is not None]

@@ -15,11 +15,11 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from harness.parse.console import Incident, IncidentKind
+from harness.parse.console import INCIDENT_MARKERS, Incident, IncidentKind
 
 NOBODY = "nothing of ours"  # who ran, when no subtest of the run did
 EVENT_HEADER = re.compile(r"^(?P<kind>[\w ]+) \(running: (?P<who>[^)]*)\)(?: \[(?P<fp>[^\]]+)\])?:$")
-FATAL = frozenset({IncidentKind.PANIC})  # the kinds parse.console's markers call fatal
+FATAL = frozenset(kind for kind, _, fatal in INCIDENT_MARKERS if fatal)  # a header does not say: its kind does
 
 
 def read_events(lines: tuple[str, ...] | list[str]) -> list[Incident]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import night_summary
-from harness.history import Outcome, from_runs, percent, wilson
+from harness.history import Outcome, from_runs, rate_text, wilson
 from harness.report.json import from_json
 from harness.results import Status
 
@@ -47,10 +47,8 @@ class Rate:
                 "signatures": self.signatures, "last_failure": self.last_failure, "class": self.kind}
 
     def line(self) -> str:
-        low, high = self.interval
         said = ", ".join(f"{n}x {s}" for s, n in self.signatures.items())
-        return (f"{self.test} [{self.mode}, {self.kernel}]: {self.failures} failed of {self.runs} "
-                f"({percent(self.rate)} %, 95 %: {percent(low)}-{percent(high)} %) {self.kind}"
+        return (f"{self.test} [{self.mode}, {self.kernel}]: {rate_text(self.failures, self.runs)} {self.kind}"
                 + (f"; {said}" if said else "") + (f"; last: {self.last_failure}" if self.last_failure else ""))
 
 
