@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.bisect import step as bisect_step
+from harness.bisect.sizing import Sizing, checked_confidence, checked_max_runs
 from harness.cache import write_atomic
 from harness.crashes import attributed
 from harness.data import SUITES_DIR
@@ -33,7 +34,6 @@ from harness.settings import OPTIONS, default_cache_dir, for_command, writable_d
 from harness.suites import all_suites, load_suite
 
 if TYPE_CHECKING:
-    from harness.bisect.outcome import Outcome
     from harness.bisect.report import Report
 
 
@@ -155,16 +155,23 @@ def _bisect_command(args: argparse.Namespace, pytest_args: list[str]) -> int:
     if not args.kernels:
         raise BadInput("bisect needs --kernels OLD,...,NEW, or --kernel-tree PATH --good REV --bad REV")
     from harness.bisect.kernels import bisect_list
-    from harness.bisect.outcome import run_selection
+    from harness.bisect.outcome import Repeated
 
     kernels = [k.strip() for k in args.kernels.split(",") if k.strip()]
     settings, keyword = for_command(pytest_args, "bisect")
     chosen = selections(keyword)
     out = writable_dir(Path(args.out) if args.out else settings.cache_dir / "bisect" / f"kernels-{'-'.join(kernels)}", "--out")
+    sizing = _sizing(args)
+    with Repeated(lambda kernel: for_command(["--kernel", kernel, *pytest_args], "bisect")[0], chosen, print) as run_once:
+        return _reported(bisect_list(kernels, run_once, sizing, print), out)
 
-    def run_once(kernel: str) -> Outcome:
-        return run_selection(for_command(["--kernel", kernel, *pytest_args], "bisect")[0], chosen, print)
-    return _reported(bisect_list(kernels, run_once, args.runs, print), out)
+
+def _sizing(args: argparse.Namespace) -> Sizing:
+    """--confidence and --max-runs, checked (bad values: one line, exit 2)."""
+    try:
+        return Sizing(checked_confidence(args.confidence), checked_max_runs(args.max_runs))
+    except ValueError as e:
+        raise BadInput(str(e)) from None
 
 
 def _reported(report: Report, out: Path) -> int:
@@ -178,7 +185,7 @@ def _reported(report: Report, out: Path) -> int:
 def _bisect_tree_command(args: argparse.Namespace, pytest_args: list[str]) -> int:
     """git bisect of a tree's commits in a worktree of the harness's own; a report at the end."""
     from harness.bisect.judge import SameFailure, verify
-    from harness.bisect.outcome import run_selection
+    from harness.bisect.outcome import Repeated
     from harness.bisect.report import Report
     from harness.bisect.tree import Bisection
     from harness.bisect.worktree import Worktree, checked_out
@@ -186,23 +193,22 @@ def _bisect_tree_command(args: argparse.Namespace, pytest_args: list[str]) -> in
     if not (args.good and args.bad):
         raise BadInput("bisecting a tree needs --good REV and --bad REV (commits, tags or branches of it)")
     settings, keyword = for_command(pytest_args, "bisect")
-    chosen = selections(keyword)
+    chosen, sizing = selections(keyword), _sizing(args)
     out = writable_dir(Path(args.out) if args.out else settings.cache_dir / "bisect" / Path(args.kernel_tree).resolve().name,
                        "--out")
     signal.signal(signal.SIGTERM, _interrupted)  # the worktree is removed on the way out
     start = time.monotonic()
     try:
-        with Worktree(Path(args.kernel_tree), settings.cache_dir) as tree:
-            tree_settings = dataclasses.replace(settings, kernel_tree=tree.path)
-            run_once = SameFailure(  # bad only when the bad end's failure comes back the same way
-                checked_out(tree, lambda: run_selection(tree_settings, chosen, print)))
-            b = Bisection(tree, tree.rev(args.good), tree.rev(args.bad), run_once, args.runs,
+        with Worktree(Path(args.kernel_tree), settings.cache_dir) as tree, \
+                Repeated(lambda _: dataclasses.replace(settings, kernel_tree=tree.path), chosen, print) as repeated:
+            run_once = SameFailure(checked_out(tree, repeated))  # bad only when the bad end's failure comes back the same way
+            b = Bisection(tree, tree.rev(args.good), tree.rev(args.bad), run_once, sizing,
                           out / "state.json", print, (args.term_old, args.term_new), check_bad_end=True)
             if args.resume:
                 b.resume()
             culprit = b.find()
-            report = Report.of(culprit, tree, b.steps, verify(culprit, tree.rev(f"{culprit}^"), run_once, args.runs),
-                               time.monotonic() - start)
+            report = Report.of(culprit, tree, b.steps, verify(culprit, tree.rev(f"{culprit}^"), run_once, b.sizing),
+                               time.monotonic() - start, b.sizing.told())
     except KeyboardInterrupt:
         print(f"interrupted: `--resume` goes on from {out / 'state.json'}", file=sys.stderr)
         return InfraError.exit_code
@@ -371,14 +377,17 @@ def unexpected(e: Exception) -> str:
 def _add_bisect(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     b = sub.add_parser("bisect", help="find the first bad Debian build of a list, or the first bad commit of a tree",
                        usage="python -m harness bisect (--kernels OLD,...,NEW | --kernel-tree PATH --good REV --bad REV) "
-                             "[--runs N] [--out DIR] [--resume] [harness options] -k mptcp/rr",
+                             "[--confidence P] [--max-runs N] [--out DIR] [--resume] [harness options] -k mptcp/rr",
                        epilog=_epilog("python -m harness bisect --kernel-tree ~/linux --good v7.2 --bad HEAD -k mptcp/rr", True),
                        formatter_class=RAW)
     b.add_argument("--kernels", help="Debian kernels from images/debian.toml, oldest first (6.12,7.2,7.3)")
     b.add_argument("--kernel-tree", help="a git checkout: bisect its commits in a worktree of the harness's own")
     b.add_argument("--good", help="with --kernel-tree: a commit where the selection passes")
     b.add_argument("--bad", help="with --kernel-tree: a commit where it fails")
-    b.add_argument("--runs", type=int, default=3, help="a passing step is run again until this many passes (default 3)")
+    b.add_argument("--confidence", type=float, default=0.95, help="how sure a good step must be that a commit failing "
+                   "like the bad end would have failed (default 0.95): sizes its runs by the bad end's failure rate")
+    b.add_argument("--max-runs", type=int, default=20, help="at most this many runs of a step, and of the bad end's "
+                   "measure (default 20); a step that reaches it says how sure it is")
     b.add_argument("--out", help="where bisect.json, bisect.md and the state go (default: <cache>/bisect/<name>)")
     b.add_argument("--resume", action="store_true", help="go on from the steps an interrupted bisection judged")
     b.add_argument("--term-old", default="good", help="git bisect's term for the old state (e.g. absent)")
@@ -394,14 +403,16 @@ def _add_bisect(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 def _add_verify_fix(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     v = sub.add_parser("verify-fix", help="does a fix commit fix a failure? reproduce it on the base, then run the fix N times",
                        usage="python -m harness verify-fix --kernel-tree PATH --base REV --fix REV [--reproduce N] "
-                             "[--count N] [--out DIR] [harness options] -k EXPR",
+                             "[--count N] [--confidence P] [--out DIR] [harness options] -k EXPR",
                        epilog=_epilog("python -m harness verify-fix --kernel-tree ~/linux --base HEAD~1 --fix HEAD "
                                       "-k mptcp/rr --count 20", True),
                        formatter_class=RAW)
     v.add_argument("--base", required=True, help="a commit where the selection fails (e.g. the fix's parent)")
     v.add_argument("--fix", required=True, help="the commit with the fix")
-    v.add_argument("--reproduce", type=int, default=3, help="rounds on the base, all run: the failure must show in one "
-                   "(default 3)")
+    v.add_argument("--reproduce", type=int, default=20, help="at most this many rounds on the base, stopping at its third "
+                   "failure: its failure rate (default 20); it must fail in one")
+    v.add_argument("--confidence", type=float, default=0.95, help="the fix's rounds stop once a commit failing like the "
+                   "base would have failed with this probability (default 0.95), at most --count (default 20)")
     v.add_argument("--out", help="where verify-fix.json goes (default: <cache>/verify-fix/<tree>)")
     v.set_defaults(func=_verify_fix_command, passes_pytest_args=True)
 
@@ -415,12 +426,16 @@ def _verify_fix_command(args: argparse.Namespace, pytest_args: list[str]) -> int
         raise BadInput("verify-fix needs --kernel-tree PATH: a git checkout holding both commits")
     if args.reproduce < 1:
         raise BadInput("--reproduce must be at least 1")
+    try:
+        confidence = checked_confidence(args.confidence)
+    except ValueError as e:
+        raise BadInput(str(e)) from None
     chosen = selections(keyword)
     out = writable_dir(Path(args.out) if args.out else settings.cache_dir / "verify-fix" / settings.kernel_tree.name, "--out")
     signal.signal(signal.SIGTERM, _interrupted)  # the worktree is removed on the way out
     try:
         return verify_fix(settings.kernel_tree, args.base, args.fix, settings, chosen, args.reproduce, settings.count, out,
-                          print)
+                          print, confidence)
     except KeyboardInterrupt:
         print("interrupted: no verdict (the worktree is removed; run again to verify)", file=sys.stderr)
         return InfraError.exit_code

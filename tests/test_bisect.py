@@ -72,7 +72,7 @@ def verdicts(*kinds: str):
 def test_the_search_halves_the_range_and_steps_over_untestable_builds():
     test, tested = verdicts("good", "good", "good", "untestable", "bad", "bad", "bad")
     assert first_bad([str(i) for i in range(7)], test, lambda line: None) == (2, 4)
-    assert tested[:2] == ["0", "6"]  # both ends first
+    assert tested[:2] == ["6", "0"]  # both ends first, the bad one (its rate sizes the others) before
     assert len(tested) <= 5
 
 

@@ -19,13 +19,16 @@ from tests.helpers import CACHE, git, replace_in, run_harness, source_repo
 pytestmark = [pytest.mark.guest, pytest.mark.slow]
 
 REGRESSION = "mptcp: bpf: no msk for subflows from bpf_skc_to_mptcp_sock()"
+GOOD_LINE = "return mptcp_sk(mptcp_subflow_ctx(sk)->conn);"
+BROKEN = "return NULL;"  # every time
+ONE_IN_THREE = "return get_random_u32_below(3) ? mptcp_sk(mptcp_subflow_ctx(sk)->conn) : NULL;"  # mptcp/base: 1 run in 3
 
 
 def commit(repo: Path, subject: str) -> None:
     git(repo, "commit", "-q", "-a", "-m", subject)
 
 
-def history(repo: Path) -> None:
+def history(repo: Path, regression: str = BROKEN) -> None:
     source_repo(repo)
     doc, mptcp = repo / "Documentation/networking/mptcp.rst", repo / "net/mptcp"
     replace_in(doc, "Multipath TCP", "Multipath TCP (MPTCP)")
@@ -36,7 +39,9 @@ def history(repo: Path) -> None:
     commit(repo, "mptcp: ctrl: a change that does not build")
     replace_in(mptcp / "ctrl.c", "this does not compile;\n", "")
     commit(repo, "mptcp: ctrl: fix the build")
-    replace_in(mptcp / "bpf.c", "return mptcp_sk(mptcp_subflow_ctx(sk)->conn);", "return NULL;")
+    replace_in(mptcp / "bpf.c", GOOD_LINE, regression)
+    if regression != BROKEN:
+        replace_in(mptcp / "bpf.c", '#include "protocol.h"', '#include <linux/random.h>\n#include "protocol.h"')
     commit(repo, REGRESSION)
     replace_in(doc, "Multipath TCP (MPTCP)", "Multipath TCP (MPTCP, RFC 8684)")
     commit(repo, "docs: mptcp: cite the RFC")
@@ -64,3 +69,26 @@ def test_bisect_finds_the_injected_regression_skips_the_unbuildable_commit_and_l
             (repo / "MAINTAINERS").read_bytes()) == before
     assert not (CACHE / "worktrees" / repo.name).exists()
     print((out / "bisect.md").read_text())
+
+
+def test_bisect_measures_a_one_in_three_regression_sizes_its_steps_and_names_it(tmp_path):
+    """Issue 49: the same history, its regression failing mptcp/base about 1 run in 3 (the sockops program sees no msk
+    when get_random_u32_below(3) is 0). The bad end is measured (3 failures), each good step runs until a commit
+    failing like it would have failed with 99 % (3 runs a step would miss it 3 times in 10), and the report says how
+    sure. Named right about 97 times in 100 at --confidence 0.99 (tests/test_sizing.py's simulation): a failure here
+    is either that chance or a real fault; bisect.md printed below tells which."""
+    repo = tmp_path / "linux-bisect-e2e"  # the test above's worktree build dir, reused
+    history(repo, ONE_IN_THREE)
+    out = tmp_path / "out"
+    run = run_harness("bisect", "--kernel-tree", str(repo), "--good", "HEAD~7", "--bad", "HEAD", "--confidence", "0.99",
+                      "--max-runs", "40", "-k", "mptcp/base", "--out", str(out), timeout=6 * 3600)
+    print((out / "bisect.md").read_text() if (out / "bisect.md").exists() else run.stdout[-6000:])
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    report = json.loads((out / "bisect.json").read_text())
+    assert report["subject"] == REGRESSION and report["verified"], report
+    end = report["steps"][0]
+    assert end["kind"] == "bad" and end["runs"] >= 3 and "measured on the bad end" in end["why"]
+    goods = [s for s in (*report["steps"], *report["verification"]) if s["kind"] == "good"]
+    assert goods and all(s["runs"] > 3 and s["sure"] >= 0.99 for s in goods), goods
+    assert report["sure"] >= 0.9  # each good step 99 % sure, the culprit their product
+    assert "% confident" in run.stdout and "a step is good after" in report["sizing"]

@@ -13,6 +13,7 @@ from harness.bisect.judge import judge, verify
 from harness.bisect.kernels import bisect_list
 from harness.bisect.outcome import Outcome
 from harness.bisect.report import Report
+from harness.bisect.sizing import Sizing, percent_sure
 from harness.bisect.step import Kind, Verdict
 from harness.bisect.tree import Bisection
 from harness.bisect.worktree import Worktree, checked_out
@@ -84,9 +85,9 @@ def test_culprit_found_unbuildable_commit_skipped_intermittent_failure_caught_ch
     calls: list[str] = []
     with Worktree(repo, tmp_path / "cache") as tree:
         run_once = by_subject(repo, plan, calls)
-        bisection = Bisection(tree, tree.rev("main~7"), tree.rev("main"), run_once, runs=3, say=lambda _: None)
+        bisection = Bisection(tree, tree.rev("main~7"), tree.rev("main"), run_once, sizing=Sizing(max_runs=3), say=lambda _: None)
         culprit = bisection.find()
-        report = Report.of(culprit, tree, bisection.steps, verify(culprit, tree.rev(f"{culprit}^"), run_once, 3), 1.0)
+        report = Report.of(culprit, tree, bisection.steps, verify(culprit, tree.rev(f"{culprit}^"), run_once, Sizing(max_runs=3)), 1.0)
         worktree = tree.path
     assert report.subject == "c5" and report.author == "A Developer <dev@example.org>"
     assert report.problems == ()  # c5 failed again (its second run), c4 passed again
@@ -104,7 +105,7 @@ def test_one_run_per_step_would_misplace_an_intermittent_culprit(repo, tmp_path)
     plan = {"c0": GOOD, "c1": GOOD, "c2": GOOD, "c3": GOOD, "c4": GOOD,
             "c5": [Kind.GOOD, Kind.BAD], "c6": [Kind.GOOD, Kind.BAD], "c7": BAD}
     with Worktree(repo, tmp_path / "cache") as tree:
-        once = Bisection(tree, tree.rev("main~7"), tree.rev("main"), by_subject(repo, plan, []), runs=1,
+        once = Bisection(tree, tree.rev("main~7"), tree.rev("main"), by_subject(repo, plan, []), sizing=Sizing(max_runs=1),
                          say=lambda _: None).find()
         assert git(repo, "show", "-s", "--format=%s", once).strip() == "c7"  # wrong: why runs default to 3
 
@@ -123,11 +124,11 @@ def test_resume_does_not_run_what_was_judged(repo, tmp_path):
     first: list[str] = []
     with Worktree(repo, tmp_path / "cache") as tree:
         good, bad = tree.rev("main~7"), tree.rev("main")
-        b = Bisection(tree, good, bad, by_subject(repo, plan, first), runs=1, state_file=state, say=lambda _: None)
+        b = Bisection(tree, good, bad, by_subject(repo, plan, first), sizing=Sizing(max_runs=1), state_file=state, say=lambda _: None)
         assert git(repo, "show", "-s", "--format=%s", b.find()).strip() == "c5"
     again: list[str] = []
     with Worktree(repo, tmp_path / "cache") as tree:
-        b = Bisection(tree, good, bad, by_subject(repo, plan, again), runs=1, state_file=state, say=lambda _: None)
+        b = Bisection(tree, good, bad, by_subject(repo, plan, again), sizing=Sizing(max_runs=1), state_file=state, say=lambda _: None)
         b.resume()
         assert git(repo, "show", "-s", "--format=%s", b.find()).strip() == "c5"
     assert first and again == []
@@ -191,10 +192,10 @@ def test_verification_runs_each_commit_checked_out_in_the_worktree(repo, tmp_pat
     """After bisect ends, HEAD is wherever it stopped: the culprit and its parent are checked out before their runs."""
     seen: list[str] = []
     with Worktree(repo, tmp_path / "cache") as tree:
-        def run() -> Outcome:
+        def run(commit: str) -> Outcome:
             seen.append(git(tree.path, "log", "-1", "--format=%s").strip())
             return Outcome(Verdict(Kind.BAD if seen[-1] == "c5" else Kind.GOOD, seen[-1]), image_sha256=seen[-1])
-        checked = verify(tree.rev("main~2"), tree.rev("main~3"), checked_out(tree, run), 2)
+        checked = verify(tree.rev("main~2"), tree.rev("main~3"), checked_out(tree, run), Sizing(max_runs=2))
     assert seen == ["c5", "c4", "c4"] and checked.problems == ()
 
 
@@ -210,10 +211,13 @@ def test_a_list_of_kernels_gets_the_same_repeated_runs_verification_and_report(t
         return Outcome(Verdict(kind, f"{kernel} recorded"), image_sha256=kernel,
                        evidence=("mptcp/base failed", "kernel: WARNING") if kind is Kind.BAD else ())
 
-    report = bisect_list(list(plan), run_once, 3, lambda _: None)
+    report = bisect_list(list(plan), run_once, Sizing(max_runs=3), lambda _: None)
     assert (report.commit, report.subject, report.problems) == ("7.2", "(last good: 7.1)", ())
-    assert [(s.commit, s.kind, s.runs) for s in report.steps] == [
-        ("6.12", Kind.GOOD, 3), ("7.3", Kind.BAD, 1), ("7.2", Kind.BAD, 2), ("7.1", Kind.GOOD, 3)]
+    # the newest measured first (3 of 3 failed: a good step needs 2 passes to be 95 % sure), then the oldest
+    assert [(s.commit, s.kind, s.runs, percent_sure(s.sure)) for s in report.steps] == [
+        ("7.3", Kind.BAD, 3, "100 %"), ("6.12", Kind.GOOD, 2, "96 %"), ("7.2", Kind.BAD, 2, "100 %"),
+        ("7.1", Kind.GOOD, 2, "96 %")]
+    assert "3 failed of 3 (100 %, 95 %: 44-100 %)" in report.sizing
     report.write(tmp_path)
     assert "kernel: WARNING" in (tmp_path / "bisect.md").read_text()
 
@@ -221,9 +225,9 @@ def test_a_list_of_kernels_gets_the_same_repeated_runs_verification_and_report(t
 def test_a_step_reports_the_build_and_run_time_of_all_its_runs():
     from harness.bisect.judge import judged_step
 
-    step = judged_step("c1", lambda: Outcome(Verdict(Kind.GOOD, "1 passed"), build_s=10.0, run_s=5.0), 3)
+    step = judged_step("c1", lambda: Outcome(Verdict(Kind.GOOD, "1 passed"), build_s=10.0, run_s=5.0), Sizing(max_runs=3))
     assert (step.runs, step.build_s, step.run_s) == (3, 30.0, 15.0)
-    broken = judged_step("c2", lambda: Outcome(Verdict(Kind.UNTESTABLE, "does not build"), build_s=99.0), 3)
+    broken = judged_step("c2", lambda: Outcome(Verdict(Kind.UNTESTABLE, "does not build"), build_s=99.0), Sizing(max_runs=3))
     assert (broken.runs, broken.build_s, broken.run_s) == (1, 99.0, 0.0)
 
 
@@ -256,7 +260,7 @@ def test_a_step_that_fails_differently_is_cannot_tell_and_the_culprit_is_still_t
         return Outcome(Verdict(Kind.GOOD, "1 passed"))
     with Worktree(repo, tmp_path / "cache") as tree:
         same = SameFailure(run_once)
-        bisection = Bisection(tree, tree.rev("main~7"), tree.rev("main"), same, runs=1, say=lambda _: None,
+        bisection = Bisection(tree, tree.rev("main~7"), tree.rev("main"), same, sizing=Sizing(max_runs=1), say=lambda _: None,
                               check_bad_end=True)
         culprit = bisection.find()
         subject = tree.git("log", "-1", "--format=%s", culprit).strip()
@@ -271,7 +275,7 @@ def test_a_bad_end_that_passes_is_bad_input(repo, tmp_path):
     calls: list[str] = []
     with Worktree(repo, tmp_path / "cache") as tree:
         run_once = by_subject(repo, {f"c{n}": GOOD for n in range(8)}, calls)
-        bisection = Bisection(tree, tree.rev("main~7"), tree.rev("main"), run_once, runs=1, say=lambda _: None,
+        bisection = Bisection(tree, tree.rev("main~7"), tree.rev("main"), run_once, sizing=Sizing(max_runs=1), say=lambda _: None,
                               check_bad_end=True)
         with pytest.raises(BadInput, match="it must fail the selection"):
             bisection.find()

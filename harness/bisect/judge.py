@@ -1,12 +1,14 @@
-"""A step judged by repeated runs: bad at the first bad run, good only after `runs` passing ones, a different failure
-"cannot tell" (SameFailure); and the culprit verified (it fails again, its parent passes again)."""
+"""A step judged by repeated runs: bad at the first bad run, good only after as many passing ones as the bad end's
+failure rate asks (harness.bisect.sizing), a different failure "cannot tell" (SameFailure); the bad end measured first
+(measure); and the culprit verified (it fails again, its parent passes again), with how sure each step is."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from harness.bisect.outcome import Outcome
+from harness.bisect.sizing import MEASURE_FAILURES, Rate, Sizing, percent_sure
 from harness.bisect.step import Kind, same_failure
 
 
@@ -37,6 +39,7 @@ class Step:
     image_sha256: str = ""
     build_s: float = 0.0
     run_s: float = 0.0
+    sure: float | None = None  # how sure the verdict is: a good one, 1 - the chance a bad commit passed its runs
 
     def plain(self) -> dict[str, object]:
         return dataclasses.asdict(self) | {"kind": self.kind.value}
@@ -52,16 +55,56 @@ def judge(run_once: Callable[[], Outcome], runs: int) -> tuple[Outcome, int]:
     return last, done
 
 
-def judged_step(name: str, run_once: Callable[[], Outcome], runs: int) -> Step:
-    """judge() with its figures, as a step of the report (`name`: a commit, or a kernel of a list): times summed."""
+def judged_step(name: str, run_once: Callable[[], Outcome], sizing: Sizing) -> Step:
+    """judge() with its figures, as a step of the report (`name`: a commit, or a kernel of a list): times summed, and
+    how sure it is (a failure the same way: sure; passes: as sure as their number makes it)."""
     seen: list[Outcome] = []
 
     def counted() -> Outcome:
         seen.append(run_once())
         return seen[-1]
-    outcome, done = judge(counted, runs)
-    return Step(name, outcome.verdict.kind, outcome.verdict.why, done, outcome.infra, outcome.image_sha256,
-                round(sum(o.build_s for o in seen), 1), round(sum(o.run_s for o in seen), 1))
+    outcome, done = judge(counted, sizing.runs())
+    kind = outcome.verdict.kind
+    sure = 1.0 if kind is Kind.BAD else sizing.sure(done) if kind is Kind.GOOD else None
+    return Step(name, kind, outcome.verdict.why, done, outcome.infra, outcome.image_sha256,
+                round(sum(o.build_s for o in seen), 1), round(sum(o.run_s for o in seen), 1), sure)
+
+
+def measure(name: str, run_once: Callable[[], Outcome], max_runs: int) -> tuple[Step, Rate]:
+    """The bad end run until it has failed MEASURE_FAILURES times (the same way, with SameFailure) or max_runs times:
+    its step (bad when it failed at all) and its failure rate. A run that cannot tell is not counted; one at the
+    first run (no build, no guest) ends it."""
+    seen: list[Outcome] = []
+    failures = 0
+    while len(seen) < max_runs and failures < MEASURE_FAILURES:
+        seen.append(run_once())
+        kind = seen[-1].verdict.kind
+        failures += kind is Kind.BAD
+        if kind is Kind.UNTESTABLE and (len(seen) == 1 or seen[-1].infra):
+            break
+    counted = [o for o in seen if o.verdict.kind is not Kind.UNTESTABLE]
+    rate = Rate(failures, len(counted))
+    last = next((o for o in reversed(seen) if o.verdict.kind is Kind.BAD), seen[-1])
+    kind = Kind.BAD if failures else last.verdict.kind
+    why = f"{last.verdict.why}; {rate}" if failures else last.verdict.why if not counted else \
+        f"passed {len(counted)} of {len(counted)} run(s)"
+    return Step(name, kind, why, len(seen), last.infra, last.image_sha256, round(sum(o.build_s for o in seen), 1),
+                round(sum(o.run_s for o in seen), 1), 1.0 if failures else None), rate
+
+
+def culprit_sure(steps: Iterable[Step]) -> float | None:
+    """How sure the culprit is: every good verdict right (a bad one is a failure seen the same way); None: unknown."""
+    sure = 1.0
+    for s in steps:
+        if s.kind is Kind.GOOD:
+            if s.sure is None:
+                return None
+            sure *= s.sure
+    return sure
+
+
+def sure_text(sure: float | None) -> str:
+    return f"{percent_sure(sure)} confident" if sure is not None else "confidence unknown"
 
 
 @dataclass(frozen=True)
@@ -71,7 +114,7 @@ class Verification:
     steps: tuple[Step, ...] = ()  # the culprit's runs again, then its parent's: their verdicts and times
 
 
-def verify(culprit: str, parent: str, run_once: Callable[[str], Outcome], runs: int) -> Verification:
+def verify(culprit: str, parent: str, run_once: Callable[[str], Outcome], sizing: Sizing) -> Verification:
     """KernelCI's check: the culprit fails again and its parent passes again; problems found, in words."""
     problems = []
     seen: list[Outcome] = []
@@ -79,11 +122,11 @@ def verify(culprit: str, parent: str, run_once: Callable[[str], Outcome], runs: 
     def counted(commit: str) -> Outcome:
         seen.append(run_once(commit))
         return seen[-1]
-    again = judged_step(culprit, lambda: counted(culprit), runs)
+    again = judged_step(culprit, lambda: counted(culprit), sizing)
     if again.kind is not Kind.BAD:
         problems.append(f"the culprit did not fail again ({again.kind.value}: {again.why})")
     evidence = seen[-1].evidence  # the run that judged it
-    before = judged_step(parent, lambda: run_once(parent), runs)
+    before = judged_step(parent, lambda: run_once(parent), sizing)
     if before.kind is not Kind.GOOD:
         problems.append(f"its parent did not pass again ({before.kind.value}: {before.why})")
     if again.image_sha256 and again.image_sha256 == before.image_sha256:

@@ -1,11 +1,14 @@
 """One run of the selection on one kernel (a commit's build, or a prebuilt one), judged: an Outcome.
 
 What every kind of bisection runs at each step: `bisect` over commits (harness.bisect.tree), over a list of kernels
-(harness.bisect.kernels), `bisect-step` under `git bisect run` (harness.bisect.step) and the nightly's culprit.
+(harness.bisect.kernels) and the nightly's culprit run a step's repeated runs in one persistent guest (Repeated);
+`bisect-step` under `git bisect run` one run in one-shot guests (run_selection).
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -13,7 +16,7 @@ from harness import history, pipeline
 from harness.bisect.step import Kind, Verdict, signatures, verdict_of
 from harness.cache import file_sha256
 from harness.crashes import event_lines
-from harness.errors import InfraError
+from harness.errors import BuildFailed, InfraError
 from harness.results import FAILED_AS_RUN, SuiteRun
 from harness.run.select import selections
 from harness.settings import Settings, for_command
@@ -58,11 +61,69 @@ def run_selection(settings: Settings, selections: list[Selection], say: Callable
         return Outcome(Verdict(Kind.UNTESTABLE, f"not prepared: {_first_error(ran.prepare_error or '')}"), infra=True,
                        build_s=ran.build_s)
     history.keep(settings, ran.runs, "bisect", pipeline.mode_of(settings), say=quiet)
-    verdict = verdict_of([r for run in ran.runs for r in run.subtests])
-    infra = any(run.infra_errors for run in ran.runs) and verdict.kind is Kind.UNTESTABLE
-    found = [r for run in ran.runs for r in run.subtests]
-    return Outcome(verdict, file_sha256(ran.kernel.image), infra, ran.build_s, ran.run_s,
-                   evidence(ran.runs) if verdict.kind is Kind.BAD else (), signatures(found) if verdict.kind is Kind.BAD else {})
+    return judged(ran.runs, file_sha256(ran.kernel.image), ran.build_s, ran.run_s)
+
+
+class Repeated:
+    """run_once(key) for a step's repeated runs: the kernel `settings_for(key)` names (a commit checked out, a kernel of
+    a list) prepared once, its runs in one persistent guest; another key closes that guest and prepares its own."""
+
+    def __init__(self, settings_for: Callable[[str], Settings], chosen: list[Selection], say: Callable[[str], object]):
+        self.settings_for, self.chosen, self.say = settings_for, chosen, say
+        self.key: str | None = None
+        self.session: pipeline.Session | None = None
+        self.unprepared: Outcome | None = None  # the key's kernel did not build, or could not be prepared
+        self.settings: Settings | None = None
+
+    def __call__(self, key: str) -> Outcome:
+        build_s = 0.0
+        if key != self.key:
+            self.close()
+            self.key, start = key, time.monotonic()
+            self._open(key)
+            build_s = time.monotonic() - start
+        if self.unprepared is not None:
+            return dataclasses.replace(self.unprepared, build_s=build_s)
+        assert self.session is not None and self.settings is not None
+        start = time.monotonic()
+        runs = [self.session.run_in_guest(sel.suite, sub) for sel in self.chosen for sub in sel.subtests]
+        history.keep(self.settings, runs, "bisect", pipeline.mode_of(self.settings), say=self._quiet)
+        return judged(runs, file_sha256(self.session.prepared.kernel.image), build_s, time.monotonic() - start)
+
+    def _quiet(self, line: str) -> None:
+        self.say(f"  {line}")
+
+    def _open(self, key: str) -> None:
+        settings = self.settings = dataclasses.replace(self.settings_for(key), persistent_guest=True)
+        try:
+            prepared = pipeline.prepare(pipeline.PrepareRequest.of(settings), [s.suite for s in self.chosen], self._quiet)
+        except BuildFailed as e:
+            self.unprepared = Outcome(Verdict(Kind.UNTESTABLE, f"does not build: {_first_error(str(e))}"))
+            return
+        except InfraError as e:
+            self.unprepared = Outcome(Verdict(Kind.UNTESTABLE, f"not prepared: {_first_error(str(e))}"), infra=True)
+            return
+        self.session = pipeline.Session(settings, prepared, self._quiet, progress=lambda line: None)
+
+    def close(self) -> None:
+        if self.session is not None:
+            self.session.close()
+        self.key, self.session, self.unprepared = None, None, None
+
+    def __enter__(self) -> Repeated:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def judged(runs: list[SuiteRun], image_sha256: str, build_s: float, run_s: float) -> Outcome:
+    """One run's Outcome: its verdict, and when bad its evidence and the failures' signatures."""
+    verdict = verdict_of([r for run in runs for r in run.subtests])
+    infra = any(run.infra_errors for run in runs) and verdict.kind is Kind.UNTESTABLE
+    bad = verdict.kind is Kind.BAD
+    return Outcome(verdict, image_sha256, infra, round(build_s, 1), round(run_s, 1), evidence(runs) if bad else (),
+                   signatures([r for run in runs for r in run.subtests]) if bad else {})
 
 
 def evidence(runs: list[SuiteRun]) -> tuple[str, ...]:

@@ -1,20 +1,23 @@
 """Bisecting the commits of a kernel tree: git bisect driven step by step (Bisection).
 
 It moves a worktree of the harness's own (harness.bisect.worktree: the user's checkout is never touched). Each
-step is judged by repeated runs (harness.bisect.judge): bad at its first failing run, good only after `runs`
-passing ones, so one flaky result cannot misplace the culprit; a commit that does not build, boot or have the
+step is judged by repeated runs (harness.bisect.judge): the bad end is measured first (its failure rate), then a step is
+bad at its first failing run, good only after as many passing ones as that rate asks for --confidence
+(harness.bisect.sizing), so a flaky failure cannot misplace the culprit; a commit that does not build, boot or have the
 subtests is skipped, never bad. Too many steps lost to infrastructure stop the bisection. What each step found is
 kept in a state file: --resume goes on from there. The culprit is then verified (judge.verify) and reported
 (harness.bisect.report).
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.bisect.judge import Step, judged_step
+from harness.bisect.judge import Step, judged_step, measure
 from harness.bisect.outcome import Outcome
+from harness.bisect.sizing import Rate, Sizing, percent_sure
 from harness.bisect.step import Kind
 from harness.bisect.worktree import Worktree
 from harness.cache import read_json, write_json
@@ -32,20 +35,37 @@ class Bisection:
     good: str
     bad: str
     run_once: Callable[[str], Outcome]
-    runs: int = 3
+    sizing: Sizing = field(default_factory=Sizing)
     state_file: Path | None = None
     say: Callable[[str], object] = print
     terms: tuple[str, str] = ("good", "bad")  # --term-old / --term-new
     steps: list[Step] = field(default_factory=list)
-    check_bad_end: bool = False  # run the bad end first: it must fail (and SameFailure learns how)
+    check_bad_end: bool = False  # measure the bad end first: it must fail (SameFailure learns how), its rate sizes steps
 
     def _record(self, commit: str) -> Step:
-        step = judged_step(commit, lambda: self.run_once(commit), self.runs)
+        return self._keep(judged_step(commit, lambda: self.run_once(commit), self.sizing))
+
+    def _keep(self, step: Step) -> Step:
         self.steps.append(step)
         if self.state_file is not None:
-            write_json(self.state_file, {"good": self.good, "bad": self.bad, "steps": [s.plain() for s in self.steps]})
-        self.say(f"{commit[:12]}: {step.kind.value} ({step.why}; {step.runs} run(s))")
+            rate = self.sizing.rate
+            write_json(self.state_file, {"good": self.good, "bad": self.bad, "steps": [s.plain() for s in self.steps],
+                                         "rate": [rate.failures, rate.runs, rate.source] if rate else None})
+        sure = f", {percent_sure(step.sure)} sure" if step.sure is not None and step.kind is Kind.GOOD else ""
+        self.say(f"{step.commit[:12]}: {step.kind.value} ({step.why}; {step.runs} run(s){sure})")
         return step
+
+    def _measure_bad_end(self) -> None:
+        """The bad end's failure rate (a resumed bisection has it), which sizes every step after it."""
+        if any(s.commit == self.bad for s in self.steps):
+            return
+        step, rate = measure(self.bad, lambda: self.run_once(self.bad), self.sizing.max_runs)
+        if step.kind is Kind.BAD:
+            self.sizing = dataclasses.replace(self.sizing, rate=rate)
+        self._keep(step)
+        if step.kind is not Kind.BAD:
+            raise BadInput(f"--bad {self.bad[:12]} is {step.kind.value} ({step.why}): it must fail the selection")
+        self.say(self.sizing.told())
 
     def _mark(self, step: Step) -> str:
         """Tell git bisect; what it said (where it goes next, or the culprit)."""
@@ -60,15 +80,15 @@ class Bisection:
         state = read_json(self.state_file, {}) if self.state_file is not None else {}
         if state.get("good") == self.good and state.get("bad") == self.bad:
             self.steps = [Step(**{**s, "kind": Kind(s["kind"])}) for s in state.get("steps", [])]
+            if state.get("rate"):
+                self.sizing = dataclasses.replace(self.sizing, rate=Rate(*state["rate"]))
             self.say(f"resuming: {len(self.steps)} step(s) already judged")
 
     def find(self) -> str:
         """The first bad commit (hash)."""
         old, new = self.terms
-        if self.check_bad_end and not any(s.commit == self.bad for s in self.steps):
-            end = self._record(self.bad)
-            if end.kind is not Kind.BAD:
-                raise BadInput(f"--bad {self.bad[:12]} is {end.kind.value} ({end.why}): it must fail the selection")
+        if self.check_bad_end:
+            self._measure_bad_end()
         self.tree.git("bisect", "start", f"--term-old={old}", f"--term-new={new}")
         out = self.tree.git("bisect", new, self.bad) + self.tree.git("bisect", old, self.good)
         for step in self.steps:  # what a previous run found

@@ -65,10 +65,10 @@ class InPlace(Worktree):
         git.run(self.path, "checkout", "-q", "-f", "--detach", self.was)
 
 
-def checked_out(tree: Worktree, run: Callable[[], Outcome]) -> Callable[[str], Outcome]:
-    """run_once(commit): `run` with the commit checked out in the worktree (verification goes back to commits)."""
+def checked_out(tree: Worktree, run: Callable[[str], Outcome]) -> Callable[[str], Outcome]:
+    """run_once(commit): `run(commit)` with the commit checked out in the worktree (verification goes back to commits)."""
     def run_once(commit: str) -> Outcome:
         if tree.rev("HEAD") != commit:
             tree.git("checkout", "-q", "--detach", commit)
-        return run()
+        return run(commit)
     return run_once

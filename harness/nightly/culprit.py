@@ -4,8 +4,9 @@ When: a night built from git (--git, or --kernel-tree of a checkout) whose mode 
 (failed after their retries: not flaky, not xfail, not infrastructure) against the night before
 of that mode, whose commit is known (--bisect auto, the default; off turns it off). How:
 harness bisect's machinery in a worktree of that clone (the mode's build dir and ccache reused
-from night to night), its repeated runs, unbuildable commits skipped, culprit and parent
-verified; a step is bad only when one of tonight's failures comes back the same way
+from night to night), tonight's commit measured first (its failure rate sizes each step's runs in
+one persistent guest), unbuildable commits skipped, culprit and parent verified, how sure it is
+said; a step is bad only when one of tonight's failures comes back the same way
 (bisect.tree.SameFailure, with tonight's signatures). The failures the culprit does not
 explain are bisected once more. When --bisect-budget runs out, the range narrowed so far is
 reported. A later night still failing the same way does not bisect again: it names the culprit
@@ -19,9 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.bisect.judge import SameFailure, verify
-from harness.bisect.outcome import Outcome, run_selection
+from harness.bisect.judge import SameFailure, sure_text, verify
+from harness.bisect.outcome import Outcome, Repeated
 from harness.bisect.report import Report
+from harness.bisect.sizing import Sizing
 from harness.bisect.step import signatures
 from harness.bisect.tree import Bisection
 from harness.bisect.worktree import InPlace, Worktree, checked_out
@@ -104,6 +106,7 @@ class Job:
     budget_s: float = BUDGET_S
     url: str | None = None  # --git: where to deepen the shallow clone from
     ref: str | None = None
+    sizing: Sizing = Sizing()  # each step's runs: sized by tonight's failure rate, measured on tonight's commit
 
 
 @dataclass
@@ -148,22 +151,23 @@ def _bisect(job: Job, tree: Worktree, failures: list[str], expected: dict[str, s
     settings = dataclasses.replace(job.settings, kernel_tree=tree.path)
     start = time.monotonic()
     say(f"bisect: {', '.join(failures)} between {job.good[:12]} (the night before) and {job.bad[:12]}")
-    recorded = Recorded(checked_out(tree, lambda: run_selection(settings, chosen, say)))
-    run_once = SameFailure(Budget(recorded, deadline), dict(expected))
-    bisection = Bisection(tree, job.good, job.bad, run_once, 3, job.out / f"bisect{suffix}-state.json",
-                                      lambda line: say(f"bisect: {line}"))
-    try:
-        culprit = bisection.find()
-        checked = verify(culprit, tree.rev(f"{culprit}^"), run_once, 3)
-    except BudgetSpent:
-        return Finding(f"range narrowed to {bisect_range(tree)} (budget spent)", failures=tuple(failures),
-                       elapsed_s=round(time.monotonic() - start, 1))
-    report = Report.of(culprit, tree, bisection.steps, checked, time.monotonic() - start)
+    with Repeated(lambda _: settings, chosen, say) as repeated:
+        recorded = Recorded(checked_out(tree, repeated))
+        run_once = SameFailure(Budget(recorded, deadline), dict(expected))
+        bisection = Bisection(tree, job.good, job.bad, run_once, job.sizing, job.out / f"bisect{suffix}-state.json",
+                              lambda line: say(f"bisect: {line}"), check_bad_end=True)
+        try:
+            culprit = bisection.find()
+            checked = verify(culprit, tree.rev(f"{culprit}^"), run_once, bisection.sizing)
+        except BudgetSpent:
+            return Finding(f"range narrowed to {bisect_range(tree)} (budget spent)", failures=tuple(failures),
+                           elapsed_s=round(time.monotonic() - start, 1))
+    report = Report.of(culprit, tree, bisection.steps, checked, time.monotonic() - start, bisection.sizing.told())
     report.write_as(job.out, f"bisect{suffix}")
     at_culprit = recorded.last.get(culprit)
     explained = [t for t in failures if at_culprit is not None and at_culprit.signatures.get(t) == expected.get(t)]
     verified = not report.problems
     line = (f"culprit: {culprit[:12]} {report.subject} ({report.author.split(' <')[0]}), "
-            + ("verified" if verified else "NOT verified: " + "; ".join(report.problems)))
+            + ("verified" if verified else "NOT verified: " + "; ".join(report.problems)) + f", {sure_text(report.sure)}")
     return Finding(line, culprit, report.subject, report.author, verified, tuple(explained or failures), night,
                    str(job.out / f"bisect{suffix}.md"), round(time.monotonic() - start, 1))
