@@ -311,10 +311,12 @@ def _parser() -> argparse.ArgumentParser:
     _add_verify_fix(sub)
     _add_nightly(sub)
     r = sub.add_parser("report", help="the nightly dashboard: one static HTML page of nights and report dirs",
-                       usage="python -m harness report --html OUT.html NIGHTS_DIR|NIGHT|REPORT_DIR ...",
+                       usage="python -m harness report --html OUT.html [--last N] NIGHTS_DIR|NIGHT|REPORT_DIR ...",
                        epilog=_epilog("python -m harness report --html nights.html ~/nights"), formatter_class=RAW)
     r.add_argument("paths", nargs="+", metavar="DIR")
     r.add_argument("--html", required=True, metavar="OUT.html")
+    r.add_argument("--last", type=int, default=100, metavar="N", help="the flakes view's rates over each subtest's last "
+                   "N results (default 100)")
     r.set_defaults(func=_report_command)
     f = sub.add_parser("flakes", help="each subtest's failure rate with its 95 %% interval, from every run recorded",
                        usage="python -m harness flakes [-k EXPR] [--mode M] [--since 30d] [--last N] [--json]",
@@ -487,7 +489,9 @@ def _report_command(args: argparse.Namespace) -> int:
 
     start = time.monotonic()
     out = Path(args.html)
+    if args.last < 1:
+        raise BadInput(f"--last {args.last}: give a number of results, at least 1 (default 100)")
     writable_dir(out.parent, "--html's directory")
-    columns = write_html(out, [Path(p).resolve() for p in args.paths], time.strftime("%Y-%m-%d %H:%M"))
+    columns = write_html(out, [Path(p).resolve() for p in args.paths], time.strftime("%Y-%m-%d %H:%M"), last=args.last)
     print(f"{out}: {columns} column(s) in {time.monotonic() - start:.2f} s; open file://{out.resolve()}")
     return Exit.PASSED

@@ -14,6 +14,10 @@
     kernel = "*7.3*"                  # optional, as above
     reason = "..."                    # link and expires as above
 
+    [[flaky]]                         # known flaky (harness.nightly.quarantine): failing is not a new failure
+    test = "mptcp/stale"              # mode, kernel, link and expires as above; rate, since and by as the nightly
+    reason = "..."                    # writes them in NIGHTS_DIR/known-flaky.toml
+
 A known crash is still reported; the subtests it failed become xfail; a crash no entry names fails the night
 even when no subtest carried it (harness.nightly.summary). BPF CI's denylist
 (with reasons) and NIPA's ignore list are the anchors.
@@ -42,6 +46,9 @@ class Entry:
     fingerprint: str = ""  # [[crash]]
     link: str = ""
     expires: datetime.date | None = None
+    rate: str = ""  # [[flaky]]: its rate when decided ("3 failed of 40 (8 %, 95 %: 3-20 %) ...")
+    since: datetime.date | None = None  # [[flaky]]: when it was decided
+    by: str = ""  # [[flaky]]: "nightly" (decided by the numbers, rewritten each night), else a person's
 
     def expired(self, today: datetime.date) -> bool:
         return self.expires is not None and today > self.expires
@@ -55,17 +62,23 @@ class Expectations:
     failures: tuple[Entry, ...] = ()
     crashes: tuple[Entry, ...] = ()
     source: str = ""
+    flaky: tuple[Entry, ...] = ()
 
     def live(self, today: datetime.date) -> tuple[Expectations, list[str]]:
         """The entries that still apply, and one line per expired one."""
-        gone = [e for e in (*self.failures, *self.crashes) if e.expired(today)]
+        gone = [e for e in (*self.failures, *self.crashes, *self.flaky) if e.expired(today)]
         said = [f"{self.source}: the entry for {e.fingerprint or e.test} expired on {e.expires}: it no longer applies"
                 for e in gone]
         return Expectations(tuple(e for e in self.failures if e not in gone),
-                            tuple(e for e in self.crashes if e not in gone), self.source), said
+                            tuple(e for e in self.crashes if e not in gone), self.source,
+                            tuple(e for e in self.flaky if e not in gone)), said
 
     def failure(self, name: str, mode: str, kernel: str) -> Entry | None:
         return next((e for e in self.failures if fnmatchcase(name, e.test) and fnmatchcase(mode, e.mode)
+                     and fnmatchcase(kernel, e.kernel)), None)
+
+    def flaky_entry(self, name: str, mode: str, kernel: str = "*") -> Entry | None:
+        return next((e for e in self.flaky if fnmatchcase(name, e.test) and fnmatchcase(mode, e.mode)
                      and fnmatchcase(kernel, e.kernel)), None)
 
     def crash(self, fingerprint: str, mode: str, kernel: str) -> Entry | None:
@@ -94,25 +107,25 @@ def load(path: Path) -> Expectations:
         raise BadInput(f"cannot read the expectations file {path}: {e.strerror}") from None
     except tomllib.TOMLDecodeError as e:
         raise BadInput(f"{path}: not valid TOML ({e})") from None
-    lists: dict[str, list[Entry]] = {"failure": [], "crash": []}
+    lists: dict[str, list[Entry]] = {"failure": [], "crash": [], "flaky": []}
     for table, entries in doc.items():
         if table not in lists or not isinstance(entries, list):
-            raise BadInput(f"{path}: unknown table [{table}]; use [[failure]] and [[crash]]")
+            raise BadInput(f"{path}: unknown table [{table}]; use [[failure]], [[crash]] and [[flaky]]")
         for n, raw in enumerate(entries, start=1):
             unknown = set(raw) - _FIELDS
             need = "fingerprint" if table == "crash" else "test"
             if unknown or not raw.get("reason") or not raw.get(need):
                 raise BadInput(f"{path}: [[{table}]] #{n} needs `{need}` and `reason`"
                                + (f", and has unknown keys {sorted(unknown)}" if unknown else ""))
-            if "expires" in raw and not isinstance(raw["expires"], datetime.date):
-                raise BadInput(f"{path}: [[{table}]] #{n}: expires must be a date (2027-01-31)")
-            if bad := [k for k, v in raw.items() if k != "expires" and not isinstance(v, str)]:
+            if dated := [k for k in ("expires", "since") if k in raw and not isinstance(raw[k], datetime.date)]:
+                raise BadInput(f"{path}: [[{table}]] #{n}: {dated[0]} must be a date (2027-01-31)")
+            if bad := [k for k, v in raw.items() if k not in ("expires", "since") and not isinstance(v, str)]:
                 raise BadInput(f"{path}: [[{table}]] #{n}: {', '.join(bad)} must be text (quoted)")
-            if table == "failure" and not any(fnmatch.fnmatchcase(name, raw["test"]) for name in known_subtests()):
-                raise BadInput(f"{path}: [[failure]] #{n}: test = {raw['test']!r} names no subtest of the suite files "
+            if table != "crash" and not any(fnmatch.fnmatchcase(name, raw["test"]) for name in known_subtests()):
+                raise BadInput(f"{path}: [[{table}]] #{n}: test = {raw['test']!r} names no subtest of the suite files "
                                "(suites/); a glob over their names, e.g. mptcp/* or net-mptcp/mptcp_join")
             lists[table].append(Entry(**raw))
-    return Expectations(tuple(lists["failure"]), tuple(lists["crash"]), str(path))
+    return Expectations(tuple(lists["failure"]), tuple(lists["crash"]), str(path), tuple(lists["flaky"]))
 
 
 def expected_failure(result: SubtestResult, known: Expectations, mode: str, kernel: str) -> SubtestResult:

@@ -110,6 +110,8 @@ class NightSummary:
     crashes_seen: dict[str, str] = field(default_factory=dict)  # fingerprint -> the night it was first seen
     tests: dict[str, Status] = field(default_factory=dict)  # "<mode>:<name>" -> status
     culprits: dict[str, tuple[Finding, ...]] = field(default_factory=dict)  # per mode
+    known_flaky: dict[str, str] = field(default_factory=dict)  # "<mode>:<name>" failing tonight -> its rate and entry
+    quarantine: tuple[str, ...] = ()  # tonight's decisions: "quarantined: ...", "released: ...", "renewed: ..."
 
     def new_culprit(self) -> bool:
         """A culprit found tonight (not one named again)."""
@@ -141,7 +143,7 @@ def _from_doc(doc: dict[str, Any]) -> NightSummary:
                                m.get("coverage")) for mode, m in doc.get("modes", {}).items()}
     known = {f.name for f in dataclasses.fields(NightSummary)}
     plain = {k: v for k, v in doc.items() if k in known}
-    tuples = ("unexpected", "unknown_crashes", "infra", "expired", "versions_changed")
+    tuples = ("unexpected", "unknown_crashes", "infra", "expired", "versions_changed", "quarantine")
     return NightSummary(**{
         **plain, **{k: tuple(plain[k]) for k in tuples if k in plain},
         "modes": modes, "changes": Changes(**{k: tuple(v) for k, v in doc.get("changes", {}).items()}),

@@ -63,3 +63,24 @@ def test_a_nights_culprit_is_in_its_header_and_in_the_tooltip_of_the_failures_it
     assert column.cells["canary/crash"].culprit == line and not column.cells["canary/pass"].culprit
     page = render([column], "now")
     assert f'title="{line}">0123456789ab</th>' in page and f"\n{line}\">" in page
+
+
+def test_the_flakes_view_gives_each_failing_subtests_rate_interval_and_last_failure(tmp_path):
+    """Issue 49's view, from the two real nights: canary/pass never failed (not listed); canary/flaky failed at its
+    first try both nights (a flaky result: a failure and its retry's pass); --last 1 looks at the newest night only."""
+    from harness.report.html import flake_rows
+
+    columns = load_columns([NIGHTS], tmp_path / "index.html")
+    found = {f.rate.test: f.rate for f in flake_rows(columns)}
+    assert set(found) == {"canary/crash", "canary/warning", "canary/flaky"}
+    flaky = found["canary/flaky"]
+    assert (flaky.runs, flaky.failures, flaky.kind, [round(x, 2) for x in flaky.interval]) == (4, 2, "flaky", [0.15, 0.85])
+    assert (tmp_path / flaky.last_failure).resolve() == NIGHTS / "2026-11-26-default-2/prebuilt/tests/canary__flaky.txt"
+    assert (tmp_path / found["canary/warning"].last_failure).resolve().parent.parent.parent.name == "2026-11-26-default"
+    newest = {f.rate.test: f.rate.runs for f in flake_rows(columns, last=1)}
+    assert newest == {"canary/crash": 1, "canary/warning": 1, "canary/flaky": 2}
+
+
+def test_report_last_must_be_a_positive_number(tmp_path):
+    run = run_harness("report", "--html", str(tmp_path / "x.html"), "--last", "0", str(NIGHTS))
+    assert run.returncode == 2 and run.stderr.count("\n") == 1 and "--last 0" in run.stderr, run.stderr

@@ -108,3 +108,35 @@ def test_the_culprit_is_named_in_the_nights_header_and_in_the_failing_cells_tool
     titles = [a.get_attribute("title") for a in failing]
     assert len(titles) == 2 and f"culprit: {short}" in titles[0] + titles[1], titles
     assert any("still failing since" in t and short in t for t in titles), titles
+
+
+def test_the_flakes_view_sorts_marks_known_flaky_and_links_the_last_failure(browser, tmp_path):
+    """The flakes table under the matrix, in chromium: rows by rate (highest first), a click on a header sorts by it
+    (again: the other way), the known flaky one marked in its row and its cell, and its link opens the last failure."""
+    nights = tmp_path / "nights"
+    shutil.copytree(NIGHTS, nights)
+    summary = nights / "2026-11-26-default-2" / "summary.json"
+    doc = json.loads(summary.read_text())
+    doc["known_flaky"] = {"prebuilt:canary/flaky": "2 failed of 4 (50 %, 95 %: 15-85 %) (known since 2026-11-26)"}
+    summary.write_text(json.dumps(doc))
+    page = tmp_path / "index.html"
+    assert run_harness("report", "--html", str(page), str(nights)).returncode == 0
+    browser.get(page.as_uri())
+
+    def names() -> list[str]:
+        return [r.get_attribute("data-test") for r in browser.find_elements("css selector", "#flakes tbody tr")]
+    assert names() == ["canary/crash", "canary/warning", "canary/flaky"]  # 100 %, 100 %, 50 %
+    assert "Flakes: 3 subtest(s) that failed in their last 100 result(s)" in browser.find_element("id", "flakes-title").text
+    flaky = browser.find_element("css selector", "#flakes tr[data-test='canary/flaky']")
+    assert [td.text for td in flaky.find_elements("css selector", "td")][3:10] == [
+        "4", "2", "50 %", "15 %", "85 %", "flaky", "yes"]
+    cell = browser.find_element("css selector", "#matrix tr[data-name='canary/flaky'] td.s-flaky")
+    assert "known" in cell.get_attribute("class")
+    assert "known flaky: 2 failed of 4" in cell.find_element("css selector", "a").get_attribute("title")
+    header = browser.find_element("css selector", "#flakes th[data-k='test']")
+    header.click()
+    assert names() == ["canary/crash", "canary/flaky", "canary/warning"]
+    header.click()
+    assert names() == ["canary/warning", "canary/flaky", "canary/crash"]
+    flaky.find_element("css selector", "a").click()
+    assert browser.find_element("tag name", "body").text.startswith("canary/flaky: flaky")

@@ -1,6 +1,7 @@
 """Two real nights of the canary suite on the default Debian kernel (real guests): the first fails on the canary's
 WARNING and says so first; the second, with an expectations file naming that crash, passes with it as xfail, says the
-crash was first seen the night before, and writes KCIDB that kcidb-io accepts."""
+crash was first seen the night before, quarantines the canary's flaky subtest (failed and passed on one kernel, two
+nights running: known flaky, with its rate) and writes KCIDB that kcidb-io accepts."""
 import json
 import xml.etree.ElementTree as ET
 
@@ -22,6 +23,7 @@ def test_two_nights_new_failure_then_expected_crash_with_kcidb(tmp_path):
     summary1 = json.loads((night1 / "summary.json").read_text())
     assert summary1["changes"]["new_failures"] == ["prebuilt:canary/warning"]
     assert summary1["changes"]["new_flaky"] == ["prebuilt:canary/flaky"]
+    assert summary1["known_flaky"] == {} and summary1["quarantine"] == []  # one failure: too little to tell
     text = (night1 / "summary.txt").read_text().splitlines()
     assert text[0].startswith(f"night {night1.name}: UNEXPECTED FAILURES") and text[1:3] == [
         "new failures: 1", "  prebuilt:canary/warning"]
@@ -44,6 +46,12 @@ def test_two_nights_new_failure_then_expected_crash_with_kcidb(tmp_path):
     assert {t: s for t, s in summary2["tests"].items()} == {
         "prebuilt:canary/pass": "xpass", "prebuilt:canary/warning": "xfail", "prebuilt:canary/flaky": "flaky"}
     assert summary2["changes"]["new_failures"] == [] and summary2["changes"]["new_crashes"] == []
+    assert summary2["changes"]["new_flaky"] == [] and list(summary2["known_flaky"]) == ["prebuilt:canary/flaky"]
+    assert summary2["known_flaky"]["prebuilt:canary/flaky"].startswith("2 failed of 4 (50 %, 95 %: 15-85 %)")
+    assert summary2["quarantine"][0].startswith("quarantined: prebuilt:canary/flaky: 2 failed of 4")
+    assert "known flaky, failing tonight: 1\n  prebuilt:canary/flaky flaky: 2 failed of 4" in \
+        (night2 / "summary.txt").read_text()
+    assert 'test = "canary/flaky"' in (out / "known-flaky.toml").read_text()
     assert f"crash (prebuilt): warning [canary_warning] seen first on {night1.name}; known: the canary warns on purpose" \
         in second.stdout
     assert "the entry for canary/flaky expired on 2020-01-01" in second.stdout

@@ -24,15 +24,16 @@ from pathlib import Path
 from harness import night_summary, pipeline
 from harness.cache import write_atomic
 from harness.errors import BadInput, InfraError
-from harness.history import History
+from harness.expectations import Expectations
+from harness.history import History, from_runs
 from harness.host import versions
 from harness.kernel import Kernel, config_file, git
 from harness.night_summary import Finding, ModeNight, NightSummary
-from harness.nightly import culprit, summary
+from harness.nightly import culprit, quarantine, summary
 from harness.payload.selftests_bpf import llvm_bin
 from harness.report import write_reports
 from harness.report.flakes import night_outcomes
-from harness.results import BY_THE_KERNEL
+from harness.results import BY_THE_KERNEL, FAILING, Status
 from harness.run import shard
 from harness.settings import Settings
 from harness.suites import Selection, narrowed
@@ -143,11 +144,11 @@ def run(night: Night, say: Say = print) -> int:
                           "/".join(map(str, settings.shard)) if settings.shard else None, known.source,
                           versions.recorded(llvm_bin()))
     before = night_summary.previous(night.out, name, started)
-    told = summary.summarize(header, modes, before, known, expired)
-    told = dataclasses.replace(told, culprits=culprits(night, settings, here, modes, told, before, _prefixed(say, "[bisect] ")))
+    flaky = known_flaky(night, settings, here, modes, known, started, say)
+    told = summary.summarize(header, modes, before, known, expired, flaky.known)
+    told = dataclasses.replace(told, quarantine=flaky.decisions,
+                               culprits=culprits(night, settings, here, modes, told, before, _prefixed(say, "[bisect] ")))
     write_atomic(here / "summary.json", night_summary.to_json(told))
-    if settings.history:  # as `flakes --nights` would read it back: the night counts once either way
-        History(settings.cache_dir, say).record(night_outcomes(here))
     lines = summary.text(told)
     write_atomic(here / "summary.txt", "\n".join(lines) + "\n")
     if night.kcidb is not None:
@@ -182,6 +183,26 @@ def notify(command: str, told: NightSummary, text: Path, say: Say) -> None:
         say(f"notify: {command!r} failed (exit {run.returncode}: {said[0][:200]}); the night is not changed by it")
     else:
         say(f"notify: told ({command!r}, exit 0)")
+
+
+def known_flaky(night: Night, settings: Settings, here: Path, modes: list[ModeNight], known: Expectations,
+                started: str, say: Say) -> quarantine.Quarantine:
+    """Tonight's outcomes into the history, then which of tonight's failures are known flaky by the numbers of this
+    NIGHTS_DIR's nights, tonight's included (harness.nightly.quarantine: the job's own runs, as NIPA counts them; read
+    from the nights' dirs, so a NIGHTS_DIR copied elsewhere decides alike); NIGHTS_DIR/known-flaky.toml rewritten (a
+    shard's night leaves it alone: one shard sees part of the night)."""
+    at = datetime.datetime.fromisoformat(started).timestamp()
+    tonight = [dataclasses.replace(o, time=at) for m in modes
+               for o in from_runs(m.runs, here.name, "night", m.mode, str(here / m.mode / "results.json"))]
+    if settings.history:  # as `flakes --nights` would read it back: the night counts once either way
+        History(settings.cache_dir, say).record(tonight)
+    earlier = [o for n in sorted(night.out.glob("*/summary.json")) if n.parent != here for o in night_outcomes(n.parent)]
+    failing = [t for m in modes for t, s in m.tests().items() if s in FAILING or s is Status.FLAKY]
+    found = quarantine.decide(failing, quarantine.read(night.out), known, sorted(earlier + tonight, key=lambda o: o.time),
+                              datetime.date.today())
+    if settings.shard is None:
+        quarantine.write(night.out, found.entries)
+    return dataclasses.replace(found, known={t: line for t, line in found.known.items() if t in failing})
 
 
 def culprits(night: Night, settings: Settings, here: Path, modes: list[ModeNight], told: NightSummary,

@@ -39,15 +39,17 @@ def crashes(modes: list[ModeNight], night: str, seen: dict[str, str], known: Exp
 
 
 def summarize(header: NightSummary, modes: list[ModeNight], before: NightSummary | None,
-              known: Expectations, expired: list[str]) -> NightSummary:
+              known: Expectations, expired: list[str], flaky: dict[str, str] | None = None) -> NightSummary:
     """The night's summary: `header` (its name, start, source, branch, commit, shard, expectations file and tools'
-    versions) with what its modes gave, compared with the night before."""
-    night = header.night
+    versions) with what its modes gave, compared with the night before. The known flaky ones that failed tonight
+    (`flaky`: "<mode>:<name>" -> its line, harness.nightly.quarantine) are listed apart: not new, not unexpected."""
+    night, flaky = header.night, flaky or {}
     tests = {t: s for m in modes for t, s in m.tests().items()}
+    judged = {t: s for t, s in tests.items() if t not in flaky}
     seen = dict(before.crashes_seen) if before else {}
     found = crashes(modes, night, seen, known)
     seen |= {c.fingerprint: c.first_seen for c in found if c.fingerprint}
-    change = changes(dict(before.tests) if before else {}, tests)
+    change = changes(dict(before.tests) if before else {}, judged)
     new_crashes = sorted({f"{c.mode}:{c.fingerprint or c.kind}" for c in found if c.first_seen == night and not c.known})
     infra = [f"{m.mode}: {e}" for m in modes for e in m.infra]
     # a crash the expectations do not name fails the night even when no test carried it (one at boot, or while an
@@ -57,9 +59,10 @@ def summarize(header: NightSummary, modes: list[ModeNight], before: NightSummary
                for m in modes}
     return dataclasses.replace(
         header, previous=before.night if before else None,
-        exit=results.night_exit_code(list(tests.values()), bool(infra), bool(unknown)), modes=figures,
+        exit=results.night_exit_code(list(judged.values()), bool(infra), bool(unknown)), modes=figures,
         changes=Changes(change.new_failures, change.fixed, change.still_failing, change.new_flaky, tuple(new_crashes)),
-        unexpected=tuple(sorted(t for t, s in tests.items() if s in FAILING)), unknown_crashes=tuple(unknown),
+        unexpected=tuple(sorted(t for t, s in judged.items() if s in FAILING)), unknown_crashes=tuple(unknown),
+        known_flaky={t: line for t, line in sorted(flaky.items()) if t in tests},
         infra=tuple(infra), expired=tuple(expired),
         versions_changed=tuple(versions.changed(dict(before.versions) if before else {}, dict(header.versions))),
         crashes=tuple(found), crashes_seen=seen, tests=tests)
@@ -81,6 +84,10 @@ def text(summary: NightSummary) -> list[str]:
                           (ch.new_flaky, "new flaky"), (ch.still_failing, "still failing"),
                           (summary.unknown_crashes, "crashes the expectations do not name")):
         lines.append(f"{title}: {len(listed)}" + "".join(f"\n  {t}" for t in listed))
+    failed = {t: s for t, s in summary.tests.items() if t in summary.known_flaky}
+    lines.append(f"known flaky, failing tonight: {len(failed)}" + "".join(
+        f"\n  {t} {s.value}: {summary.known_flaky[t]}" for t, s in failed.items()))
+    lines += list(summary.quarantine)
     if moved := summary.versions_changed:  # next to the new failures: they may be the tools', not the kernel's
         lines.append(f"tools changed since the night before: {len(moved)}" + "".join(f"\n  {v}" for v in moved))
     lines += [f"infrastructure: {e}" for e in summary.infra]

@@ -64,6 +64,12 @@ def _weight(o: Outcome) -> tuple[int, int]:
     return 1, int(o.failed)
 
 
+def counted(outcomes: Iterable[Outcome]) -> tuple[int, int]:
+    """(runs, failures) of these outcomes, a flaky one counted as its two runs: the one count of a rate."""
+    weights = [_weight(o) for o in outcomes]
+    return sum(w[0] for w in weights), sum(w[1] for w in weights)
+
+
 def _kind(outcomes: list[Outcome], runs: int, failures: int) -> str:
     if failures == 0:
         return "stable"
@@ -85,8 +91,7 @@ def rates(outcomes: Iterable[Outcome], last: int | None = None) -> list[Rate]:
     found = []
     for (test, mode, kernel), seen in groups.items():
         seen = seen[-last:] if last else seen
-        runs = sum(_weight(o)[0] for o in seen)
-        failures = sum(_weight(o)[1] for o in seen)
+        runs, failures = counted(seen)
         failed = [o for o in seen if o.failed]
         signatures = dict(Counter(o.signature or o.status.value for o in failed).most_common())
         found.append(Rate(test, mode, kernel, runs, failures, signatures,

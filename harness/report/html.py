@@ -5,7 +5,10 @@ cell is a status, linked to that test's own output (which holds the kernel's tra
 crash failed it); a crash cell shows its fingerprint and when it was first seen. Per row: the
 number of status flips over the shown columns (per mode, in time order) and the current pass
 streak. Filters (name, minimum flips, hide rows that always pass) and the sort live in the
-URL's fragment, so a view can be shared. The anchors: NIPA's flakes page and KernelCI's.
+URL's fragment, so a view can be shared. Below it, the flakes view: per subtest, mode and kernel line
+that failed at all, its failure rate with the 95 % interval over its last N results (--last, 100 as the MPTCP CI's
+page has), its class, whether the nightly holds it known flaky, and a link to its last failure; sortable by any
+column. The anchors: NIPA's flakes page, the MPTCP CI's and KernelCI's.
 """
 from __future__ import annotations
 
@@ -22,15 +25,18 @@ import jinja2
 from harness import night_summary
 from harness.cache import write_atomic
 from harness.errors import BadInput
+from harness.history import Outcome, percent
 from harness.night_summary import Changes, Finding, ModeFigures
+from harness.report.flakes import Rate, rates
 from harness.report.json import from_json
-from harness.results import CLEAN, Status
+from harness.results import CLEAN, SKIPS, Status
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 _GLYPHS = {Status.PASSED: "✓", Status.FAILED: "✗", Status.FLAKY: "~", Status.SKIPPED: "–", Status.NOT_IN_BUILD: "∅",
            Status.XFAIL: "x", Status.XPASS: "!", Status.LOST: "?", Status.TIMEOUT: "T", Status.NOT_RUN: "·"}
 GLYPH = {k.value: g for k, g in _GLYPHS.items()}  # by a cell's kind
 LEGEND = tuple(GLYPH)
+LAST = 100  # the flakes view's results per subtest and mode (the MPTCP CI's flakes page shows its last 100 runs)
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,7 @@ class Cell:
     reason: str = ""
     crash: str = ""  # "warning [f1/f2/...] seen first on <night>"
     culprit: str = ""  # the night's bisection named the commit behind this failure: "culprit: <hash> <subject> ..."
+    known_flaky: str = ""  # the night held it known flaky (harness.nightly.quarantine): its rate and entry
 
     @property
     def kind(self) -> str:
@@ -115,6 +122,9 @@ def _night_columns(night: Path, page: Path, say: Callable[[str], None]) -> list[
         for f in found:  # the failing cells a culprit explains say so
             for name in (n for n in f.failures if n in column.cells):
                 column.cells[name] = dataclasses.replace(column.cells[name], culprit=f.line)
+        for key, line in summary.known_flaky.items():
+            if key.startswith(f"{mode}:") and (name := key.split(":", 1)[1]) in column.cells:
+                column.cells[name] = dataclasses.replace(column.cells[name], known_flaky=line)
         columns.append(column)
     return columns
 
@@ -170,17 +180,37 @@ def rows(columns: list[Column]) -> list[Row]:
     return out
 
 
-def render(columns: list[Column], generated: str) -> str:
+@dataclass(frozen=True)
+class FlakeRow:
+    rate: Rate
+    known_flaky: str  # the newest column of its mode holds it known flaky: why
+
+
+def flake_rows(columns: list[Column], last: int = LAST) -> list[FlakeRow]:
+    """The flakes view: each subtest, mode and kernel line that failed at least once in its last `last` results of
+    these columns, with its rate (harness.report.flakes: the `flakes` command's rows, from the page's cells; the last
+    failure is the link of its cell)."""
+    seen = [Outcome(c.night, "night", name, "", c.mode, c.kernel, cell.status, cell.reason if cell.status not in CLEAN
+                    else "", location=cell.href)
+            for c in reversed(columns) for name, cell in c.cells.items() if cell.status not in SKIPS]
+    newest: dict[tuple[str, str], str] = {}  # (mode, test) -> the newest column's known flaky line
+    for c in reversed(columns):
+        newest |= {(c.mode, name): cell.known_flaky for name, cell in c.cells.items()}
+    return [FlakeRow(r, newest.get((r.mode, r.test), "")) for r in rates(seen, last) if r.failures]
+
+
+def render(columns: list[Column], generated: str, last: int = LAST) -> str:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, trim_blocks=True,
                              lstrip_blocks=True)
     longest = max((t for c in columns if c.figures for t in c.figures.suites_s.values()), default=0.0) or 1.0
     return env.get_template("dashboard.html.j2").render(
-        columns=columns, rows=rows(columns), glyph=GLYPH, legend=LEGEND, longest=longest, generated=generated)
+        columns=columns, rows=rows(columns), glyph=GLYPH, legend=LEGEND, longest=longest, generated=generated,
+        flakes=flake_rows(columns, last), last=last, percent=percent)
 
 
-def write_html(out: Path, paths: list[Path], generated: str, say: Callable[[str], None] = print) -> int:
+def write_html(out: Path, paths: list[Path], generated: str, say: Callable[[str], None] = print, last: int = LAST) -> int:
     """The page for these nights/reports; the number of columns."""
     columns = load_columns(paths, out.resolve(), say)
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(out, render(columns, generated))
+    write_atomic(out, render(columns, generated, last))
     return len(columns)
