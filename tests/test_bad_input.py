@@ -1,5 +1,8 @@
 """Bad input: one line saying what is wrong and what to do, no traceback; pytest's usage-error exit (4)."""
+from pathlib import Path
+
 import pytest
+from pytest import MonkeyPatch, Pytester
 
 from harness.cache import require_free_space
 from harness.data import SUITES_DIR
@@ -9,7 +12,7 @@ pytest_plugins = ["pytester"]
 SUITE_FILE = str(SUITES_DIR / "mptcp_bpf.toml")
 
 
-def run(pytester, *args):
+def run(pytester: Pytester, *args):
     return pytester.runpytest_inprocess(SUITE_FILE, *args)
 
 
@@ -21,7 +24,7 @@ def one_line_error(result, *words):
     return lines[0]
 
 
-def test_unknown_kernel_name(pytester):
+def test_unknown_kernel_name(pytester: Pytester) -> None:
     result = run(pytester, "-k", "mptcp/base", "--kernel", "linux-9.9")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     one_line_error(result, "unknown Debian kernel 'linux-9.9'", "images/debian.toml")
@@ -36,40 +39,40 @@ def test_unknown_kernel_name(pytester):
     (["--guests", "0"], ["--guests", "must be at least 1"]),
     (["--retries", "-1"], ["--retries", "at least 0"]),
 ])
-def test_bad_or_conflicting_options(pytester, args, words):
+def test_bad_or_conflicting_options(pytester: Pytester, args, words) -> None:
     result = run(pytester, "--collect-only", *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     one_line_error(result, *words)
 
 
-def test_bad_value_from_the_environment(pytester, monkeypatch):
+def test_bad_value_from_the_environment(pytester: Pytester, monkeypatch: MonkeyPatch) -> None:
     monkeypatch.setenv("HARNESS_DEADLINE", "soon")
     result = run(pytester, "--collect-only")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     one_line_error(result, "$HARNESS_DEADLINE", "'soon' is not a float")
 
 
-def test_ini_file_with_an_unknown_harness_key(pytester):
+def test_ini_file_with_an_unknown_harness_key(pytester: Pytester) -> None:
     ini = pytester.makefile(".ini", tox="[pytest]\nharness_guest_cpu = 4\n")
     result = run(pytester, "--collect-only", "-c", str(ini))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     one_line_error(result, "tox.ini: unknown key(s) harness_guest_cpu", "harness_guest_cpus")
 
 
-def test_ini_value_is_used(pytester):
+def test_ini_value_is_used(pytester: Pytester) -> None:
     ini = pytester.makefile(".ini", tox="[pytest]\nharness_guest_cpus = 0\n")
     result = run(pytester, "--collect-only", "-c", str(ini))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     one_line_error(result, "tox.ini: harness_guest_cpus", "at least 1")
 
 
-def test_unknown_subtest_named_explicitly(pytester):
+def test_unknown_subtest_named_explicitly(pytester: Pytester) -> None:
     result = pytester.runpytest_inprocess(f"{SUITE_FILE}::mptcp/nope")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     one_line_error(result, "not found", "mptcp/nope")
 
 
-def test_malformed_suite_file(pytester):
+def test_malformed_suite_file(pytester: Pytester) -> None:
     bad = pytester.path / "suites"
     bad.mkdir()
     (bad / "x.toml").write_text("name = 'x'\ntest = 'y'\n")
@@ -84,7 +87,7 @@ def test_malformed_suite_file(pytester):
     one_line_error(result, "x.toml", "missing or malformed key", "subtests")
 
 
-def test_qemu_missing_is_said_before_any_download(pytester, monkeypatch, tmp_path):
+def test_qemu_missing_is_said_before_any_download(pytester: Pytester, monkeypatch: MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")
     result = run(pytester, "-k", "mptcp/base", "--harness-cache", str(tmp_path / "cache"))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -92,12 +95,12 @@ def test_qemu_missing_is_said_before_any_download(pytester, monkeypatch, tmp_pat
     assert not (tmp_path / "cache").exists()
 
 
-def test_not_enough_disk(tmp_path):
+def test_not_enough_disk(tmp_path: Path) -> None:
     with pytest.raises(BadInput, match=r"not enough disk for a test_progs build: .* GB free under .*HARNESS_CACHE"):
         require_free_space(tmp_path / "cache", 1e9, "a test_progs build")
 
 
-def test_kernel_image_missing_or_not_a_bzimage(pytester, tmp_path):
+def test_kernel_image_missing_or_not_a_bzimage(pytester: Pytester, tmp_path: Path) -> None:
     result = run(pytester, "-k", "mptcp/base", "--kernel-image", str(tmp_path / "bzImage"), "--test-progs", str(tmp_path))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     one_line_error(result, "cannot read kernel image", "bzImage")
@@ -107,7 +110,7 @@ def test_kernel_image_missing_or_not_a_bzimage(pytester, tmp_path):
     one_line_error(result, "is not an x86 bzImage")
 
 
-def test_kernel_tree_that_is_not_a_tree(pytester, tmp_path):
+def test_kernel_tree_that_is_not_a_tree(pytester: Pytester, tmp_path: Path) -> None:
     result = run(pytester, "-k", "mptcp/base", "--kernel-tree", str(tmp_path))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     one_line_error(result, "is not a kernel source tree")
@@ -118,13 +121,13 @@ def test_kernel_tree_that_is_not_a_tree(pytester, tmp_path):
     (["--kernel-mode", "debug"], ["--kernel-mode only goes with --kernel-tree"]),
     (["--modules-dir", "/m"], ["--modules-dir only goes with --kernel-image"]),
 ])
-def test_conflicting_kernel_choices(pytester, args, words):
+def test_conflicting_kernel_choices(pytester: Pytester, args, words) -> None:
     result = run(pytester, "--collect-only", *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     one_line_error(result, *words)
 
 
-def test_test_progs_dir_without_test_progs_or_built_for_another_kernel(tmp_path):
+def test_test_progs_dir_without_test_progs_or_built_for_another_kernel(tmp_path: Path) -> None:
     import json
 
     from harness.kernel import Kernel
@@ -139,7 +142,7 @@ def test_test_progs_dir_without_test_progs_or_built_for_another_kernel(tmp_path)
         given_test_progs(tmp_path, kernel)
 
 
-def test_test_progs_of_the_same_image_under_another_name_is_accepted(tmp_path):
+def test_test_progs_of_the_same_image_under_another_name_is_accepted(tmp_path: Path) -> None:
     import hashlib
     import json
 
@@ -158,7 +161,7 @@ def test_test_progs_of_the_same_image_under_another_name_is_accepted(tmp_path):
         given_test_progs(tmp_path, kernel)
 
 
-def test_keep_guest_without_sshd_is_one_line_before_any_download(pytester, monkeypatch, tmp_path):
+def test_keep_guest_without_sshd_is_one_line_before_any_download(pytester: Pytester, monkeypatch: MonkeyPatch, tmp_path: Path) -> None:
     from harness import host
 
     real_find = host.find

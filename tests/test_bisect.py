@@ -21,31 +21,31 @@ def report(name: str, *subtests: str) -> list:
     return [r for run in runs for r in run.subtests if r.name in subtests]
 
 
-def test_passed_subtests_make_a_good_kernel():
+def test_passed_subtests_make_a_good_kernel() -> None:
     assert verdict_of(report("mptcp-7.3-results.json", "mptcp/base", "mptcp/subflow")) == Verdict(Kind.GOOD, "2 passed")
 
 
-def test_a_subtest_the_build_lacks_makes_the_kernel_untestable_not_good():
+def test_a_subtest_the_build_lacks_makes_the_kernel_untestable_not_good() -> None:
     found = verdict_of(report("mptcp-7.3-results.json", "mptcp/base", "mptcp/rr"))
     assert found.kind is Kind.UNTESTABLE and "not in this build" in found.why and found.git_code == 125
 
 
-def test_a_failed_subtest_makes_the_kernel_bad():
+def test_a_failed_subtest_makes_the_kernel_bad() -> None:
     found = verdict_of(report("canary-7.3-results.json", "canary/pass", "canary/warning"))
     assert found == Verdict(Kind.BAD, "canary/warning failed: kernel warning while it ran") and found.git_code == 1
 
 
-def test_a_known_failure_is_still_a_failure_to_bisect():
+def test_a_known_failure_is_still_a_failure_to_bisect() -> None:
     failed = report("canary-7.3-results.json", "canary/warning")
     known = [dataclasses.replace(r, status=Status.XFAIL) for r in failed]
     assert verdict_of(known).kind is Kind.BAD
 
 
-def test_nothing_ran_is_untestable():
+def test_nothing_ran_is_untestable() -> None:
     assert verdict_of([]).kind is Kind.UNTESTABLE
 
 
-def test_a_step_takes_the_harness_options_and_k_as_pytest_does():
+def test_a_step_takes_the_harness_options_and_k_as_pytest_does() -> None:
     settings, keyword = for_command(["--kernel-tree", "/src/linux", "--kvm", "off", "-k", "mptcp/rr"], "bisect-step")
     assert settings.kernel_tree == Path("/src/linux") and settings.kvm is Kvm.OFF and keyword == "mptcp/rr"
     (only,) = selections("mptcp/rr")
@@ -69,14 +69,14 @@ def verdicts(*kinds: str):
     return test, tested
 
 
-def test_the_search_halves_the_range_and_steps_over_untestable_builds():
+def test_the_search_halves_the_range_and_steps_over_untestable_builds() -> None:
     test, tested = verdicts("good", "good", "good", "untestable", "bad", "bad", "bad")
     assert first_bad([str(i) for i in range(7)], test, lambda line: None) == (2, 4)
     assert tested[:2] == ["6", "0"]  # both ends first, the bad one (its rate sizes the others) before
     assert len(tested) <= 5
 
 
-def test_a_range_without_a_regression_is_bad_input():
+def test_a_range_without_a_regression_is_bad_input() -> None:
     test, _ = verdicts("good", "good", "good")
     with pytest.raises(BadInput, match="newest kernel must be bad"):
         first_bad(["0", "1", "2"], test, lambda line: None)
@@ -85,7 +85,7 @@ def test_a_range_without_a_regression_is_bad_input():
         first_bad(["0", "1"], test, lambda line: None)
 
 
-def test_an_end_that_cannot_be_tested_is_an_infrastructure_error():
+def test_an_end_that_cannot_be_tested_is_an_infrastructure_error() -> None:
     def lost(kernel: str) -> Verdict:
         return Verdict(Kind.UNTESTABLE, "mptcp/base lost (test_progs did not finish)")
     with pytest.raises(InfraError):

@@ -49,7 +49,7 @@ def history(repo: Path, regression: str = BROKEN) -> None:
     commit(repo, "mptcp: pm: a comment")
 
 
-def test_bisect_finds_the_injected_regression_skips_the_unbuildable_commit_and_leaves_the_checkout(tmp_path):
+def test_bisect_finds_the_injected_regression_skips_the_unbuildable_commit_and_leaves_the_checkout(tmp_path: Path) -> None:
     repo = tmp_path / "linux-bisect-e2e"  # its worktree (and so its build dir) is named after it
     history(repo)
     replace_in(repo / "MAINTAINERS", "MPTCP", "MPTCP (my local edit)")  # a dirty file, and an untracked one
@@ -71,7 +71,7 @@ def test_bisect_finds_the_injected_regression_skips_the_unbuildable_commit_and_l
     print((out / "bisect.md").read_text())
 
 
-def test_bisect_measures_a_one_in_three_regression_sizes_its_steps_and_names_it(tmp_path):
+def test_bisect_measures_a_one_in_three_regression_sizes_its_steps_and_names_it(tmp_path: Path) -> None:
     """Issue 49: the same history, its regression failing mptcp/base about 1 run in 3 (the sockops program sees no msk
     when get_random_u32_below(3) is 0). The bad end is measured (3 failures), each good step runs until a commit
     failing like it would have failed with 99 % (3 runs a step would miss it 3 times in 10), and the report says how

@@ -28,7 +28,7 @@ def git(repo: Path, *args: str) -> str:
 
 
 @pytest.fixture
-def repo(tmp_path):
+def repo(tmp_path: Path):
     """c0 .. c7, one file changed per commit; a dirty file and an untracked one the bisection must leave alone."""
     r = tmp_path / "linux"
     r.mkdir()
@@ -69,7 +69,7 @@ def built_in(tree: Worktree) -> Path:
     return build
 
 
-def test_judge_repeats_a_pass_until_n_passes_and_stops_at_the_first_failure():
+def test_judge_repeats_a_pass_until_n_passes_and_stops_at_the_first_failure() -> None:
     seq = iter([Kind.GOOD, Kind.GOOD, Kind.BAD, Kind.GOOD])
     outcome, runs = judge(lambda: Outcome(Verdict(next(seq), "")), 3)
     assert (outcome.verdict.kind, runs) == (Kind.BAD, 3)
@@ -77,7 +77,7 @@ def test_judge_repeats_a_pass_until_n_passes_and_stops_at_the_first_failure():
     assert (outcome.verdict.kind, runs) == (Kind.BAD, 1)
 
 
-def test_culprit_found_unbuildable_commit_skipped_intermittent_failure_caught_checkout_untouched(repo, tmp_path):
+def test_culprit_found_unbuildable_commit_skipped_intermittent_failure_caught_checkout_untouched(repo, tmp_path: Path) -> None:
     before = (git(repo, "rev-parse", "HEAD"), git(repo, "status", "--porcelain"), (repo / "f0.c").read_text())
     # c5 breaks; after it, the failure shows only on a second run; c3 does not build
     plan = {"c0": GOOD, "c1": GOOD, "c2": GOOD, "c3": SKIP, "c4": GOOD,
@@ -101,7 +101,7 @@ def test_culprit_found_unbuildable_commit_skipped_intermittent_failure_caught_ch
     assert "(verifying) | good |" in (tmp_path / "out" / "bisect.md").read_text()
 
 
-def test_one_run_per_step_would_misplace_an_intermittent_culprit(repo, tmp_path):
+def test_one_run_per_step_would_misplace_an_intermittent_culprit(repo, tmp_path: Path) -> None:
     plan = {"c0": GOOD, "c1": GOOD, "c2": GOOD, "c3": GOOD, "c4": GOOD,
             "c5": [Kind.GOOD, Kind.BAD], "c6": [Kind.GOOD, Kind.BAD], "c7": BAD}
     with Worktree(repo, tmp_path / "cache") as tree:
@@ -110,7 +110,7 @@ def test_one_run_per_step_would_misplace_an_intermittent_culprit(repo, tmp_path)
         assert git(repo, "show", "-s", "--format=%s", once).strip() == "c7"  # wrong: why runs default to 3
 
 
-def test_too_many_infrastructure_failures_stop_the_bisection(repo, tmp_path):
+def test_too_many_infrastructure_failures_stop_the_bisection(repo, tmp_path: Path) -> None:
     def infra(commit: str) -> Outcome:
         return Outcome(Verdict(Kind.UNTESTABLE, "guest lost"), infra=True)
     with Worktree(repo, tmp_path / "cache") as tree:
@@ -118,7 +118,7 @@ def test_too_many_infrastructure_failures_stop_the_bisection(repo, tmp_path):
             Bisection(tree, tree.rev("main~7"), tree.rev("main"), infra, say=lambda _: None).find()
 
 
-def test_resume_does_not_run_what_was_judged(repo, tmp_path):
+def test_resume_does_not_run_what_was_judged(repo, tmp_path: Path) -> None:
     plan = {f"c{n}": GOOD for n in range(5)} | {"c5": BAD, "c6": BAD, "c7": BAD}
     state = tmp_path / "state.json"
     first: list[str] = []
@@ -134,7 +134,7 @@ def test_resume_does_not_run_what_was_judged(repo, tmp_path):
     assert first and again == []
 
 
-def test_sigterm_removes_the_worktree(repo, tmp_path):
+def test_sigterm_removes_the_worktree(repo, tmp_path: Path) -> None:
     code = (
         "import signal, sys, time\n"
         "from pathlib import Path\n"
@@ -156,7 +156,7 @@ def test_sigterm_removes_the_worktree(repo, tmp_path):
     assert not path.exists() and git(repo, "worktree", "list").count("\n") == 1
 
 
-def test_the_worktrees_build_dirs_wait_for_the_next_bisection_even_after_a_killed_one(repo, tmp_path):
+def test_the_worktrees_build_dirs_wait_for_the_next_bisection_even_after_a_killed_one(repo, tmp_path: Path) -> None:
     """Its kernel build dirs are inside the worktree (harness/kernel/tree.py): kept beside it between bisections,
     and taken out of a worktree a killed run left, so the next bisection builds incrementally."""
     with Worktree(repo, tmp_path / "cache") as tree:
@@ -172,7 +172,7 @@ def test_the_worktrees_build_dirs_wait_for_the_next_bisection_even_after_a_kille
         assert (build / "vmlinux").read_text() == "built again"
 
 
-def test_cache_prune_removes_parked_builds_long_unused_but_not_while_a_bisection_of_the_repo_runs(repo, tmp_path):
+def test_cache_prune_removes_parked_builds_long_unused_but_not_while_a_bisection_of_the_repo_runs(repo, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     with Worktree(repo, cache) as tree:
         built_in(tree)
@@ -188,7 +188,7 @@ def test_cache_prune_removes_parked_builds_long_unused_but_not_while_a_bisection
     assert prune(cache, 30 * 86400)[0] == [parked] and worktree.is_dir()
 
 
-def test_verification_runs_each_commit_checked_out_in_the_worktree(repo, tmp_path):
+def test_verification_runs_each_commit_checked_out_in_the_worktree(repo, tmp_path: Path) -> None:
     """After bisect ends, HEAD is wherever it stopped: the culprit and its parent are checked out before their runs."""
     seen: list[str] = []
     with Worktree(repo, tmp_path / "cache") as tree:
@@ -199,7 +199,7 @@ def test_verification_runs_each_commit_checked_out_in_the_worktree(repo, tmp_pat
     assert seen == ["c5", "c4", "c4"] and checked.problems == ()
 
 
-def test_a_list_of_kernels_gets_the_same_repeated_runs_verification_and_report(tmp_path):
+def test_a_list_of_kernels_gets_the_same_repeated_runs_verification_and_report(tmp_path: Path) -> None:
     """7.2 fails only on its second run: one run each would call 7.3 the first bad build."""
     plan = {"6.12": GOOD, "7.1": GOOD, "7.2": [Kind.GOOD, Kind.BAD], "7.3": BAD}
     calls: list[str] = []
@@ -222,7 +222,7 @@ def test_a_list_of_kernels_gets_the_same_repeated_runs_verification_and_report(t
     assert "kernel: WARNING" in (tmp_path / "bisect.md").read_text()
 
 
-def test_a_step_reports_the_build_and_run_time_of_all_its_runs():
+def test_a_step_reports_the_build_and_run_time_of_all_its_runs() -> None:
     from harness.bisect.judge import judged_step
 
     step = judged_step("c1", lambda: Outcome(Verdict(Kind.GOOD, "1 passed"), build_s=10.0, run_s=5.0), Sizing(max_runs=3))
@@ -231,7 +231,7 @@ def test_a_step_reports_the_build_and_run_time_of_all_its_runs():
     assert (broken.runs, broken.build_s, broken.run_s) == (1, 99.0, 0.0)
 
 
-def test_a_revision_that_names_no_commit_is_bad_input_in_one_line(repo, tmp_path):
+def test_a_revision_that_names_no_commit_is_bad_input_in_one_line(repo, tmp_path: Path) -> None:
     """Found trying main at 1191709: exit 3, as if the infrastructure had failed."""
     run = run_harness("bisect", "--kernel-tree", str(repo), "--good", "nosuchrev", "--bad", "main",
                       "--out", str(tmp_path / "out"), f"--harness-cache={tmp_path / 'cache'}")
@@ -240,7 +240,7 @@ def test_a_revision_that_names_no_commit_is_bad_input_in_one_line(repo, tmp_path
     assert git(repo, "worktree", "list").strip().count("\n") == 0  # the harness's worktree is gone again
 
 
-def test_a_step_that_fails_differently_is_cannot_tell_and_the_culprit_is_still_the_regression(repo, tmp_path):
+def test_a_step_that_fails_differently_is_cannot_tell_and_the_culprit_is_still_the_regression(repo, tmp_path: Path) -> None:
     """Issue 38's rule, for `harness bisect` too: c6 is the regression (mptcp/base's check fails); c3, git bisect's
     first midpoint, panics instead (another failure): skipped, never bad. The bad end runs first and defines how."""
     from harness.bisect.judge import SameFailure
@@ -270,7 +270,7 @@ def test_a_step_that_fails_differently_is_cannot_tell_and_the_culprit_is_still_t
     assert c3.why == "cannot tell: a different failure (mptcp/base: kernel panic: the guest died [no call trace])"
 
 
-def test_a_bad_end_that_passes_is_bad_input(repo, tmp_path):
+def test_a_bad_end_that_passes_is_bad_input(repo, tmp_path: Path) -> None:
     from harness.errors import BadInput
     calls: list[str] = []
     with Worktree(repo, tmp_path / "cache") as tree:

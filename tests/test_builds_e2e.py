@@ -2,6 +2,7 @@
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +13,7 @@ pytestmark = pytest.mark.guest
 
 
 @pytest.fixture
-def cache_with_the_kernel(tmp_path):
+def cache_with_the_kernel(tmp_path: Path):
     """A cache of its own (its payloads start empty) sharing the default kernel and its source with the main one."""
     default_kernel()  # fetched through the harness when the main cache lacks it
     return sharing_downloads(tmp_path / "cache")
@@ -22,7 +23,7 @@ def builders(cache):
     return proc.leftovers(cache / "payloads") + [p for d in (cache / "payloads").glob("*") for p in proc.leftovers(d)]
 
 
-def test_sigkill_during_the_payload_build_leaves_no_make_and_the_next_run_is_right(cache_with_the_kernel):
+def test_sigkill_during_the_payload_build_leaves_no_make_and_the_next_run_is_right(cache_with_the_kernel) -> None:
     cache = cache_with_the_kernel
     run = subprocess.Popen(pytest_argv("-q", "suites", "-k", "mptcp/base", "--harness-cache", str(cache)), cwd=REPO_ROOT,
                            env=pytest_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -53,7 +54,7 @@ def test_sigkill_during_the_payload_build_leaves_no_make_and_the_next_run_is_rig
     assert harness_qemus(cache) == []
 
 
-def test_a_shell_only_suite_builds_no_test_progs(cache_with_the_kernel):
+def test_a_shell_only_suite_builds_no_test_progs(cache_with_the_kernel) -> None:
     cache = cache_with_the_kernel
     proc = run_pytest("-v", "suites/canary/canary.toml", "-k", "pass", "--harness-cache", str(cache))
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
@@ -61,7 +62,7 @@ def test_a_shell_only_suite_builds_no_test_progs(cache_with_the_kernel):
     assert not (cache / "payloads").exists() and not (cache / "shadow").exists()
 
 
-def test_a_truncated_payload_stamp_is_moved_aside_and_built_again(cache_with_the_kernel):
+def test_a_truncated_payload_stamp_is_moved_aside_and_built_again(cache_with_the_kernel) -> None:
     """Found trying main at 1191709: a truncated payload.json read as "no payload", and the rebuild's rename onto the
     existing directory raised OSError. Now the entry is moved aside, said, built again, and the run passes."""
     cache = cache_with_the_kernel
@@ -78,7 +79,7 @@ def test_a_truncated_payload_stamp_is_moved_aside_and_built_again(cache_with_the
     assert len(list((cache / "payloads").glob(f"{built.name}.damaged-*"))) == 1  # kept to look at
 
 
-def test_a_truncated_vmlinuz_and_a_flipped_byte_in_test_progs_are_healed_and_said(tmp_path):
+def test_a_truncated_vmlinuz_and_a_flipped_byte_in_test_progs_are_healed_and_said(tmp_path: Path) -> None:
     """A cache of its own (the kernel unpacked from the main cache's .debs, no download): after a first run, the
     kernel's vmlinuz is cut short and one byte of test_progs flipped. The next run says both, fetches and builds them
     again, and passes."""

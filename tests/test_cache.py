@@ -1,14 +1,15 @@
 """Concurrent runs share one cache: filling it is serialised."""
 import threading
 import time
+from pathlib import Path
 
 from harness.cache import locked
 
 
-def test_cache_lock_serialises_preparation(tmp_path):
+def test_cache_lock_serialises_preparation(tmp_path: Path) -> None:
     order = []
 
-    def fill(tag):
+    def fill(tag) -> None:
         with locked(tmp_path, "prepare"):
             order.append(f"{tag} in")
             time.sleep(0.2)

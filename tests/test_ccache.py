@@ -3,11 +3,12 @@
 miss; the hit rate is read from ccache's own counters."""
 import shutil
 import subprocess
+from pathlib import Path
 
 from harness.kernel import ccache
 
 
-def compile_in(build, source, compiler):
+def compile_in(build, source, compiler) -> None:
     build.mkdir(exist_ok=True)
     argv = ["ccache", "gcc", f"-Wp,-MMD,{build}/.x.o.d", f"-I{source}/include", "-g", "-O2", "-c", "-o",
             str(build / "x.o"), str(source / "x.c")]
@@ -19,7 +20,7 @@ def stat(compiler, name):
     return int(dict(line.split("\t", 1) for line in out.splitlines() if "\t" in line)[name])
 
 
-def test_a_compile_is_found_again_from_another_build_dir_and_a_changed_header_is_a_miss(tmp_path):
+def test_a_compile_is_found_again_from_another_build_dir_and_a_changed_header_is_a_miss(tmp_path: Path) -> None:
     assert shutil.which("ccache"), "ccache missing: apt-get install ccache (./run tests installs images/toolchain.toml's)"
     source = tmp_path / "tree"
     (source / "include").mkdir(parents=True)
@@ -39,7 +40,7 @@ def test_a_compile_is_found_again_from_another_build_dir_and_a_changed_header_is
     assert ccache.hit_rate(middle, compiler.counters()) == (0, 1)
 
 
-def test_the_same_sources_in_another_tree_hit_when_built_in_a_subdirectory_of_each_as_kbuild_does(tmp_path):
+def test_the_same_sources_in_another_tree_hit_when_built_in_a_subdirectory_of_each_as_kbuild_does(tmp_path: Path) -> None:
     """The harness's layout (harness/kernel/tree.py): the build dir inside the tree, where kbuild names sources
     relative to it ("../x.c", -I../include, -fmacro-prefix-map=../=): two checkouts at different depths share
     their compiles, and __FILE__ still names the file from the top of the tree."""

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pytest import TempPathFactory
 
 from harness.data import SUITES_DIR
 from tests.helpers import REPO_ROOT, pytest_argv, pytest_env
@@ -23,7 +24,7 @@ def pytest_in(cwd, *args):
 
 
 @pytest.fixture
-def outside(tmp_path):
+def outside(tmp_path: Path):
     """A directory tree outside the repository: a kernel 'tree' that is not one, a junk image, empty dirs."""
     (tmp_path / "tree").mkdir()
     (tmp_path / "modules").mkdir()
@@ -34,7 +35,7 @@ def outside(tmp_path):
     return tmp_path
 
 
-def test_kernel_tree_with_a_space_separated_real_path_reaches_the_harness(outside):
+def test_kernel_tree_with_a_space_separated_real_path_reaches_the_harness(outside) -> None:
     proc = pytest_in(outside / "cwd", SUITES, "-k", "mptcp/base", "--kernel-tree", str(outside / "tree"))
     out = proc.stdout + proc.stderr
     assert proc.returncode == pytest.ExitCode.USAGE_ERROR, out
@@ -43,7 +44,7 @@ def test_kernel_tree_with_a_space_separated_real_path_reaches_the_harness(outsid
     assert f"rootdir: {REPO_ROOT}" in out
 
 
-def test_kernel_image_modules_test_progs_and_report_dir_outside_the_repo(outside):
+def test_kernel_image_modules_test_progs_and_report_dir_outside_the_repo(outside) -> None:
     proc = pytest_in(outside / "cwd", SUITES, "-k", "mptcp/base", "--kernel-image", str(outside / "vmlinuz"),
                      "--modules-dir", str(outside / "modules"), "--test-progs", str(outside / "progs"),
                      "--report-dir", str(outside / "reports"))
@@ -53,14 +54,14 @@ def test_kernel_image_modules_test_progs_and_report_dir_outside_the_repo(outside
     assert f"{outside / 'vmlinuz'} is not an x86 bzImage" in out
 
 
-def test_collection_from_the_repo_without_paths_takes_option_values_as_values(outside):
+def test_collection_from_the_repo_without_paths_takes_option_values_as_values(outside) -> None:
     proc = pytest_in(REPO_ROOT, "--collect-only", "-q", "suites", "--kernel-tree", str(outside / "tree"),
                      "--report-dir", str(outside / "reports"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "32 tests collected" in proc.stdout  # 19 test_progs subtests, 11 net/mptcp scripts, 2 KUnit suites
 
 
-def test_p_no_harness_turns_the_plugin_off(outside):
+def test_p_no_harness_turns_the_plugin_off(outside) -> None:
     off = pytest_in(outside / "cwd", "-p", "no:harness", "--collect-only", "-q", SUITES)
     assert off.returncode == pytest.ExitCode.NO_TESTS_COLLECTED, off.stdout + off.stderr
     unknown = pytest_in(outside / "cwd", "-p", "no:harness", "--collect-only", SUITES, "--kernel-tree", str(outside / "tree"))
@@ -78,7 +79,7 @@ def pytest_collection_finish(session):
 
 
 @pytest.mark.parametrize("how", ["python -m pytest", "pytest"])
-def test_pytest_rewrites_the_plugin_module_only_not_the_harness_library(tmp_path, how):
+def test_pytest_rewrites_the_plugin_module_only_not_the_harness_library(tmp_path: Path, how) -> None:
     """pytest_harness.py, the entry point, keeps pytest's assertion rewriting off the harness's ~45 modules.
 
     Rewritten modules are parsed and compiled again at each start where pytest may not keep their
@@ -98,7 +99,7 @@ def test_pytest_rewrites_the_plugin_module_only_not_the_harness_library(tmp_path
     assert line.split()[1:] == ["harness.parse.test_progs", "harness.pytest_plugin"], line + leftover
 
 
-def test_a_run_does_not_import_what_only_reports_and_ktap_need():
+def test_a_run_does_not_import_what_only_reports_and_ktap_need() -> None:
     """tap-py (with unittest) and junit-xml (with xml.dom and xml.etree) are imported where they are used: a
     test_progs run without --report-dir needs neither, and every pytest start paid ~20 ms for them here."""
     code = "import sys, pytest, harness.pytest_plugin; print(' '.join(m for m in ('tap', 'junit_xml') if m in sys.modules))"
@@ -128,7 +129,7 @@ def doc_pytest_commands() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def given(tmp_path_factory):
+def given(tmp_path_factory: TempPathFactory):
     """What the docs' placeholders name, outside the clone: a kernel tree (a git checkout), an image, a dir."""
     root = tmp_path_factory.mktemp("given")
     tree = root / "tree"
@@ -155,7 +156,7 @@ def pytest_collection_finish(session):
 
 
 @pytest.mark.parametrize("command", doc_pytest_commands())
-def test_each_pytest_command_of_the_docs_collects_suites_only_rooted_at_the_clone(command, given):
+def test_each_pytest_command_of_the_docs_collects_suites_only_rooted_at_the_clone(command, given) -> None:
     """Found as a new user: `pytest -k mptcp` collected 11 of tests/ (slow kernel builds among them), and
     `--kernel-tree PATH` with a space made PATH pytest's rootdir (its ini unread, its markers unknown, a
     .pytest_cache in the user's tree). Each command as written (the harness's own tests only where it names

@@ -4,6 +4,7 @@ own rule for GCOV_PROFILE copied from 7.3's scripts/Makefile.lib into a makefile
 tests/test_coverage_slow.py."""
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -21,7 +22,7 @@ $(obj)/%.o:
 """
 
 
-def make(tmp_path, obj: str, target: str, dir_makefile: str = "") -> str:
+def make(tmp_path: Path, obj: str, target: str, dir_makefile: str = "") -> str:
     (tmp_path / "Makefile.build").write_text(dir_makefile + KBUILD_RULE)
     run = subprocess.run(["make", "-s", "-f", str(tmp_path / "Makefile.build"), f"obj={obj}", f"{obj}/{target}"],
                          env={"PATH": "/usr/bin:/bin", "MAKEFILES": str(coverage.GCOV_MAKEFILE),
@@ -31,14 +32,14 @@ def make(tmp_path, obj: str, target: str, dir_makefile: str = "") -> str:
     return run.stdout.strip()
 
 
-def test_the_makefile_profiles_net_mptcp_atomically_and_nothing_else(tmp_path):
+def test_the_makefile_profiles_net_mptcp_atomically_and_nothing_else(tmp_path: Path) -> None:
     assert make(tmp_path, "net/mptcp", "protocol.o") == (
         "net/mptcp/protocol.o: [-fprofile-arcs -ftest-coverage -fprofile-update=prefer-atomic -fprofile-update=atomic]")
     assert make(tmp_path, "net/ipv4", "protocol.o") == "net/ipv4/protocol.o: []"
     assert make(tmp_path, "arch/x86/boot", "main.o", "GCOV_PROFILE := n\n") == "arch/x86/boot/main.o: []"
 
 
-def test_a_tree_with_its_own_switch_uses_it_and_others_get_the_makefile(tmp_path):
+def test_a_tree_with_its_own_switch_uses_it_and_others_get_the_makefile(tmp_path: Path) -> None:
     (tmp_path / "net" / "mptcp").mkdir(parents=True)
     (tmp_path / "net" / "mptcp" / "Kconfig").write_text("config MPTCP\n\tbool\n")
     assert coverage.fragments(tmp_path) == ("gcov",)
@@ -49,13 +50,13 @@ def test_a_tree_with_its_own_switch_uses_it_and_others_get_the_makefile(tmp_path
     assert coverage.make_env(["mptcp", "gcov", "gcov_all"]) == {} and coverage.make_env(["mptcp"]) == {}
 
 
-def test_coverage_needs_a_tree():
+def test_coverage_needs_a_tree() -> None:
     with pytest.raises(BadInput, match="--coverage only goes with --kernel-tree"):
         from_values({"coverage": True})
     assert from_values({"coverage": True, "kernel_tree": "/src/linux"}).coverage
 
 
-def test_counters_of_a_build_dir_inside_the_tree_are_read_against_the_trees_sources(tmp_path):
+def test_counters_of_a_build_dir_inside_the_tree_are_read_against_the_trees_sources(tmp_path: Path) -> None:
     """Real gcc --coverage and lcov, laid out as a tree build is (harness/kernel/tree.py): the .gcno names
     "../net/mptcp/x.c" from the build dir; the round's .gcda as the guest's copy leaves it (<round>/gcov/)."""
     assert shutil.which("lcov") and shutil.which("genhtml"), "lcov missing: ./run tests installs images/toolchain.toml's"

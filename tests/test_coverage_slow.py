@@ -1,6 +1,7 @@
 """Slow and real: `--coverage` on Debian's linux-source-7.3 as a tree: a gcov kernel, net/mptcp's coverage after
 mptcp/base above 0, higher with mptcp/subflow added, and its HTML report opened in chromium. ./run slow."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -9,7 +10,7 @@ from tests.helpers import linux_source, run_pytest
 pytestmark = [pytest.mark.guest, pytest.mark.slow]
 
 
-def covered(tmp_path, name: str, keyword: str) -> dict:
+def covered(tmp_path: Path, name: str, keyword: str) -> dict:
     out = tmp_path / name
     run = run_pytest("-v", "suites/mptcp_bpf.toml", "-k", keyword, "--kernel-tree", str(linux_source()), "--coverage",
                      "--report-dir", str(out), timeout=4 * 3600)
@@ -20,7 +21,7 @@ def covered(tmp_path, name: str, keyword: str) -> dict:
     return found
 
 
-def test_coverage_of_net_mptcp_grows_with_the_subtests_and_its_html_opens(tmp_path, browser):
+def test_coverage_of_net_mptcp_grows_with_the_subtests_and_its_html_opens(tmp_path: Path, browser) -> None:
     base = covered(tmp_path, "base", "mptcp/base")
     both = covered(tmp_path, "both", "mptcp/base or mptcp/subflow")
     assert 0 < base["lines_hit"] < both["lines_hit"] and base["lines"] == both["lines"] > 1000

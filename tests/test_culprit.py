@@ -38,7 +38,7 @@ def before(commit: str, **culprits: tuple[Finding, ...]) -> NightSummary:
     return NightSummary("n1", "1", commit=commit, culprits=culprits)
 
 
-def test_a_night_says_why_it_does_not_bisect(tmp_path):
+def test_a_night_says_why_it_does_not_bisect(tmp_path: Path) -> None:
     night = Night(tmp_path, Settings(cache_dir=tmp_path / "cache"), (), ("normal",))
     modes = [ModeNight("normal")]
     said: list[str] = []
@@ -58,7 +58,7 @@ def test_a_night_says_why_it_does_not_bisect(tmp_path):
                     said.append)["normal"][0].line == "no culprit: --bisect off"
 
 
-def test_a_culprit_is_named_again_while_its_failures_still_fail_and_not_bisected_again(tmp_path):
+def test_a_culprit_is_named_again_while_its_failures_still_fail_and_not_bisected_again(tmp_path: Path) -> None:
     night = Night(tmp_path, Settings(cache_dir=tmp_path / "cache"), (), ("normal",))
     found = Finding("culprit: 0123456789ab mptcp: a regression (A Developer), verified", "0123456789ab" + "c" * 28,
                             "mptcp: a regression", "A Developer <dev@example.org>", True, ("mptcp/base",), "n2")
@@ -70,7 +70,7 @@ def test_a_culprit_is_named_again_while_its_failures_still_fail_and_not_bisected
     assert fixed == {}
 
 
-def test_a_shallow_clone_is_deepened_until_the_night_before_is_reachable_and_a_force_push_is_not(tmp_path):
+def test_a_shallow_clone_is_deepened_until_the_night_before_is_reachable_and_a_force_push_is_not(tmp_path: Path) -> None:
     commits = history(tmp_path / "upstream", 80)
     clone = tmp_path / "clone"
     clone.mkdir()
@@ -86,7 +86,7 @@ def test_a_shallow_clone_is_deepened_until_the_night_before_is_reachable_and_a_f
     assert not culprit.reachable(clone, rewritten[1], commits[-1], f"file://{tmp_path / 'upstream'}", "main", said.append)
 
 
-def test_a_spent_budget_reports_the_range_git_bisect_narrowed(tmp_path):
+def test_a_spent_budget_reports_the_range_git_bisect_narrowed(tmp_path: Path) -> None:
     commits = history(tmp_path / "linux", 9)
     with Worktree(tmp_path / "linux", tmp_path / "cache") as tree:
         tree.git("bisect", "start")
@@ -97,7 +97,7 @@ def test_a_spent_budget_reports_the_range_git_bisect_narrowed(tmp_path):
         assert culprit.bisect_range(tree) == f"{commits[4][:12]}..{commits[6][:12]}"
 
 
-def test_the_harness_own_clone_is_bisected_in_place_and_put_back(tmp_path):
+def test_the_harness_own_clone_is_bisected_in_place_and_put_back(tmp_path: Path) -> None:
     from harness.bisect.worktree import InPlace
 
     commits = history(tmp_path / "clone", 5)

@@ -11,6 +11,7 @@ tooltip (a screenshot in reports/dashboard-culprit.png). ./run slow (each step a
 first night's a full one).
 """
 import json
+from pathlib import Path
 
 import kcidb_io
 import pytest
@@ -37,7 +38,7 @@ def night(out, *extra: str):
     return run, made, json.loads((made / "summary.json").read_text())
 
 
-def test_night_two_names_the_regression_night_three_does_not_bisect_again(tmp_path, browser):
+def test_night_two_names_the_regression_night_three_does_not_bisect_again(tmp_path: Path, browser) -> None:
     source_repo(UPSTREAM)
     out = tmp_path / "nights"
     first, _, _ = night(out)

@@ -8,7 +8,7 @@ from tests.helpers import run_harness
 NIGHTS = Path(__file__).parent / "data" / "nights"
 
 
-def test_columns_come_newest_first_with_links_to_each_test_output(tmp_path):
+def test_columns_come_newest_first_with_links_to_each_test_output(tmp_path: Path) -> None:
     columns = load_columns([NIGHTS], tmp_path / "index.html")
     assert [(c.night, c.mode) for c in columns] == [("2026-11-26-default-2", "prebuilt"), ("2026-11-26-default", "prebuilt")]
     crash = columns[0].cells["canary/crash"]
@@ -17,7 +17,7 @@ def test_columns_come_newest_first_with_links_to_each_test_output(tmp_path):
     assert columns[1].changes.new_failures == ("prebuilt:canary/warning",)
 
 
-def test_flips_are_counted_per_mode_in_time_order_and_the_streak_from_the_newest():
+def test_flips_are_counted_per_mode_in_time_order_and_the_streak_from_the_newest() -> None:
     def col(n: int, mode: str, status: str) -> Column:
         return Column(f"n{n}", mode, f"{n:02d}", cells={"t": Cell(Status(status))})
     history = [col(5, "normal", "passed"), col(5, "debug", "failed"), col(4, "normal", "passed"),
@@ -26,12 +26,12 @@ def test_flips_are_counted_per_mode_in_time_order_and_the_streak_from_the_newest
     assert (row.flips, row.streak, row.always_pass) == (2, 1, False)
 
 
-def test_report_of_a_dir_with_nothing_in_it_is_bad_input(tmp_path):
+def test_report_of_a_dir_with_nothing_in_it_is_bad_input(tmp_path: Path) -> None:
     run = run_harness("report", "--html", str(tmp_path / "x.html"), str(tmp_path))
     assert run.returncode == 2 and "neither a nights dir" in run.stderr and run.stderr.count("\n") == 1
 
 
-def test_each_nights_coverage_has_its_change_since_the_same_modes_night_before_and_the_page_shows_it(tmp_path):
+def test_each_nights_coverage_has_its_change_since_the_same_modes_night_before_and_the_page_shows_it(tmp_path: Path) -> None:
     from harness.night_summary import ModeFigures
     from harness.report.html import coverage_trend, render
 
@@ -47,7 +47,7 @@ def test_each_nights_coverage_has_its_change_since_the_same_modes_night_before_a
     assert "net/mptcp coverage" not in render([col(1, "normal", None)], "now")  # no night measured it: no empty row
 
 
-def test_a_nights_culprit_is_in_its_header_and_in_the_tooltip_of_the_failures_it_explains(tmp_path):
+def test_a_nights_culprit_is_in_its_header_and_in_the_tooltip_of_the_failures_it_explains(tmp_path: Path) -> None:
     import json
     import shutil
 
@@ -65,7 +65,7 @@ def test_a_nights_culprit_is_in_its_header_and_in_the_tooltip_of_the_failures_it
     assert f'title="{line}">0123456789ab</th>' in page and f"\n{line}\">" in page
 
 
-def test_the_flakes_view_gives_each_failing_subtests_rate_interval_and_last_failure(tmp_path):
+def test_the_flakes_view_gives_each_failing_subtests_rate_interval_and_last_failure(tmp_path: Path) -> None:
     """Issue 49's view, from the two real nights: canary/pass never failed (not listed); canary/flaky failed at its
     first try both nights (a flaky result: a failure and its retry's pass); --last 1 looks at the newest night only."""
     from harness.report.html import flake_rows
@@ -81,6 +81,6 @@ def test_the_flakes_view_gives_each_failing_subtests_rate_interval_and_last_fail
     assert newest == {"canary/crash": 1, "canary/warning": 1, "canary/flaky": 2}
 
 
-def test_report_last_must_be_a_positive_number(tmp_path):
+def test_report_last_must_be_a_positive_number(tmp_path: Path) -> None:
     run = run_harness("report", "--html", str(tmp_path / "x.html"), "--last", "0", str(NIGHTS))
     assert run.returncode == 2 and run.stderr.count("\n") == 1 and "--last 0" in run.stderr, run.stderr

@@ -19,7 +19,7 @@ def visible_rows(driver) -> list[str]:
             for r in driver.find_elements("css selector", "#matrix tbody tr") if r.is_displayed()]
 
 
-def test_the_dashboard_renders_filters_and_links_in_chromium(browser, tmp_path):
+def test_the_dashboard_renders_filters_and_links_in_chromium(browser, tmp_path: Path) -> None:
     nights = tmp_path / "nights"
     shutil.copytree(NIGHTS, nights)
     page = tmp_path / "index.html"
@@ -73,7 +73,7 @@ def hostile_nights(tmp_path: Path) -> Path:
     return nights
 
 
-def test_hostile_text_is_shown_as_text_tooltips_break_lines_and_a_cut_night_is_skipped(browser, tmp_path):
+def test_hostile_text_is_shown_as_text_tooltips_break_lines_and_a_cut_night_is_skipped(browser, tmp_path: Path) -> None:
     page = tmp_path / "index.html"
     made = run_harness("report", "--html", str(page), str(hostile_nights(tmp_path)))
     assert made.returncode == 0, made.stderr
@@ -92,7 +92,7 @@ def test_hostile_text_is_shown_as_text_tooltips_break_lines_and_a_cut_night_is_s
 CULPRIT_NIGHTS = Path(__file__).parent / "data" / "nights-culprit"
 
 
-def test_the_culprit_is_named_in_the_nights_header_and_in_the_failing_cells_tooltip(browser, tmp_path):
+def test_the_culprit_is_named_in_the_nights_header_and_in_the_failing_cells_tooltip(browser, tmp_path: Path) -> None:
     """Three real nights of tests/test_culprit_slow.py (tests/data/README.md): the second bisected its new failure to a
     verified culprit, the third carried it ("still failing since ...")."""
     page = tmp_path / "index.html"
@@ -110,7 +110,7 @@ def test_the_culprit_is_named_in_the_nights_header_and_in_the_failing_cells_tool
     assert any("still failing since" in t and short in t for t in titles), titles
 
 
-def test_the_flakes_view_sorts_marks_known_flaky_and_links_the_last_failure(browser, tmp_path):
+def test_the_flakes_view_sorts_marks_known_flaky_and_links_the_last_failure(browser, tmp_path: Path) -> None:
     """The flakes table under the matrix, in chromium: rows by rate (highest first), a click on a header sorts by it
     (again: the other way), the known flaky one marked in its row and its cell, and its link opens the last failure."""
     nights = tmp_path / "nights"

@@ -4,6 +4,7 @@ report each fail their subtest, with a fingerprint. The kernel is the nightly te
 (tests/test_nightly_slow.py) when it is there, else it is built. ./run slow."""
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -29,7 +30,7 @@ def debug_tree():
 
 @pytest.mark.parametrize("select, kind", [("lkdtm_warning", "warning"), ("lockdep", "lockdep"),
                                           ("hung_task", "hung task"), ("kmemleak", "kmemleak")])
-def test_a_real_debug_kernel_fault_fails_its_subtest_with_a_fingerprint(tmp_path, select, kind):
+def test_a_real_debug_kernel_fault_fails_its_subtest_with_a_fingerprint(tmp_path: Path, select, kind) -> None:
     run = run_pytest("-v", "suites/canary/debug.toml", "-k", select, "--kernel-tree", str(debug_tree()),
                      "--kernel-mode", "debug", "--retries", "0", "--report-dir", str(tmp_path), timeout=4 * 3600)
     assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-2000:]

@@ -7,7 +7,7 @@ from harness.kernel.decode import from_the_top
 DATA = Path(__file__).parent / "data"
 
 
-def test_a_build_dir_inside_the_tree_leaves_no_trace_in_the_decoded_paths():
+def test_a_build_dir_inside_the_tree_leaves_no_trace_in_the_decoded_paths() -> None:
     printed = (DATA / "decode" / "in-tree-build.txt").read_text().splitlines()
     assert any(".mptcp-harness-build-normal-c283f23b/../lib/dump_stack.c:127" in line for line in printed)
     decoded = [from_the_top(line) for line in printed]
@@ -18,7 +18,7 @@ def test_a_build_dir_inside_the_tree_leaves_no_trace_in_the_decoded_paths():
 
 
 
-def test_objects_ccache_brought_from_another_checkout_keep_no_path_of_it():
+def test_objects_ccache_brought_from_another_checkout_keep_no_path_of_it() -> None:
     """bisect's worktree, whose compiles came from the tree test's build: the script strips the worktree, not them."""
     printed = (DATA / "decode" / "from-another-checkout.txt").read_text().splitlines()
     assert any("/sources/linux-source-7.3-d582cd5b3cd8/.mptcp-harness-build-normal-c283f23b/../lib/dump_stack.c:127" in line

@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.guest
 CANARY = "suites/canary/canary.toml"
 
 
-def test_canary_crash_hang_warning_flaky_each_get_their_status(tmp_path):
+def test_canary_crash_hang_warning_flaky_each_get_their_status(tmp_path: Path) -> None:
     proc = run_pytest(CANARY, "-v", "--retries", "1", "--report-dir", str(tmp_path))
     assert proc.returncode == 1, proc.stdout[-4000:] + proc.stderr[-2000:]  # tests failed
     doc = json.loads((tmp_path / "results.json").read_text())
@@ -44,7 +45,7 @@ def test_canary_crash_hang_warning_flaky_each_get_their_status(tmp_path):
     assert harness_qemus() == []
 
 
-def test_expectations_make_a_known_failure_xfail_and_a_known_pass_xpass_under_pytest(tmp_path):
+def test_expectations_make_a_known_failure_xfail_and_a_known_pass_xpass_under_pytest(tmp_path: Path) -> None:
     known = tmp_path / "known.toml"
     known.write_text('[[failure]]\ntest = "canary/warning"\nreason = "it warns on purpose"\n\n'
                      '[[failure]]\ntest = "canary/pass"\nreason = "said to fail"\n')
@@ -58,7 +59,7 @@ def test_expectations_make_a_known_failure_xfail_and_a_known_pass_xpass_under_py
     assert {t["name"]: t["status"] for t in doc["tests"]} == {"canary/pass": "xpass", "canary/warning": "xfail"}
 
 
-def test_sigterm_mid_run_writes_reports_and_leaves_no_qemu(tmp_path):
+def test_sigterm_mid_run_writes_reports_and_leaves_no_qemu(tmp_path: Path) -> None:
     reports = tmp_path / "reports"
     proc = subprocess.Popen(
         pytest_argv(CANARY, "-k", "pass or hang", "--report-dir", str(reports)),
@@ -80,7 +81,7 @@ def test_sigterm_mid_run_writes_reports_and_leaves_no_qemu(tmp_path):
     assert os.path.exists(reports / "junit.xml")
 
 
-def test_run_deadline_leaves_the_rest_not_run(tmp_path):
+def test_run_deadline_leaves_the_rest_not_run(tmp_path: Path) -> None:
     proc = run_pytest(CANARY, "-k", "pass or hang", "--subtest-timeout", "300", "--deadline", "30",
                       "--report-dir", str(tmp_path))
     tests = {t["name"]: t for t in json.loads((tmp_path / "results.json").read_text())["tests"]}

@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from pytest import MonkeyPatch
 
 from harness.payload.selftests_bpf import build_test_progs
 from tests.helpers import CACHE, REPO_ROOT, default_kernel, harness_qemus, pytest_argv, pytest_env, run_pytest
@@ -15,7 +16,7 @@ from tests.helpers import CACHE, REPO_ROOT, default_kernel, harness_qemus, pytes
 pytestmark = pytest.mark.guest
 
 
-def test_collection_lists_the_19_subtests_11_scripts_2_kunit_suites_and_fetches_builds_boots_nothing(tmp_path):
+def test_collection_lists_the_19_subtests_11_scripts_2_kunit_suites_and_fetches_builds_boots_nothing(tmp_path: Path) -> None:
     empty_cache = tmp_path / "cache"
     everything = run_pytest("--collect-only", "-q", "suites", HARNESS_CACHE=str(empty_cache))
     only_rr = run_pytest("--collect-only", "-q", "-k", "mptcp/rr", HARNESS_CACHE=str(empty_cache))
@@ -32,7 +33,7 @@ def test_collection_lists_the_19_subtests_11_scripts_2_kunit_suites_and_fetches_
     assert not empty_cache.exists()  # no kernel fetched, no build, no run directory
 
 
-def test_killing_pytest_mid_run_leaves_no_qemu():
+def test_killing_pytest_mid_run_leaves_no_qemu() -> None:
     proc = subprocess.Popen(pytest_argv("-q", "suites", "-k", "mptcp/base"), cwd=REPO_ROOT, env=pytest_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -47,7 +48,7 @@ def test_killing_pytest_mid_run_leaves_no_qemu():
     assert harness_qemus() == []
 
 
-def test_base_and_mptcpify_pass_in_a_real_guest_and_rr_is_not_in_7_3(tmp_path):
+def test_base_and_mptcpify_pass_in_a_real_guest_and_rr_is_not_in_7_3(tmp_path: Path) -> None:
     junit = tmp_path / "j.xml"
     # two batches side by side (not the default under TCG): the isolated parallel path, for real
     proc = run_pytest("-v", "-rs", "suites", "-k", "mptcp/base or mptcp/mptcpify or mptcp/rr", "--concurrency", "2",
@@ -65,7 +66,7 @@ def test_base_and_mptcpify_pass_in_a_real_guest_and_rr_is_not_in_7_3(tmp_path):
     assert harness_qemus() == []
 
 
-def test_bisect_step_answers_git_bisect_good_or_cannot_tell():
+def test_bisect_step_answers_git_bisect_good_or_cannot_tell() -> None:
     """`git bisect run python -m harness bisect-step ...`: 0 good, 125 when the build lacks the subtest."""
     good = subprocess.run([sys.executable, "-m", "harness", "bisect-step", "-k", "mptcp/base"],
                           cwd="/", env=pytest_env(), capture_output=True, text=True)
@@ -76,7 +77,7 @@ def test_bisect_step_answers_git_bisect_good_or_cannot_tell():
     assert harness_qemus() == []
 
 
-def test_a_debian_vmlinuz_from_the_cache_runs_as_kernel_image_with_its_modules():
+def test_a_debian_vmlinuz_from_the_cache_runs_as_kernel_image_with_its_modules() -> None:
     """--kernel-image/--modules-dir without --test-progs: the test_progs built for that very image is found by its sha256."""
     kernel = default_kernel()
     assert kernel.modules_dir is not None
@@ -88,7 +89,7 @@ def test_a_debian_vmlinuz_from_the_cache_runs_as_kernel_image_with_its_modules()
     assert harness_qemus() == []
 
 
-def test_the_architecture_docs_run_mptcp_base_through_the_pipeline_without_pytest():
+def test_the_architecture_docs_run_mptcp_base_through_the_pipeline_without_pytest() -> None:
     """docs/architecture.md's few lines, as written, in a fresh interpreter (no pytest in it)."""
     doc = (REPO_ROOT / "docs" / "architecture.md").read_text()
     code = doc.split("### Without pytest: the pipeline", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
@@ -99,7 +100,7 @@ def test_the_architecture_docs_run_mptcp_base_through_the_pipeline_without_pytes
     assert harness_qemus() == []
 
 
-def test_the_guest_boots_its_vmlinux_into_the_harness_init_without_udev_and_returns_the_exit_status(tmp_path):
+def test_the_guest_boots_its_vmlinux_into_the_harness_init_without_udev_and_returns_the_exit_status(tmp_path: Path) -> None:
     """images/guest.toml: init = "harness", pvh = true; what vng's init did that the tests use is still there."""
     from harness import guest
     from harness.guest.commands import SCRIPTS
@@ -125,7 +126,8 @@ def test_the_guest_boots_its_vmlinux_into_the_harness_init_without_udev_and_retu
     assert "veth" in (tmp_path / "lsmod").read_text()  # the kernel's modules, loaded on demand
 
 
-def test_a_one_shot_guest_starts_qemu_on_the_command_line_vng_would_run_and_returns_vngs_status(tmp_path, monkeypatch):
+def test_a_one_shot_guest_starts_qemu_on_the_command_line_vng_would_run_and_returns_vngs_status(
+        tmp_path: Path, monkeypatch: MonkeyPatch) -> None:
     """guest.launch: vng runs once per guest to record its QEMU command line and initramfs; later guests start QEMU
     directly with their own shared directory, script and status file put in: the same command line vng would run."""
     from harness import guest, proc

@@ -24,13 +24,13 @@ def outcome(n: int, status: Status, kernel: str = "debian:7.3", test: str = "mpt
                                                 (7, 20, "7 failed of 20 (35 %, 95 %: 18-57 %)"),
                                                 (0, 12, "0 failed of 12 (0 %, 95 %: 0-24 %)"),
                                                 (10, 40, "10 failed of 40 (25 %, 95 %: 14-40 %)")])
-def test_a_count_goes_with_its_rate_and_wilson_interval(failed, ran, said):
+def test_a_count_goes_with_its_rate_and_wilson_interval(failed, ran, said) -> None:
     assert rate_text(failed, ran) == said
     low, high = wilson(failed, ran)
     assert 0 <= low <= failed / ran <= high <= 1
 
 
-def test_recorded_outcomes_come_back_and_the_same_run_counts_once(tmp_path):
+def test_recorded_outcomes_come_back_and_the_same_run_counts_once(tmp_path: Path) -> None:
     history = History(tmp_path)
     assert history.record([outcome(n, Status.PASSED) for n in range(3)]) == 3
     assert history.record([outcome(n, Status.PASSED) for n in range(4)]) == 1  # 0-2 were there already
@@ -50,14 +50,14 @@ for batch in range(25):
 """
 
 
-def test_two_processes_writing_at_once_lose_nothing(tmp_path):
+def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
     writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), name], cwd=REPO_ROOT)
                for name in ("a", "b", "c")]
     assert [w.wait(timeout=120) for w in writers] == [0, 0, 0]
     assert len(History(tmp_path).outcomes()) == 3 * 25 * 8
 
 
-def test_a_damaged_history_is_said_moved_aside_and_a_new_one_started(tmp_path):
+def test_a_damaged_history_is_said_moved_aside_and_a_new_one_started(tmp_path: Path) -> None:
     (tmp_path / FILE).write_bytes(b"not a database, a disk that filled\n" * 100)
     said: list[str] = []
     history = History(tmp_path, said.append)
@@ -67,7 +67,7 @@ def test_a_damaged_history_is_said_moved_aside_and_a_new_one_started(tmp_path):
     assert [o.status for o in history.outcomes()] == [Status.FAILED]
 
 
-def test_rates_say_stable_failing_flaky_and_a_regression_apart():
+def test_rates_say_stable_failing_flaky_and_a_regression_apart() -> None:
     seen = [outcome(n, Status.PASSED, test="mptcp/base") for n in range(5)]
     seen += [outcome(n, Status.FAILED, test="mptcp/rr") for n in range(3)]
     seen += [outcome(n, Status.FAILED if n % 4 == 0 else Status.PASSED) for n in range(8)]
@@ -83,12 +83,12 @@ def test_rates_say_stable_failing_flaky_and_a_regression_apart():
     assert [r.runs for r in rates(seen, last=2) if r.test == "mptcp/base"] == [2]
 
 
-def test_a_flaky_outcome_is_a_failure_and_a_pass():
+def test_a_flaky_outcome_is_a_failure_and_a_pass() -> None:
     (r,) = rates([outcome(1, Status.FLAKY), outcome(2, Status.PASSED)])
     assert (r.runs, r.failures, r.kind) == (3, 1, "flaky")
 
 
-def test_the_nights_of_a_nights_dir_are_read_back_and_count_once(tmp_path):
+def test_the_nights_of_a_nights_dir_are_read_back_and_count_once(tmp_path: Path) -> None:
     """tests/data/nights: two real canary nights (pass passed; warning failed, then crash failed; flaky flaky)."""
     history = History(tmp_path)
     first = sum(history.record(night_outcomes(n)) for n in sorted(NIGHTS.iterdir()))
@@ -100,7 +100,7 @@ def test_the_nights_of_a_nights_dir_are_read_back_and_count_once(tmp_path):
     assert found["canary/warning"].signatures == {"kernel warning while it ran [canary_warning]": 1}  # as a live run says
 
 
-def test_flakes_json_has_the_keys_it_promises_and_reads_nights_given(tmp_path):
+def test_flakes_json_has_the_keys_it_promises_and_reads_nights_given(tmp_path: Path) -> None:
     run = run_harness("flakes", "--json", "--nights", str(NIGHTS), "-k", "canary and not pass", "--cache", str(tmp_path))
     assert run.returncode == 0, run.stderr
     rows = json.loads(run.stdout)
@@ -114,19 +114,19 @@ def test_flakes_json_has_the_keys_it_promises_and_reads_nights_given(tmp_path):
                                          (["--last", "0"], "--last 0"),
                                          (["-k", "mptcp and"], "-k 'mptcp and'"),
                                          (["--nights", "/nonexistent"], "--nights /nonexistent")])
-def test_bad_flakes_input_is_one_line_and_exit_2(tmp_path, args, words):
+def test_bad_flakes_input_is_one_line_and_exit_2(tmp_path: Path, args, words) -> None:
     run = run_harness("flakes", *args, "--cache", str(tmp_path))
     assert run.returncode == 2 and words in run.stderr and run.stderr.count("\n") == 1, run.stderr
 
 
-def test_since_reads_spans_and_dates():
+def test_since_reads_spans_and_dates() -> None:
     assert since("30d", now=100 * 86400) == 70 * 86400 and since("12h", now=86400) == 43200
     assert since("2026-12-01") == 1796083200.0
     with pytest.raises(ValueError):
         since("yesterday")
 
 
-def test_rounds_count_each_under_the_subtests_name():
+def test_rounds_count_each_under_the_subtests_name() -> None:
     from harness.results import SubtestResult, SuiteRun
 
     run = SuiteRun("mptcp", "k", (SubtestResult("mptcp/subflow[1-3]", Status.FAILED, reason="x"),
@@ -137,7 +137,7 @@ def test_rounds_count_each_under_the_subtests_name():
         ("s#1", "round", "mptcp/subflow", Status.FAILED), ("s#2", "round", "mptcp/subflow", Status.PASSED)]
 
 
-def test_a_history_that_cannot_be_written_is_said_and_costs_the_run_nothing(tmp_path):
+def test_a_history_that_cannot_be_written_is_said_and_costs_the_run_nothing(tmp_path: Path) -> None:
     (tmp_path / FILE).mkdir()  # a directory where the file goes: sqlite cannot open it
     said: list[str] = []
     assert History(tmp_path, said.append).record([outcome(1, Status.PASSED)]) == 0

@@ -12,6 +12,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from pytest import MonkeyPatch
 
 from harness import guest, host
 from harness.data import IMAGES_DIR, SUITES_DIR
@@ -119,17 +120,17 @@ def always_installed(package: str) -> bool:
     return out.startswith("required") or out.endswith(" yes")
 
 
-def test_the_scan_finds_what_the_guests_and_builds_run():
+def test_the_scan_finds_what_the_guests_and_builds_run() -> None:
     assert {"sshd", "ssh-keygen", "busybox", "qemu-system-x86_64", "make", "unshare", "stdbuf", "ip", "git", "awk"} <= scanned()
 
 
-def test_every_program_named_for_its_package_or_required_by_vng_is_installed():
+def test_every_program_named_for_its_package_or_required_by_vng_is_installed() -> None:
     """What the set-up installs is here (programs that are not found are not checked by the next test)."""
     wanted = set(host.packages_of()) | set(guest.VNG_PROGRAMS) | set(guest.SSH_PROGRAMS)
     assert [p for p in sorted(wanted) if host.find(p) is None] == []
 
 
-def test_every_program_the_code_runs_is_named_with_the_package_that_has_it():
+def test_every_program_the_code_runs_is_named_with_the_package_that_has_it() -> None:
     named = set(wanted_packages())
     table = host.packages_of()
     problems = []
@@ -146,12 +147,12 @@ def test_every_program_the_code_runs_is_named_with_the_package_that_has_it():
     assert problems == []
 
 
-def test_the_programs_table_names_only_installed_packages():
+def test_the_programs_table_names_only_installed_packages() -> None:
     assert set(host.packages_of().values()) <= set(wanted_packages())
     assert (IMAGES_DIR / "toolchain.toml").is_file()
 
 
-def test_a_missing_program_is_one_line_naming_its_package(monkeypatch):
+def test_a_missing_program_is_one_line_naming_its_package(monkeypatch: MonkeyPatch) -> None:
     monkeypatch.setattr(host, "find", lambda program, path=None: None)
     with pytest.raises(Exception) as e:
         host.require("sshd", "vng --ssh")
@@ -159,7 +160,7 @@ def test_a_missing_program_is_one_line_naming_its_package(monkeypatch):
     assert guest.ssh_unavailable() == "no ssh-keygen (openssh-client), sshd (openssh-server) on this host"
 
 
-def test_a_command_installs_only_its_groups_and_an_unknown_group_is_bad_input(capsys):
+def test_a_command_installs_only_its_groups_and_an_unknown_group_is_bad_input(capsys) -> None:
     """./run mptcp needs no browser nor linter on a fresh machine: it names its groups."""
     from harness.host import setup as hostsetup
 

@@ -2,6 +2,7 @@
 from pathlib import Path
 
 import pytest
+from pytest import MonkeyPatch
 
 from harness.errors import BadInput
 from harness.guest import vng_environment
@@ -11,7 +12,7 @@ from tests.helpers import linux_source
 
 
 @pytest.mark.parametrize("base", ["lean", "vng"])
-def test_every_mode_composes_on_each_base_and_keeps_every_option(tmp_path, base):
+def test_every_mode_composes_on_each_base_and_keeps_every_option(tmp_path: Path, base) -> None:
     for mode in ("normal", "debug"):
         out = tmp_path / mode
         configure(linux_source(), out, mode_fragments(mode, base=base), vng_environment(), tmp_path / f"{mode}.log", base)
@@ -22,7 +23,7 @@ def test_every_mode_composes_on_each_base_and_keeps_every_option(tmp_path, base)
         assert (config.get("CONFIG_DRM") == "y") == (base == "vng")  # what the lean base leaves out
 
 
-def test_an_option_that_cannot_be_set_stops_at_once_naming_it(tmp_path):
+def test_an_option_that_cannot_be_set_stops_at_once_naming_it(tmp_path: Path) -> None:
     arm = tmp_path / "arm-only.config"
     arm.write_text("CONFIG_ARM64_SVE=y\n")
     with pytest.raises(BadInput) as e:
@@ -32,7 +33,7 @@ def test_an_option_that_cannot_be_set_stops_at_once_naming_it(tmp_path):
     assert "CONFIG_ARM64_SVE=y (kernel-configs/arm-only.config) became not set" in str(e.value)
 
 
-def test_unknown_mode_or_fragment_is_one_line():
+def test_unknown_mode_or_fragment_is_one_line() -> None:
     with pytest.raises(BadInput, match=r"unknown kernel mode 'fast': choose one of btf, debug, normal"):
         mode_fragments("fast")
     with pytest.raises(BadInput, match=r"unknown kernel-configs fragment\(s\) kasan: choose from .*debug"):
@@ -49,7 +50,7 @@ def fake_tree(root: Path) -> Path:
     return root
 
 
-def test_unchanged_tree_runs_no_make_and_a_selftests_change_leaves_the_kernel_alone(tmp_path, monkeypatch):
+def test_unchanged_tree_runs_no_make_and_a_selftests_change_leaves_the_kernel_alone(tmp_path: Path, monkeypatch: MonkeyPatch) -> None:
     src = fake_tree(tmp_path / "linux")
     fragments = mode_fragments("normal")
     calls = []
@@ -72,12 +73,12 @@ def test_unchanged_tree_runs_no_make_and_a_selftests_change_leaves_the_kernel_al
     assert calls == ["configure", "make", "make"]
 
 
-def test_not_a_kernel_tree(tmp_path):
+def test_not_a_kernel_tree(tmp_path: Path) -> None:
     with pytest.raises(BadInput, match=r"is not a kernel source tree"):
         tree.check_tree(tmp_path)
 
 
-def test_payload_shadow_keeps_only_the_suites_test_and_its_programs(tmp_path):
+def test_payload_shadow_keeps_only_the_suites_test_and_its_programs(tmp_path: Path) -> None:
     from harness.payload.selftests_bpf import shadow_tree
 
     source = linux_source()
@@ -90,7 +91,7 @@ def test_payload_shadow_keeps_only_the_suites_test_and_its_programs(tmp_path):
     assert not (bpf / "Makefile").is_symlink()  # copied: builds write beside it, not in the source
 
 
-def test_selection_build_narrows_the_makefiles_every_build_program_lists():
+def test_selection_build_narrows_the_makefiles_every_build_program_lists() -> None:
     """make is told that LSKELS, LINKED_SKELS, libarena's skeletons ... hold only what the selected tests include
     (the real 7.3 Makefile; a test that includes a linked or a signed light skeleton keeps it and what it links)."""
     from harness.payload.selftests_bpf import makefile_list, selected_programs, selection_make_args

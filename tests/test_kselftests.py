@@ -24,13 +24,13 @@ def decided(log: str, scripts: list[str]) -> dict:
     return {r.name: r for r in results}
 
 
-def test_the_suite_file_lists_the_eleven_scripts_of_the_directory():
+def test_the_suite_file_lists_the_eleven_scripts_of_the_directory() -> None:
     suite = load_suite(SUITES_DIR / "net_mptcp.toml")
     assert suite.runner is Runner.KSELFTEST and suite.directory == "net/mptcp" and suite.timeout_from_settings
     assert len(suite.subtests) == 11 and suite.full_name("mptcp_join") == "net-mptcp/mptcp_join"
 
 
-def test_a_failing_script_fails_with_its_failing_sub_cases_and_their_own_lines():
+def test_a_failing_script_fails_with_its_failing_sub_cases_and_their_own_lines() -> None:
     found = decided("diag-fails-pm_netlink-passes.log", ["diag", "pm_netlink"])
     diag, pm = found["net-mptcp/diag"], found["net-mptcp/pm_netlink"]
     assert diag.status is Status.FAILED and len(diag.subcases) == 32
@@ -51,7 +51,7 @@ def test_a_failing_script_fails_with_its_failing_sub_cases_and_their_own_lines()
     assert pm.subcases[17].name == "(nobackup)" and pm.subcases[7].duration_s == pytest.approx(63.323)
 
 
-def test_a_result_word_glued_to_the_scripts_words_still_gives_the_sub_case_its_lines_and_reason():
+def test_a_result_word_glued_to_the_scripts_words_still_gives_the_sub_case_its_lines_and_reason() -> None:
     """simult_flows prints "transfer slower than expected! ... ms[FAIL] client exit code 1, server 1" on the title line,
     and titles that begin like another sub-case's ("balanced bwidth" / "balanced bwidth - reverse direction")."""
     flows = decided("simult_flows-slower-than-expected.log", ["simult_flows"])["net-mptcp/simult_flows"]
@@ -69,7 +69,7 @@ def test_a_result_word_glued_to_the_scripts_words_still_gives_the_sub_case_its_l
     assert cases["balanced bwidth with unbalanced delay"].status is Status.PASSED
 
 
-def test_a_script_cut_off_by_its_timeout_has_the_sub_cases_its_titles_showed_and_is_a_timeout():
+def test_a_script_cut_off_by_its_timeout_has_the_sub_cases_its_titles_showed_and_is_a_timeout() -> None:
     found = decided("mptcp_connect_mmap-cut-off.log", ["mptcp_connect_mmap"])
     r = found["net-mptcp/mptcp_connect_mmap"]
     assert r.status is Status.TIMEOUT
@@ -78,14 +78,14 @@ def test_a_script_cut_off_by_its_timeout_has_the_sub_cases_its_titles_showed_and
     assert r.subcases[-1].reason == "the script stopped here"
 
 
-def test_a_script_that_never_reported_is_lost_not_missing_from_the_build():
+def test_a_script_that_never_reported_is_lost_not_missing_from_the_build() -> None:
     found = decide("net-mptcp", ["diag", "pm_netlink"], ["diag", "pm_netlink"],
                    parse_test_progs("#1/1 net-mptcp/diag:OK\n#1 net-mptcp:OK\nSummary: 1/1 PASSED, 0 SKIPPED, 0/0 FAILED\n"),
                    True, nested=True)
     assert [r.status for r in found] == [Status.PASSED, Status.LOST]
 
 
-def test_ignore_flaky_is_flaky_not_a_failure_and_a_retry_pass_makes_the_failed_sub_cases_flaky():
+def test_ignore_flaky_is_flaky_not_a_failure_and_a_retry_pass_makes_the_failed_sub_cases_flaky() -> None:
     cases = parse_subcases(("TAP version 13", "1..2", "ok 1 - mptcp_join: a # time=5ms",
                             "ok 2 - mptcp_join: b # IGNORE Flaky time=7ms"), "mptcp_join")
     assert [(c.name, c.flaky_ignored, c.duration_s) for c in cases] == [("a", False, 0.005), ("b", True, 0.007)]
@@ -99,7 +99,7 @@ def test_ignore_flaky_is_flaky_not_a_failure_and_a_retry_pass_makes_the_failed_s
                                                                              "....chk many cestab"}
 
 
-def test_sub_cases_are_nested_in_ktap_junit_and_json_and_survive_a_round_trip():
+def test_sub_cases_are_nested_in_ktap_junit_and_json_and_survive_a_round_trip() -> None:
     found = decided("diag-fails-pm_netlink-passes.log", ["diag", "pm_netlink"])
     run = SuiteRun("net-mptcp", "debian:7.3.4", tuple(found.values()))
     ktap = to_ktap([run])
@@ -119,7 +119,7 @@ def test_sub_cases_are_nested_in_ktap_junit_and_json_and_survive_a_round_trip():
     assert run_from_plain(run_to_plain(run)) == run  # what pytest-xdist sends back
 
 
-def test_settings_timeout_and_config_options_missing_from_a_kernel(tmp_path):
+def test_settings_timeout_and_config_options_missing_from_a_kernel(tmp_path: Path) -> None:
     (tmp_path / "settings").write_text("timeout=1800\n")
     assert settings_timeout(tmp_path / "settings") == 1800 and settings_timeout(tmp_path / "none") == 45
     (tmp_path / "config").write_text("CONFIG_MPTCP=y\nCONFIG_VETH=y\nCONFIG_NFT_SOCKET=m\nCONFIG_INET_DIAG=m\n")
@@ -131,7 +131,7 @@ def test_settings_timeout_and_config_options_missing_from_a_kernel(tmp_path):
     assert missing_options(payload, kernel) == ["CONFIG_NFT_SOCKET=m"]  # m for y is enough, y for m too
 
 
-def test_a_kernel_lacking_the_directorys_options_gets_its_scripts_skipped_with_them_named_without_a_boot(tmp_path):
+def test_a_kernel_lacking_the_directorys_options_gets_its_scripts_skipped_with_them_named_without_a_boot(tmp_path: Path) -> None:
     from harness.kernel import Kernel
     from harness.payload.kselftests import KselftestPayload
     from harness.pipeline import Prepared, Session
@@ -150,7 +150,7 @@ def test_a_kernel_lacking_the_directorys_options_gets_its_scripts_skipped_with_t
     assert said == ["net-mptcp: skipped, the kernel lacks CONFIG_MPTCP_IPV6=y (net/mptcp/config)"]
 
 
-def test_the_timeout_is_the_settings_files_times_the_tcg_factor_and_kvm_runs_it_as_is(tmp_path):
+def test_the_timeout_is_the_settings_files_times_the_tcg_factor_and_kvm_runs_it_as_is(tmp_path: Path) -> None:
     from harness.kernel import Kernel
     from harness.payload.kselftests import KselftestPayload
     from harness.pipeline import Prepared, Session
@@ -168,7 +168,7 @@ def pipeline_selection(suite, subtests):
     return Selection(suite, subtests)
 
 
-def test_a_program_the_scripts_need_missing_on_the_host_is_one_line_before_anything_is_fetched(tmp_path):
+def test_a_program_the_scripts_need_missing_on_the_host_is_one_line_before_anything_is_fetched(tmp_path: Path) -> None:
     import dataclasses
 
     from harness import pipeline
@@ -183,7 +183,7 @@ def test_a_program_the_scripts_need_missing_on_the_host_is_one_line_before_anyth
     assert not (tmp_path / "cache" / "kernels").exists()
 
 
-def test_kcidb_has_a_test_per_sub_case_one_level_below_its_script_and_validates():
+def test_kcidb_has_a_test_per_sub_case_one_level_below_its_script_and_validates() -> None:
     from harness.expectations import Expectations
     from harness.night_summary import NightSummary
     from harness.nightly import summary as nights

@@ -8,6 +8,7 @@ diag-fails-pm_netlink-passes.log), so the test could only tolerate its failures.
 every sub-case. Every script, diag included, runs in ./run slow (tests/test_kselftests_slow.py)."""
 import json
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.guest
 SUITE = str(SUITES_DIR / "net_mptcp.toml")
 
 
-def fresh_cache(tmp_path):
+def fresh_cache(tmp_path: Path):
     """A cache holding only the default kernel (shared, not rebuilt): the kselftests build is this test's own."""
     cache = tmp_path / "cache"
     for part in ("kernels", "sources", "debs", "vmlinux", "kvm-probe.json"):
@@ -29,7 +30,7 @@ def fresh_cache(tmp_path):
     return cache
 
 
-def test_pm_netlink_and_mptcp_sockopt_pass_side_by_side_with_their_sub_cases(tmp_path):
+def test_pm_netlink_and_mptcp_sockopt_pass_side_by_side_with_their_sub_cases(tmp_path: Path) -> None:
     run = run_pytest("-v", SUITE, "-k", "net-mptcp/pm_netlink or net-mptcp/mptcp_sockopt", "--concurrency", "2",
                      "--report-dir", str(tmp_path), timeout=2400,
                      HARNESS_CACHE=str(fresh_cache(tmp_path)))

@@ -2,6 +2,7 @@
 result and its sub-cases; ./run slow. CI runs pm_netlink and mptcp_sockopt (tests/test_kselftests_e2e.py)."""
 import json
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +13,7 @@ from tests.helpers import run_pytest
 pytestmark = [pytest.mark.guest, pytest.mark.slow]
 
 
-def test_every_script_reports_with_its_sub_cases(tmp_path):
+def test_every_script_reports_with_its_sub_cases(tmp_path: Path) -> None:
     suite = load_suite(SUITES_DIR / "net_mptcp.toml")
     run = run_pytest("-v", str(SUITES_DIR / "net_mptcp.toml"), "--report-dir", str(tmp_path), timeout=6 * 3600)
     assert run.returncode in (0, 1), run.stdout[-4000:] + run.stderr[-2000:]

@@ -25,20 +25,20 @@ def decided(log: str, subtest: str) -> dict:
     return {r.name: r for r in results}
 
 
-def test_the_suite_file_names_each_kunit_suite_of_net_mptcp_with_its_module():
+def test_the_suite_file_names_each_kunit_suite_of_net_mptcp_with_its_module() -> None:
     assert SUITE.runner is Runner.KUNIT and SUITE.runner.nested
     assert SUITE.modules == {"mptcp-crypto": "mptcp_crypto_test", "mptcp-token": "mptcp_token_test"}
     assert SUITE.full_name("mptcp-token") == "kunit-mptcp/mptcp-token"
 
 
-def test_a_kunit_suite_file_without_a_module_per_suite_is_bad_input(tmp_path):
+def test_a_kunit_suite_file_without_a_module_per_suite_is_bad_input(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text((SUITES_DIR / "kunit_mptcp.toml").read_text().replace('mptcp-token = "mptcp_token_test"\n', ""))
     with pytest.raises(BadInput, match=r"runner 'kunit' needs one entry in \[modules\] per subtest"):
         load_suite(bad)
 
 
-def test_each_suites_test_cases_are_its_sub_cases_and_nest_in_ktap():
+def test_each_suites_test_cases_are_its_sub_cases_and_nest_in_ktap() -> None:
     token = decided("token-ok.log", "mptcp-token")["kunit-mptcp/mptcp-token"]
     crypto = decided("crypto-ok.log", "mptcp-crypto")["kunit-mptcp/mptcp-crypto"]
     assert token.status is Status.PASSED and crypto.status is Status.PASSED
@@ -49,7 +49,7 @@ def test_each_suites_test_cases_are_its_sub_cases_and_nest_in_ktap():
     assert "        ok 4 mptcp_token_test_destroyed\n    ok 2 mptcp-token\n" in ktap
 
 
-def test_a_failing_case_fails_its_suite_with_the_case_named_and_its_own_lines():
+def test_a_failing_case_fails_its_suite_with_the_case_named_and_its_own_lines() -> None:
     crypto = decided("crypto-expectation-failed.log", "mptcp-crypto")["kunit-mptcp/mptcp-crypto"]
     assert crypto.status is Status.FAILED and crypto.reason == "1 of 1 sub-cases failed: mptcp_crypto_test_basic"
     (case,) = crypto.subcases
@@ -60,7 +60,7 @@ def test_a_failing_case_fails_its_suite_with_the_case_named_and_its_own_lines():
     assert crypto.output[0] == "failing sub-case: mptcp_crypto_test_basic" and "KUnit suite mptcp-crypto printed:" in crypto.output
 
 
-def test_what_kunit_sh_reads_from_debugfs_is_the_suite_one_level_in():
+def test_what_kunit_sh_reads_from_debugfs_is_the_suite_one_level_in() -> None:
     """The layer kunit.sh strips (sed '1,2d;$d', then 4 spaces): a KTAP of one result, the suite, with 4 children."""
     text = (DATA / "token-debugfs-results.ktap").read_text()
     lines = text.splitlines()
@@ -72,7 +72,7 @@ def test_what_kunit_sh_reads_from_debugfs_is_the_suite_one_level_in():
     assert inner == (DATA / "token-ok.log").read_text().splitlines()[:len(inner)]
 
 
-def test_the_bad_token_crash_is_a_warning_then_a_bug_an_oops_and_a_panic_with_their_frames():
+def test_the_bad_token_crash_is_a_warning_then_a_bug_an_oops_and_a_panic_with_their_frames() -> None:
     _, events = separate((DATA / "token-bad-token-console.log").read_text())
     incidents = find_incidents(events)
     assert [i.kind for i in incidents] == [IncidentKind.WARNING, IncidentKind.BUG, IncidentKind.OOPS, IncidentKind.PANIC]
@@ -82,7 +82,7 @@ def test_the_bad_token_crash_is_a_warning_then_a_bug_an_oops_and_a_panic_with_th
     assert "mptcp_token_test_destroyed" in fingerprint(incidents[2].excerpt)
 
 
-def test_has_module_reads_modules_dep_and_modules_builtin(tmp_path):
+def test_has_module_reads_modules_dep_and_modules_builtin(tmp_path: Path) -> None:
     modules = tmp_path / "modules"
     modules.mkdir()
     (modules / "modules.dep").write_text((DATA / "lean-7.3-modules.dep").read_text())
@@ -94,7 +94,7 @@ def test_has_module_reads_modules_dep_and_modules_builtin(tmp_path):
     assert has_module(kernel, "mptcp_token_test") and not has_module(kernel, "mptcp_crypto_test")
 
 
-def test_debians_kernel_has_the_suites_not_in_this_build_without_a_boot(tmp_path):
+def test_debians_kernel_has_the_suites_not_in_this_build_without_a_boot(tmp_path: Path) -> None:
     """Debian's 7.3 has no KUnit: both suites skipped, "not in this build", from its modules.dep; no guest."""
     from harness.pipeline import Prepared, Selection, Session
     from harness.settings import Settings

@@ -44,7 +44,7 @@ def upward(module: str, source: str) -> list[str]:
             if (them := layer(name)) is not None and them > me]
 
 
-def test_every_stage_imports_only_its_own_layer_or_those_below():
+def test_every_stage_imports_only_its_own_layer_or_those_below() -> None:
     found = []
     for path in sorted((REPO_ROOT / "harness").rglob("*.py")):
         module = ".".join(path.relative_to(REPO_ROOT).with_suffix("").parts).removesuffix(".__init__")
@@ -53,7 +53,7 @@ def test_every_stage_imports_only_its_own_layer_or_those_below():
     assert found == []
 
 
-def test_the_check_finds_the_imports_that_went_up_before():
+def test_the_check_finds_the_imports_that_went_up_before() -> None:
     """Two of 5b04384's: the guest stage reached into planning, a report into a front end."""
     assert upward("harness.guest.commands", "from harness.run.plan import Batch, progs_argv\n") == [
         "harness.guest.commands (guest) imports harness.run.plan (run)",

@@ -2,6 +2,7 @@
 stops at the first failing round and names where its output and the guest's console are."""
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -10,7 +11,7 @@ from tests.helpers import harness_qemus, run_harness, run_pytest
 pytestmark = pytest.mark.guest
 
 
-def test_count_five_is_five_rounds_with_one_boot_each_kept_and_counted(tmp_path):
+def test_count_five_is_five_rounds_with_one_boot_each_kept_and_counted(tmp_path: Path) -> None:
     run = run_pytest("-v", "suites", "-k", "mptcp/base", "--count", "5", "--report-dir", str(tmp_path / "r"))
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert [f"mptcp/base[{n}-5] PASSED" in run.stdout for n in range(1, 6)] == [True] * 5
@@ -22,7 +23,7 @@ def test_count_five_is_five_rounds_with_one_boot_each_kept_and_counted(tmp_path)
     assert harness_qemus() == []
 
 
-def test_until_fail_stops_at_the_first_failing_round_and_names_its_logs():
+def test_until_fail_stops_at_the_first_failing_round_and_names_its_logs() -> None:
     run = run_pytest("-v", "suites/canary/canary.toml", "-k", "pass or flaky", "--until-fail", "--count", "20",
                      "--retries", "0")
     out = run.stdout + run.stderr
@@ -51,7 +52,7 @@ if [ $((n % 4)) -eq 0 ]; then echo round $n fails; exit 1; fi
 """
 
 
-def test_count_says_the_rate_with_its_interval_and_the_history_keeps_every_round(tmp_path):
+def test_count_says_the_rate_with_its_interval_and_the_history_keeps_every_round(tmp_path: Path) -> None:
     """A subtest failing one round in four: --count 40 says 10 of 40 with an interval holding 0.25, and `flakes`
     reads the same 40 rounds back from the history; --history off records nothing."""
     name = f"quarter{os.getpid()}"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import kcidb_io
 import pytest
+from pytest import MonkeyPatch
 
 from harness.errors import BadInput, InfraError
 from harness.expectations import Expectations, apply, load
@@ -41,7 +42,7 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_a_known_failure_is_xfail_a_known_one_that_passed_is_xpass_and_a_known_crash_xfails_what_it_failed(tmp_path):
+def test_a_known_failure_is_xfail_a_known_one_that_passed_is_xpass_and_a_known_crash_xfails_what_it_failed(tmp_path: Path) -> None:
     known = load(write(tmp_path, '[[failure]]\ntest = "canary/pass"\nreason = "pretend"\n'
                                  '[[crash]]\nfingerprint = "canary_warning"\nreason = "the canary warns"\nlink = "L"\n'))
     got = statuses(apply(night_runs(), known, "prebuilt"))
@@ -50,7 +51,7 @@ def test_a_known_failure_is_xfail_a_known_one_that_passed_is_xpass_and_a_known_c
     assert warning.reason == "expected: the canary warns (L) (kernel warning while it ran)"
 
 
-def test_entries_match_by_mode_and_kernel_globs_and_expire(tmp_path):
+def test_entries_match_by_mode_and_kernel_globs_and_expire(tmp_path: Path) -> None:
     known = load(write(tmp_path, '[[failure]]\ntest = "canary/w*"\nmode = "debug"\nreason = "r"\n'
                                  '[[failure]]\ntest = "canary/*"\nkernel = "debian:6.*"\nreason = "r"\n'
                                  '[[failure]]\ntest = "canary/warning"\nreason = "r"\nexpires = 2020-01-01\n'))
@@ -72,13 +73,13 @@ def test_entries_match_by_mode_and_kernel_globs_and_expire(tmp_path):
     ("[[failure]]\ntest = 5\nreason = 'y'\n", "test must be text (quoted)"),
     ("[[failure]]\ntest = 'mptcp/bsae'\nreason = 'y'\n", "test = 'mptcp/bsae' names no subtest of the suite files"),
 ])
-def test_a_malformed_expectations_file_is_bad_input_in_one_line(tmp_path, text, words):
+def test_a_malformed_expectations_file_is_bad_input_in_one_line(tmp_path: Path, text, words) -> None:
     with pytest.raises(BadInput, match=None) as e:
         load(write(tmp_path, text))
     assert words in str(e.value) and "\n" not in str(e.value)
 
 
-def test_the_second_night_says_what_changed_and_when_a_crash_was_first_seen():
+def test_the_second_night_says_what_changed_and_when_a_crash_was_first_seen() -> None:
     first = nights.ModeNight("normal", "k", 1.0, {"canary": 9.0}, night_runs())
     one = nights.summarize(NightSummary("n1", "2026-11-25T01:00:00+00:00"), [first], None, Expectations(), [])
     assert one.exit == 1 and one.changes.new_failures == ("normal:canary/warning",)
@@ -94,7 +95,7 @@ def test_the_second_night_says_what_changed_and_when_a_crash_was_first_seen():
     assert nights.text(three)[0] == "night n3: nothing unexpected (compared with n2)"
 
 
-def test_a_crash_no_test_carried_fails_the_night_until_the_expectations_name_it(tmp_path):
+def test_a_crash_no_test_carried_fails_the_night_until_the_expectations_name_it(tmp_path: Path) -> None:
     # the real night's console events (the canary's WARNING) with every subtest passed: as a crash at boot would be
     quiet = [dataclasses.replace(run, subtests=tuple(dataclasses.replace(r, status=Status.PASSED) for r in run.subtests))
              for run in night_runs()]
@@ -115,14 +116,14 @@ def test_a_crash_no_test_carried_fails_the_night_until_the_expectations_name_it(
     assert nights.summarize(NightSummary("n", "x"), [mode], None, debug_only, []).exit == 0
 
 
-def test_a_mode_that_did_not_build_makes_an_infrastructure_night():
+def test_a_mode_that_did_not_build_makes_an_infrastructure_night() -> None:
     broken = nights.ModeNight("debug", infra=["the kernel or test_progs did not build: make failed"], built=False)
     summary = nights.summarize(NightSummary("n", "x"), [broken], None, Expectations(), [])
     assert summary.exit == 3 and "infrastructure: debug: the kernel or test_progs did not build" in "\n".join(
         nights.text(summary))
 
 
-def test_kcidb_output_validates_with_kcidb_io_and_maps_statuses():
+def test_kcidb_output_validates_with_kcidb_io_and_maps_statuses() -> None:
     long_output = tuple(f"line {n} " + "x" * 100 for n in range(400))
     runs = [dataclasses.replace(run, subtests=(*run.subtests[:2], dataclasses.replace(run.subtests[2], output=long_output)))
             for run in night_runs()]
@@ -143,7 +144,7 @@ def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout.strip()
 
 
-def test_fetch_takes_the_branch_tip_into_the_harness_own_shallow_clone(tmp_path):
+def test_fetch_takes_the_branch_tip_into_the_harness_own_shallow_clone(tmp_path: Path) -> None:
     upstream = tmp_path / "net-next"
     upstream.mkdir()
     git(upstream, "init", "-q", "-b", "main")
@@ -176,13 +177,13 @@ def test_fetch_takes_the_branch_tip_into_the_harness_own_shallow_clone(tmp_path)
     (["--expectations", "/nonexistent.toml"], "cannot read the expectations file"),
     (["-k", "nothing_like_this"], "selects no subtest"),
 ])
-def test_nightly_bad_input_is_one_line_and_exit_2(tmp_path, args, words):
+def test_nightly_bad_input_is_one_line_and_exit_2(tmp_path: Path, args, words) -> None:
     run = run_harness("nightly", "--out", str(tmp_path / "nights"), *args)
     assert run.returncode == 2 and words in run.stderr and run.stderr.count("\n") == 1, run.stderr
     assert not (tmp_path / "nights").exists() or not any((tmp_path / "nights").iterdir())
 
 
-def test_a_fetch_that_fails_is_one_line_with_the_url_and_gits_reason_exit_3(tmp_path):
+def test_a_fetch_that_fails_is_one_line_with_the_url_and_gits_reason_exit_3(tmp_path: Path) -> None:
     url = f"file://{tmp_path}/no-such-repo"
     with pytest.raises(InfraError, match=rf"could not fetch main from {url}: fatal: .*no-such-repo"):
         nightly.fetch(url, "main", tmp_path / "cache", lambda _: None)
@@ -195,8 +196,8 @@ def test_a_fetch_that_fails_is_one_line_with_the_url_and_gits_reason_exit_3(tmp_
     ("build", False, "the kernel or test_progs did not build: kernel build failed:"),
     ("download", True, "no kernel to run: apt-get download failed"),
 ])
-def test_a_mode_that_did_not_build_is_told_apart_from_one_the_machinery_failed(tmp_path, monkeypatch, failure, built,
-                                                                                words):
+def test_a_mode_that_did_not_build_is_told_apart_from_one_the_machinery_failed(tmp_path: Path, monkeypatch: MonkeyPatch, failure, built,
+                                                                                words) -> None:
     """What KCIDB reports as a failed build is a build that failed (errors.BuildFailed, made by failed_step from the
     build's log), not a download that did: both stop the mode, only the first is the source's fault."""
     from harness import pipeline
@@ -213,7 +214,7 @@ def test_a_mode_that_did_not_build_is_told_apart_from_one_the_machinery_failed(t
     assert m.built is built and m.runs == [] and m.infra[0].startswith(words), m.infra
 
 
-def test_nightlies_started_at_once_each_get_their_own_dir(tmp_path):
+def test_nightlies_started_at_once_each_get_their_own_dir(tmp_path: Path) -> None:
     import threading
 
     from harness.settings import Settings
@@ -227,7 +228,7 @@ def test_nightlies_started_at_once_each_get_their_own_dir(tmp_path):
     assert len(set(made)) == 8 and all(p.is_dir() for p in made)
 
 
-def test_the_night_before_is_one_that_started_earlier_and_has_its_summary(tmp_path):
+def test_the_night_before_is_one_that_started_earlier_and_has_its_summary(tmp_path: Path) -> None:
     for name, started in (("a", "2026-12-01T01:00:00"), ("b", "2026-12-02T01:00:00"), ("c", "2026-12-02T01:00:05")):
         (tmp_path / name).mkdir()
         (tmp_path / name / "summary.json").write_text(json.dumps({"night": name, "started": started}))
@@ -236,7 +237,7 @@ def test_the_night_before_is_one_that_started_earlier_and_has_its_summary(tmp_pa
     assert previous(tmp_path, "c", "2026-12-02T01:00:05").night == "b"
 
 
-def test_a_repository_gone_at_fetch_time_is_one_line_and_the_clone_serves_the_next_night(tmp_path):
+def test_a_repository_gone_at_fetch_time_is_one_line_and_the_clone_serves_the_next_night(tmp_path: Path) -> None:
     """The night's URL stops answering (a file:// repo moved away) after a night fetched from it: one line with the
     URL, exit 3; when it answers again, the same clone fetches the new tip."""
     upstream = tmp_path / "net-next"
@@ -257,7 +258,7 @@ def test_a_repository_gone_at_fetch_time_is_one_line_and_the_clone_serves_the_ne
     assert again == clone and newer == git(upstream, "rev-parse", "HEAD") != first
 
 
-def test_a_fetch_killed_half_way_leaves_the_clone_usable_for_the_next_night(tmp_path):
+def test_a_fetch_killed_half_way_leaves_the_clone_usable_for_the_next_night(tmp_path: Path) -> None:
     """SIGKILL (the CI job's timeout, a reboot) while the pack comes in: git's lock files and a partial pack stay in
     the clone; the next night's fetch gets the branch tip all the same."""
     import signal
@@ -287,7 +288,7 @@ def test_a_fetch_killed_half_way_leaves_the_clone_usable_for_the_next_night(tmp_
     assert commit == git(upstream, "rev-parse", "HEAD") and (clone / "big.bin").stat().st_size == 150_000_000
 
 
-def test_coverage_goes_into_the_summary_its_text_and_kcidb_as_a_measurement():
+def test_coverage_goes_into_the_summary_its_text_and_kcidb_as_a_measurement() -> None:
     figures = {"scope": "net/mptcp", "lines_hit": 2154, "lines": 9020, "lines_percent": 23.9, "functions_hit": 301,
                "functions": 702, "functions_percent": 42.9, "copies": 2, "info": "i", "html": "h"}
     mode = nights.ModeNight("normal", "k", 12.0, {"canary": 9.0}, night_runs(), coverage=figures)
@@ -301,7 +302,7 @@ def test_coverage_goes_into_the_summary_its_text_and_kcidb_as_a_measurement():
                         "coverage.net_mptcp.functions": ("DONE", {"value": 42.9, "unit": "%"})}
 
 
-def test_a_night_records_the_tools_versions_and_says_which_changed_since_the_night_before():
+def test_a_night_records_the_tools_versions_and_says_which_changed_since_the_night_before() -> None:
     from harness.host import versions
     from harness.payload.selftests_bpf import llvm_bin
 
@@ -320,7 +321,7 @@ def test_a_night_records_the_tools_versions_and_says_which_changed_since_the_nig
     assert first.versions_changed == () and "tools changed" not in "\n".join(nights.text(first))
 
 
-def test_notify_tells_only_a_night_with_something_new_and_its_failure_is_only_said(tmp_path):
+def test_notify_tells_only_a_night_with_something_new_and_its_failure_is_only_said(tmp_path: Path) -> None:
     from harness.nightly.night import notify
 
     text = tmp_path / "summary.txt"
@@ -337,7 +338,7 @@ def test_notify_tells_only_a_night_with_something_new_and_its_failure_is_only_sa
                         "refused); the night is not changed by it")
 
 
-def test_a_culprit_heads_the_summary_and_is_a_kcidb_issue_with_an_incident_per_failing_test():
+def test_a_culprit_heads_the_summary_and_is_a_kcidb_issue_with_an_incident_per_failing_test() -> None:
     runs = night_runs()
     mode = nights.ModeNight("normal", "k", 12.0, {"canary": 9.0}, runs)
     summary = nights.summarize(NightSummary("2026-12-02-b", "2026-12-02T01:00:00+00:00", commit="b" * 40), [mode], None,

@@ -4,6 +4,7 @@ crash was first seen the night before, quarantines the canary's flaky subtest (f
 nights running: known flaky, with its rate) and writes KCIDB that kcidb-io accepts."""
 import json
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import kcidb_io
 import pytest
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.guest
 CANARY = ["--suite", "suites/canary/canary.toml", "-k", "pass or warning or flaky"]
 
 
-def test_two_nights_new_failure_then_expected_crash_with_kcidb(tmp_path):
+def test_two_nights_new_failure_then_expected_crash_with_kcidb(tmp_path: Path) -> None:
     out = tmp_path / "nights"
     first = run_harness("nightly", "--out", str(out), *CANARY, timeout=900)
     assert first.returncode == 1, first.stdout[-3000:] + first.stderr[-2000:]
@@ -61,7 +62,7 @@ def test_two_nights_new_failure_then_expected_crash_with_kcidb(tmp_path):
     kcidb_io.schema.LATEST.validate(json.loads((tmp_path / "kcidb.json").read_text()))
 
 
-def test_two_nightlies_started_at_once_into_one_dir_each_complete_their_own_night(tmp_path):
+def test_two_nightlies_started_at_once_into_one_dir_each_complete_their_own_night(tmp_path: Path) -> None:
     """Found at 1191709: both would pick the same free name (exists(), then mkdir) and one died on the mkdir, or
     their files mixed. Now each wins its own dir by mkdir; neither compares with the other, still running."""
     import subprocess

@@ -48,7 +48,7 @@ def summary(night_dir: Path) -> dict:
     return json.loads((night_dir / "summary.json").read_text())
 
 
-def test_two_nights_on_a_real_tree_new_failure_expected_shards_and_kcidb(tmp_path):
+def test_two_nights_on_a_real_tree_new_failure_expected_shards_and_kcidb(tmp_path: Path) -> None:
     repo = UPSTREAM
     upstream(repo)
     url, out = f"file://{repo}", tmp_path / "nights"

@@ -18,7 +18,7 @@ NIGHTS = Path(__file__).parent / "data" / "nights"
     ["bisect", "--kernels", "6.12,7.3", "--out", "{out}", "-k", "mptcp/base", "--harness-cache={cache}"],
     ["merge", str(NIGHTS / "2026-11-26-default" / "prebuilt"), "--out", "{out}"],
 ])
-def test_a_file_where_the_output_directory_goes_is_one_line_exit_2_before_any_work(tmp_path, command):
+def test_a_file_where_the_output_directory_goes_is_one_line_exit_2_before_any_work(tmp_path: Path, command) -> None:
     """Found at 1191709: `nightly --out FILE` was a NotADirectoryError traceback, after the fetch."""
     out = tmp_path / "a-file"
     out.write_text("mine\n")
@@ -28,7 +28,7 @@ def test_a_file_where_the_output_directory_goes_is_one_line_exit_2_before_any_wo
     assert not (tmp_path / "cache" / "git").exists()  # nothing fetched first
 
 
-def test_a_report_dir_that_is_a_file_is_a_usage_error_under_pytest(tmp_path):
+def test_a_report_dir_that_is_a_file_is_a_usage_error_under_pytest(tmp_path: Path) -> None:
     out = tmp_path / "a-file"
     out.write_text("mine\n")
     run = subprocess.run(["python", "-m", "pytest", "-p", "no:cacheprovider", "--co", "-q", "suites",
@@ -38,7 +38,7 @@ def test_a_report_dir_that_is_a_file_is_a_usage_error_under_pytest(tmp_path):
     assert "Traceback" not in run.stdout + run.stderr
 
 
-def test_what_nothing_else_caught_is_one_line_exit_3_and_harness_debug_shows_the_traceback(tmp_path):
+def test_what_nothing_else_caught_is_one_line_exit_3_and_harness_debug_shows_the_traceback(tmp_path: Path) -> None:
     """A results.json another tool wrote (valid JSON, another shape) given to the dashboard."""
     other = tmp_path / "other"
     other.mkdir()
@@ -53,7 +53,7 @@ def test_what_nothing_else_caught_is_one_line_exit_3_and_harness_debug_shows_the
 
 
 @pytest.fixture
-def small_disk(tmp_path):
+def small_disk(tmp_path: Path):
     """A 1 MiB tmpfs, nearly full: a filler leaves less than the dashboard page needs (~8 KiB)."""
     if os.geteuid() != 0 or not shutil.which("mount"):
         pytest.skip("mounting a tmpfs needs root (CI and ./run run as root)")
@@ -74,7 +74,7 @@ def small_disk(tmp_path):
         subprocess.run(["umount", str(disk)], check=True)
 
 
-def test_a_disk_that_fills_while_a_page_is_written_is_one_line_and_the_old_page_stays(small_disk):
+def test_a_disk_that_fills_while_a_page_is_written_is_one_line_and_the_old_page_stays(small_disk) -> None:
     page = small_disk / "nights.html"
     page.write_text("<p>yesterday's page</p>\n")
     run = run_harness("report", "--html", str(page), str(NIGHTS))
@@ -88,7 +88,7 @@ def test_a_disk_that_fills_while_a_page_is_written_is_one_line_and_the_old_page_
     assert page.read_text().startswith("<!DOCTYPE html>") and page.read_text().rstrip().endswith("</html>")
 
 
-def test_cache_verify_names_a_damaged_entry_and_prune_frees_what_was_not_used_lately(tmp_path):
+def test_cache_verify_names_a_damaged_entry_and_prune_frees_what_was_not_used_lately(tmp_path: Path) -> None:
     import fcntl
     import time
 

@@ -17,7 +17,7 @@ from tests.helpers import REPO_ROOT, boots, harness_qemus, isolated, pytest_argv
 pytestmark = pytest.mark.guest
 
 
-def test_four_copies_of_a_subtest_pass_side_by_side_only_when_isolated(tmp_path):
+def test_four_copies_of_a_subtest_pass_side_by_side_only_when_isolated(tmp_path: Path) -> None:
     settings = Settings(cache_dir=default_cache_dir())
     kernel = debian.fetch(debian.spec_for(None), settings.cache_dir)
     payload = build_test_progs(kernel, settings.cache_dir, settings.build_jobs, say=lambda _: None, tests=("mptcp",))
@@ -43,7 +43,7 @@ def test_four_copies_of_a_subtest_pass_side_by_side_only_when_isolated(tmp_path)
     assert any("FAILED" in summary("plain", n) and "1/1 FAILED" in summary("plain", n) for n in range(4))
 
 
-def test_persistent_guest_runs_two_subtests_over_ssh_with_one_boot():
+def test_persistent_guest_runs_two_subtests_over_ssh_with_one_boot() -> None:
     before = len(boots())
     proc = run_pytest("-v", "suites", "--persistent-guest", "-k", "mptcp/base or mptcp/mptcpify")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
@@ -52,7 +52,7 @@ def test_persistent_guest_runs_two_subtests_over_ssh_with_one_boot():
     assert harness_qemus() == []
 
 
-def test_xdist_two_workers_each_subtest_once_no_qemu_left(tmp_path):
+def test_xdist_two_workers_each_subtest_once_no_qemu_left(tmp_path: Path) -> None:
     before = len(boots())
     selection = "mptcp/base or mptcp/mptcpify or mptcp/subflow or mptcp/rr"
     proc = run_pytest("suites", "-n", "2", "-k", selection, "--report-dir", str(tmp_path))
@@ -83,7 +83,7 @@ def qemus_at_most_while(proc: subprocess.Popen[str]) -> int:
     return most
 
 
-def test_two_guests_side_by_side_each_run_a_share_of_the_batches_and_report_as_one_run(tmp_path):
+def test_two_guests_side_by_side_each_run_a_share_of_the_batches_and_report_as_one_run(tmp_path: Path) -> None:
     argv = pytest_argv("-v", "suites", "-k", "mptcp/base or mptcp/mptcpify or mptcp/subflow", "--guests", "2",
                        "--report-dir", str(tmp_path / "reports"))
     proc = subprocess.Popen(argv, cwd=REPO_ROOT, env=pytest_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -103,7 +103,7 @@ def test_two_guests_side_by_side_each_run_a_share_of_the_batches_and_report_as_o
     assert harness_qemus() == []
 
 
-def test_a_panic_in_one_of_two_guests_is_blamed_in_that_round_and_the_other_guest_passes(tmp_path):
+def test_a_panic_in_one_of_two_guests_is_blamed_in_that_round_and_the_other_guest_passes(tmp_path: Path) -> None:
     proc = run_pytest("suites/canary/side_by_side.toml", "-v", "--guests", "2", "--report-dir", str(tmp_path))
     assert proc.returncode == 1, proc.stdout[-4000:] + proc.stderr[-2000:]  # a test failed
     doc = json.loads((tmp_path / "results.json").read_text())

@@ -15,7 +15,7 @@ def statuses(parsed):
     return {r.name: r.status for r in decide("mptcp", [], [], parsed, parsed.summary is not None)}
 
 
-def test_kselftest_program_tap_counts_match_its_own_totals():
+def test_kselftest_program_tap_counts_match_its_own_totals() -> None:
     text = (DATA / "tap" / "harness-selftest-7.3.tap").read_text()
     got = statuses(parse_log(text))
     own = {k: int(v) for k, v in re.findall(r"(\w+):(\d+)", text.splitlines()[-1])}  # "# Totals: pass:9 fail:7 ..."
@@ -27,7 +27,7 @@ def test_kselftest_program_tap_counts_match_its_own_totals():
     assert n[Status.FAILED] == own["fail"] + 1 and got["unnamed result 1"] is Status.FAILED
 
 
-def test_kselftest_runner_nesting_timeout_and_wrapped_test_progs():
+def test_kselftest_runner_nesting_timeout_and_wrapped_test_progs() -> None:
     parsed = parse_log((DATA / "tap" / "kselftest-runner-7.3.log").read_text())
     got = statuses(parsed)
     assert [got[f"mptcp/{s}"] for s in ("base", "mptcpify", "subflow", "sockmap")] == [Status.PASSED] * 4
@@ -40,7 +40,7 @@ def test_kselftest_runner_nesting_timeout_and_wrapped_test_progs():
     assert parsed.tests[nested.rstrip("/")] == "FAIL" and parsed.problems == []
 
 
-def test_cut_off_run_loses_what_the_plan_promised():
+def test_cut_off_run_loses_what_the_plan_promised() -> None:
     parsed = parse_log((DATA / "tap" / "truncated-crash-7.3.log").read_text())
     got = statuses(parsed)
     assert got["mptcp/base"] is Status.PASSED and got["mptcp/mptcpify"] is Status.PASSED
@@ -49,7 +49,7 @@ def test_cut_off_run_loses_what_the_plan_promised():
     assert len(parsed.problems) == 2
 
 
-def test_our_ktap_reads_back_to_the_same_statuses():
+def test_our_ktap_reads_back_to_the_same_statuses() -> None:
     parsed = parse_log((DATA / "tap" / "harness-ktap-mptcpify-fail.ktap").read_text())
     assert statuses(parsed) == {"mptcp/mptcpify": Status.FAILED}
     assert any("mptcp_ns" in line for line in parsed.subtests["mptcp/mptcpify"].output)
@@ -60,7 +60,7 @@ def console_halves():
     return text.split("=== harness capture: printk.time=N ===")
 
 
-def test_console_with_timestamps_rejoins_split_test_lines():
+def test_console_with_timestamps_rejoins_split_test_lines() -> None:
     stamped, _ = console_halves()
     assert "test_base:PASS:t[   11.519625] harness-noise b1823" in stamped  # the kernel cut this line
     parsed = parse_log(stamped)
@@ -70,7 +70,7 @@ def test_console_with_timestamps_rejoins_split_test_lines():
     assert any(e.text.endswith("harness-noise b1823") for e in parsed.console)
 
 
-def test_console_without_timestamps_still_finds_a_result_with_a_message_glued_on():
+def test_console_without_timestamps_still_finds_a_result_with_a_message_glued_on() -> None:
     _, plain = console_halves()
     assert "#254/1   mptcp/base:OKharness-noise b3938" in plain
     parsed = parse_log(plain)
@@ -78,7 +78,7 @@ def test_console_without_timestamps_still_finds_a_result_with_a_message_glued_on
     assert [e.text for e in parsed.console] == ["harness-noise b3938"]
 
 
-def test_parse_command_writes_all_reports_and_exit_code_says_failure(tmp_path, capsys):
+def test_parse_command_writes_all_reports_and_exit_code_says_failure(tmp_path: Path, capsys) -> None:
     log = DATA / "tap" / "kselftest-runner-7.3.log"
     rc = main(["parse", str(log), "--json", str(tmp_path / "r.json"), "--junit", str(tmp_path / "r.xml")])
     assert rc == 1
@@ -90,7 +90,7 @@ def test_parse_command_writes_all_reports_and_exit_code_says_failure(tmp_path, c
     assert "selftests: bpf: test_progs" not in {t["name"] for t in doc["tests"]}
 
 
-def test_a_real_panic_console_is_one_fatal_incident_with_its_whole_trace():
+def test_a_real_panic_console_is_one_fatal_incident_with_its_whole_trace() -> None:
     from harness.parse.console import find_incidents, separate
 
     _, events = separate((DATA / "console" / "sysrq-crash-7.3.log").read_text())
@@ -102,7 +102,7 @@ def test_a_real_panic_console_is_one_fatal_incident_with_its_whole_trace():
     assert "Kernel Offset:" in panic.excerpt[-1]  # the guest powered off (panic=-1) before "end Kernel panic"
 
 
-def test_mptcp_ci_shaped_console_with_caller_ids_parses_to_its_subtests_exit_0(tmp_path, capsys):
+def test_mptcp_ci_shaped_console_with_caller_ids_parses_to_its_subtests_exit_0(tmp_path: Path, capsys) -> None:
     """test_progs -t mptcp wrapped as the MPTCP CI does (prefix.pl, "ok 1 test: ...", "# time=N") on a serial
     console of a kernel with CONFIG_PRINTK_CALLER: "[    8.684612][  T157] " messages among the lines."""
     log = DATA / "console" / "mptcp-ci-shape-printk-caller-7.3.log"
@@ -119,7 +119,7 @@ def test_mptcp_ci_shaped_console_with_caller_ids_parses_to_its_subtests_exit_0(t
     assert capsys.readouterr().out.rstrip().endswith("4 passed")
 
 
-def test_fingerprints_of_real_crashes_name_where_they_happened():
+def test_fingerprints_of_real_crashes_name_where_they_happened() -> None:
     from harness.crashes import fingerprint
     from harness.parse.console import find_incidents, separate
 
@@ -136,7 +136,7 @@ def test_fingerprints_of_real_crashes_name_where_they_happened():
     assert canary["panic"] == incident_fingerprints("sysrq-crash-7.3.log")[0][1]  # the same crash, known again
 
 
-def test_a_real_lkdtm_warning_on_a_debug_kernel_is_known_by_the_function_that_warned():
+def test_a_real_lkdtm_warning_on_a_debug_kernel_is_known_by_the_function_that_warned() -> None:
     """tests/data/console/debug-lkdtm-warning-7.3.log: the canary's lkdtm_warning (echo WARNING >
     /sys/kernel/debug/provoke-crash/DIRECT) on a debug build of linux-source-7.3 (KASAN, lockdep, kmemleak),
     TCG. Its boot also has a real KASAN report: an interrupt at 0.004 s, before any batch (no one is blamed)."""
@@ -155,7 +155,7 @@ def test_a_real_lkdtm_warning_on_a_debug_kernel_is_known_by_the_function_that_wa
     assert timeline.running_at(incidents[1].line_no, planned) == ("canary/lkdtm_warning",)
 
 
-def test_a_real_lockdep_report_without_a_trace_is_known_by_its_held_lock():
+def test_a_real_lockdep_report_without_a_trace_is_known_by_its_held_lock() -> None:
     """tests/data/console/debug-lockdep-7.3.log: the canary's lockdep (LKDTM SPINLOCKUP: back to user space with
     a spinlock held) on the debug kernel: "BUG: scheduling while atomic" with a trace, then lockdep's "lock held when
     returning to user space", which has none: it is known by the lock it names and where it was taken."""
@@ -172,7 +172,7 @@ def test_a_real_lockdep_report_without_a_trace_is_known_by_its_held_lock():
     assert {timeline.running_at(i.line_no, {0: ("canary/lockdep",)}) for i in incidents} == {("canary/lockdep",)}
 
 
-def test_a_real_hung_task_report_is_known_by_the_locks_the_blocked_task_holds():
+def test_a_real_hung_task_report_is_known_by_the_locks_the_blocked_task_holds() -> None:
     """tests/data/console/debug-hung-task-7.3.log: the canary's hung_task (LKDTM HUNG_TASK with
     hung_task_timeout_secs=3) on the debug kernel. At loglevel=5 the blocked task's stack (KERN_INFO) is not on the
     console; lockdep lists every task's held locks: the blocked task's own name it."""
@@ -185,7 +185,7 @@ def test_a_real_hung_task_report_is_known_by_the_locks_the_blocked_task_holds():
     assert {fingerprint(i.excerpt) for i in incidents} == {"sb_writers@ksys_write"}  # not khungtaskd's rcu_read_lock
 
 
-def test_a_real_kmemleak_report_is_one_incident_per_leaked_object_percpu_included_blamed_on_the_batch():
+def test_a_real_kmemleak_report_is_one_incident_per_leaked_object_percpu_included_blamed_on_the_batch() -> None:
     """tests/data/console/debug-kmemleak-7.3.log: the canary's kmemleak (modprobe kmemleak-test, whose init leaks on
     purpose) on the debug kernel; batch.sh's two scans after the batch, the report written into the kernel log after
     the batch's "scan" marker: seven objects, the last a percpu one ("unreferenced object (percpu) 0x...")."""

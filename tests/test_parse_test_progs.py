@@ -10,7 +10,7 @@ def parse(name: str):
     return parse_test_progs((DATA / name).read_text())
 
 
-def test_full_run_reports_every_subtest_once():
+def test_full_run_reports_every_subtest_once() -> None:
     log = parse("full-mptcp-7.3-ok.log")
     assert list(log.subtests) == ["mptcp/base", "mptcp/mptcpify", "mptcp/subflow", "mptcp/sockmap"]
     assert {s.result for s in log.subtests.values()} == {"OK"}
@@ -18,7 +18,7 @@ def test_full_run_reports_every_subtest_once():
     assert log.summary is not None and log.summary.subtests_passed == 4 and log.summary.subtests_failed == 0
 
 
-def test_counts_agree_with_test_progs_own_json_summary_of_the_same_run():
+def test_counts_agree_with_test_progs_own_json_summary_of_the_same_run() -> None:
     """`-J all.json` of that very run (test_progs' own counts) against what we parsed from its text."""
     import json
 
@@ -29,7 +29,7 @@ def test_counts_agree_with_test_progs_own_json_summary_of_the_same_run():
     assert log.summary is not None and log.summary.tests_passed == own["success"] and own["skipped"] == 0
 
 
-def test_four_unisolated_copies_one_passed_three_collided():
+def test_four_unisolated_copies_one_passed_three_collided() -> None:
     """Run side by side without isolation, only one copy got the netns mptcp_ns; the others say why they failed."""
     got = {}
     for name in ("base-ok", "mptcpify-fail", "subflow-fail", "sockmap-fail"):
@@ -38,13 +38,13 @@ def test_four_unisolated_copies_one_passed_three_collided():
     assert got == {"mptcp/base": "OK", "mptcp/mptcpify": "FAIL", "mptcp/subflow": "FAIL", "mptcp/sockmap": "FAIL"}
 
 
-def test_startup_chatter_is_not_a_subtest_output():
+def test_startup_chatter_is_not_a_subtest_output() -> None:
     log = parse("full-mptcp-7.3-ok.log")
     assert (DATA / "full-mptcp-7.3-ok.log").read_text().startswith("WARNING! Selftests relying on bpf_testmod")
     assert all(s.output == () for s in log.subtests.values())
 
 
-def test_failure_counted_once_despite_error_log_section():
+def test_failure_counted_once_despite_error_log_section() -> None:
     log = parse("concurrent-unisolated-mptcpify-fail.log")
     assert list(log.subtests) == ["mptcp/mptcpify"]
     sub = log.subtests["mptcp/mptcpify"]
@@ -57,7 +57,7 @@ def test_failure_counted_once_despite_error_log_section():
     assert log.tests == {"mptcp": "FAIL"}
 
 
-def test_failure_output_of_other_collisions():
+def test_failure_output_of_other_collisions() -> None:
     for name, last in [
         ("concurrent-unisolated-subflow-fail.log", "test_subflow:FAIL:netns_new: mptcp_subflow unexpected error: -22"),
         ("concurrent-unisolated-sockmap-fail.log", "endpoint_init:FAIL:ip -net mptcp_ns link add veth1 type veth"),
@@ -67,7 +67,7 @@ def test_failure_output_of_other_collisions():
         assert sub.output[-1].startswith(last)
 
 
-def test_verbose_log_lines_belong_to_their_subtest():
+def test_verbose_log_lines_belong_to_their_subtest() -> None:
     sub = parse("verbose-base-ok.log").subtests["mptcp/base"]
     assert sub.result == "OK"
     assert sub.output[0] == "test_base:PASS:test__join_cgroup 0 nsec"
@@ -75,7 +75,7 @@ def test_verbose_log_lines_belong_to_their_subtest():
     assert not any("bpf_testmod" in line for line in sub.output)
 
 
-def test_truncated_output_has_no_summary():
+def test_truncated_output_has_no_summary() -> None:
     text = (DATA / "full-mptcp-7.3-ok.log").read_text()
     cut = text[: text.index("#254/3")]  # the guest died after two subtests
     log = parse_test_progs(cut)
@@ -83,7 +83,7 @@ def test_truncated_output_has_no_summary():
     assert log.summary is None and log.tests == {}
 
 
-def test_an_older_test_progs_summary_without_failed_subtests_is_a_finished_run(capsys):
+def test_an_older_test_progs_summary_without_failed_subtests_is_a_finished_run(capsys) -> None:
     """6.12's test_progs prints "Summary: 1/2 PASSED, 0 SKIPPED, 0 FAILED" (no failed-subtest count), as the
     MPTCP CI's mptcp_net-next build did; it is the end of a finished run, not a log cut short."""
     from harness.cli import main

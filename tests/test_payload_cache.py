@@ -7,8 +7,10 @@ import hashlib
 import json
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
+from pytest import MonkeyPatch
 
 from harness.kernel.vmlinux import btf_digest, section
 from harness.payload.build import cached, compiler_identity, run_steps, write_header
@@ -16,7 +18,7 @@ from harness.payload.selftests_bpf import payload_key
 from tests.helpers import default_kernel
 
 
-def builder(calls, fail=False):
+def builder(calls, fail: bool=False):
     def build(partial):
         calls.append(partial)
         with open(partial / "build.log", "w") as log:
@@ -31,7 +33,7 @@ def builder(calls, fail=False):
     return build
 
 
-def test_built_once_then_found_with_its_stamp_and_log(tmp_path):
+def test_built_once_then_found_with_its_stamp_and_log(tmp_path: Path) -> None:
     calls, said = [], []
     entry = cached(tmp_path, "key1", "stamp.json", builder(calls), said.append)
     assert entry.directory == tmp_path / "key1" and entry.stamp == {"identity": "thing:k1", "files": {}}
@@ -43,7 +45,7 @@ def test_built_once_then_found_with_its_stamp_and_log(tmp_path):
     assert again == entry and len(calls) == 1 and said == []
 
 
-def test_a_failed_build_keeps_its_log_and_the_next_build_clears_it(tmp_path):
+def test_a_failed_build_keeps_its_log_and_the_next_build_clears_it(tmp_path: Path) -> None:
     calls = []
     with pytest.raises(RuntimeError, match="build failed 7"):
         cached(tmp_path, "key1", "stamp.json", builder(calls, fail=True), print)
@@ -55,7 +57,7 @@ def test_a_failed_build_keeps_its_log_and_the_next_build_clears_it(tmp_path):
 
 
 @pytest.mark.parametrize("damage", [b'{"identity": "thi', b"", None])
-def test_an_entry_without_a_readable_stamp_is_moved_aside_said_and_built_again(tmp_path, damage):
+def test_an_entry_without_a_readable_stamp_is_moved_aside_said_and_built_again(tmp_path: Path, damage) -> None:
     calls, said = [], []
     cached(tmp_path, "key1", "stamp.json", builder(calls), said.append)
     stamp = tmp_path / "key1" / "stamp.json"
@@ -71,7 +73,7 @@ def test_an_entry_without_a_readable_stamp_is_moved_aside_said_and_built_again(t
     assert (aside / "thing").is_file()  # kept to look at, until the key is built again
 
 
-def test_compiler_identity_is_each_tools_first_version_line_and_remembered_per_binary(tmp_path):
+def test_compiler_identity_is_each_tools_first_version_line_and_remembered_per_binary(tmp_path: Path) -> None:
     first = compiler_identity(["cc", "no-such-compiler"], tmp_path)
     assert first.split(" | ")[1] == "no-such-compiler: unknown" and first.split(" | ")[0]
     other = compiler_identity(["sh"], tmp_path)  # another set of tools keeps the first one's answer
@@ -79,7 +81,7 @@ def test_compiler_identity_is_each_tools_first_version_line_and_remembered_per_b
     assert sorted(known.values()) == sorted([first, other])
 
 
-def test_the_btf_read_from_a_real_vmlinux_is_the_section_objcopy_dumps(tmp_path):
+def test_the_btf_read_from_a_real_vmlinux_is_the_section_objcopy_dumps(tmp_path: Path) -> None:
     """The payload's key holds the kernel's BTF by content (harness.kernel.vmlinux.btf_digest): read here from the
     default Debian kernel's vmlinux, compared with binutils' own dump of the section."""
     vmlinux = default_kernel().vmlinux
@@ -89,7 +91,7 @@ def test_the_btf_read_from_a_real_vmlinux_is_the_section_objcopy_dumps(tmp_path)
     assert section(vmlinux, ".no-such-section") is None and btf_digest(tmp_path / "btf") is None  # not an ELF
 
 
-def test_a_kernel_rebuilt_with_the_same_btf_keeps_the_payload_key_and_another_btf_changes_it(tmp_path):
+def test_a_kernel_rebuilt_with_the_same_btf_keeps_the_payload_key_and_another_btf_changes_it(tmp_path: Path) -> None:
     """Two builds of one tree differ in identity (the tree's state) but not in their types: the same test_progs."""
     kernel = default_kernel()
     rebuilt = dataclasses.replace(kernel, identity=kernel.identity + ":after-a-one-line-change")
@@ -103,7 +105,7 @@ def test_a_kernel_rebuilt_with_the_same_btf_keeps_the_payload_key_and_another_bt
 
 
 @pytest.mark.parametrize("harm", ["flip", "truncate", "remove", "flip-keeping-mtime"])
-def test_an_entry_whose_files_changed_is_moved_aside_and_built_again(tmp_path, harm, monkeypatch):
+def test_an_entry_whose_files_changed_is_moved_aside_and_built_again(tmp_path: Path, harm, monkeypatch: MonkeyPatch) -> None:
     """A flipped byte, a truncated or missing file: found by size and mtime at once; a flip that kept the size and
     mtime (bit rot, a restore) by the full sha256 check that about one use in twenty makes (forced here)."""
     import os

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+from pytest import MonkeyPatch, Pytester
 
 from harness import guest, pipeline
 from harness.data import SUITES_DIR
@@ -22,7 +23,7 @@ SUITE_FILE = str(SUITES_DIR / "mptcp_bpf.toml")
 
 
 @pytest.fixture
-def guest_replaced_by_log(monkeypatch, tmp_path):
+def guest_replaced_by_log(monkeypatch: MonkeyPatch, tmp_path: Path):
     """The guest of every round prints logs[0], a real test_progs log, and exits; the cache is a fresh one."""
     logs: list[str] = []
     kernel = Kernel(Path("/k/vmlinuz"), "7.3.4", None, Path("/k/vmlinux"), "stand-in:7.3.4")
@@ -42,13 +43,13 @@ def guest_replaced_by_log(monkeypatch, tmp_path):
     return logs
 
 
-def test_k_selects_exactly_one_subtest(pytester):
+def test_k_selects_exactly_one_subtest(pytester: Pytester) -> None:
     result = pytester.runpytest_inprocess(SUITE_FILE, "--collect-only", "-q", "-k", "mptcp/subflow")
     lines = [ln for ln in result.outlines if "::" in ln]
     assert lines == ["suites/mptcp_bpf.toml::mptcp/subflow"]  # not iters_subflow
 
 
-def test_failing_item_shows_its_subtest_output(pytester, guest_replaced_by_log):
+def test_failing_item_shows_its_subtest_output(pytester: Pytester, guest_replaced_by_log) -> None:
     guest_replaced_by_log.append("concurrent-unisolated-mptcpify-fail.log")
     result = pytester.runpytest_inprocess(SUITE_FILE, "-k", "mptcp/mptcpify")
     result.assert_outcomes(failed=1)
@@ -58,14 +59,14 @@ def test_failing_item_shows_its_subtest_output(pytester, guest_replaced_by_log):
     assert "_multicall" not in out  # the subtest's lines, not a Python traceback
 
 
-def test_subtests_missing_from_build_are_skipped_with_reason(pytester, guest_replaced_by_log):
+def test_subtests_missing_from_build_are_skipped_with_reason(pytester: Pytester, guest_replaced_by_log) -> None:
     guest_replaced_by_log.append("full-mptcp-7.3-ok.log")
     result = pytester.runpytest_inprocess(SUITE_FILE, "-rs", "-k", "mptcp/base or mptcp/rr")
     result.assert_outcomes(passed=1, skipped=1)
     assert "not in this build" in result.stdout.str()
 
 
-def test_report_dir_gets_ktap_json_and_junit_that_agree(pytester, guest_replaced_by_log, tmp_path):
+def test_report_dir_gets_ktap_json_and_junit_that_agree(pytester: Pytester, guest_replaced_by_log, tmp_path: Path) -> None:
     guest_replaced_by_log.append("full-mptcp-7.3-ok.log")
     out = tmp_path / "reports"
     result = pytester.runpytest_inprocess(

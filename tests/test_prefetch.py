@@ -31,7 +31,7 @@ def path_without(program: str, tmp: Path) -> str:
     return f"{os.path.dirname(sys.executable)}:{bin_dir}"
 
 
-def test_prefetch_without_depmod_fetches_all_and_the_run_indexes_the_modules(tmp_path):
+def test_prefetch_without_depmod_fetches_all_and_the_run_indexes_the_modules(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     (cache / "debs").mkdir(parents=True)
     for deb in (default_kernel().vmlinux.parents[2] / "debs").glob("*.deb"):  # the packages, not their unpacking

@@ -2,6 +2,7 @@
 released by its rate's upper bound or clean nights, each decision an entry of NIGHTS_DIR/known-flaky.toml, and the
 night's summary that lists it apart (not new, not unexpected). Three real nights: tests/test_nightly_e2e.py."""
 import datetime
+from pathlib import Path
 
 from harness.expectations import Entry, Expectations, load
 from harness.history import Outcome
@@ -19,7 +20,7 @@ def outcomes(*statuses: Status, test: str = "mptcp/stale", mode: str = "normal",
                     time=float(i)) for i, s in enumerate(statuses)]
 
 
-def test_failed_and_passed_on_one_kernel_twice_is_quarantined_and_written_to_be_read_back(tmp_path):
+def test_failed_and_passed_on_one_kernel_twice_is_quarantined_and_written_to_be_read_back(tmp_path: Path) -> None:
     found = quarantine.decide(["normal:mptcp/stale"], (), Expectations(), outcomes(P, F, P, FL, F), TODAY)
     assert found.known["normal:mptcp/stale"].startswith("3 failed of 6 (50 %, 95 %: 19-81 %) in its last 5 result(s)")
     assert found.decisions == ("quarantined: normal:mptcp/stale: 3 failed of 6 (50 %, 95 %: 19-81 %) in its last 5 "
@@ -31,7 +32,7 @@ def test_failed_and_passed_on_one_kernel_twice_is_quarantined_and_written_to_be_
     assert quarantine.read(tmp_path) == found.entries
 
 
-def test_a_regression_is_not_flaky_nor_is_one_failure():
+def test_a_regression_is_not_flaky_nor_is_one_failure() -> None:
     """Failing every run of the new kernel, passing every run of the old: a commit is to blame; and one failure is
     too little to tell."""
     regression = outcomes(P, P, P, test="mptcp/rr", kernel="tree:old") + outcomes(F, F, F, test="mptcp/rr", kernel="tree:new")
@@ -46,7 +47,7 @@ def entry(**changed: object) -> Entry:
     return Entry(**fields)  # type: ignore[arg-type]
 
 
-def test_released_once_its_upper_bound_is_below_five_percent_or_after_fifteen_clean_nights():
+def test_released_once_its_upper_bound_is_below_five_percent_or_after_fifteen_clean_nights() -> None:
     rounds = outcomes(F, FL, *[P] * 98, source="round")  # 2 of 100: 95 % up to 7 %, it stays
     assert quarantine.decide([], (entry(),), Expectations(), rounds, TODAY).decisions == ()
     found = quarantine.decide([], (entry(),), Expectations(), outcomes(F, FL, *[P] * 100, source="round"), TODAY)
@@ -58,7 +59,7 @@ def test_released_once_its_upper_bound_is_below_five_percent_or_after_fifteen_cl
     assert clean.decisions == ("released: normal:mptcp/stale: passed at the first try 15 nights in a row",)
 
 
-def test_a_persons_entry_stays_and_an_expired_one_is_decided_again():
+def test_a_persons_entry_stays_and_an_expired_one_is_decided_again() -> None:
     mine = entry(by="hand")
     assert quarantine.decide([], (mine,), Expectations(), outcomes(*[P] * 100), TODAY).entries == (mine,)
     old = entry(expires=TODAY - datetime.timedelta(days=1))
@@ -69,7 +70,7 @@ def test_a_persons_entry_stays_and_an_expired_one_is_decided_again():
     assert gone.entries == () and "no longer fails on one kernel" in gone.decisions[0]
 
 
-def test_an_expectations_flaky_entry_is_known_whatever_the_numbers():
+def test_an_expectations_flaky_entry_is_known_whatever_the_numbers() -> None:
     hand = Expectations(source="mine.toml", flaky=(Entry("races with the PM worker", "mptcp/stale"),))
     found = quarantine.decide(["normal:mptcp/stale"], (), hand, outcomes(F), TODAY)
     assert found.known == {"normal:mptcp/stale": "1 failed of 1 (100 %, 95 %: 21-100 %) in its last 1 result(s) "
@@ -77,7 +78,7 @@ def test_an_expectations_flaky_entry_is_known_whatever_the_numbers():
     assert found.entries == ()  # the person's file says it; the nightly's file does not repeat it
 
 
-def test_the_summary_lists_known_flaky_apart_not_new_not_unexpected():
+def test_the_summary_lists_known_flaky_apart_not_new_not_unexpected() -> None:
     run = SuiteRun("mptcp", "tree:a", (SubtestResult("mptcp/stale", Status.FAILED), SubtestResult("mptcp/rr", Status.PASSED)))
     told = summary.summarize(NightSummary("n3", "2026-12-06T01:00:00+00:00"), [ModeNight("normal", runs=[run])], None,
                              Expectations(), [], {"normal:mptcp/stale": "3 failed of 5 (...)"})

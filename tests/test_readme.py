@@ -4,6 +4,7 @@ import re
 import shlex
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -32,14 +33,14 @@ def help_text(*argv: str) -> str:
     return run.stdout
 
 
-def test_the_readme_is_a_guide_of_at_most_250_lines_with_no_dated_run():
+def test_the_readme_is_a_guide_of_at_most_250_lines_with_no_dated_run() -> None:
     lines = README.read_text().splitlines()
     assert len(lines) <= 250
     assert [ln for ln in lines if DATED.search(ln)] == []
 
 
 @pytest.mark.parametrize("doc", [README, *DOCS], ids=lambda p: p.name)
-def test_every_file_a_doc_names_exists(doc):
+def test_every_file_a_doc_names_exists(doc) -> None:
     text = doc.read_text()
     named = set(PATH.findall(text)) | {f"docs/{m}" for m in re.findall(r"\]\((?:docs/)?([\w-]+\.(?:md|png))\)", text)}
     missing = []
@@ -52,7 +53,7 @@ def test_every_file_a_doc_names_exists(doc):
     assert missing == [], f"{doc.name} names files that do not exist: {missing}"
 
 
-def test_every_option_the_readme_names_is_one_a_command_takes():
+def test_every_option_the_readme_names_is_one_a_command_takes() -> None:
     """Renaming an option (in OPTIONS, a command's parser or pytest) without the README fails here."""
     known = set(FLAG.findall(help_text("-m", "pytest", "-p", "no:cacheprovider")))
     for command in COMMANDS:
@@ -64,7 +65,7 @@ def test_every_option_the_readme_names_is_one_a_command_takes():
         assert o.flag in documented and f"harness_{o.key}" in documented and f"$HARNESS_{o.key.upper()}" in documented
 
 
-def runnable(line: str, tmp_path) -> list[str] | None:
+def runnable(line: str, tmp_path: Path) -> list[str] | None:
     """The README's command as it runs here without a guest, or None: a saved log and nights from tests/data."""
     argv = shlex.split(line)
     if argv[:1] == ["pytest"] and "--collect-only" in argv:
@@ -82,7 +83,7 @@ def runnable(line: str, tmp_path) -> list[str] | None:
     return [sys.executable, *argv[1:]]
 
 
-def test_the_readmes_commands_that_need_no_guest_run_as_written(tmp_path):
+def test_the_readmes_commands_that_need_no_guest_run_as_written(tmp_path: Path) -> None:
     ran = []
     for line in code_lines(README.read_text()):
         argv = runnable(line, tmp_path)
@@ -96,7 +97,7 @@ def test_the_readmes_commands_that_need_no_guest_run_as_written(tmp_path):
     assert '"mptcp/base"' in (tmp_path / "out.json").read_text()
 
 
-def test_every_command_has_a_complete_help_with_an_example():
+def test_every_command_has_a_complete_help_with_an_example() -> None:
     """Found at 1191709: `nightly --help` said "[harness options]" and listed none."""
     for command in COMMANDS:
         text = help_text("-m", "harness", command)

@@ -14,13 +14,13 @@ FAILING = str(DATA / "concurrent-unisolated-mptcpify-fail.log")
 PASSING = str(DATA / "full-mptcp-7.3-ok.log")
 
 
-def write_reports(tmp_path, *logs):
+def write_reports(tmp_path: Path, *logs):
     paths = {k: tmp_path / f"r.{k}" for k in ("ktap", "junit", "json")}
     code = main(["parse", *logs, *(a for k, p in paths.items() for a in (f"--{k}", str(p)))])
     return code, {k: p.read_text() for k, p in paths.items()}
 
 
-def test_json_has_every_subtest_with_status_and_duration(tmp_path):
+def test_json_has_every_subtest_with_status_and_duration(tmp_path: Path) -> None:
     code, out = write_reports(tmp_path, PASSING, FAILING)
     assert code == 1
     tests = json.loads(out["json"])["tests"]
@@ -30,7 +30,7 @@ def test_json_has_every_subtest_with_status_and_duration(tmp_path):
     assert all(t["duration_s"] is None for t in tests)  # a saved log has no timing: null, not a made-up number
 
 
-def test_junit_failure_carries_the_subtest_lines(tmp_path):
+def test_junit_failure_carries_the_subtest_lines(tmp_path: Path) -> None:
     _, out = write_reports(tmp_path, FAILING)
     (case,) = ET.fromstring(out["junit"]).iter("testcase")
     (failure,) = case.iter("failure")
@@ -42,7 +42,7 @@ def kunit_tool() -> Path:
     return linux_source() / "tools/testing/kunit/kunit.py"
 
 
-def test_ktap_is_read_by_kunit_tool(tmp_path):
+def test_ktap_is_read_by_kunit_tool(tmp_path: Path) -> None:
     _, out = write_reports(tmp_path, FAILING)
     proc = subprocess.run([sys.executable, str(kunit_tool()), "parse", str(tmp_path / "r.ktap")],
                           capture_output=True, text=True)
@@ -50,7 +50,7 @@ def test_ktap_is_read_by_kunit_tool(tmp_path):
     assert "Ran 1 tests: failed: 1" in proc.stdout
 
 
-def test_ktap_of_a_nested_tap_log_with_timeout_keeps_kunit_tool_counts(tmp_path):
+def test_ktap_of_a_nested_tap_log_with_timeout_keeps_kunit_tool_counts(tmp_path: Path) -> None:
     code, out = write_reports(tmp_path, str(DATA.parent / "tap" / "kselftest-runner-7.3.log"))
     assert code == 1
     proc = subprocess.run([sys.executable, str(kunit_tool()), "parse", str(tmp_path / "r.ktap")],
@@ -60,7 +60,7 @@ def test_ktap_of_a_nested_tap_log_with_timeout_keeps_kunit_tool_counts(tmp_path)
     assert "Ran 25 tests: passed: 15, failed: 9, skipped: 1" in proc.stdout
 
 
-def test_not_in_this_build_is_a_value_read_back_from_an_older_results_json_and_written_again():
+def test_not_in_this_build_is_a_value_read_back_from_an_older_results_json_and_written_again() -> None:
     """tests/data/reports/mptcp-7.3-results.json was written before the `absent` key: its sockmap-less subtests are
     read as not in this build from the reason the file gives, and a report written from them says so as a value."""
     from harness.report.json import from_json, to_json
@@ -74,7 +74,7 @@ def test_not_in_this_build_is_a_value_read_back_from_an_older_results_json_and_w
     assert [t["status"] for t in again["tests"]] == [t["status"] for t in json.loads(old)["tests"]]  # unchanged
 
 
-def test_the_incidents_a_results_json_lists_are_read_back_as_values_and_written_again_as_they_were():
+def test_the_incidents_a_results_json_lists_are_read_back_as_values_and_written_again_as_they_were() -> None:
     """results.json keeps each incident as a header and its excerpt (real nights of the canary): read back by
     parse.events into kind, who ran, fingerprint and excerpt, and rendered again line for line."""
     from harness.crashes import event_lines

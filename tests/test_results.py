@@ -19,21 +19,21 @@ def by_name(results):
     return {r.name: r for r in results}
 
 
-def test_subtests_the_build_lacks_are_skipped_not_failed():
+def test_subtests_the_build_lacks_are_skipped_not_failed() -> None:
     results = by_name(decide("mptcp", ["base", "rr"], SUITE, parsed("full-mptcp-7.3-ok.log"), runner_finished=True))
     assert results["mptcp/base"].status is Status.PASSED
     assert results["mptcp/rr"].status is Status.NOT_IN_BUILD
     assert results["mptcp/rr"].reason == NOT_IN_BUILD
 
 
-def test_extra_subtests_of_the_build_are_reported_as_outside_the_suite():
+def test_extra_subtests_of_the_build_are_reported_as_outside_the_suite() -> None:
     results = by_name(decide("mptcp", SUITE, SUITE, parsed("full-mptcp-7.3-ok.log"), runner_finished=True))
     assert results["mptcp/sockmap"].status is Status.PASSED
     assert not results["mptcp/sockmap"].in_suite
     assert results["mptcp/base"].in_suite
 
 
-def test_missing_results_of_an_unfinished_run_are_lost_never_passed():
+def test_missing_results_of_an_unfinished_run_are_lost_never_passed() -> None:
     log = parsed("full-mptcp-7.3-ok.log", cut_at="#254/3")
     results = by_name(decide("mptcp", SUITE, SUITE, log, runner_finished=False))
     assert results["mptcp/base"].status is Status.PASSED
@@ -41,21 +41,21 @@ def test_missing_results_of_an_unfinished_run_are_lost_never_passed():
     assert results["mptcp/rr"].status is Status.LOST  # cannot tell "not in build" without the end
 
 
-def test_failure_keeps_its_output():
+def test_failure_keeps_its_output() -> None:
     results = by_name(decide("mptcp", ["mptcpify"], SUITE, parsed("concurrent-unisolated-mptcpify-fail.log"), True))
     r = results["mptcp/mptcpify"]
     assert r.status is Status.FAILED and r.status.is_problem
     assert r.output[-1] == "test_mptcpify:FAIL:netns_new unexpected error: -2"
 
 
-def test_allow_list_run_of_7_3_reports_rr_not_in_build():
+def test_allow_list_run_of_7_3_reports_rr_not_in_build() -> None:
     results = by_name(decide("mptcp", ["base", "mptcpify", "rr"], SUITE, parsed("allow-base-mptcpify-rr-7.3.log"), True))
     assert [results[n].status for n in ("mptcp/base", "mptcp/mptcpify", "mptcp/rr")] == [
         Status.PASSED, Status.PASSED, Status.NOT_IN_BUILD]
     assert results["mptcp/rr"].reason == NOT_IN_BUILD
 
 
-def test_a_run_survives_the_trip_from_an_xdist_worker_to_the_controller():
+def test_a_run_survives_the_trip_from_an_xdist_worker_to_the_controller() -> None:
     import json
 
     from harness.crashes import attributed
@@ -72,7 +72,7 @@ def test_a_run_survives_the_trip_from_an_xdist_worker_to_the_controller():
     assert run_from_plain(json.loads(json.dumps(run_to_plain(run)))) == run
 
 
-def test_the_first_kernel_incident_names_the_reason_later_ones_add_their_traces():
+def test_the_first_kernel_incident_names_the_reason_later_ones_add_their_traces() -> None:
     """As the real lockdep canary showed: lockdep's report, then the BUG it leads to (or the other way round)."""
     from harness.parse.console import Incident, IncidentKind
     from harness.results import DECODED, SubtestResult, blamed
@@ -88,7 +88,7 @@ def test_the_first_kernel_incident_names_the_reason_later_ones_add_their_traces(
                             " mptcp_close (net/mptcp/protocol.c:3172)")  # the raw trace, then the decoded one beside it
 
 
-def test_failure_rates_count_each_subtests_failed_rounds_of_those_run():
+def test_failure_rates_count_each_subtests_failed_rounds_of_those_run() -> None:
     from harness.results import Status, SubtestResult, failure_rates, round_name
     statuses = [Status.PASSED, Status.FAILED, Status.FLAKY, Status.TIMEOUT, Status.NOT_RUN]
     results = [SubtestResult(round_name("mptcp/subflow", n, 5), s) for n, s in enumerate(statuses, start=1)]
@@ -96,7 +96,7 @@ def test_failure_rates_count_each_subtests_failed_rounds_of_those_run():
     assert failure_rates(results) == {"mptcp/subflow": (2, 4)}
 
 
-def test_a_known_crash_makes_the_live_line_xfail_as_the_end_does(tmp_path):
+def test_a_known_crash_makes_the_live_line_xfail_as_the_end_does(tmp_path: Path) -> None:
     """The canary's real WARNING fails canary/warning; an expectations entry names its fingerprint: the line shown
     as it runs (expected_failure, on the result's blame) and the run's end (apply, on the run's incidents) agree."""
     from harness.crashes import attributed

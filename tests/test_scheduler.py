@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from pytest import MonkeyPatch
 
 from harness import guest
 from harness.data import SUITES_DIR
@@ -33,19 +34,19 @@ def selection(batch, batches):
     return argv[argv.index("-v") + 1:]
 
 
-def test_selection_is_exact_names_not_substrings():
+def test_selection_is_exact_names_not_substrings() -> None:
     (one,) = plan_batches(SUITE, ("subflow",), {}, 4)
     assert selection(one, [one]) == ["-a", "mptcp/subflow"]
     (two,) = plan_batches(SUITE, ("base", "rr"), {}, 1)
     assert selection(two, [two]) == ["-a", "mptcp/base,mptcp/rr"]
 
 
-def test_whole_suite_one_batch_runs_the_whole_test_so_extra_subtests_show():
+def test_whole_suite_one_batch_runs_the_whole_test_so_extra_subtests_show() -> None:
     (only,) = plan_batches(SUITE, SUITE.subtests, {}, 1)
     assert only.runs_rest and selection(only, [only]) == ["-a", "mptcp"]
 
 
-def test_whole_suite_in_batches_one_of_them_runs_the_rest_of_the_test():
+def test_whole_suite_in_batches_one_of_them_runs_the_rest_of_the_test() -> None:
     batches = plan_batches(SUITE, SUITE.subtests, {}, 2)
     rest = [b for b in batches if b.runs_rest]
     assert len(rest) == 1
@@ -53,20 +54,20 @@ def test_whole_suite_in_batches_one_of_them_runs_the_rest_of_the_test():
     assert selection(rest[0], batches) == ["-a", "mptcp", "-b", ",".join(f"mptcp/{s}" for s in other.subtests)]
 
 
-def test_plan_is_longest_first_into_the_lightest_batch():
+def test_plan_is_longest_first_into_the_lightest_batch() -> None:
     durations = {"base": 10.0, "mptcpify": 1.0, "subflow": 4.0, "rr": 5.0}
     batches = plan_batches(SUITE, ("base", "mptcpify", "subflow", "rr"), durations, 2)
     assert [b.subtests for b in batches] == [("base",), ("mptcpify", "subflow", "rr")]
     assert sorted(s for b in batches for s in b.subtests) == sorted(durations)
 
 
-def test_never_more_batches_than_subtests_nor_than_concurrency():
+def test_never_more_batches_than_subtests_nor_than_concurrency() -> None:
     assert len(plan_batches(SUITE, ("base",), {}, 8)) == 1
     assert len(plan_batches(SUITE, SUITE.subtests, {}, 3)) == 3
     assert plan_batches(SUITE, (), {}, 2) == []
 
 
-def test_runner_script_starts_every_batch_isolated_and_records_exit_status(tmp_path):
+def test_runner_script_starts_every_batch_isolated_and_records_exit_status(tmp_path: Path) -> None:
     batches = [Batch(0, ("base",)), Batch(1, ("subflow",))]
     text = runner_script(SUITE, Path("/p"), tmp_path, batches, tmp_path)
     assert "cd /p " in text
@@ -81,7 +82,7 @@ def test_runner_script_starts_every_batch_isolated_and_records_exit_status(tmp_p
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="namespaces need root (the harness runs its guests as root)")
-def test_isolated_runs_in_private_netns_and_scratch_for_real(tmp_path):
+def test_isolated_runs_in_private_netns_and_scratch_for_real(tmp_path: Path) -> None:
     """On the host, for real: a netns made inside is not seen outside, TMPDIR is the scratch dir."""
     inside = "ip netns add harness-test-ns && ls /run/netns && echo tmp=$TMPDIR"
     out = subprocess.run(["sh", "-c", isolated(["sh", "-c", inside], str(tmp_path / "scratch 0"))],
@@ -92,7 +93,7 @@ def test_isolated_runs_in_private_netns_and_scratch_for_real(tmp_path):
     assert (tmp_path / "scratch 0").is_dir()
 
 
-def test_vng_command_line_gives_modules_console_and_chooses_accelerator(tmp_path):
+def test_vng_command_line_gives_modules_console_and_chooses_accelerator(tmp_path: Path) -> None:
     argv = guest.vng_argv(guest.GuestConfig(KERNEL, 2, "2G", False), tmp_path, "sh run.sh")
     assert argv[:3] == ["vng", "--run", "/k/vmlinuz"]
     assert "--rodir" in argv and argv[argv.index("--rodir") + 1] == "/lib/modules/7.3.4+deb13-amd64=/k/mods"
@@ -103,7 +104,7 @@ def test_vng_command_line_gives_modules_console_and_chooses_accelerator(tmp_path
     assert "--disable-kvm" not in guest.vng_argv(guest.GuestConfig(KERNEL, 2, "2G", True), tmp_path, "x")
 
 
-def test_with_kvm_a_kernel_without_virtio_mmio_is_kept_off_microvm(tmp_path):
+def test_with_kvm_a_kernel_without_virtio_mmio_is_kept_off_microvm(tmp_path: Path) -> None:
     """vng boots microvm under KVM (with a virtiofsd it can use): virtio-mmio devices only. A kernel whose .config
     leaves VIRTIO_MMIO out gets the standard PC; with it (the lean base), or a config unknown, vng chooses."""
     def argv(line: str | None, kvm: bool = True) -> list[str]:
@@ -120,14 +121,15 @@ def test_with_kvm_a_kernel_without_virtio_mmio_is_kept_off_microvm(tmp_path):
     assert "--disable-microvm" not in argv("# CONFIG_VIRTIO_MMIO is not set ", kvm=False)  # TCG: never microvm
 
 
-def test_with_vngs_init_udev_skips_the_modules_no_test_needs(tmp_path, monkeypatch):
+def test_with_vngs_init_udev_skips_the_modules_no_test_needs(tmp_path: Path, monkeypatch: MonkeyPatch) -> None:
     monkeypatch.setattr(vng, "boot_settings", lambda: {"init": "vng", "skip_modules": ["ahci", "sr_mod"]})
     argv = guest.vng_argv(guest.GuestConfig(KERNEL, 2, "2G", False), tmp_path, "sh run.sh")
     assert "--qemu" not in argv and "QEMU_SH_INIT" not in guest.guest_environment(guest.GuestConfig(KERNEL, 2, "2G", False))
     assert "modprobe.blacklist=ahci,sr_mod" in argv[argv.index("--append") + 1]
 
 
-def test_images_guest_toml_append_goes_on_every_guests_command_line_and_a_bad_one_is_bad_input(tmp_path, monkeypatch):
+def test_images_guest_toml_append_goes_on_every_guests_command_line_and_a_bad_one_is_bad_input(
+        tmp_path: Path, monkeypatch: MonkeyPatch) -> None:
     argv = guest.vng_argv(guest.GuestConfig(KERNEL, 2, "2G", False), tmp_path, "sh run.sh")
     assert [argv[i + 1] for i, a in enumerate(argv) if a == "--append"].count("cryptomgr.notests") == 1
     monkeypatch.setattr(vng, "boot_settings", lambda: {"append": "cryptomgr.notests"})
@@ -135,7 +137,7 @@ def test_images_guest_toml_append_goes_on_every_guests_command_line_and_a_bad_on
         guest.vng_argv(guest.GuestConfig(KERNEL, 2, "2G", False), tmp_path, "sh run.sh")
 
 
-def test_qemu_wrappers_settings_are_its_own_not_the_users_knobs(monkeypatch):
+def test_qemu_wrappers_settings_are_its_own_not_the_users_knobs(monkeypatch: MonkeyPatch) -> None:
     """$HARNESS_KERNEL is the --harness-kernel knob (a kernel name): qemu.sh must not take it, or an inherited one, for
     the vmlinux to boot. Found when bench/parallel.py handed the guest's environment to pytest: "unknown Debian kernel"."""
     monkeypatch.setenv("HARNESS_KERNEL", "7.2.12+deb13-amd64")
@@ -144,7 +146,7 @@ def test_qemu_wrappers_settings_are_its_own_not_the_users_knobs(monkeypatch):
     assert "QEMU_SH_VMLINUX" not in env and env["QEMU_SH_INIT"] == str(SCRIPTS / "init.sh")
 
 
-def test_qemu_wrapper_boots_the_harness_init_and_keeps_vngs(tmp_path):
+def test_qemu_wrapper_boots_the_harness_init_and_keeps_vngs(tmp_path: Path) -> None:
     """qemu.sh, run for real with echo as QEMU: only init= changes in -append; vng's init stays known."""
     config = guest.GuestConfig(KERNEL, 2, "2G", False)
     env = {**guest.guest_environment(config), "QEMU_SH_QEMU": "/bin/echo"}
@@ -163,13 +165,13 @@ def test_qemu_wrapper_boots_the_harness_init_and_keeps_vngs(tmp_path):
     assert version.startswith("QEMU emulator version")  # vng's probe reaches the real QEMU
 
 
-def test_an_unknown_init_in_the_boot_settings_is_bad_input(monkeypatch):
+def test_an_unknown_init_in_the_boot_settings_is_bad_input(monkeypatch: MonkeyPatch) -> None:
     monkeypatch.setattr(vng, "boot_settings", lambda: {"init": "systemd"})
     with pytest.raises(BadInput, match=r"\[boot\] init = 'systemd'"):
         vng.harness_init()
 
 
-def test_an_unknown_launcher_in_the_boot_settings_is_bad_input(monkeypatch):
+def test_an_unknown_launcher_in_the_boot_settings_is_bad_input(monkeypatch: MonkeyPatch) -> None:
     monkeypatch.setattr(vng, "boot_settings", lambda: {"launcher": "libvirt"})
     with pytest.raises(BadInput, match=r"\[boot\] launcher = 'libvirt': use \"direct\" or \"vng\""):
         vng.direct_launch()
@@ -182,7 +184,7 @@ RUST_VIRTIOFSD = "virtiofsd 1.13.2"
 
 
 @pytest.mark.parametrize("version, nine_p", [(C_VIRTIOFSD, True), (RUST_VIRTIOFSD, False)], ids=["c", "rust"])
-def test_9p_from_the_start_where_vng_would_try_qemus_c_virtiofsd_first(version, nine_p, tmp_path, monkeypatch):
+def test_9p_from_the_start_where_vng_would_try_qemus_c_virtiofsd_first(version, nine_p, tmp_path: Path, monkeypatch: MonkeyPatch) -> None:
     """Debian 12's qemu ships the C virtiofsd; run as root, vng tries it, waits ~3 s per share, falls back to 9p.
     The daemon vng finds first on PATH is one printing that version; the Rust one is vng's to use."""
     daemon = tmp_path / "virtiofsd"
@@ -197,7 +199,7 @@ def test_9p_from_the_start_where_vng_would_try_qemus_c_virtiofsd_first(version, 
     assert ("--force-9p" in argv) is nine_p
 
 
-def kmsg_stand_in(tmp_path):
+def kmsg_stand_in(tmp_path: Path):
     """A FIFO standing in for /dev/kmsg: every marker written (each by its own open) is kept, in order."""
     fifo = tmp_path / "kmsg"
     os.mkfifo(fifo)
@@ -208,7 +210,7 @@ def read_markers(fd):
     return os.read(fd, 1 << 16).decode().splitlines()
 
 
-def test_shell_suite_reports_in_test_progs_format_and_marks_each_result(tmp_path):
+def test_shell_suite_reports_in_test_progs_format_and_marks_each_result(tmp_path: Path) -> None:
     from harness.guest.commands import shell_suite_argv
     from harness.parse.test_progs import parse_test_progs
     from harness.suites import Suite
@@ -226,7 +228,7 @@ def test_shell_suite_reports_in_test_progs_format_and_marks_each_result(tmp_path
                                 for n, s, r in ((1, "ok", "OK"), (2, "bad", "FAIL"), (3, "skipped", "SKIP"))]
 
 
-def test_batch_passes_output_through_marks_start_results_end_and_keeps_the_status(tmp_path):
+def test_batch_passes_output_through_marks_start_results_end_and_keeps_the_status(tmp_path: Path) -> None:
     kmsg, fd = kmsg_stand_in(tmp_path)
     text = (DATA / "verbose-base-ok.log").read_text()
     (tmp_path / "in.log").write_text(text)
@@ -246,7 +248,7 @@ grep -qs ' done #1/1' "$HARNESS_KMSG" && echo marked-while-running || echo not-m
 
 
 @pytest.mark.parametrize("how", ["the harness's", "the fallback"])
-def test_batch_marks_each_result_while_the_command_still_runs(tmp_path, how):
+def test_batch_marks_each_result_while_the_command_still_runs(tmp_path: Path, how) -> None:
     """A stdio program's output into the marking pipe is line-buffered (stdbuf's library preloaded, or stdbuf itself),
     and the awk marks each line as it comes: sed (stdio, block-buffered into a pipe) writes the result line, and the
     command waits for its marker. The harness's way: busybox's awk and the library named by stdbuf; the fallback:
@@ -271,7 +273,7 @@ def test_batch_marks_each_result_while_the_command_still_runs(tmp_path, how):
     assert kmsg.read_text() == "<4>harness: batch 0 end\n"  # (the last of its markers)
 
 
-def test_the_result_grammar_is_one_for_awk_and_python():
+def test_the_result_grammar_is_one_for_awk_and_python() -> None:
     """Every line of the real captures: the ERE the guest marks with matches exactly where the parser finds a result."""
     import lzma
 
@@ -303,12 +305,12 @@ def boot_panic_then(*later: str):
     return run, calls
 
 
-def stand_in_request(tmp_path, runner):
+def stand_in_request(tmp_path: Path, runner):
     return RunRequest(SUITE, ("base",), Payload(Path("/p"), Path("/p/test_progs"), "x"),
                       guest.GuestConfig(KERNEL, 2, "2G", False), tmp_path, 60, runner=runner)
 
 
-def test_a_guest_that_dies_booting_is_replaced_and_blames_nobody(tmp_path):
+def test_a_guest_that_dies_booting_is_replaced_and_blames_nobody(tmp_path: Path) -> None:
     from harness.crashes import event_lines
     from harness.results import Status
     from harness.run.scheduler import run_suite
@@ -325,7 +327,7 @@ def test_a_guest_that_dies_booting_is_replaced_and_blames_nobody(tmp_path):
            "__schedule/schedule]:" in events
 
 
-def test_guests_that_never_get_to_run_anything_end_in_lost_after_two_more_tries(tmp_path):
+def test_guests_that_never_get_to_run_anything_end_in_lost_after_two_more_tries(tmp_path: Path) -> None:
     from harness.results import Status
     from harness.run.scheduler import FRUITLESS_ROUNDS, run_suite
 
@@ -336,7 +338,7 @@ def test_guests_that_never_get_to_run_anything_end_in_lost_after_two_more_tries(
     assert run.infra_errors  # exit code 3
 
 
-def test_recordings_unused_for_30_days_go_when_another_is_made_and_the_placeholder_stays(tmp_path):
+def test_recordings_unused_for_30_days_go_when_another_is_made_and_the_placeholder_stays(tmp_path: Path) -> None:
     from harness.guest import launch
 
     old = time.time() - launch.UNUSED_S - 60
@@ -351,7 +353,7 @@ def test_recordings_unused_for_30_days_go_when_another_is_made_and_the_placehold
     assert launch.age_s(tmp_path / "recent-failure" / launch.FAILED) > launch.RETRY_FAILED_S  # retried by the next guest
 
 
-def test_the_ssh_control_socket_lives_only_in_a_directory_that_is_ours_alone(tmp_path, monkeypatch):
+def test_the_ssh_control_socket_lives_only_in_a_directory_that_is_ours_alone(tmp_path: Path, monkeypatch: MonkeyPatch) -> None:
     from harness.guest import channel_openssh
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
@@ -365,7 +367,7 @@ def test_the_ssh_control_socket_lives_only_in_a_directory_that_is_ours_alone(tmp
     assert channel_openssh.control_path(Path("/cache/guests/1-2")) is None
 
 
-def test_guests_side_by_side_one_per_host_core_under_tcg_as_many_as_memory_holds_one_under_kvm(monkeypatch):
+def test_guests_side_by_side_one_per_host_core_under_tcg_as_many_as_memory_holds_one_under_kvm(monkeypatch: MonkeyPatch) -> None:
     from harness import settings
     from harness.settings import Settings, memory_bytes
 
@@ -383,7 +385,7 @@ def test_guests_side_by_side_one_per_host_core_under_tcg_as_many_as_memory_holds
     assert [memory_bytes(m) for m in ("2G", "512m", "2048", "1.5G", "lots")] == [2 << 30, 512 << 20, 2 << 30, 3 << 29, 0]
 
 
-def test_a_guest_with_the_rest_of_the_test_leaves_out_what_the_other_guests_run(tmp_path):
+def test_a_guest_with_the_rest_of_the_test_leaves_out_what_the_other_guests_run(tmp_path: Path) -> None:
     batches = plan_batches(SUITE, SUITE.subtests, {}, 2)
     rest, other = sorted(batches, key=lambda b: not b.runs_rest)
     assert rest.runs_rest and not other.runs_rest
@@ -396,7 +398,7 @@ def test_a_guest_with_the_rest_of_the_test_leaves_out_what_the_other_guests_run(
     assert argv[3] == "-"  # alone in its guest: no isolation set-up (index, log, status, scratch, command)
 
 
-def test_the_rest_of_the_test_weighs_what_its_subtests_took_before_and_subtests_not_in_the_build_nothing():
+def test_the_rest_of_the_test_weighs_what_its_subtests_took_before_and_subtests_not_in_the_build_nothing() -> None:
     # this machine's durations.json after runs of 7.3's build: base, mptcpify, subflow, and sockmap beyond the file
     durations = {"base": 4.0, "mptcpify": 1.5, "sockmap": 3.0, "subflow": 6.5}
     durations |= {s: 0.0 for s in SUITE.subtests if s not in durations}  # durations.load(kernel=...): not in its build
@@ -407,7 +409,7 @@ def test_the_rest_of_the_test_weighs_what_its_subtests_took_before_and_subtests_
     assert sorted(s for batch in (a, b) for s in batch.subtests) == sorted(SUITE.subtests)
 
 
-def test_durations_remember_per_kernel_which_subtests_its_build_did_not_have(tmp_path):
+def test_durations_remember_per_kernel_which_subtests_its_build_did_not_have(tmp_path: Path) -> None:
     from harness.results import NOT_IN_BUILD, Status, SubtestResult, SuiteRun
     from harness.run import durations
 

@@ -10,7 +10,7 @@ def shell_files() -> list[Path]:
     return sorted([*SCRIPTS.glob("*.sh"), *(REPO_ROOT / "tests" / "data" / "capture").glob("*.sh")])
 
 
-def test_every_script_passes_shellcheck():
+def test_every_script_passes_shellcheck() -> None:
     files = shell_files()
     assert {p.name for p in files} >= {"agent.sh", "batch.sh", "health.sh", "isolated.sh", "shell-suite.sh", "watchdog.sh",
                                        "kselftest.sh", "init.sh", "qemu.sh", "sshd.sh"}
@@ -18,7 +18,7 @@ def test_every_script_passes_shellcheck():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_no_python_module_writes_shell_of_its_own():
+def test_no_python_module_writes_shell_of_its_own() -> None:
     """Python only calls the scripts: no shebang, loop or pipeline in a Python string of harness/."""
     offenders = []
     for path in sorted((REPO_ROOT / "harness").rglob("*.py")):
@@ -29,7 +29,7 @@ def test_no_python_module_writes_shell_of_its_own():
     assert offenders == []
 
 
-def test_the_kselftest_runner_reports_pass_skip_failure_cut_off_and_missing_scripts_as_results(tmp_path):
+def test_the_kselftest_runner_reports_pass_skip_failure_cut_off_and_missing_scripts_as_results(tmp_path: Path) -> None:
     """kselftest.sh run here on the host (it is plain sh): each script's exit status becomes a result line in test_progs'
     format, marked first in the "kernel log" (a file here), the cut-off one on a line of its own."""
     from harness.parse.test_progs import parse_test_progs

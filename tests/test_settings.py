@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from pytest import MonkeyPatch
 
 from harness import cli, pipeline
 from harness.data import SUITES_DIR
@@ -14,7 +15,7 @@ from harness.settings import Settings, find_ini, for_command, read_ini
 
 
 @pytest.fixture
-def given(monkeypatch):
+def given(monkeypatch: MonkeyPatch):
     """The Settings each front end hands the pipeline: prepare()'s request is made from them, recorded; the run stops."""
     seen: list[Settings] = []
 
@@ -26,7 +27,7 @@ def given(monkeypatch):
 
 
 @pytest.fixture
-def sources(tmp_path, monkeypatch):
+def sources(tmp_path: Path, monkeypatch: MonkeyPatch):
     """A knob from each source: the command line, the environment, an ini file given with -c."""
     ini = tmp_path / "pytest.ini"
     ini.write_text("[pytest]\nharness_retries = 0\nharness_guest_memory = 1G\nharness_kernel_warnings = report\n")
@@ -38,7 +39,7 @@ def sources(tmp_path, monkeypatch):
     return tmp_path, argv
 
 
-def test_pytest_nightly_and_bisect_resolve_the_same_settings(given, sources):
+def test_pytest_nightly_and_bisect_resolve_the_same_settings(given, sources) -> None:
     tmp, argv = sources
     pytest.main([str(SUITES_DIR / "mptcp_bpf.toml"), "-p", "no:cacheprovider", "-q", *argv])
     assert cli.main(["nightly", "--out", str(tmp / "nights"), *argv]) == 3  # the mode did not build: infrastructure
@@ -49,7 +50,7 @@ def test_pytest_nightly_and_bisect_resolve_the_same_settings(given, sources):
     assert step == py
 
 
-def test_retries_zero_reaches_the_nightly_in_either_spelling(given, tmp_path, monkeypatch):
+def test_retries_zero_reaches_the_nightly_in_either_spelling(given, tmp_path: Path, monkeypatch: MonkeyPatch) -> None:
     monkeypatch.delenv("HARNESS_RETRIES", raising=False)
     common = ["nightly", "--out", str(tmp_path / "nights"), "-k", "mptcp/base", "--harness-cache", str(tmp_path / "c")]
     for argv in (["--retries=0"], ["--retries", "0"], []):
@@ -57,14 +58,14 @@ def test_retries_zero_reaches_the_nightly_in_either_spelling(given, tmp_path, mo
     assert [s.retries for s in given] == [0, 0, 1]  # no retries given: a night's own default
 
 
-def test_the_ini_file_is_the_one_pytest_reads_for_the_suites(monkeypatch):
+def test_the_ini_file_is_the_one_pytest_reads_for_the_suites(monkeypatch: MonkeyPatch) -> None:
     monkeypatch.delenv("HARNESS_RETRIES", raising=False)
     assert find_ini(SUITES_DIR) == SUITES_DIR.parent / "pyproject.toml"
     settings, keyword = for_command(["-k", "mptcp/rr"], "bisect")
     assert keyword == "mptcp/rr" and settings.retries == (1 if os.environ.get("CI") else 0)  # pyproject.toml sets none
 
 
-def test_a_bad_value_or_key_names_its_source(tmp_path, monkeypatch):
+def test_a_bad_value_or_key_names_its_source(tmp_path: Path, monkeypatch: MonkeyPatch) -> None:
     ini = tmp_path / "tox.ini"
     ini.write_text("[pytest]\nharness_guest_cpus = two\n")
     with pytest.raises(BadInput, match=r"tox.ini: harness_guest_cpus: 'two' is not an int"):

@@ -3,6 +3,7 @@ import json
 from pathlib import Path
 
 import pytest
+from pytest import MonkeyPatch, Pytester
 
 from harness.cli import main
 from harness.data import SUITES_DIR
@@ -15,7 +16,7 @@ REPORTS = Path(__file__).parent / "data" / "reports"
 SUITE_FILE = str(SUITES_DIR / "mptcp_bpf.toml")
 
 
-def test_parts_are_balanced_by_duration_and_deterministic():
+def test_parts_are_balanced_by_duration_and_deterministic() -> None:
     durations = {"a": 10.0, "b": 6.0, "c": 5.0, "d": 1.0}
     placed = assign(list(durations), durations, 2)
     assert placed == {"a": 1, "b": 2, "c": 2, "d": 1}  # 11 s and 11 s
@@ -27,13 +28,13 @@ def test_parts_are_balanced_by_duration_and_deterministic():
             parse_shard(bad)
 
 
-def collected(pytester, *args):
+def collected(pytester: Pytester, *args):
     result = pytester.runpytest_inprocess(SUITE_FILE, "--collect-only", "-q", *args)
     assert result.ret == 0, result.outlines
     return [ln.split("::")[1] for ln in result.outlines if "::" in ln]
 
 
-def test_two_shards_of_the_selection_are_disjoint_and_cover_it(pytester, monkeypatch, tmp_path):
+def test_two_shards_of_the_selection_are_disjoint_and_cover_it(pytester: Pytester, monkeypatch: MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
     everything = collected(pytester, "-k", "not iters")
     one, two = collected(pytester, "-k", "not iters", "--shard", "1/2"), collected(pytester, "-k", "not iters", "--shard", "2/2")
@@ -52,7 +53,7 @@ def test_two_shards_of_the_selection_are_disjoint_and_cover_it(pytester, monkeyp
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
 
 
-def test_merged_parts_of_a_real_report_equal_it(tmp_path, capsys):
+def test_merged_parts_of_a_real_report_equal_it(tmp_path: Path, capsys) -> None:
     """A real results.json cut in two (as two sharded jobs would write), merged: the same tests, statuses, order."""
     whole = json.loads((REPORTS / "mptcp-7.3-results.json").read_text())
     tests = whole["tests"]

@@ -10,7 +10,7 @@ from tests.helpers import REPO_ROOT, harness_qemus, pytest_env
 pytestmark = pytest.mark.guest
 
 
-def test_a_shell_in_the_guest_runs_a_subtest_by_hand_and_exits_with_the_shells_status():
+def test_a_shell_in_the_guest_runs_a_subtest_by_hand_and_exits_with_the_shells_status() -> None:
     child = pexpect.spawn(sys.executable, ["-m", "harness", "shell"], cwd=str(REPO_ROOT), env=pytest_env(),
                           timeout=600, encoding="utf-8", codec_errors="replace")
     try:
@@ -28,7 +28,7 @@ def test_a_shell_in_the_guest_runs_a_subtest_by_hand_and_exits_with_the_shells_s
     assert harness_qemus() == []
 
 
-def test_closing_the_terminal_leaves_no_qemu():
+def test_closing_the_terminal_leaves_no_qemu() -> None:
     child = pexpect.spawn(sys.executable, ["-m", "harness", "shell"], cwd=str(REPO_ROOT), env=pytest_env(),
                           timeout=600, encoding="utf-8", codec_errors="replace")
     child.expect(r"\S# ")

@@ -15,7 +15,7 @@ def from_test_progs(name: str, subtests: list[str]) -> dict[str, SubtestResult]:
     return {r.name: r for r in decide("mptcp", subtests, subtests, parsed, True)}
 
 
-def test_a_test_progs_failure_is_its_first_failing_check_without_its_numbers():
+def test_a_test_progs_failure_is_its_first_failing_check_without_its_numbers() -> None:
     found = from_test_progs("concurrent-unisolated-subflow-fail.log", ["subflow"])["mptcp/subflow"]
     assert found.status is Status.FAILED
     assert signature(found) == "test_subflow:FAIL:netns_new: mptcp_subflow unexpected error: N"
@@ -23,7 +23,7 @@ def test_a_test_progs_failure_is_its_first_failing_check_without_its_numbers():
     assert signature(other) == "test_mptcpify:FAIL:netns_new unexpected error: N"
 
 
-def test_a_crash_is_its_kind_and_fingerprint_and_a_kunit_failure_its_first_failing_case():
+def test_a_crash_is_its_kind_and_fingerprint_and_a_kunit_failure_its_first_failing_case() -> None:
     _, events = separate((DATA / "kunit" / "token-bad-token-console.log").read_text())
     incidents = find_incidents(events)
     fatal = next(i for i in incidents if i.fatal)
@@ -37,7 +37,7 @@ def test_a_crash_is_its_kind_and_fingerprint_and_a_kunit_failure_its_first_faili
         "kunit-mptcp/mptcp-crypto": "sub-case mptcp_crypto_test_basic"}
 
 
-def test_bad_stays_bad_only_for_the_same_failure():
+def test_bad_stays_bad_only_for_the_same_failure() -> None:
     expected = {"mptcp/subflow": "test_subflow:FAIL:netns_new: mptcp_subflow unexpected error: N"}
     bad = Verdict(Kind.BAD, "mptcp/subflow failed")
     assert same_failure(bad, dict(expected), expected).kind is Kind.BAD

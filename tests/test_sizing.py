@@ -2,6 +2,7 @@
 intermittent regressions (seeded: the same draws at each run, so the rates below are exact, not flaky)."""
 import math
 import random
+from pathlib import Path
 
 import pytest
 
@@ -19,14 +20,14 @@ def beta(a: float, b: float) -> float:
 
 
 @pytest.mark.parametrize("failures,runs", [(3, 3), (3, 9), (1, 20), (7, 20)])
-def test_the_chance_of_passing_is_the_beta_mean_of_one_minus_p_to_the_n(failures, runs):
+def test_the_chance_of_passing_is_the_beta_mean_of_one_minus_p_to_the_n(failures, runs) -> None:
     """E[(1-p)^n] for p ~ Beta(f+1/2, s+1/2) is B(f+1/2, s+1/2+n) / B(f+1/2, s+1/2): computed another way here."""
     a, b = failures + 0.5, runs - failures + 0.5
     for n in (1, 2, 5, 11, 30):
         assert Rate(failures, runs).passing_chance(n) == pytest.approx(beta(a, b + n) / beta(a, b), rel=1e-9)
 
 
-def test_the_runs_a_good_step_needs():
+def test_the_runs_a_good_step_needs() -> None:
     assert Sizing(rate=Rate(3, 3)).runs() == 2  # a failure seen every time: 2 passes, 96 % sure
     assert Sizing(rate=Rate(3, 9)).runs() == 11  # 1 in 3: (2/3)^8 would be 4 %, but p is only known from 9 runs
     assert Sizing(rate=Rate(3, 9), confidence=0.99).runs() == 20
@@ -35,11 +36,11 @@ def test_the_runs_a_good_step_needs():
     assert Sizing(max_runs=4).runs() == 4 and Sizing().sure(4) is None  # no rate: the cap, how sure unknown
 
 
-def test_percent_sure_is_never_rounded_up_to_certainty():
+def test_percent_sure_is_never_rounded_up_to_certainty() -> None:
     assert [percent_sure(x) for x in (0.9649, 0.995, 0.99999, 1.0)] == ["96 %", "99.5 %", "99.9 %", "100 %"]
 
 
-def test_the_bad_end_is_measured_until_its_third_failure():
+def test_the_bad_end_is_measured_until_its_third_failure() -> None:
     seq = iter([Kind.GOOD, Kind.BAD, Kind.GOOD, Kind.GOOD, Kind.BAD, Kind.GOOD, Kind.BAD, Kind.BAD])
     step, rate = measure("bad", lambda: Outcome(Verdict(next(seq), "mptcp/rr failed")), 20)
     assert (rate.failures, rate.runs, step.runs, step.kind) == (3, 7, 7, Kind.BAD)
@@ -88,7 +89,7 @@ def three_runs(p: float, seeds: range) -> float:
     return right / len(seeds)
 
 
-def test_a_one_in_four_regression_is_named_right_where_three_runs_a_step_misplace_it():
+def test_a_one_in_four_regression_is_named_right_where_three_runs_a_step_misplace_it() -> None:
     """The issue's case, p = 1/4, 300 seeded bisections of 8 kernels each. Three runs a step named the right kernel
     about 1 time in 5; sized steps (95 % each) about 9 in 10, 99 % each about 24 in 25. The culprit's confidence is
     honest: on average no higher than how often it was right."""
@@ -101,7 +102,7 @@ def test_a_one_in_four_regression_is_named_right_where_three_runs_a_step_misplac
 
 @pytest.mark.parametrize("flag,value,said", [("--confidence", "1.5", "strictly between 0 and 1"),
                                             ("--max-runs", "0", "at least 1")])
-def test_bad_sizing_is_one_line_and_exit_2(tmp_path, flag, value, said):
+def test_bad_sizing_is_one_line_and_exit_2(tmp_path: Path, flag, value, said) -> None:
     run = run_harness("bisect", "--kernels", "6.12,7.3", flag, value, "-k", "mptcp/base",
                       f"--harness-cache={tmp_path / 'cache'}", "--out", str(tmp_path / "out"))
     assert run.returncode == 2 and run.stderr.count("\n") == 1 and said in run.stderr, run.stderr

@@ -1,5 +1,6 @@
 """Suite files are data; a malformed one is one clear error, not a traceback."""
 import re
+from pathlib import Path
 
 import pytest
 
@@ -9,7 +10,7 @@ from harness.suites import load_suite
 from tests.helpers import linux_source
 
 
-def test_mptcp_suite_follows_test_progs_order_in_a_real_source():
+def test_mptcp_suite_follows_test_progs_order_in_a_real_source() -> None:
     """The scheduler reads "the first subtest without a result" as the one running: that needs the suite file's
     order to be test_progs' own. Checked against the prog_tests/mptcp.c of the default kernel's source."""
     suite = load_suite(SUITES_DIR / "mptcp_bpf.toml")
@@ -30,7 +31,7 @@ def test_mptcp_suite_follows_test_progs_order_in_a_real_source():
     ("name = 'x'\ntest = 'y'\nsubtests = ['a']\nrunner = 'kselftest'\n", "runner 'kselftest' needs `directory`"),
     ("name = [\n", "cannot read suite file"),
 ])
-def test_malformed_suite_is_bad_input(tmp_path, text, complaint):
+def test_malformed_suite_is_bad_input(tmp_path: Path, text, complaint) -> None:
     path = tmp_path / "bad.toml"
     path.write_text(text)
     with pytest.raises(BadInput, match=None) as e:

@@ -3,6 +3,8 @@ in every checkout, invisible to the tree's state; under the cache when the tree 
 import subprocess
 from pathlib import Path
 
+from pytest import MonkeyPatch
+
 from harness.kernel import BUILD_PREFIX
 from harness.kernel import tree as trees
 from harness.kernel.kconfig import mode_fragments
@@ -16,7 +18,7 @@ def kernel_tree(where: Path) -> Path:
     return where
 
 
-def test_the_build_dir_is_in_the_tree_and_named_alike_in_every_checkout(tmp_path):
+def test_the_build_dir_is_in_the_tree_and_named_alike_in_every_checkout(tmp_path: Path) -> None:
     normal, debug = mode_fragments("normal"), mode_fragments("debug")
     mine, worktree = kernel_tree(tmp_path / "src" / "linux"), kernel_tree(tmp_path / "cache" / "worktrees" / "linux")
     out = trees.build_dir_for(tmp_path / "cache", mine, "normal", normal)
@@ -25,14 +27,14 @@ def test_the_build_dir_is_in_the_tree_and_named_alike_in_every_checkout(tmp_path
     assert trees.build_dir_for(tmp_path / "cache", mine, "debug", debug).name.startswith(f"{BUILD_PREFIX}debug-")
 
 
-def test_a_tree_the_harness_may_not_write_is_built_under_the_cache(tmp_path, monkeypatch):
+def test_a_tree_the_harness_may_not_write_is_built_under_the_cache(tmp_path: Path, monkeypatch: MonkeyPatch) -> None:
     tree = kernel_tree(tmp_path / "linux")
     monkeypatch.setattr(trees.os, "access", lambda path, mode: False)  # root writes anywhere: os.access says "no"
     out = trees.build_dir_for(tmp_path / "cache", tree, "normal", mode_fragments("normal"))
     assert out.parent == tmp_path / "cache" / "builds" and out.name.startswith("linux-normal-")
 
 
-def test_the_build_dir_is_not_part_of_the_trees_state_with_or_without_git(tmp_path):
+def test_the_build_dir_is_not_part_of_the_trees_state_with_or_without_git(tmp_path: Path) -> None:
     plain = kernel_tree(tmp_path / "plain")
     checkout = kernel_tree(tmp_path / "checkout")
     subprocess.run(["git", "init", "-q", str(checkout)], check=True)
@@ -50,7 +52,7 @@ def test_the_build_dir_is_not_part_of_the_trees_state_with_or_without_git(tmp_pa
         assert trees.tree_state(tree) != before, tree
 
 
-def test_test_progs_sources_are_keyed_by_content_in_any_checkout_at_any_commit_that_left_them_alone(tmp_path):
+def test_test_progs_sources_are_keyed_by_content_in_any_checkout_at_any_commit_that_left_them_alone(tmp_path: Path) -> None:
     """tree.payload_sources: what test_progs is built from (images/selftests_bpf.toml `sources`), by content."""
     repo = kernel_tree(tmp_path / "linux")
     for name in ("tools/testing/selftests/bpf/Makefile", "tools/lib/bpf/libbpf.c"):

@@ -7,7 +7,7 @@ from tests.helpers import linux_source, run_pytest
 pytestmark = [pytest.mark.guest, pytest.mark.slow]
 
 
-def test_kernel_tree_builds_boots_passes_and_second_build_is_a_no_op():
+def test_kernel_tree_builds_boots_passes_and_second_build_is_a_no_op() -> None:
     tree = linux_source()
     first = run_pytest("-v", "suites", "-k", "mptcp/base", "--kernel-tree", str(tree), timeout=4 * 3600)
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
@@ -17,7 +17,7 @@ def test_kernel_tree_builds_boots_passes_and_second_build_is_a_no_op():
     assert "building" not in second.stdout and "configuring" not in second.stdout  # no make at all
 
 
-def test_a_killed_tree_build_leaves_no_make_and_the_next_run_resumes_it():
+def test_a_killed_tree_build_leaves_no_make_and_the_next_run_resumes_it() -> None:
     """SIGKILL mid-build (a one-file change in net/mptcp): no make survives; the next run says it resumes and passes."""
     import signal
     import subprocess

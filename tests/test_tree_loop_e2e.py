@@ -34,7 +34,7 @@ def run_on_tree(tree: Path = tree_build.TREE) -> tuple[object, float]:
     return run, time.monotonic() - begin
 
 
-def test_a_tree_builds_boots_passes_then_a_one_line_change_rebuilds_and_reuses_test_progs():
+def test_a_tree_builds_boots_passes_then_a_one_line_change_rebuilds_and_reuses_test_progs() -> None:
     code, log, waited = tree_build.wait()
     assert code == 0, f"the tree's build beside the tests failed ({tree_build.LOG}):\n{log[-4000:]}"
     first, _ = run_on_tree()
@@ -63,7 +63,7 @@ def test_a_tree_builds_boots_passes_then_a_one_line_change_rebuilds_and_reuses_t
           f"another checkout {cross:.0f} s ({hits[0]})")
 
 
-def test_the_installed_command_runs_in_the_tree_it_is_started_in(tmp_path):
+def test_the_installed_command_runs_in_the_tree_it_is_started_in(tmp_path: Path) -> None:
     """The README's second way: the clone pip-installed into a new venv, `mptcp-harness -k mptcp/base` started below
     the top of the built tree: that tree is the kernel (its build dir found again: after the test before, which
     changed protocol.c and put it back, an incremental make; test_progs reused), mptcp/base passes, and the tree
@@ -112,7 +112,7 @@ def virtiofsd(shared: Path, sock: Path):
         proc.wait()
 
 
-def test_the_lean_kernel_finds_its_devices_on_microvm(tmp_path):
+def test_the_lean_kernel_finds_its_devices_on_microvm(tmp_path: Path) -> None:
     """On a KVM host with a virtiofsd it can use, vng boots QEMU's microvm (virtio-mmio devices, described in its
     ACPI tables) instead of the PC this machine's TCG guests get. The same lean vmlinux, booted there by QEMU itself
     (vng picks microvm with KVM only; tsc_early_khz stands in for kvmclock under TCG): it must see vng's kinds of

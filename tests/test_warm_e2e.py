@@ -1,6 +1,7 @@
 """Real guests kept warm between runs (--keep-guest): reuse, refusal of a tainted guest, idle stop, guests stop."""
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -23,7 +24,7 @@ def ssh_masters() -> list[str]:
     return out.stdout.splitlines()
 
 
-def test_second_run_attaches_boots_nothing_and_guests_stop_leaves_no_qemu():
+def test_second_run_attaches_boots_nothing_and_guests_stop_leaves_no_qemu() -> None:
     before = len(boots())
     first = run_pytest("suites", "-k", "mptcp/base", "--keep-guest")
     assert first.returncode == 0, first.stdout[-3000:]
@@ -44,7 +45,7 @@ def test_second_run_attaches_boots_nothing_and_guests_stop_leaves_no_qemu():
     assert ssh_masters() == []  # the connection went with the guest
 
 
-def test_a_tainted_guest_is_not_reused():
+def test_a_tainted_guest_is_not_reused() -> None:
     before = len(boots())
     warned = run_pytest("suites/canary/canary.toml", "-k", "warning", "--keep-guest")
     assert warned.returncode == 1, warned.stdout[-3000:]  # the WARNING failed the canary subtest
@@ -54,7 +55,7 @@ def test_a_tainted_guest_is_not_reused():
     assert len(boots()) == before + 2
 
 
-def test_a_kept_guest_stops_by_itself_when_idle():
+def test_a_kept_guest_stops_by_itself_when_idle() -> None:
     proc = run_pytest("suites", "-k", "mptcp/base", "--keep-guest", "--idle-timeout", "5")
     assert proc.returncode == 0, proc.stdout[-3000:]
     deadline = time.monotonic() + 90
@@ -67,7 +68,7 @@ def test_a_kept_guest_stops_by_itself_when_idle():
     assert "no warm guests" in run_harness("guests").stdout
 
 
-def test_a_guest_tainted_only_by_an_out_of_tree_module_is_reused(tmp_path):
+def test_a_guest_tainted_only_by_an_out_of_tree_module_is_reused(tmp_path: Path) -> None:
     """Found trying the warm loop on a tree's kernel: bpf_testmod.ko (built with test_progs for a tree) taints every
     guest with O (4096), and no kept guest was ever reused. Only a crash's or a warning's taints refuse one."""
     suite = tmp_path / "oot.toml"

@@ -10,7 +10,7 @@ from harness.suites import load_suite
 LOG = Path(__file__).parent / "data" / "test_progs" / "verbose-base-mptcpify-6.12.log"
 
 
-def test_the_first_subtest_is_timed_from_test_progs_first_output_not_from_the_batchs_start(tmp_path):
+def test_the_first_subtest_is_timed_from_test_progs_first_output_not_from_the_batchs_start(tmp_path: Path) -> None:
     """test_progs' start-up (its bpf_testmod lines: 2-3 s under TCG) is not base's: it would weigh base by it
     in the next plan, and move base from batch to batch between runs (issue 18's runs D and E)."""
     suite = load_suite(SUITES_DIR / "mptcp_bpf.toml")
@@ -31,13 +31,13 @@ CANARY_CONSOLE = Path(__file__).parent / "data" / "console" / "canary-pass-warni
 CANARY_BATCH = Path(__file__).parent / "data" / "console" / "canary-pass-warning-batch-7.3.log"
 
 
-def canary_watch(tmp_path, shown):
+def canary_watch(tmp_path: Path, shown):
     suite = load_suite(SUITES_DIR / "canary" / "canary.toml")
     batch = Batch(0, ("pass", "warning"))
     return batch, Watch(suite, [batch], tmp_path, tmp_path / "console.log", progress=shown.append, deadline=None)
 
 
-def test_a_warning_already_on_the_console_is_in_the_result_line_shown_as_the_verdict_has_it(tmp_path):
+def test_a_warning_already_on_the_console_is_in_the_result_line_shown_as_the_verdict_has_it(tmp_path: Path) -> None:
     """warning's command exited 0 (its batch log says OK) after printing a WARNING: shown FAILED at once, never PASSED."""
     shown = []
     batch, watch = canary_watch(tmp_path, shown)
@@ -49,7 +49,7 @@ def test_a_warning_already_on_the_console_is_in_the_result_line_shown_as_the_ver
     assert any("WARNING: CPU: 0 PID: 140" in line for line in shown[1].output)
 
 
-def test_a_warning_read_after_the_result_line_shows_it_again_naming_the_warning(tmp_path):
+def test_a_warning_read_after_the_result_line_shows_it_again_naming_the_warning(tmp_path: Path) -> None:
     """The batch log read before the console got there: PASSED, then FAILED saying the WARNING came after."""
     shown = []
     batch, watch = canary_watch(tmp_path, shown)
@@ -64,7 +64,7 @@ def test_a_warning_read_after_the_result_line_shows_it_again_naming_the_warning(
     assert shown[2].reason == "kernel warning while it ran: on the console after its passed line"
 
 
-def test_a_warning_is_only_said_with_kernel_warnings_report(tmp_path):
+def test_a_warning_is_only_said_with_kernel_warnings_report(tmp_path: Path) -> None:
     suite = load_suite(SUITES_DIR / "canary" / "canary.toml")
     batch, shown = Batch(0, ("pass", "warning")), []
     watch = Watch(suite, [batch], tmp_path, tmp_path / "console.log", shown.append, None, fail_on_warning=False)
@@ -74,7 +74,7 @@ def test_a_warning_is_only_said_with_kernel_warnings_report(tmp_path):
     assert [(r.name, r.status) for r in shown] == [("canary/pass", Status.PASSED), ("canary/warning", Status.PASSED)]
 
 
-def test_a_kselftest_script_that_exits_0_with_a_failed_sub_case_is_never_shown_passed(tmp_path):
+def test_a_kselftest_script_that_exits_0_with_a_failed_sub_case_is_never_shown_passed(tmp_path: Path) -> None:
     """Its result line says OK (exit 0); its TAP says one sub-case failed: the line shown is the verdict's, FAILED."""
     from harness.parse.test_progs import parse_test_progs
     from harness.results import decide

@@ -29,7 +29,7 @@ def check_jsonschema(path: Path) -> subprocess.CompletedProcess[str]:
                            "vendor.github-workflows", str(path)], capture_output=True, text=True)
 
 
-def test_the_workflow_is_valid_against_github_workflow_schema(tmp_path):
+def test_the_workflow_is_valid_against_github_workflow_schema(tmp_path: Path) -> None:
     assert check_jsonschema(WORKFLOW).returncode == 0
     broken = tmp_path / "broken.yml"
     broken.write_text(WORKFLOW.read_text().replace("runs-on: ubuntu-24.04", "runs_on: ubuntu-24.04", 1))
@@ -45,14 +45,14 @@ def actionlint(pattern: str) -> subprocess.CompletedProcess[str]:
                           env=dict(os.environ, FORCE_COLOR="0"))
 
 
-def test_every_workflow_is_clean_under_actionlint():
+def test_every_workflow_is_clean_under_actionlint() -> None:
     files = sorted(WORKFLOWS.glob("*.yml"))
     checked = actionlint(f"{WORKFLOWS}/*.yml")
     assert f"Checking {len(files)} workflow file(s)" in checked.stdout, checked.stdout + checked.stderr
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
-def test_actionlint_finds_an_injected_title_and_an_unknown_input(tmp_path):
+def test_actionlint_finds_an_injected_title_and_an_unknown_input(tmp_path: Path) -> None:
     text = WORKFLOW.read_text()
     text = text.replace("run: apt-get update", 'run: echo "${{ github.event.issue.title }}" && apt-get update', 1)
     text = text.replace("- uses: actions/checkout@v4", "- uses: actions/checkout@v4\n        with:\n          no-such: 1", 1)
@@ -65,13 +65,13 @@ def test_actionlint_finds_an_injected_title_and_an_unknown_input(tmp_path):
 
 
 @pytest.mark.parametrize("script", [s["run"] for s in steps() if "run" in s], ids=lambda s: s.split()[0])
-def test_every_run_script_is_clean_under_shellcheck(script):
+def test_every_run_script_is_clean_under_shellcheck(script) -> None:
     text = "#!/bin/bash\n" + EXPRESSION.sub("EXPR", script)  # GitHub's expressions are filled in before bash runs
     check = subprocess.run(["shellcheck", "-"], input=text, capture_output=True, text=True)
     assert check.returncode == 0, check.stdout
 
 
-def test_the_harness_commands_and_flags_it_uses_exist():
+def test_the_harness_commands_and_flags_it_uses_exist() -> None:
     run_words = set(re.findall(r"^  (\w+)\) exec", (REPO_ROOT / "run").read_text(), re.M))
     scripts = "\n".join(s["run"] for s in steps() if "run" in s)
     for word in re.findall(r"\./run (\w+)", scripts):
