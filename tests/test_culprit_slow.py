@@ -34,7 +34,7 @@ def night(out, *extra: str):
     before = set(out.iterdir()) if out.exists() else set()
     run = run_harness("nightly", "--out", str(out), "--git", f"file://{UPSTREAM}", "--branch", "main", "--modes", "normal",
                       "-k", "mptcp/base", *extra, timeout=8 * 3600)
-    (made,) = set(out.iterdir()) - before
+    (made,) = {p for p in out.iterdir() if p.is_dir()} - before
     return run, made, json.loads((made / "summary.json").read_text())
 
 

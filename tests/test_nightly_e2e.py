@@ -20,7 +20,7 @@ def test_two_nights_new_failure_then_expected_crash_with_kcidb(tmp_path: Path) -
     out = tmp_path / "nights"
     first = run_harness("nightly", "--out", str(out), *CANARY, timeout=900)
     assert first.returncode == 1, first.stdout[-3000:] + first.stderr[-2000:]
-    (night1,) = [p for p in out.iterdir()]
+    (night1,) = [p for p in out.iterdir() if p.is_dir()]
     summary1 = json.loads((night1 / "summary.json").read_text())
     assert summary1["changes"]["new_failures"] == ["prebuilt:canary/warning"]
     assert summary1["changes"]["new_flaky"] == ["prebuilt:canary/flaky"]
@@ -41,7 +41,7 @@ def test_two_nights_new_failure_then_expected_crash_with_kcidb(tmp_path: Path) -
     second = run_harness("nightly", "--out", str(out), *CANARY, "--expectations", str(expect),
                          "--kcidb", str(tmp_path / "kcidb.json"), timeout=900)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-2000:]
-    (night2,) = [p for p in out.iterdir() if p != night1]
+    (night2,) = [p for p in out.iterdir() if p.is_dir() and p != night1]
     summary2 = json.loads((night2 / "summary.json").read_text())
     assert summary2["previous"] == night1.name
     assert {t: s for t, s in summary2["tests"].items()} == {
@@ -77,7 +77,7 @@ def test_two_nightlies_started_at_once_into_one_dir_each_complete_their_own_nigh
                              text=True) for _ in range(2)]
     outputs = [r.communicate(timeout=900)[0] for r in runs]
     assert [r.returncode for r in runs] == [0, 0], outputs
-    nights = sorted(p for p in out.iterdir())
+    nights = sorted(p for p in out.iterdir() if p.is_dir())
     assert len(nights) == 2 and nights[1].name == f"{nights[0].name}-2"
     summaries = {n.name: json.loads((n / "summary.json").read_text()) for n in nights}
     for name, summary in summaries.items():

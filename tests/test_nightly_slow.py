@@ -40,7 +40,7 @@ def upstream(repo: Path) -> None:
 def night(out: Path, url: str, *extra: str) -> tuple[subprocess.CompletedProcess[str], Path]:
     before = set(out.iterdir()) if out.exists() else set()
     run = run_harness("nightly", "--out", str(out), "--git", url, "--branch", "main", *SELECT, *extra, timeout=6 * 3600)
-    (made,) = set(out.iterdir()) - before
+    (made,) = {p for p in out.iterdir() if p.is_dir()} - before
     return run, made
 
 

@@ -126,7 +126,10 @@ def _rate(last: list[Outcome]) -> str:
 
 
 def write(nights: Path, entries: tuple[Entry, ...]) -> None:
-    """NIGHTS_DIR/known-flaky.toml: the entries, with a header saying how to edit them."""
+    """NIGHTS_DIR/known-flaky.toml: the entries, with a header saying how to edit them (no file while none was ever
+    decided)."""
+    if not entries and not (nights / FILE).exists():
+        return
     lines = ["# Known flaky subtests, decided by the nightly (harness/nightly/quarantine.py) and rewritten each night.",
              "# Edit freely: delete an entry to release it, set by = \"hand\" and the nightly leaves it as it is.", ""]
     for e in entries:
