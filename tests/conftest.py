@@ -25,7 +25,7 @@ OWN_CACHE = ("tests/test_builds_e2e.py", "tests/test_kselftests_e2e.py", "tests/
 DEFAULT_CACHE = "default-cache"
 
 
-class DefaultCacheInOneUnit(LoadScopeScheduling):
+class DefaultCacheInOneUnit(LoadScopeScheduling):  # type: ignore[misc]  # xdist ships no types
     def _split_scope(self, nodeid: str) -> str:
         module = nodeid.split("::", 1)[0]
         return module if module in OWN_CACHE else DEFAULT_CACHE

@@ -2,7 +2,7 @@
 from pathlib import Path
 
 import pytest
-from pytest import MonkeyPatch, Pytester
+from pytest import MonkeyPatch, Pytester, RunResult
 
 from harness.cache import require_free_space
 from harness.data import SUITES_DIR
@@ -12,11 +12,11 @@ pytest_plugins = ["pytester"]
 SUITE_FILE = str(SUITES_DIR / "mptcp_bpf.toml")
 
 
-def run(pytester: Pytester, *args):
+def run(pytester: Pytester, *args: str) -> RunResult:
     return pytester.runpytest_inprocess(SUITE_FILE, *args)
 
 
-def one_line_error(result, *words):
+def one_line_error(result: RunResult, *words: str) -> str:
     text = "\n".join(result.outlines + result.errlines)
     assert "Traceback" not in text
     lines = [ln for ln in text.splitlines() if all(w in ln for w in words)]
@@ -39,7 +39,7 @@ def test_unknown_kernel_name(pytester: Pytester) -> None:
     (["--guests", "0"], ["--guests", "must be at least 1"]),
     (["--retries", "-1"], ["--retries", "at least 0"]),
 ])
-def test_bad_or_conflicting_options(pytester: Pytester, args, words) -> None:
+def test_bad_or_conflicting_options(pytester: Pytester, args: list[str], words: list[str]) -> None:
     result = run(pytester, "--collect-only", *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     one_line_error(result, *words)
@@ -77,12 +77,12 @@ def test_malformed_suite_file(pytester: Pytester) -> None:
     bad.mkdir()
     (bad / "x.toml").write_text("name = 'x'\ntest = 'y'\n")
     from harness import pytest_plugin
-    original = pytest_plugin.SUITES_DIR
-    pytest_plugin.SUITES_DIR = bad
+    original = pytest_plugin.SUITES_DIR  # type: ignore[attr-defined]
+    pytest_plugin.SUITES_DIR = bad  # type: ignore[attr-defined]
     try:
         result = pytester.runpytest_inprocess(str(bad / "x.toml"))
     finally:
-        pytest_plugin.SUITES_DIR = original
+        pytest_plugin.SUITES_DIR = original  # type: ignore[attr-defined]
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     one_line_error(result, "x.toml", "missing or malformed key", "subtests")
 
@@ -121,7 +121,7 @@ def test_kernel_tree_that_is_not_a_tree(pytester: Pytester, tmp_path: Path) -> N
     (["--kernel-mode", "debug"], ["--kernel-mode only goes with --kernel-tree"]),
     (["--modules-dir", "/m"], ["--modules-dir only goes with --kernel-image"]),
 ])
-def test_conflicting_kernel_choices(pytester: Pytester, args, words) -> None:
+def test_conflicting_kernel_choices(pytester: Pytester, args: list[str], words: list[str]) -> None:
     result = run(pytester, "--collect-only", *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     one_line_error(result, *words)

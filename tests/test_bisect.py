@@ -1,5 +1,6 @@
 """The bisect driver: verdicts from real reports, and the search over a list of builds."""
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -8,14 +9,14 @@ from harness.bisect.kernels import first_bad
 from harness.bisect.step import Kind, Verdict, verdict_of
 from harness.errors import BadInput, InfraError
 from harness.report.json import from_json
-from harness.results import Status
+from harness.results import Status, SubtestResult
 from harness.run.select import selections
 from harness.settings import Kvm, for_command
 
 REPORTS = Path(__file__).parent / "data" / "reports"
 
 
-def report(name: str, *subtests: str) -> list:
+def report(name: str, *subtests: str) -> list[SubtestResult]:
     """A real results.json read back, cut down to the subtests a `-k` selection would have run."""
     runs = from_json((REPORTS / name).read_text())
     return [r for run in runs for r in run.subtests if r.name in subtests]
@@ -59,7 +60,7 @@ def test_a_step_takes_the_harness_options_and_k_as_pytest_does() -> None:
         for_command(["--guest-cpus", "two"], "bisect-step")
 
 
-def verdicts(*kinds: str):
+def verdicts(*kinds: str) -> tuple[Callable[[str], Verdict], list[str]]:
     """A stand-in for a run on each kernel, by position; records which were tested."""
     tested: list[str] = []
 

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,7 @@ def git(repo: Path, *args: str) -> str:
 
 
 @pytest.fixture
-def repo(tmp_path: Path):
+def repo(tmp_path: Path) -> Path:
     """c0 .. c7, one file changed per commit; a dirty file and an untracked one the bisection must leave alone."""
     r = tmp_path / "linux"
     r.mkdir()
@@ -44,7 +45,7 @@ def repo(tmp_path: Path):
     return r
 
 
-def by_subject(repo: Path, plan: dict[str, list[Kind]], calls: list[str]):
+def by_subject(repo: Path, plan: dict[str, list[Kind]], calls: list[str]) -> Callable[[str], Outcome]:
     """run_once(commit): the next recorded outcome for that commit's subject (its last one repeats)."""
     subjects = dict(line.split(" ", 1) for line in git(repo, "log", "--format=%H %s").splitlines())
 
@@ -77,7 +78,7 @@ def test_judge_repeats_a_pass_until_n_passes_and_stops_at_the_first_failure() ->
     assert (outcome.verdict.kind, runs) == (Kind.BAD, 1)
 
 
-def test_culprit_found_unbuildable_commit_skipped_intermittent_failure_caught_checkout_untouched(repo, tmp_path: Path) -> None:
+def test_culprit_found_unbuildable_commit_skipped_intermittent_failure_caught_checkout_untouched(repo: Path, tmp_path: Path) -> None:
     before = (git(repo, "rev-parse", "HEAD"), git(repo, "status", "--porcelain"), (repo / "f0.c").read_text())
     # c5 breaks; after it, the failure shows only on a second run; c3 does not build
     plan = {"c0": GOOD, "c1": GOOD, "c2": GOOD, "c3": SKIP, "c4": GOOD,
@@ -101,7 +102,7 @@ def test_culprit_found_unbuildable_commit_skipped_intermittent_failure_caught_ch
     assert "(verifying) | good |" in (tmp_path / "out" / "bisect.md").read_text()
 
 
-def test_one_run_per_step_would_misplace_an_intermittent_culprit(repo, tmp_path: Path) -> None:
+def test_one_run_per_step_would_misplace_an_intermittent_culprit(repo: Path, tmp_path: Path) -> None:
     plan = {"c0": GOOD, "c1": GOOD, "c2": GOOD, "c3": GOOD, "c4": GOOD,
             "c5": [Kind.GOOD, Kind.BAD], "c6": [Kind.GOOD, Kind.BAD], "c7": BAD}
     with Worktree(repo, tmp_path / "cache") as tree:
@@ -110,7 +111,7 @@ def test_one_run_per_step_would_misplace_an_intermittent_culprit(repo, tmp_path:
         assert git(repo, "show", "-s", "--format=%s", once).strip() == "c7"  # wrong: why runs default to 3
 
 
-def test_too_many_infrastructure_failures_stop_the_bisection(repo, tmp_path: Path) -> None:
+def test_too_many_infrastructure_failures_stop_the_bisection(repo: Path, tmp_path: Path) -> None:
     def infra(commit: str) -> Outcome:
         return Outcome(Verdict(Kind.UNTESTABLE, "guest lost"), infra=True)
     with Worktree(repo, tmp_path / "cache") as tree:
@@ -118,7 +119,7 @@ def test_too_many_infrastructure_failures_stop_the_bisection(repo, tmp_path: Pat
             Bisection(tree, tree.rev("main~7"), tree.rev("main"), infra, say=lambda _: None).find()
 
 
-def test_resume_does_not_run_what_was_judged(repo, tmp_path: Path) -> None:
+def test_resume_does_not_run_what_was_judged(repo: Path, tmp_path: Path) -> None:
     plan = {f"c{n}": GOOD for n in range(5)} | {"c5": BAD, "c6": BAD, "c7": BAD}
     state = tmp_path / "state.json"
     first: list[str] = []
@@ -134,7 +135,7 @@ def test_resume_does_not_run_what_was_judged(repo, tmp_path: Path) -> None:
     assert first and again == []
 
 
-def test_sigterm_removes_the_worktree(repo, tmp_path: Path) -> None:
+def test_sigterm_removes_the_worktree(repo: Path, tmp_path: Path) -> None:
     code = (
         "import signal, sys, time\n"
         "from pathlib import Path\n"
@@ -156,7 +157,7 @@ def test_sigterm_removes_the_worktree(repo, tmp_path: Path) -> None:
     assert not path.exists() and git(repo, "worktree", "list").count("\n") == 1
 
 
-def test_the_worktrees_build_dirs_wait_for_the_next_bisection_even_after_a_killed_one(repo, tmp_path: Path) -> None:
+def test_the_worktrees_build_dirs_wait_for_the_next_bisection_even_after_a_killed_one(repo: Path, tmp_path: Path) -> None:
     """Its kernel build dirs are inside the worktree (harness/kernel/tree.py): kept beside it between bisections,
     and taken out of a worktree a killed run left, so the next bisection builds incrementally."""
     with Worktree(repo, tmp_path / "cache") as tree:
@@ -172,7 +173,7 @@ def test_the_worktrees_build_dirs_wait_for_the_next_bisection_even_after_a_kille
         assert (build / "vmlinux").read_text() == "built again"
 
 
-def test_cache_prune_removes_parked_builds_long_unused_but_not_while_a_bisection_of_the_repo_runs(repo, tmp_path: Path) -> None:
+def test_cache_prune_removes_parked_builds_long_unused_but_not_while_a_bisection_of_the_repo_runs(repo: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     with Worktree(repo, cache) as tree:
         built_in(tree)
@@ -188,7 +189,7 @@ def test_cache_prune_removes_parked_builds_long_unused_but_not_while_a_bisection
     assert prune(cache, 30 * 86400)[0] == [parked] and worktree.is_dir()
 
 
-def test_verification_runs_each_commit_checked_out_in_the_worktree(repo, tmp_path: Path) -> None:
+def test_verification_runs_each_commit_checked_out_in_the_worktree(repo: Path, tmp_path: Path) -> None:
     """After bisect ends, HEAD is wherever it stopped: the culprit and its parent are checked out before their runs."""
     seen: list[str] = []
     with Worktree(repo, tmp_path / "cache") as tree:
@@ -231,7 +232,7 @@ def test_a_step_reports_the_build_and_run_time_of_all_its_runs() -> None:
     assert (broken.runs, broken.build_s, broken.run_s) == (1, 99.0, 0.0)
 
 
-def test_a_revision_that_names_no_commit_is_bad_input_in_one_line(repo, tmp_path: Path) -> None:
+def test_a_revision_that_names_no_commit_is_bad_input_in_one_line(repo: Path, tmp_path: Path) -> None:
     """Found trying main at 1191709: exit 3, as if the infrastructure had failed."""
     run = run_harness("bisect", "--kernel-tree", str(repo), "--good", "nosuchrev", "--bad", "main",
                       "--out", str(tmp_path / "out"), f"--harness-cache={tmp_path / 'cache'}")
@@ -240,7 +241,7 @@ def test_a_revision_that_names_no_commit_is_bad_input_in_one_line(repo, tmp_path
     assert git(repo, "worktree", "list").strip().count("\n") == 0  # the harness's worktree is gone again
 
 
-def test_a_step_that_fails_differently_is_cannot_tell_and_the_culprit_is_still_the_regression(repo, tmp_path: Path) -> None:
+def test_a_step_that_fails_differently_is_cannot_tell_and_the_culprit_is_still_the_regression(repo: Path, tmp_path: Path) -> None:
     """Issue 38's rule, for `harness bisect` too: c6 is the regression (mptcp/base's check fails); c3, git bisect's
     first midpoint, panics instead (another failure): skipped, never bad. The bad end runs first and defines how."""
     from harness.bisect.judge import SameFailure
@@ -270,7 +271,7 @@ def test_a_step_that_fails_differently_is_cannot_tell_and_the_culprit_is_still_t
     assert c3.why == "cannot tell: a different failure (mptcp/base: kernel panic: the guest died [no call trace])"
 
 
-def test_a_bad_end_that_passes_is_bad_input(repo, tmp_path: Path) -> None:
+def test_a_bad_end_that_passes_is_bad_input(repo: Path, tmp_path: Path) -> None:
     from harness.errors import BadInput
     calls: list[str] = []
     with Worktree(repo, tmp_path / "cache") as tree:

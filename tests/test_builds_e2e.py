@@ -13,17 +13,17 @@ pytestmark = pytest.mark.guest
 
 
 @pytest.fixture
-def cache_with_the_kernel(tmp_path: Path):
+def cache_with_the_kernel(tmp_path: Path) -> Path:
     """A cache of its own (its payloads start empty) sharing the default kernel and its source with the main one."""
     default_kernel()  # fetched through the harness when the main cache lacks it
     return sharing_downloads(tmp_path / "cache")
 
 
-def builders(cache):
+def builders(cache: Path) -> list[int]:
     return proc.leftovers(cache / "payloads") + [p for d in (cache / "payloads").glob("*") for p in proc.leftovers(d)]
 
 
-def test_sigkill_during_the_payload_build_leaves_no_make_and_the_next_run_is_right(cache_with_the_kernel) -> None:
+def test_sigkill_during_the_payload_build_leaves_no_make_and_the_next_run_is_right(cache_with_the_kernel: Path) -> None:
     cache = cache_with_the_kernel
     run = subprocess.Popen(pytest_argv("-q", "suites", "-k", "mptcp/base", "--harness-cache", str(cache)), cwd=REPO_ROOT,
                            env=pytest_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -54,7 +54,7 @@ def test_sigkill_during_the_payload_build_leaves_no_make_and_the_next_run_is_rig
     assert harness_qemus(cache) == []
 
 
-def test_a_shell_only_suite_builds_no_test_progs(cache_with_the_kernel) -> None:
+def test_a_shell_only_suite_builds_no_test_progs(cache_with_the_kernel: Path) -> None:
     cache = cache_with_the_kernel
     proc = run_pytest("-v", "suites/canary/canary.toml", "-k", "pass", "--harness-cache", str(cache))
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
@@ -62,7 +62,7 @@ def test_a_shell_only_suite_builds_no_test_progs(cache_with_the_kernel) -> None:
     assert not (cache / "payloads").exists() and not (cache / "shadow").exists()
 
 
-def test_a_truncated_payload_stamp_is_moved_aside_and_built_again(cache_with_the_kernel) -> None:
+def test_a_truncated_payload_stamp_is_moved_aside_and_built_again(cache_with_the_kernel: Path) -> None:
     """Found trying main at 1191709: a truncated payload.json read as "no payload", and the rebuild's rename onto the
     existing directory raised OSError. Now the entry is moved aside, said, built again, and the run passes."""
     cache = cache_with_the_kernel

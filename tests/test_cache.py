@@ -7,9 +7,9 @@ from harness.cache import locked
 
 
 def test_cache_lock_serialises_preparation(tmp_path: Path) -> None:
-    order = []
+    order: list[str] = []
 
-    def fill(tag) -> None:
+    def fill(tag: str) -> None:
         with locked(tmp_path, "prepare"):
             order.append(f"{tag} in")
             time.sleep(0.2)

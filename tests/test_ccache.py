@@ -8,14 +8,14 @@ from pathlib import Path
 from harness.kernel import ccache
 
 
-def compile_in(build, source, compiler) -> None:
+def compile_in(build: Path, source: Path, compiler: ccache.Compiler) -> None:
     build.mkdir(exist_ok=True)
     argv = ["ccache", "gcc", f"-Wp,-MMD,{build}/.x.o.d", f"-I{source}/include", "-g", "-O2", "-c", "-o",
             str(build / "x.o"), str(source / "x.c")]
     subprocess.run(argv, cwd=build, env=compiler.env, check=True)
 
 
-def stat(compiler, name):
+def stat(compiler: ccache.Compiler, name: str) -> int:
     out = subprocess.run(["ccache", "--print-stats"], env=compiler.env, capture_output=True, text=True).stdout
     return int(dict(line.split("\t", 1) for line in out.splitlines() if "\t" in line)[name])
 

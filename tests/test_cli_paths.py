@@ -19,12 +19,12 @@ from tests.helpers import REPO_ROOT, pytest_argv, pytest_env
 SUITES = str(SUITES_DIR)
 
 
-def pytest_in(cwd, *args):
+def pytest_in(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(pytest_argv(*args), cwd=cwd, env=pytest_env(), capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture
-def outside(tmp_path: Path):
+def outside(tmp_path: Path) -> Path:
     """A directory tree outside the repository: a kernel 'tree' that is not one, a junk image, empty dirs."""
     (tmp_path / "tree").mkdir()
     (tmp_path / "modules").mkdir()
@@ -35,7 +35,7 @@ def outside(tmp_path: Path):
     return tmp_path
 
 
-def test_kernel_tree_with_a_space_separated_real_path_reaches_the_harness(outside) -> None:
+def test_kernel_tree_with_a_space_separated_real_path_reaches_the_harness(outside: Path) -> None:
     proc = pytest_in(outside / "cwd", SUITES, "-k", "mptcp/base", "--kernel-tree", str(outside / "tree"))
     out = proc.stdout + proc.stderr
     assert proc.returncode == pytest.ExitCode.USAGE_ERROR, out
@@ -44,7 +44,7 @@ def test_kernel_tree_with_a_space_separated_real_path_reaches_the_harness(outsid
     assert f"rootdir: {REPO_ROOT}" in out
 
 
-def test_kernel_image_modules_test_progs_and_report_dir_outside_the_repo(outside) -> None:
+def test_kernel_image_modules_test_progs_and_report_dir_outside_the_repo(outside: Path) -> None:
     proc = pytest_in(outside / "cwd", SUITES, "-k", "mptcp/base", "--kernel-image", str(outside / "vmlinuz"),
                      "--modules-dir", str(outside / "modules"), "--test-progs", str(outside / "progs"),
                      "--report-dir", str(outside / "reports"))
@@ -54,14 +54,14 @@ def test_kernel_image_modules_test_progs_and_report_dir_outside_the_repo(outside
     assert f"{outside / 'vmlinuz'} is not an x86 bzImage" in out
 
 
-def test_collection_from_the_repo_without_paths_takes_option_values_as_values(outside) -> None:
+def test_collection_from_the_repo_without_paths_takes_option_values_as_values(outside: Path) -> None:
     proc = pytest_in(REPO_ROOT, "--collect-only", "-q", "suites", "--kernel-tree", str(outside / "tree"),
                      "--report-dir", str(outside / "reports"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "32 tests collected" in proc.stdout  # 19 test_progs subtests, 11 net/mptcp scripts, 2 KUnit suites
 
 
-def test_p_no_harness_turns_the_plugin_off(outside) -> None:
+def test_p_no_harness_turns_the_plugin_off(outside: Path) -> None:
     off = pytest_in(outside / "cwd", "-p", "no:harness", "--collect-only", "-q", SUITES)
     assert off.returncode == pytest.ExitCode.NO_TESTS_COLLECTED, off.stdout + off.stderr
     unknown = pytest_in(outside / "cwd", "-p", "no:harness", "--collect-only", SUITES, "--kernel-tree", str(outside / "tree"))
@@ -79,7 +79,7 @@ def pytest_collection_finish(session):
 
 
 @pytest.mark.parametrize("how", ["python -m pytest", "pytest"])
-def test_pytest_rewrites_the_plugin_module_only_not_the_harness_library(tmp_path: Path, how) -> None:
+def test_pytest_rewrites_the_plugin_module_only_not_the_harness_library(tmp_path: Path, how: str) -> None:
     """pytest_harness.py, the entry point, keeps pytest's assertion rewriting off the harness's ~45 modules.
 
     Rewritten modules are parsed and compiled again at each start where pytest may not keep their
@@ -129,7 +129,7 @@ def doc_pytest_commands() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def given(tmp_path_factory: TempPathFactory):
+def given(tmp_path_factory: TempPathFactory) -> Path:
     """What the docs' placeholders name, outside the clone: a kernel tree (a git checkout), an image, a dir."""
     root = tmp_path_factory.mktemp("given")
     tree = root / "tree"
@@ -156,13 +156,13 @@ def pytest_collection_finish(session):
 
 
 @pytest.mark.parametrize("command", doc_pytest_commands())
-def test_each_pytest_command_of_the_docs_collects_suites_only_rooted_at_the_clone(command, given) -> None:
+def test_each_pytest_command_of_the_docs_collects_suites_only_rooted_at_the_clone(command: str, given: Path) -> None:
     """Found as a new user: `pytest -k mptcp` collected 11 of tests/ (slow kernel builds among them), and
     `--kernel-tree PATH` with a space made PATH pytest's rootdir (its ini unread, its markers unknown, a
     .pytest_cache in the user's tree). Each command as written (the harness's own tests only where it names
     them), with --collect-only (it boots nothing) and a probe plugin that prints the rootdir, the ini file and the
     items, whatever -q hides."""
-    words = [str(given / PLACEHOLDERS[w]) if PLACEHOLDERS.get(w) else "2" if w in PLACEHOLDERS else w
+    words = [str(given / (PLACEHOLDERS[w] or "")) if PLACEHOLDERS.get(w) else "2" if w in PLACEHOLDERS else w
              for w in shlex.split(command)]
     argv = [str(Path(sys.executable).parent / "pytest"), "-p", "root_probe", *words[1:]]
     if "--help" not in argv and "--co" not in argv and "--collect-only" not in argv:

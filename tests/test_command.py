@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from pytest import MonkeyPatch, TempPathFactory
+from pytest import CaptureFixture, MonkeyPatch, TempPathFactory
 
 from harness.command import tree_above, with_tree
 from tests.helpers import REPO_ROOT, install_clone, installed_command
@@ -25,7 +25,8 @@ def kernel_tree_like(root: Path) -> Path:
     return root
 
 
-def test_the_tree_is_found_from_below_its_top_and_only_when_no_kernel_is_named(tmp_path: Path, monkeypatch: MonkeyPatch, capsys) -> None:
+def test_the_tree_is_found_from_below_its_top_and_only_when_no_kernel_is_named(
+        tmp_path: Path, monkeypatch: MonkeyPatch, capsys: CaptureFixture[str]) -> None:
     tree = kernel_tree_like(tmp_path / "linux")
     monkeypatch.delenv("HARNESS_KERNEL_TREE", raising=False)
     assert tree_above(tree / "net" / "mptcp") == tree
@@ -39,11 +40,11 @@ def test_the_tree_is_found_from_below_its_top_and_only_when_no_kernel_is_named(t
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: TempPathFactory):
+def installed(tmp_path_factory: TempPathFactory) -> Path:
     return install_clone(tmp_path_factory.mktemp("installed"))
 
 
-def test_the_installed_command_collects_the_installed_suites_on_the_tree_it_is_started_in(installed, tmp_path: Path) -> None:
+def test_the_installed_command_collects_the_installed_suites_on_the_tree_it_is_started_in(installed: Path, tmp_path: Path) -> None:
     tree = kernel_tree_like(tmp_path / "linux")
     python = installed / "python"
     where = subprocess.run([str(python), "-c", "import harness.data as d; print(d.__file__); print(d.SUITES_DIR)"],
@@ -58,7 +59,7 @@ def test_the_installed_command_collects_the_installed_suites_on_the_tree_it_is_s
     assert "11 tests collected" in named.stdout and "kernel tree here" not in named.stderr, named.stdout + named.stderr
 
 
-def test_the_installed_command_passes_commands_on_and_says_a_bad_tree_in_one_line(installed, tmp_path: Path) -> None:
+def test_the_installed_command_passes_commands_on_and_says_a_bad_tree_in_one_line(installed: Path, tmp_path: Path) -> None:
     log = REPO_ROOT / "tests" / "data" / "test_progs" / "full-mptcp-7.3-ok.log"
     parsed = installed_command(installed, tmp_path, "parse", str(log), "--test", "mptcp")
     assert parsed.returncode == 0 and "mptcp/base" in parsed.stdout, parsed.stdout + parsed.stderr  # all passed

@@ -29,7 +29,7 @@ def history(repo: Path, n: int, subject: str = "c") -> list[str]:
     return git(repo, "log", "--format=%H", "--reverse").split()
 
 
-def told(commit: str, new: list[str], still: list[str] = (), tests: dict[str, Status] | None = None) -> NightSummary:
+def told(commit: str, new: list[str], still: tuple[str, ...] = (), tests: dict[str, Status] | None = None) -> NightSummary:
     return NightSummary("n2", "2", commit=commit, tests=tests or {t: Status.FAILED for t in [*new, *still]},
                         changes=Changes(new_failures=tuple(new), still_failing=tuple(still)))
 
@@ -63,7 +63,7 @@ def test_a_culprit_is_named_again_while_its_failures_still_fail_and_not_bisected
     found = Finding("culprit: 0123456789ab mptcp: a regression (A Developer), verified", "0123456789ab" + "c" * 28,
                             "mptcp: a regression", "A Developer <dev@example.org>", True, ("mptcp/base",), "n2")
     earlier = before("a" * 40, normal=(found,))
-    again = culprits(night, night.settings, tmp_path, [ModeNight("normal")], told("b" * 40, [], ["normal:mptcp/base"]),
+    again = culprits(night, night.settings, tmp_path, [ModeNight("normal")], told("b" * 40, [], ("normal:mptcp/base",)),
                      earlier, print)
     assert again["normal"][0].line == "still failing since n2, culprit 0123456789ab mptcp: a regression"
     fixed = culprits(night, night.settings, tmp_path, [ModeNight("normal")], told("b" * 40, []), earlier, print)

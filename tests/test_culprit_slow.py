@@ -11,10 +11,13 @@ tooltip (a screenshot in reports/dashboard-culprit.png). ./run slow (each step a
 first night's a full one).
 """
 import json
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import kcidb_io
 import pytest
+from selenium.webdriver.remote.webdriver import WebDriver
 
 from tests.helpers import CACHE, REPO_ROOT, git, replace_in, run_harness, source_repo
 
@@ -26,11 +29,11 @@ PANIC = "init: a commit that panics at boot"
 SHOT = REPO_ROOT / "reports" / "dashboard-culprit.png"
 
 
-def commit(repo, subject: str) -> None:
+def commit(repo: Path, subject: str) -> None:
     git(repo, "commit", "-q", "-am", subject)
 
 
-def night(out, *extra: str):
+def night(out: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], Path, dict[str, Any]]:
     before = set(out.iterdir()) if out.exists() else set()
     run = run_harness("nightly", "--out", str(out), "--git", f"file://{UPSTREAM}", "--branch", "main", "--modes", "normal",
                       "-k", "mptcp/base", *extra, timeout=8 * 3600)
@@ -38,7 +41,7 @@ def night(out, *extra: str):
     return run, made, json.loads((made / "summary.json").read_text())
 
 
-def test_night_two_names_the_regression_night_three_does_not_bisect_again(tmp_path: Path, browser) -> None:
+def test_night_two_names_the_regression_night_three_does_not_bisect_again(tmp_path: Path, browser: WebDriver) -> None:
     source_repo(UPSTREAM)
     out = tmp_path / "nights"
     first, _, _ = night(out)
@@ -82,7 +85,7 @@ def test_night_two_names_the_regression_night_three_does_not_bisect_again(tmp_pa
     headers = [th.text for th in browser.find_elements("css selector", "#matrix th.culprit")]
     assert culprit[:12] in headers, headers  # night 2's column (night 3 carries it)
     failing = browser.find_elements("css selector", "#matrix tbody tr[data-name='mptcp/base'] td.s-failed a")
-    assert any(f"culprit: {culprit[:12]}" in a.get_attribute("title") for a in failing), [a.get_attribute("title")
+    assert any(f"culprit: {culprit[:12]}" in (a.get_attribute("title") or "") for a in failing), [a.get_attribute("title")
                                                                                            for a in failing]
     SHOT.parent.mkdir(exist_ok=True)
     browser.save_screenshot(str(SHOT))

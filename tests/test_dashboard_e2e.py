@@ -8,18 +8,26 @@ import json
 import shutil
 from pathlib import Path
 
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+
 from tests.helpers import REPO_ROOT, run_harness
 
 NIGHTS = Path(__file__).parent / "data" / "nights"
 SCREENSHOT = REPO_ROOT / "reports" / "dashboard-test.png"
 
 
-def visible_rows(driver) -> list[str]:
+def attr(element: WebElement, name: str) -> str:
+    """An attribute's text ("" when the element has none)."""
+    return element.get_attribute(name) or ""
+
+
+def visible_rows(driver: WebDriver) -> list[str]:
     return [r.find_element("css selector", "td.name").text
             for r in driver.find_elements("css selector", "#matrix tbody tr") if r.is_displayed()]
 
 
-def test_the_dashboard_renders_filters_and_links_in_chromium(browser, tmp_path: Path) -> None:
+def test_the_dashboard_renders_filters_and_links_in_chromium(browser: WebDriver, tmp_path: Path) -> None:
     nights = tmp_path / "nights"
     shutil.copytree(NIGHTS, nights)
     page = tmp_path / "index.html"
@@ -29,9 +37,9 @@ def test_the_dashboard_renders_filters_and_links_in_chromium(browser, tmp_path: 
     assert visible_rows(browser) == ["canary/crash", "canary/flaky", "canary/pass", "canary/warning"]  # by flips, then name
     assert len(browser.find_elements("css selector", "#matrix tbody td[class^='s-']")) == 6  # 4 rows x 2 nights, 2 absent
     crash = browser.find_element("css selector", "#matrix tbody tr[data-name='canary/crash'] td.s-failed")
-    assert "crash" in crash.get_attribute("class")
+    assert "crash" in attr(crash, "class")
     assert crash.value_of_css_property("background-color") == "rgba(243, 139, 168, 1)"
-    assert "seen first on 2026-11-26-default-2" in crash.find_element("css selector", "a").get_attribute("title")
+    assert "seen first on 2026-11-26-default-2" in attr(crash.find_element("css selector", "a"), "title")
     SCREENSHOT.parent.mkdir(exist_ok=True)
     browser.save_screenshot(str(SCREENSHOT))
 
@@ -73,7 +81,7 @@ def hostile_nights(tmp_path: Path) -> Path:
     return nights
 
 
-def test_hostile_text_is_shown_as_text_tooltips_break_lines_and_a_cut_night_is_skipped(browser, tmp_path: Path) -> None:
+def test_hostile_text_is_shown_as_text_tooltips_break_lines_and_a_cut_night_is_skipped(browser: WebDriver, tmp_path: Path) -> None:
     page = tmp_path / "index.html"
     made = run_harness("report", "--html", str(page), str(hostile_nights(tmp_path)))
     assert made.returncode == 0, made.stderr
@@ -92,7 +100,7 @@ def test_hostile_text_is_shown_as_text_tooltips_break_lines_and_a_cut_night_is_s
 CULPRIT_NIGHTS = Path(__file__).parent / "data" / "nights-culprit"
 
 
-def test_the_culprit_is_named_in_the_nights_header_and_in_the_failing_cells_tooltip(browser, tmp_path: Path) -> None:
+def test_the_culprit_is_named_in_the_nights_header_and_in_the_failing_cells_tooltip(browser: WebDriver, tmp_path: Path) -> None:
     """Three real nights of tests/test_culprit_slow.py (tests/data/README.md): the second bisected its new failure to a
     verified culprit, the third carried it ("still failing since ...")."""
     page = tmp_path / "index.html"
@@ -105,12 +113,12 @@ def test_the_culprit_is_named_in_the_nights_header_and_in_the_failing_cells_tool
     headers = [th.text for th in browser.find_elements("css selector", "#matrix th.culprit")]
     assert headers.count(short) == 2, headers  # the night that found it and the night that carried it
     failing = browser.find_elements("css selector", "#matrix tbody tr[data-name='mptcp/base'] td.s-failed a")
-    titles = [a.get_attribute("title") for a in failing]
+    titles = [attr(a, "title") for a in failing]
     assert len(titles) == 2 and f"culprit: {short}" in titles[0] + titles[1], titles
     assert any("still failing since" in t and short in t for t in titles), titles
 
 
-def test_the_flakes_view_sorts_marks_known_flaky_and_links_the_last_failure(browser, tmp_path: Path) -> None:
+def test_the_flakes_view_sorts_marks_known_flaky_and_links_the_last_failure(browser: WebDriver, tmp_path: Path) -> None:
     """The flakes table under the matrix, in chromium: rows by rate (highest first), a click on a header sorts by it
     (again: the other way), the known flaky one marked in its row and its cell, and its link opens the last failure."""
     nights = tmp_path / "nights"
@@ -124,15 +132,15 @@ def test_the_flakes_view_sorts_marks_known_flaky_and_links_the_last_failure(brow
     browser.get(page.as_uri())
 
     def names() -> list[str]:
-        return [r.get_attribute("data-test") for r in browser.find_elements("css selector", "#flakes tbody tr")]
+        return [attr(r, "data-test") for r in browser.find_elements("css selector", "#flakes tbody tr")]
     assert names() == ["canary/crash", "canary/warning", "canary/flaky"]  # 100 %, 100 %, 50 %
     assert "Flakes: 3 subtest(s) that failed in their last 100 result(s)" in browser.find_element("id", "flakes-title").text
     flaky = browser.find_element("css selector", "#flakes tr[data-test='canary/flaky']")
     assert [td.text for td in flaky.find_elements("css selector", "td")][3:10] == [
         "4", "2", "50 %", "15 %", "85 %", "flaky", "yes"]
     cell = browser.find_element("css selector", "#matrix tr[data-name='canary/flaky'] td.s-flaky")
-    assert "known" in cell.get_attribute("class")
-    assert "known flaky: 2 failed of 4" in cell.find_element("css selector", "a").get_attribute("title")
+    assert "known" in attr(cell, "class")
+    assert "known flaky: 2 failed of 4" in attr(cell.find_element("css selector", "a"), "title")
     header = browser.find_element("css selector", "#flakes th[data-k='test']")
     header.click()
     assert names() == ["canary/crash", "canary/flaky", "canary/warning"]

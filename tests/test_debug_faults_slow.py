@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.guest, pytest.mark.slow]
 CLEAN = "harness-test-clean"
 
 
-def debug_tree():
+def debug_tree() -> Path:
     """The nightly test's tree as upstream() makes it, never the regression that test's second night leaves on main
     (mptcp/base and subflow would fail for it): a branch of its own at upstream()'s last commit."""
     if not (UPSTREAM / ".git").exists():
@@ -30,7 +30,7 @@ def debug_tree():
 
 @pytest.mark.parametrize("select, kind", [("lkdtm_warning", "warning"), ("lockdep", "lockdep"),
                                           ("hung_task", "hung task"), ("kmemleak", "kmemleak")])
-def test_a_real_debug_kernel_fault_fails_its_subtest_with_a_fingerprint(tmp_path: Path, select, kind) -> None:
+def test_a_real_debug_kernel_fault_fails_its_subtest_with_a_fingerprint(tmp_path: Path, select: str, kind: str) -> None:
     run = run_pytest("-v", "suites/canary/debug.toml", "-k", select, "--kernel-tree", str(debug_tree()),
                      "--kernel-mode", "debug", "--retries", "0", "--report-dir", str(tmp_path), timeout=4 * 3600)
     assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-2000:]

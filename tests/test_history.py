@@ -24,7 +24,7 @@ def outcome(n: int, status: Status, kernel: str = "debian:7.3", test: str = "mpt
                                                 (7, 20, "7 failed of 20 (35 %, 95 %: 18-57 %)"),
                                                 (0, 12, "0 failed of 12 (0 %, 95 %: 0-24 %)"),
                                                 (10, 40, "10 failed of 40 (25 %, 95 %: 14-40 %)")])
-def test_a_count_goes_with_its_rate_and_wilson_interval(failed, ran, said) -> None:
+def test_a_count_goes_with_its_rate_and_wilson_interval(failed: int, ran: int, said: str) -> None:
     assert rate_text(failed, ran) == said
     low, high = wilson(failed, ran)
     assert 0 <= low <= failed / ran <= high <= 1
@@ -114,7 +114,7 @@ def test_flakes_json_has_the_keys_it_promises_and_reads_nights_given(tmp_path: P
                                          (["--last", "0"], "--last 0"),
                                          (["-k", "mptcp and"], "-k 'mptcp and'"),
                                          (["--nights", "/nonexistent"], "--nights /nonexistent")])
-def test_bad_flakes_input_is_one_line_and_exit_2(tmp_path: Path, args, words) -> None:
+def test_bad_flakes_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], words: str) -> None:
     run = run_harness("flakes", *args, "--cache", str(tmp_path))
     assert run.returncode == 2 and words in run.stderr and run.stderr.count("\n") == 1, run.stderr
 

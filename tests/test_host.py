@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from pytest import MonkeyPatch
+from pytest import CaptureFixture, MonkeyPatch
 
 from harness import guest, host
 from harness.data import IMAGES_DIR, SUITES_DIR
@@ -66,7 +66,7 @@ def programs_in_python(path: Path) -> set[str]:
             if _called(node) in ("require", "which", "find") and isinstance(node.args[0].value, str):
                 found.add(node.args[0].value)
         elif isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id.endswith("_PROGRAMS") for t in node.targets):
-            found |= {e.value for e in getattr(node.value, "elts", []) if isinstance(e, ast.Constant)}
+            found |= {e.value for e in getattr(node.value, "elts", []) if isinstance(e, ast.Constant) and isinstance(e.value, str)}
         elif isinstance(node, ast.List):
             heads = [e for e in node.elts if not isinstance(e, ast.Starred)]
             if heads and isinstance(heads[0], ast.Constant) and isinstance(heads[0].value, str):
@@ -160,7 +160,7 @@ def test_a_missing_program_is_one_line_naming_its_package(monkeypatch: MonkeyPat
     assert guest.ssh_unavailable() == "no ssh-keygen (openssh-client), sshd (openssh-server) on this host"
 
 
-def test_a_command_installs_only_its_groups_and_an_unknown_group_is_bad_input(capsys) -> None:
+def test_a_command_installs_only_its_groups_and_an_unknown_group_is_bad_input(capsys: CaptureFixture[str]) -> None:
     """./run mptcp needs no browser nor linter on a fresh machine: it names its groups."""
     from harness.host import setup as hostsetup
 

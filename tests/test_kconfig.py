@@ -6,13 +6,13 @@ from pytest import MonkeyPatch
 
 from harness.errors import BadInput
 from harness.guest import vng_environment
-from harness.kernel import tree
+from harness.kernel import Kernel, tree
 from harness.kernel.kconfig import configure, mode_fragments, read_config, read_fragment
 from tests.helpers import linux_source
 
 
 @pytest.mark.parametrize("base", ["lean", "vng"])
-def test_every_mode_composes_on_each_base_and_keeps_every_option(tmp_path: Path, base) -> None:
+def test_every_mode_composes_on_each_base_and_keeps_every_option(tmp_path: Path, base: str) -> None:
     for mode in ("normal", "debug"):
         out = tmp_path / mode
         configure(linux_source(), out, mode_fragments(mode, base=base), vng_environment(), tmp_path / f"{mode}.log", base)
@@ -58,7 +58,8 @@ def test_unchanged_tree_runs_no_make_and_a_selftests_change_leaves_the_kernel_al
     monkeypatch.setattr(tree, "_make", lambda *a: calls.append("make"))
     monkeypatch.setattr(tree, "require_free_space", lambda *a: None)
     monkeypatch.setattr(tree, "kernelrelease", lambda *a: "7.3.0")
-    build = lambda: tree.build_kernel(src, tmp_path / "cache", "normal", fragments, "lean", 2, "clang 22", {}, lambda _: None)  # noqa: E731
+    def build() -> Kernel:
+        return tree.build_kernel(src, tmp_path / "cache", "normal", fragments, "lean", 2, "clang 22", {}, lambda _: None)
     first = build()
     assert calls == ["configure", "make", "make"]
     calls.clear()

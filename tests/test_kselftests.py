@@ -3,10 +3,12 @@ statuses decided, and nested in every report. No guest here: tests/test_kselftes
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from harness.data import SUITES_DIR
+from harness.night_summary import ModeNight
 from harness.parse.kselftest import parse_subcases
 from harness.parse.test_progs import parse_test_progs
 from harness.payload.kselftests import missing_options, settings_timeout
@@ -14,12 +16,12 @@ from harness.report.json import from_json, to_json
 from harness.report.junit import to_junit
 from harness.report.ktap import to_ktap
 from harness.results import Status, SuiteRun, decide, flaky, run_from_plain, run_to_plain
-from harness.suites import Runner, load_suite
+from harness.suites import Runner, Selection, Suite, load_suite
 
 DATA = Path(__file__).parent / "data" / "kselftests"
 
 
-def decided(log: str, scripts: list[str]) -> dict:
+def decided(log: str, scripts: list[str]) -> dict[str, Any]:
     results = decide("net-mptcp", scripts, scripts, parse_test_progs((DATA / log).read_text()), True, nested=True)
     return {r.name: r for r in results}
 
@@ -108,7 +110,7 @@ def test_sub_cases_are_nested_in_ktap_junit_and_json_and_survive_a_round_trip() 
     assert "    not ok 1 diag # failed: 2 of 32 sub-cases failed" in ktap
     cases = ET.fromstring(to_junit([run])).iter("testcase")
     names = [c.get("name") for c in cases]
-    assert names.count("net-mptcp/diag") == 1 and len([n for n in names if n.startswith("net-mptcp/diag/")]) == 32
+    assert names.count("net-mptcp/diag") == 1 and len([n for n in names if (n or "").startswith("net-mptcp/diag/")]) == 32
     assert "net-mptcp/pm_netlink/defaults addr list" in names
     doc = json.loads(to_json([run]))
     subtests = doc["tests"][0]["subtests"]
@@ -141,7 +143,7 @@ def test_a_kernel_lacking_the_directorys_options_gets_its_scripts_skipped_with_t
     kernel = Kernel(tmp_path / "bzImage", "r", None, tmp_path / "vmlinux", "k", build_dir=tmp_path)
     suite = load_suite(SUITES_DIR / "net_mptcp.toml")
     prepared = Prepared(kernel, None, False, {suite.name: KselftestPayload(tmp_path, "p", 1800, tmp_path / "config")})
-    said = []
+    said: list[str] = []
     with Session(Settings(cache_dir=tmp_path / "cache"), prepared, said.append) as session:
         run = session.run(pipeline_selection(suite, ("diag", "pm_netlink")))
     assert [(r.name, r.status) for r in run.subtests] == [("net-mptcp/diag", Status.SKIPPED),
@@ -163,8 +165,7 @@ def test_the_timeout_is_the_settings_files_times_the_tcg_factor_and_kvm_runs_it_
             assert session._timed(suite).timeout_s == expected
 
 
-def pipeline_selection(suite, subtests):
-    from harness.pipeline import Selection
+def pipeline_selection(suite: Suite, subtests: tuple[str, ...]) -> Selection:
     return Selection(suite, subtests)
 
 
@@ -189,7 +190,7 @@ def test_kcidb_has_a_test_per_sub_case_one_level_below_its_script_and_validates(
     from harness.nightly import summary as nights
     from harness.report.kcidb import to_kcidb
     found = decided("diag-fails-pm_netlink-passes.log", ["diag", "pm_netlink"])
-    mode = nights.ModeNight("normal", "k", 1.0, {"net-mptcp": 300.0}, [SuiteRun("net-mptcp", "k", tuple(found.values()))])
+    mode = ModeNight("normal", "k", 1.0, {"net-mptcp": 300.0}, [SuiteRun("net-mptcp", "k", tuple(found.values()))])
     summary = nights.summarize(NightSummary("n1", "2026-11-26T05:00:00+00:00"), [mode], None, Expectations(), [])
     tests = {t["path"]: t for t in to_kcidb(summary, [mode])["tests"]}  # validated inside
     assert len(tests) == 2 + 32 + 21

@@ -1,6 +1,7 @@
 """net/mptcp's KUnit suites (suites/kunit_mptcp.toml): the suite file, what the guest's kunit.sh printed, read as any
 runner's output, and a kernel without the modules told without a boot. Real output from tests/data/kunit (README)."""
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,7 @@ DATA = Path(__file__).parent / "data" / "kunit"
 SUITE = load_suite(SUITES_DIR / "kunit_mptcp.toml")
 
 
-def decided(log: str, subtest: str) -> dict:
+def decided(log: str, subtest: str) -> dict[str, Any]:
     results = decide(SUITE.test, [subtest], list(SUITE.subtests), parse_test_progs((DATA / log).read_text()), True,
                      nested=SUITE.runner.nested, printed_by=SUITE.printed_by)
     return {r.name: r for r in results}
@@ -96,8 +97,9 @@ def test_has_module_reads_modules_dep_and_modules_builtin(tmp_path: Path) -> Non
 
 def test_debians_kernel_has_the_suites_not_in_this_build_without_a_boot(tmp_path: Path) -> None:
     """Debian's 7.3 has no KUnit: both suites skipped, "not in this build", from its modules.dep; no guest."""
-    from harness.pipeline import Prepared, Selection, Session
+    from harness.pipeline import Prepared, Session
     from harness.settings import Settings
+    from harness.suites import Selection
     from tests.helpers import default_kernel
 
     kernel = default_kernel()

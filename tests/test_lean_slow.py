@@ -24,7 +24,7 @@ MUST_PASS = IN_7_3 | {"net-mptcp/pm_netlink", "net-mptcp/mptcp_sockopt"}
 
 
 @pytest.mark.parametrize("mode", ["normal", "debug"])
-def test_the_lean_kernel_passes_the_bpf_suite_net_mptcp_ci_subset_and_kunit(tmp_path: Path, mode) -> None:
+def test_the_lean_kernel_passes_the_bpf_suite_net_mptcp_ci_subset_and_kunit(tmp_path: Path, mode: str) -> None:
     run = run_pytest("-v", *SUITES, "-k", SELECT, "--kernel-tree", str(debug_tree()), "--kernel-mode", mode,
                      "--report-dir", str(tmp_path), timeout=4 * 3600)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]

@@ -1,14 +1,14 @@
 """Who was running when the kernel complained: read from the markers in real captured consoles."""
 from pathlib import Path
 
-from harness.parse.console import find_incidents, separate
+from harness.parse.console import Incident, find_incidents, separate
 from harness.parse.markers import Timeline, is_marker
 
 CONSOLE = Path(__file__).parent / "data" / "console"
 CANARY = {0: tuple(f"canary/{s}" for s in ("pass", "warning", "crash", "hang", "flaky"))}
 
 
-def read(name: str):
+def read(name: str) -> tuple[Timeline, list[Incident]]:
     events = separate((CONSOLE / name).read_text())[1]
     return Timeline.from_console(events), find_incidents([e for e in events if not is_marker(e)])
 

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 from pathlib import Path
+from typing import NoReturn
 
 import kcidb_io
 import pytest
@@ -17,22 +18,22 @@ from pytest import MonkeyPatch
 from harness.errors import BadInput, InfraError
 from harness.expectations import Expectations, apply, load
 from harness.kernel import BUILD_PREFIX
-from harness.night_summary import Changes, Finding, NightSummary, previous
+from harness.night_summary import Changes, Finding, ModeNight, NightSummary, previous
 from harness.nightly import night as nightly
 from harness.nightly import summary as nights
 from harness.report.json import from_json
 from harness.report.kcidb import EXCERPT_MAX, to_kcidb
-from harness.results import Status
+from harness.results import Status, SuiteRun
 from tests.helpers import run_harness
 
 DATA = Path(__file__).parent / "data" / "reports"
 
 
-def night_runs():
+def night_runs() -> list[SuiteRun]:
     return from_json((DATA / "nightly-canary-7.3-results.json").read_text())
 
 
-def statuses(runs):
+def statuses(runs: list[SuiteRun]) -> dict[str, Status]:
     return {r.name: r.status for run in runs for r in run.subtests}
 
 
@@ -73,24 +74,24 @@ def test_entries_match_by_mode_and_kernel_globs_and_expire(tmp_path: Path) -> No
     ("[[failure]]\ntest = 5\nreason = 'y'\n", "test must be text (quoted)"),
     ("[[failure]]\ntest = 'mptcp/bsae'\nreason = 'y'\n", "test = 'mptcp/bsae' names no subtest of the suite files"),
 ])
-def test_a_malformed_expectations_file_is_bad_input_in_one_line(tmp_path: Path, text, words) -> None:
+def test_a_malformed_expectations_file_is_bad_input_in_one_line(tmp_path: Path, text: str, words: str) -> None:
     with pytest.raises(BadInput, match=None) as e:
         load(write(tmp_path, text))
     assert words in str(e.value) and "\n" not in str(e.value)
 
 
 def test_the_second_night_says_what_changed_and_when_a_crash_was_first_seen() -> None:
-    first = nights.ModeNight("normal", "k", 1.0, {"canary": 9.0}, night_runs())
+    first = ModeNight("normal", "k", 1.0, {"canary": 9.0}, night_runs())
     one = nights.summarize(NightSummary("n1", "2026-11-25T01:00:00+00:00"), [first], None, Expectations(), [])
     assert one.exit == 1 and one.changes.new_failures == ("normal:canary/warning",)
     assert one.changes.new_crashes == ("normal:canary_warning",) and one.changes.new_flaky == ("normal:canary/flaky",)
     fixed = [dataclasses.replace(run, subtests=tuple(dataclasses.replace(r, status=Status.PASSED) for r in run.subtests),
                                  incidents=()) for run in night_runs()]
-    again = nights.ModeNight("normal", "k", 1.0, {"canary": 9.0}, night_runs())
+    again = ModeNight("normal", "k", 1.0, {"canary": 9.0}, night_runs())
     two = nights.summarize(NightSummary("n2", "2026-11-26T01:00:00+00:00"), [again], one, Expectations(), [])
     assert two.changes.still_failing == ("normal:canary/warning",) and two.changes.new_crashes == ()
     assert two.crashes[0].first_seen == "n1" and "seen first on n1" in "\n".join(nights.text(two))
-    three = nights.summarize(NightSummary("n3", "x"), [nights.ModeNight("normal", "k", 1, {}, fixed)], two, Expectations(), [])
+    three = nights.summarize(NightSummary("n3", "x"), [ModeNight("normal", "k", 1, {}, fixed)], two, Expectations(), [])
     assert three.exit == 0 and three.changes.fixed == ("normal:canary/warning",)
     assert nights.text(three)[0] == "night n3: nothing unexpected (compared with n2)"
 
@@ -99,7 +100,7 @@ def test_a_crash_no_test_carried_fails_the_night_until_the_expectations_name_it(
     # the real night's console events (the canary's WARNING) with every subtest passed: as a crash at boot would be
     quiet = [dataclasses.replace(run, subtests=tuple(dataclasses.replace(r, status=Status.PASSED) for r in run.subtests))
              for run in night_runs()]
-    mode = nights.ModeNight("debug", "k", 1.0, {}, quiet)
+    mode = ModeNight("debug", "k", 1.0, {}, quiet)
     unnamed = nights.summarize(NightSummary("n", "x"), [mode], None, Expectations(), [])
     assert unnamed.exit == 1 and unnamed.unexpected == () and unnamed.unknown_crashes == ("debug:canary_warning",)
     assert "crashes the expectations do not name: 1\n  debug:canary_warning" in "\n".join(nights.text(unnamed))
@@ -117,7 +118,7 @@ def test_a_crash_no_test_carried_fails_the_night_until_the_expectations_name_it(
 
 
 def test_a_mode_that_did_not_build_makes_an_infrastructure_night() -> None:
-    broken = nights.ModeNight("debug", infra=["the kernel or test_progs did not build: make failed"], built=False)
+    broken = ModeNight("debug", infra=["the kernel or test_progs did not build: make failed"], built=False)
     summary = nights.summarize(NightSummary("n", "x"), [broken], None, Expectations(), [])
     assert summary.exit == 3 and "infrastructure: debug: the kernel or test_progs did not build" in "\n".join(
         nights.text(summary))
@@ -127,7 +128,7 @@ def test_kcidb_output_validates_with_kcidb_io_and_maps_statuses() -> None:
     long_output = tuple(f"line {n} " + "x" * 100 for n in range(400))
     runs = [dataclasses.replace(run, subtests=(*run.subtests[:2], dataclasses.replace(run.subtests[2], output=long_output)))
             for run in night_runs()]
-    mode = nights.ModeNight("normal", "k", 12.0, {"canary": 9.0}, runs)
+    mode = ModeNight("normal", "k", 12.0, {"canary": 9.0}, runs)
     summary = nights.summarize(NightSummary("2026-11-26-abc", "2026-11-26T01:00:00+00:00", commit="a" * 40,
                                             source="https://example.org/net-next.git", branch="main"),
                                [mode], None, Expectations(), [])
@@ -177,7 +178,7 @@ def test_fetch_takes_the_branch_tip_into_the_harness_own_shallow_clone(tmp_path:
     (["--expectations", "/nonexistent.toml"], "cannot read the expectations file"),
     (["-k", "nothing_like_this"], "selects no subtest"),
 ])
-def test_nightly_bad_input_is_one_line_and_exit_2(tmp_path: Path, args, words) -> None:
+def test_nightly_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], words: str) -> None:
     run = run_harness("nightly", "--out", str(tmp_path / "nights"), *args)
     assert run.returncode == 2 and words in run.stderr and run.stderr.count("\n") == 1, run.stderr
     assert not (tmp_path / "nights").exists() or not any((tmp_path / "nights").iterdir())
@@ -196,8 +197,8 @@ def test_a_fetch_that_fails_is_one_line_with_the_url_and_gits_reason_exit_3(tmp_
     ("build", False, "the kernel or test_progs did not build: kernel build failed:"),
     ("download", True, "no kernel to run: apt-get download failed"),
 ])
-def test_a_mode_that_did_not_build_is_told_apart_from_one_the_machinery_failed(tmp_path: Path, monkeypatch: MonkeyPatch, failure, built,
-                                                                                words) -> None:
+def test_a_mode_that_did_not_build_is_told_apart_from_one_the_machinery_failed(tmp_path: Path, monkeypatch: MonkeyPatch,
+                                                                                failure: str, built: bool, words: str) -> None:
     """What KCIDB reports as a failed build is a build that failed (errors.BuildFailed, made by failed_step from the
     build's log), not a download that did: both stop the mode, only the first is the source's fault."""
     from harness import pipeline
@@ -205,7 +206,7 @@ def test_a_mode_that_did_not_build_is_told_apart_from_one_the_machinery_failed(t
     log = tmp_path / "build.log"
     log.write_text("make -j2 bzImage\nnet/mptcp/pm.c:12:1: error: expected ';' before '}' token\n")
 
-    def prepare(settings, suites, say=print, expected=None):
+    def prepare(settings: object, suites: object, say: object = print, expected: object = None) -> NoReturn:
         raise failed_step("kernel build", log) if failure == "build" else InfraError("apt-get download failed")
     monkeypatch.setattr(pipeline, "prepare", prepare)
     from harness.settings import Settings
@@ -233,8 +234,8 @@ def test_the_night_before_is_one_that_started_earlier_and_has_its_summary(tmp_pa
         (tmp_path / name).mkdir()
         (tmp_path / name / "summary.json").write_text(json.dumps({"night": name, "started": started}))
     (tmp_path / "d").mkdir()  # still running: no summary yet
-    assert previous(tmp_path, "b", "2026-12-02T01:00:00").night == "a"  # not c, begun beside it
-    assert previous(tmp_path, "c", "2026-12-02T01:00:05").night == "b"
+    assert getattr(previous(tmp_path, "b", "2026-12-02T01:00:00"), "night", None) == "a"  # not c, begun beside it
+    assert getattr(previous(tmp_path, "c", "2026-12-02T01:00:05"), "night", None) == "b"
 
 
 def test_a_repository_gone_at_fetch_time_is_one_line_and_the_clone_serves_the_next_night(tmp_path: Path) -> None:
@@ -291,7 +292,7 @@ def test_a_fetch_killed_half_way_leaves_the_clone_usable_for_the_next_night(tmp_
 def test_coverage_goes_into_the_summary_its_text_and_kcidb_as_a_measurement() -> None:
     figures = {"scope": "net/mptcp", "lines_hit": 2154, "lines": 9020, "lines_percent": 23.9, "functions_hit": 301,
                "functions": 702, "functions_percent": 42.9, "copies": 2, "info": "i", "html": "h"}
-    mode = nights.ModeNight("normal", "k", 12.0, {"canary": 9.0}, night_runs(), coverage=figures)
+    mode = ModeNight("normal", "k", 12.0, {"canary": 9.0}, night_runs(), coverage=figures)
     summary = nights.summarize(NightSummary("2026-12-02-abc", "2026-12-02T01:00:00+00:00"), [mode], None, Expectations(), [])
     assert summary.modes["normal"].coverage == figures
     assert "normal: net/mptcp coverage: 23.9 % lines, 42.9 % functions" in nights.text(summary)
@@ -311,7 +312,7 @@ def test_a_night_records_the_tools_versions_and_says_which_changed_since_the_nig
     assert now["qemu"].startswith("QEMU emulator version") and "iproute2" in now["iproute2"]
     assert len(now["harness"].split()[0]) == 12  # this checkout's commit
     before = dict(now, pahole="v1.23")
-    mode = nights.ModeNight("normal", "k", 12.0, {"canary": 9.0}, night_runs())
+    mode = ModeNight("normal", "k", 12.0, {"canary": 9.0}, night_runs())
     summary = nights.summarize(NightSummary("n2", "2", versions=now), [mode], NightSummary("n1", "1", versions=before),
                                Expectations(), [])
     assert summary.versions_changed == (f"pahole: v1.23 -> {now['pahole']}",)
@@ -326,7 +327,7 @@ def test_notify_tells_only_a_night_with_something_new_and_its_failure_is_only_sa
 
     text = tmp_path / "summary.txt"
     text.write_text("night n2: UNEXPECTED FAILURES (compared with n1)\nnew failures: 1\n  normal:mptcp/rr\n")
-    got, said = tmp_path / "got.txt", []
+    got, said = tmp_path / "got.txt", list[str]()
     quiet = NightSummary("n2", "2")
     notify(f"cat > {got}", quiet, text, said.append)
     assert not got.exists() and said == ["notify: nothing new tonight, nobody told"]
@@ -340,7 +341,7 @@ def test_notify_tells_only_a_night_with_something_new_and_its_failure_is_only_sa
 
 def test_a_culprit_heads_the_summary_and_is_a_kcidb_issue_with_an_incident_per_failing_test() -> None:
     runs = night_runs()
-    mode = nights.ModeNight("normal", "k", 12.0, {"canary": 9.0}, runs)
+    mode = ModeNight("normal", "k", 12.0, {"canary": 9.0}, runs)
     summary = nights.summarize(NightSummary("2026-12-02-b", "2026-12-02T01:00:00+00:00", commit="b" * 40), [mode], None,
                                Expectations(), [])
     found = Finding("culprit: 0123456789ab mptcp: a regression (A Developer), verified", "0123456789ab" + "c" * 28,

@@ -9,6 +9,7 @@ inside the clone stay, as the clone does, in the cache).
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import kcidb_io
 import pytest
@@ -44,8 +45,9 @@ def night(out: Path, url: str, *extra: str) -> tuple[subprocess.CompletedProcess
     return run, made
 
 
-def summary(night_dir: Path) -> dict:
-    return json.loads((night_dir / "summary.json").read_text())
+def summary(night_dir: Path) -> dict[str, Any]:
+    found: dict[str, Any] = json.loads((night_dir / "summary.json").read_text())
+    return found
 
 
 def test_two_nights_on_a_real_tree_new_failure_expected_shards_and_kcidb(tmp_path: Path) -> None:

@@ -4,7 +4,10 @@ import json
 import os
 import shutil
 import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,7 +21,7 @@ NIGHTS = Path(__file__).parent / "data" / "nights"
     ["bisect", "--kernels", "6.12,7.3", "--out", "{out}", "-k", "mptcp/base", "--harness-cache={cache}"],
     ["merge", str(NIGHTS / "2026-11-26-default" / "prebuilt"), "--out", "{out}"],
 ])
-def test_a_file_where_the_output_directory_goes_is_one_line_exit_2_before_any_work(tmp_path: Path, command) -> None:
+def test_a_file_where_the_output_directory_goes_is_one_line_exit_2_before_any_work(tmp_path: Path, command: list[str]) -> None:
     """Found at 1191709: `nightly --out FILE` was a NotADirectoryError traceback, after the fetch."""
     out = tmp_path / "a-file"
     out.write_text("mine\n")
@@ -33,7 +36,7 @@ def test_a_report_dir_that_is_a_file_is_a_usage_error_under_pytest(tmp_path: Pat
     out.write_text("mine\n")
     run = subprocess.run(["python", "-m", "pytest", "-p", "no:cacheprovider", "--co", "-q", "suites",
                           "--report-dir", str(out)], cwd=Path(__file__).parent.parent, capture_output=True, text=True,
-                         env={**os.environ, "PATH": f"{Path(os.sys.executable).parent}:{os.environ['PATH']}"})
+                         env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"})
     assert run.returncode == 4 and f"--report-dir {out} is a file" in run.stdout + run.stderr  # pytest's usage error
     assert "Traceback" not in run.stdout + run.stderr
 
@@ -46,14 +49,14 @@ def test_what_nothing_else_caught_is_one_line_exit_3_and_harness_debug_shows_the
     run = run_harness("report", "--html", str(tmp_path / "page.html"), str(other))
     assert run.returncode == 3 and run.stderr.count("\n") == 1 and "Traceback" not in run.stderr, run.stderr
     assert run.stderr.startswith("error: infrastructure: ") and "HARNESS_DEBUG=1 shows the traceback" in run.stderr
-    debug = subprocess.run([os.sys.executable, "-m", "harness", "report", "--html", str(tmp_path / "page.html"),
+    debug = subprocess.run([sys.executable, "-m", "harness", "report", "--html", str(tmp_path / "page.html"),
                             str(other)], cwd=Path(__file__).parent.parent, capture_output=True, text=True,
                            env={**os.environ, "HARNESS_DEBUG": "1"})
     assert debug.returncode != 0 and "Traceback" in debug.stderr
 
 
 @pytest.fixture
-def small_disk(tmp_path: Path):
+def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 1 MiB tmpfs, nearly full: a filler leaves less than the dashboard page needs (~8 KiB)."""
     if os.geteuid() != 0 or not shutil.which("mount"):
         pytest.skip("mounting a tmpfs needs root (CI and ./run run as root)")
@@ -74,7 +77,7 @@ def small_disk(tmp_path: Path):
         subprocess.run(["umount", str(disk)], check=True)
 
 
-def test_a_disk_that_fills_while_a_page_is_written_is_one_line_and_the_old_page_stays(small_disk) -> None:
+def test_a_disk_that_fills_while_a_page_is_written_is_one_line_and_the_old_page_stays(small_disk: Path) -> None:
     page = small_disk / "nights.html"
     page.write_text("<p>yesterday's page</p>\n")
     run = run_harness("report", "--html", str(page), str(NIGHTS))
@@ -94,7 +97,7 @@ def test_cache_verify_names_a_damaged_entry_and_prune_frees_what_was_not_used_la
 
     from harness.payload.build import cached
 
-    def build(partial):
+    def build(partial: Path) -> dict[str, Any]:
         (partial / "test_progs").write_bytes(b"\x7fELF" + b"x" * 1000)
         return {"identity": "test_progs:k"}
     cache = tmp_path / "cache"

@@ -96,7 +96,7 @@ def test_two_guests_side_by_side_each_run_a_share_of_the_batches_and_report_as_o
     doc = json.loads((tmp_path / "reports" / "results.json").read_text())
     assert {t["name"]: t["status"] for t in doc["tests"]} == {
         "mptcp/base": "passed", "mptcp/mptcpify": "passed", "mptcp/subflow": "passed"}
-    run_dir = Path(re.search(r"logs: (\S+)", out)[1])
+    run_dir = Path(re.findall(r"logs: (\S+)", out)[0])
     consoles = sorted(run_dir.glob("round-1/guest-*/console.log"))
     starts = [re.findall(r"harness: batch (\d+) start", c.read_text()) for c in consoles]
     assert sorted(starts) == [["0"], ["1"]], consoles  # a batch each, each guest its own console and markers
@@ -112,6 +112,6 @@ def test_a_panic_in_one_of_two_guests_is_blamed_in_that_round_and_the_other_gues
         proc.stdout[-4000:]
     assert tests["canary/crash"]["reason"] == "kernel panic: the guest died"
     assert any("sysrq triggered crash" in line for line in tests["canary/crash"]["output"])
-    run_dir = Path(re.search(r"logs: (\S+)", proc.stdout)[1])
+    run_dir = Path(re.findall(r"logs: (\S+)", proc.stdout)[0])
     assert sorted(p.name for p in run_dir.iterdir() if p.is_dir()) == ["round-1"], proc.stdout[-3000:]  # no re-run alone
     assert harness_qemus() == []

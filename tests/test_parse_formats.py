@@ -4,14 +4,17 @@ import lzma
 import re
 from pathlib import Path
 
+from pytest import CaptureFixture
+
 from harness.cli import main
 from harness.parse import parse_log
+from harness.parse.test_progs import ParsedLog
 from harness.results import Status, decide
 
 DATA = Path(__file__).parent / "data"
 
 
-def statuses(parsed):
+def statuses(parsed: ParsedLog) -> dict[str, Status]:
     return {r.name: r.status for r in decide("mptcp", [], [], parsed, parsed.summary is not None)}
 
 
@@ -55,7 +58,7 @@ def test_our_ktap_reads_back_to_the_same_statuses() -> None:
     assert any("mptcp_ns" in line for line in parsed.subtests["mptcp/mptcpify"].output)
 
 
-def console_halves():
+def console_halves() -> list[str]:
     text = lzma.open(DATA / "console" / "interleaved-verbose-7.3.log.xz", "rt").read()
     return text.split("=== harness capture: printk.time=N ===")
 
@@ -78,7 +81,7 @@ def test_console_without_timestamps_still_finds_a_result_with_a_message_glued_on
     assert [e.text for e in parsed.console] == ["harness-noise b3938"]
 
 
-def test_parse_command_writes_all_reports_and_exit_code_says_failure(tmp_path: Path, capsys) -> None:
+def test_parse_command_writes_all_reports_and_exit_code_says_failure(tmp_path: Path, capsys: CaptureFixture[str]) -> None:
     log = DATA / "tap" / "kselftest-runner-7.3.log"
     rc = main(["parse", str(log), "--json", str(tmp_path / "r.json"), "--junit", str(tmp_path / "r.xml")])
     assert rc == 1
@@ -102,7 +105,7 @@ def test_a_real_panic_console_is_one_fatal_incident_with_its_whole_trace() -> No
     assert "Kernel Offset:" in panic.excerpt[-1]  # the guest powered off (panic=-1) before "end Kernel panic"
 
 
-def test_mptcp_ci_shaped_console_with_caller_ids_parses_to_its_subtests_exit_0(tmp_path: Path, capsys) -> None:
+def test_mptcp_ci_shaped_console_with_caller_ids_parses_to_its_subtests_exit_0(tmp_path: Path, capsys: CaptureFixture[str]) -> None:
     """test_progs -t mptcp wrapped as the MPTCP CI does (prefix.pl, "ok 1 test: ...", "# time=N") on a serial
     console of a kernel with CONFIG_PRINTK_CALLER: "[    8.684612][  T157] " messages among the lines."""
     log = DATA / "console" / "mptcp-ci-shape-printk-caller-7.3.log"
@@ -150,7 +153,7 @@ def test_a_real_lkdtm_warning_on_a_debug_kernel_is_known_by_the_function_that_wa
         ("kasan", "do_raw_spin_lock/handle_edge_irq"),
         ("warning", "lkdtm_WARNING/lkdtm_do_action/direct_entry/full_proxy_write/vfs_write")]
     timeline = Timeline.from_console(events)
-    planned = {0: ("canary/lkdtm_warning",)}
+    planned: dict[int, tuple[str, ...]] = {0: ("canary/lkdtm_warning",)}
     assert timeline.running_at(incidents[0].line_no, planned) == ()
     assert timeline.running_at(incidents[1].line_no, planned) == ("canary/lkdtm_warning",)
 

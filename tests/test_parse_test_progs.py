@@ -1,12 +1,14 @@
 """The test_progs parser on real captured output (tests/data/test_progs, see its README)."""
 from pathlib import Path
 
-from harness.parse.test_progs import parse_test_progs
+from pytest import CaptureFixture
+
+from harness.parse.test_progs import ParsedLog, parse_test_progs
 
 DATA = Path(__file__).parent / "data" / "test_progs"
 
 
-def parse(name: str):
+def parse(name: str) -> ParsedLog:
     return parse_test_progs((DATA / name).read_text())
 
 
@@ -83,7 +85,7 @@ def test_truncated_output_has_no_summary() -> None:
     assert log.summary is None and log.tests == {}
 
 
-def test_an_older_test_progs_summary_without_failed_subtests_is_a_finished_run(capsys) -> None:
+def test_an_older_test_progs_summary_without_failed_subtests_is_a_finished_run(capsys: CaptureFixture[str]) -> None:
     """6.12's test_progs prints "Summary: 1/2 PASSED, 0 SKIPPED, 0 FAILED" (no failed-subtest count), as the
     MPTCP CI's mptcp_net-next build did; it is the end of a finished run, not a log cut short."""
     from harness.cli import main

@@ -7,7 +7,9 @@ import hashlib
 import json
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pytest import MonkeyPatch
@@ -18,8 +20,8 @@ from harness.payload.selftests_bpf import payload_key
 from tests.helpers import default_kernel
 
 
-def builder(calls, fail: bool=False):
-    def build(partial):
+def builder(calls: list[Path], fail: bool = False) -> Callable[[Path], dict[str, Any]]:
+    def build(partial: Path) -> dict[str, Any]:
         calls.append(partial)
         with open(partial / "build.log", "w") as log:
             write_header(log, "a test payload", kernel="k1", compilers="cc 1")
@@ -34,7 +36,8 @@ def builder(calls, fail: bool=False):
 
 
 def test_built_once_then_found_with_its_stamp_and_log(tmp_path: Path) -> None:
-    calls, said = [], []
+    calls: list[Path] = []
+    said: list[str] = []
     entry = cached(tmp_path, "key1", "stamp.json", builder(calls), said.append)
     assert entry.directory == tmp_path / "key1" and entry.stamp == {"identity": "thing:k1", "files": {}}
     assert json.loads((tmp_path / "key1" / "stamp.json").read_text()) == {"identity": "thing:k1", "files": {}}
@@ -46,7 +49,7 @@ def test_built_once_then_found_with_its_stamp_and_log(tmp_path: Path) -> None:
 
 
 def test_a_failed_build_keeps_its_log_and_the_next_build_clears_it(tmp_path: Path) -> None:
-    calls = []
+    calls: list[Path] = []
     with pytest.raises(RuntimeError, match="build failed 7"):
         cached(tmp_path, "key1", "stamp.json", builder(calls, fail=True), print)
     (partial,) = tmp_path.glob("key1.partial-*")
@@ -57,8 +60,9 @@ def test_a_failed_build_keeps_its_log_and_the_next_build_clears_it(tmp_path: Pat
 
 
 @pytest.mark.parametrize("damage", [b'{"identity": "thi', b"", None])
-def test_an_entry_without_a_readable_stamp_is_moved_aside_said_and_built_again(tmp_path: Path, damage) -> None:
-    calls, said = [], []
+def test_an_entry_without_a_readable_stamp_is_moved_aside_said_and_built_again(tmp_path: Path, damage: bytes | None) -> None:
+    calls: list[Path] = []
+    said: list[str] = []
     cached(tmp_path, "key1", "stamp.json", builder(calls), said.append)
     stamp = tmp_path / "key1" / "stamp.json"
     if damage is None:
@@ -105,13 +109,14 @@ def test_a_kernel_rebuilt_with_the_same_btf_keeps_the_payload_key_and_another_bt
 
 
 @pytest.mark.parametrize("harm", ["flip", "truncate", "remove", "flip-keeping-mtime"])
-def test_an_entry_whose_files_changed_is_moved_aside_and_built_again(tmp_path: Path, harm, monkeypatch: MonkeyPatch) -> None:
+def test_an_entry_whose_files_changed_is_moved_aside_and_built_again(tmp_path: Path, harm: str, monkeypatch: MonkeyPatch) -> None:
     """A flipped byte, a truncated or missing file: found by size and mtime at once; a flip that kept the size and
     mtime (bit rot, a restore) by the full sha256 check that about one use in twenty makes (forced here)."""
     import os
 
     from harness.payload import build as payload_build
-    calls, said = [], []
+    calls: list[Path] = []
+    said: list[str] = []
     cached(tmp_path, "key1", "stamp.json", builder(calls), said.append, checked=("thing",))
     thing = tmp_path / "key1" / "thing"
     st = thing.stat()

@@ -6,6 +6,7 @@ files nobody reads) and the guest, which "runs" a round by writing a real captur
 log as its batch's output. tests/test_guest_e2e.py does the same with a real kernel and guest.
 """
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,15 +24,15 @@ SUITE_FILE = str(SUITES_DIR / "mptcp_bpf.toml")
 
 
 @pytest.fixture
-def guest_replaced_by_log(monkeypatch: MonkeyPatch, tmp_path: Path):
+def guest_replaced_by_log(monkeypatch: MonkeyPatch, tmp_path: Path) -> list[str]:
     """The guest of every round prints logs[0], a real test_progs log, and exits; the cache is a fresh one."""
     logs: list[str] = []
     kernel = Kernel(Path("/k/vmlinuz"), "7.3.4", None, Path("/k/vmlinux"), "stand-in:7.3.4")
     payload = Payload(Path("/p"), Path("/p/test_progs"), "stand-in")
     monkeypatch.setattr(pipeline, "prepare", lambda settings, suites, say: pipeline.Prepared(kernel, payload, False))
 
-    def stand_in_guest(config, boot_timeout_s, shared_dir):
-        def run(script, timeout_s, on_tick):
+    def stand_in_guest(config: guest.GuestConfig, boot_timeout_s: float, shared_dir: Path) -> scheduler.ScriptRunner:
+        def run(script: Path, timeout_s: float, on_tick: Callable[[], object]) -> guest.GuestExit:
             (script.parent / "batch-0.log").write_text((DATA / logs[0]).read_text())
             (script.parent / "batch-0.rc").write_text("0\n")
             on_tick()
@@ -49,7 +50,7 @@ def test_k_selects_exactly_one_subtest(pytester: Pytester) -> None:
     assert lines == ["suites/mptcp_bpf.toml::mptcp/subflow"]  # not iters_subflow
 
 
-def test_failing_item_shows_its_subtest_output(pytester: Pytester, guest_replaced_by_log) -> None:
+def test_failing_item_shows_its_subtest_output(pytester: Pytester, guest_replaced_by_log: list[str]) -> None:
     guest_replaced_by_log.append("concurrent-unisolated-mptcpify-fail.log")
     result = pytester.runpytest_inprocess(SUITE_FILE, "-k", "mptcp/mptcpify")
     result.assert_outcomes(failed=1)
@@ -59,14 +60,14 @@ def test_failing_item_shows_its_subtest_output(pytester: Pytester, guest_replace
     assert "_multicall" not in out  # the subtest's lines, not a Python traceback
 
 
-def test_subtests_missing_from_build_are_skipped_with_reason(pytester: Pytester, guest_replaced_by_log) -> None:
+def test_subtests_missing_from_build_are_skipped_with_reason(pytester: Pytester, guest_replaced_by_log: list[str]) -> None:
     guest_replaced_by_log.append("full-mptcp-7.3-ok.log")
     result = pytester.runpytest_inprocess(SUITE_FILE, "-rs", "-k", "mptcp/base or mptcp/rr")
     result.assert_outcomes(passed=1, skipped=1)
     assert "not in this build" in result.stdout.str()
 
 
-def test_report_dir_gets_ktap_json_and_junit_that_agree(pytester: Pytester, guest_replaced_by_log, tmp_path: Path) -> None:
+def test_report_dir_gets_ktap_json_and_junit_that_agree(pytester: Pytester, guest_replaced_by_log: list[str], tmp_path: Path) -> None:
     guest_replaced_by_log.append("full-mptcp-7.3-ok.log")
     out = tmp_path / "reports"
     result = pytester.runpytest_inprocess(

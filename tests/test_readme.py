@@ -40,7 +40,7 @@ def test_the_readme_is_a_guide_of_at_most_250_lines_with_no_dated_run() -> None:
 
 
 @pytest.mark.parametrize("doc", [README, *DOCS], ids=lambda p: p.name)
-def test_every_file_a_doc_names_exists(doc) -> None:
+def test_every_file_a_doc_names_exists(doc: Path) -> None:
     text = doc.read_text()
     named = set(PATH.findall(text)) | {f"docs/{m}" for m in re.findall(r"\]\((?:docs/)?([\w-]+\.(?:md|png))\)", text)}
     missing = []

@@ -14,7 +14,7 @@ FAILING = str(DATA / "concurrent-unisolated-mptcpify-fail.log")
 PASSING = str(DATA / "full-mptcp-7.3-ok.log")
 
 
-def write_reports(tmp_path: Path, *logs):
+def write_reports(tmp_path: Path, *logs: str) -> tuple[int, dict[str, str]]:
     paths = {k: tmp_path / f"r.{k}" for k in ("ktap", "junit", "json")}
     code = main(["parse", *logs, *(a for k, p in paths.items() for a in (f"--{k}", str(p)))])
     return code, {k: p.read_text() for k, p in paths.items()}
@@ -35,7 +35,7 @@ def test_junit_failure_carries_the_subtest_lines(tmp_path: Path) -> None:
     (case,) = ET.fromstring(out["junit"]).iter("testcase")
     (failure,) = case.iter("failure")
     assert case.get("name") == "mptcp/mptcpify"
-    assert "test_mptcpify:FAIL:netns_new unexpected error: -2" in failure.text
+    assert "test_mptcpify:FAIL:netns_new unexpected error: -2" in (failure.text or "")
 
 
 def kunit_tool() -> Path:

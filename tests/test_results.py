@@ -1,21 +1,22 @@
 """The one place that decides a subtest's status, on real parsed output."""
+from collections.abc import Iterable
 from pathlib import Path
 
-from harness.parse.test_progs import parse_test_progs
-from harness.results import NOT_IN_BUILD, Status, decide
+from harness.parse.test_progs import ParsedLog, parse_test_progs
+from harness.results import NOT_IN_BUILD, Status, SubtestResult, decide
 
 DATA = Path(__file__).parent / "data" / "test_progs"
 SUITE = ["base", "mptcpify", "subflow", "rr"]
 
 
-def parsed(name: str, cut_at: str | None = None):
+def parsed(name: str, cut_at: str | None = None) -> ParsedLog:
     text = (DATA / name).read_text()
     if cut_at:
         text = text[: text.index(cut_at)]
     return parse_test_progs(text)
 
 
-def by_name(results):
+def by_name(results: Iterable[SubtestResult]) -> dict[str, SubtestResult]:
     return {r.name: r for r in results}
 
 

@@ -6,6 +6,7 @@ import shlex
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,8 +21,8 @@ from harness.kernel import Kernel
 from harness.parse.test_progs import SUBTEST_RESULT, SUBTEST_RESULT_LINE, unprefixed
 from harness.payload.selftests_bpf import Payload
 from harness.run.plan import plan_batches
-from harness.run.scheduler import RunRequest
-from harness.suites import load_suite
+from harness.run.scheduler import RunRequest, ScriptRunner
+from harness.suites import Runner, load_suite
 from tests.helpers import isolated
 
 SUITE = load_suite(SUITES_DIR / "mptcp_bpf.toml")
@@ -29,7 +30,7 @@ DATA = Path(__file__).parent / "data" / "test_progs"
 KERNEL = Kernel(Path("/k/vmlinuz"), "7.3.4+deb13-amd64", Path("/k/mods"), Path("/k/vmlinux"), "debian:test")
 
 
-def selection(batch, batches):
+def selection(batch: Batch, batches: list[Batch]) -> list[str]:
     argv = progs_argv(SUITE, batch, batches)
     return argv[argv.index("-v") + 1:]
 
@@ -184,7 +185,8 @@ RUST_VIRTIOFSD = "virtiofsd 1.13.2"
 
 
 @pytest.mark.parametrize("version, nine_p", [(C_VIRTIOFSD, True), (RUST_VIRTIOFSD, False)], ids=["c", "rust"])
-def test_9p_from_the_start_where_vng_would_try_qemus_c_virtiofsd_first(version, nine_p, tmp_path: Path, monkeypatch: MonkeyPatch) -> None:
+def test_9p_from_the_start_where_vng_would_try_qemus_c_virtiofsd_first(version: str, nine_p: bool, tmp_path: Path,
+                                                                     monkeypatch: MonkeyPatch) -> None:
     """Debian 12's qemu ships the C virtiofsd; run as root, vng tries it, waits ~3 s per share, falls back to 9p.
     The daemon vng finds first on PATH is one printing that version; the Rust one is vng's to use."""
     daemon = tmp_path / "virtiofsd"
@@ -199,14 +201,14 @@ def test_9p_from_the_start_where_vng_would_try_qemus_c_virtiofsd_first(version, 
     assert ("--force-9p" in argv) is nine_p
 
 
-def kmsg_stand_in(tmp_path: Path):
+def kmsg_stand_in(tmp_path: Path) -> tuple[Path, int]:
     """A FIFO standing in for /dev/kmsg: every marker written (each by its own open) is kept, in order."""
     fifo = tmp_path / "kmsg"
     os.mkfifo(fifo)
     return fifo, os.open(fifo, os.O_RDWR | os.O_NONBLOCK)  # held open: writers never block, nothing is lost
 
 
-def read_markers(fd):
+def read_markers(fd: int) -> list[str]:
     return os.read(fd, 1 << 16).decode().splitlines()
 
 
@@ -215,7 +217,7 @@ def test_shell_suite_reports_in_test_progs_format_and_marks_each_result(tmp_path
     from harness.parse.test_progs import parse_test_progs
     from harness.suites import Suite
 
-    suite = Suite("demo", "shell", "demo", ("ok", "bad", "skipped"), 5.0, tmp_path / "demo.toml",
+    suite = Suite("demo", Runner.SHELL, "demo", ("ok", "bad", "skipped"), 5.0, tmp_path / "demo.toml",
                   commands={"ok": "true", "bad": "echo broken; exit 3", "skipped": "exit 4"})
     kmsg, fd = kmsg_stand_in(tmp_path)
     out = subprocess.run(shell_suite_argv(suite, Batch(3, suite.subtests), tmp_path), capture_output=True, text=True,
@@ -248,7 +250,7 @@ grep -qs ' done #1/1' "$HARNESS_KMSG" && echo marked-while-running || echo not-m
 
 
 @pytest.mark.parametrize("how", ["the harness's", "the fallback"])
-def test_batch_marks_each_result_while_the_command_still_runs(tmp_path: Path, how) -> None:
+def test_batch_marks_each_result_while_the_command_still_runs(tmp_path: Path, how: str) -> None:
     """A stdio program's output into the marking pipe is line-buffered (stdbuf's library preloaded, or stdbuf itself),
     and the awk marks each line as it comes: sed (stdio, block-buffered into a pipe) writes the result line, and the
     command waits for its marker. The harness's way: busybox's awk and the library named by stdbuf; the fallback:
@@ -285,13 +287,13 @@ def test_the_result_grammar_is_one_for_awk_and_python() -> None:
     assert [ln for ln in lines if bool(ere.match(ln)) != bool(SUBTEST_RESULT.match(ln))] == []
 
 
-def boot_panic_then(*later: str):
+def boot_panic_then(*later: str) -> tuple[ScriptRunner, list[Path]]:
     """A stand-in guest: the first boot dies as a real one did here (TCG's int3 Oops, before the
     runner script started); each later one prints a real captured test_progs log and finishes."""
     consoles = Path(__file__).parent / "data" / "console"
     calls: list[Path] = []
 
-    def run(script: Path, timeout_s: float, on_tick) -> guest.GuestExit:
+    def run(script: Path, timeout_s: float, on_tick: Callable[[], object]) -> guest.GuestExit:
         calls.append(script)
         console = script.parent / "console.log"
         if len(calls) == 1 or not later:
@@ -305,7 +307,7 @@ def boot_panic_then(*later: str):
     return run, calls
 
 
-def stand_in_request(tmp_path: Path, runner):
+def stand_in_request(tmp_path: Path, runner: ScriptRunner) -> RunRequest:
     return RunRequest(SUITE, ("base",), Payload(Path("/p"), Path("/p/test_progs"), "x"),
                       guest.GuestConfig(KERNEL, 2, "2G", False), tmp_path, 60, runner=runner)
 
@@ -371,7 +373,7 @@ def test_guests_side_by_side_one_per_host_core_under_tcg_as_many_as_memory_holds
     from harness import settings
     from harness.settings import Settings, memory_bytes
 
-    monkeypatch.setattr(settings.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
     monkeypatch.setattr(settings, "available_memory", lambda: 64 << 30)
     tcg = Settings(cache_dir=Path("/c"))
     assert tcg.guests_side_by_side(use_kvm=False) == 4

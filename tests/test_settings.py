@@ -4,6 +4,7 @@ environment and ini file. The front ends are driven through their real entry poi
 there they are recorded, and the run stops."""
 import os
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from pytest import MonkeyPatch
@@ -15,11 +16,11 @@ from harness.settings import Settings, find_ini, for_command, read_ini
 
 
 @pytest.fixture
-def given(monkeypatch: MonkeyPatch):
+def given(monkeypatch: MonkeyPatch) -> list[Settings]:
     """The Settings each front end hands the pipeline: prepare()'s request is made from them, recorded; the run stops."""
     seen: list[Settings] = []
 
-    def request_of(settings):
+    def request_of(settings: Settings) -> NoReturn:
         seen.append(settings)
         raise InfraError("stopped by the test after the settings")
     monkeypatch.setattr(pipeline.PrepareRequest, "of", staticmethod(request_of))
@@ -27,7 +28,7 @@ def given(monkeypatch: MonkeyPatch):
 
 
 @pytest.fixture
-def sources(tmp_path: Path, monkeypatch: MonkeyPatch):
+def sources(tmp_path: Path, monkeypatch: MonkeyPatch) -> tuple[Path, list[str]]:
     """A knob from each source: the command line, the environment, an ini file given with -c."""
     ini = tmp_path / "pytest.ini"
     ini.write_text("[pytest]\nharness_retries = 0\nharness_guest_memory = 1G\nharness_kernel_warnings = report\n")
@@ -39,7 +40,7 @@ def sources(tmp_path: Path, monkeypatch: MonkeyPatch):
     return tmp_path, argv
 
 
-def test_pytest_nightly_and_bisect_resolve_the_same_settings(given, sources) -> None:
+def test_pytest_nightly_and_bisect_resolve_the_same_settings(given: list[Settings], sources: tuple[Path, list[str]]) -> None:
     tmp, argv = sources
     pytest.main([str(SUITES_DIR / "mptcp_bpf.toml"), "-p", "no:cacheprovider", "-q", *argv])
     assert cli.main(["nightly", "--out", str(tmp / "nights"), *argv]) == 3  # the mode did not build: infrastructure
@@ -50,7 +51,7 @@ def test_pytest_nightly_and_bisect_resolve_the_same_settings(given, sources) -> 
     assert step == py
 
 
-def test_retries_zero_reaches_the_nightly_in_either_spelling(given, tmp_path: Path, monkeypatch: MonkeyPatch) -> None:
+def test_retries_zero_reaches_the_nightly_in_either_spelling(given: list[Settings], tmp_path: Path, monkeypatch: MonkeyPatch) -> None:
     monkeypatch.delenv("HARNESS_RETRIES", raising=False)
     common = ["nightly", "--out", str(tmp_path / "nights"), "-k", "mptcp/base", "--harness-cache", str(tmp_path / "c")]
     for argv in (["--retries=0"], ["--retries", "0"], []):

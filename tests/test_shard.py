@@ -3,7 +3,7 @@ import json
 from pathlib import Path
 
 import pytest
-from pytest import MonkeyPatch, Pytester
+from pytest import CaptureFixture, MonkeyPatch, Pytester
 
 from harness.cli import main
 from harness.data import SUITES_DIR
@@ -28,7 +28,7 @@ def test_parts_are_balanced_by_duration_and_deterministic() -> None:
             parse_shard(bad)
 
 
-def collected(pytester: Pytester, *args):
+def collected(pytester: Pytester, *args: str) -> list[str]:
     result = pytester.runpytest_inprocess(SUITE_FILE, "--collect-only", "-q", *args)
     assert result.ret == 0, result.outlines
     return [ln.split("::")[1] for ln in result.outlines if "::" in ln]
@@ -53,7 +53,7 @@ def test_two_shards_of_the_selection_are_disjoint_and_cover_it(pytester: Pyteste
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
 
 
-def test_merged_parts_of_a_real_report_equal_it(tmp_path: Path, capsys) -> None:
+def test_merged_parts_of_a_real_report_equal_it(tmp_path: Path, capsys: CaptureFixture[str]) -> None:
     """A real results.json cut in two (as two sharded jobs would write), merged: the same tests, statuses, order."""
     whole = json.loads((REPORTS / "mptcp-7.3-results.json").read_text())
     tests = whole["tests"]

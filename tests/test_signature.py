@@ -2,10 +2,10 @@
 outputs: test_progs' captures (tests/data/test_progs), the KUnit ones (tests/data/kunit)."""
 from pathlib import Path
 
-from harness.bisect.step import Kind, Verdict, same_failure, signature, signatures
+from harness.bisect.step import Kind, Verdict, same_failure, signatures
 from harness.parse.console import find_incidents, separate
 from harness.parse.test_progs import parse_test_progs
-from harness.results import Status, SubtestResult, by_guest_end, decide
+from harness.results import Status, SubtestResult, by_guest_end, decide, signature
 
 DATA = Path(__file__).parent / "data"
 

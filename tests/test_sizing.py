@@ -2,6 +2,7 @@
 intermittent regressions (seeded: the same draws at each run, so the rates below are exact, not flaky)."""
 import math
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ def beta(a: float, b: float) -> float:
 
 
 @pytest.mark.parametrize("failures,runs", [(3, 3), (3, 9), (1, 20), (7, 20)])
-def test_the_chance_of_passing_is_the_beta_mean_of_one_minus_p_to_the_n(failures, runs) -> None:
+def test_the_chance_of_passing_is_the_beta_mean_of_one_minus_p_to_the_n(failures: int, runs: int) -> None:
     """E[(1-p)^n] for p ~ Beta(f+1/2, s+1/2) is B(f+1/2, s+1/2+n) / B(f+1/2, s+1/2): computed another way here."""
     a, b = failures + 0.5, runs - failures + 0.5
     for n in (1, 2, 5, 11, 30):
@@ -49,7 +50,7 @@ def test_the_bad_end_is_measured_until_its_third_failure() -> None:
     assert (step.kind, step.why, rate.failures) == (Kind.GOOD, "passed 5 of 5 run(s)", 0)
 
 
-def flaky_kernels(p: float, seed: int, culprit: int = 5, n: int = 8):
+def flaky_kernels(p: float, seed: int, culprit: int = 5, n: int = 8) -> tuple[list[str], Callable[[str], Outcome]]:
     """run_once over kernels k0..k7: from k<culprit> on each run fails with probability p (seeded)."""
     draw = random.Random(seed)
 
@@ -79,7 +80,7 @@ def three_runs(p: float, seeds: range) -> float:
     for seed in seeds:
         names, run_once = flaky_kernels(p, seed)
 
-        def test(name: str, run_once=run_once) -> Verdict:
+        def test(name: str, run_once: Callable[[str], Outcome] = run_once) -> Verdict:
             step = judged_step(name, lambda: run_once(name), Sizing(max_runs=3))
             return Verdict(step.kind, step.why)
         try:
@@ -102,7 +103,7 @@ def test_a_one_in_four_regression_is_named_right_where_three_runs_a_step_misplac
 
 @pytest.mark.parametrize("flag,value,said", [("--confidence", "1.5", "strictly between 0 and 1"),
                                             ("--max-runs", "0", "at least 1")])
-def test_bad_sizing_is_one_line_and_exit_2(tmp_path: Path, flag, value, said) -> None:
+def test_bad_sizing_is_one_line_and_exit_2(tmp_path: Path, flag: str, value: str, said: str) -> None:
     run = run_harness("bisect", "--kernels", "6.12,7.3", flag, value, "-k", "mptcp/base",
                       f"--harness-cache={tmp_path / 'cache'}", "--out", str(tmp_path / "out"))
     assert run.returncode == 2 and run.stderr.count("\n") == 1 and said in run.stderr, run.stderr

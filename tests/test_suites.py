@@ -31,7 +31,7 @@ def test_mptcp_suite_follows_test_progs_order_in_a_real_source() -> None:
     ("name = 'x'\ntest = 'y'\nsubtests = ['a']\nrunner = 'kselftest'\n", "runner 'kselftest' needs `directory`"),
     ("name = [\n", "cannot read suite file"),
 ])
-def test_malformed_suite_is_bad_input(tmp_path: Path, text, complaint) -> None:
+def test_malformed_suite_is_bad_input(tmp_path: Path, text: str, complaint: str) -> None:
     path = tmp_path / "bad.toml"
     path.write_text(text)
     with pytest.raises(BadInput, match=None) as e:

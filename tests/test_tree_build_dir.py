@@ -1,5 +1,6 @@
 """Where a tree is built (harness/kernel/tree.py): a subdirectory of the tree named by mode and fragments, the same
 in every checkout, invisible to the tree's state; under the cache when the tree is not the harness's to write."""
+import os
 import subprocess
 from pathlib import Path
 
@@ -29,7 +30,7 @@ def test_the_build_dir_is_in_the_tree_and_named_alike_in_every_checkout(tmp_path
 
 def test_a_tree_the_harness_may_not_write_is_built_under_the_cache(tmp_path: Path, monkeypatch: MonkeyPatch) -> None:
     tree = kernel_tree(tmp_path / "linux")
-    monkeypatch.setattr(trees.os, "access", lambda path, mode: False)  # root writes anywhere: os.access says "no"
+    monkeypatch.setattr(os, "access", lambda path, mode: False)  # root writes anywhere: os.access says "no"
     out = trees.build_dir_for(tmp_path / "cache", tree, "normal", mode_fragments("normal"))
     assert out.parent == tmp_path / "cache" / "builds" and out.name.startswith("linux-normal-")
 

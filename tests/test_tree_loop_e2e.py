@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ WAKE_UP = "\nstatic void mptcp_close_wake_up(struct sock *sk)"
 CHANGE = (WAKE_UP, f"\nint mptcp_harness_tree_test;\n{WAKE_UP}")
 
 
-def run_on_tree(tree: Path = tree_build.TREE) -> tuple[object, float]:
+def run_on_tree(tree: Path = tree_build.TREE) -> tuple[subprocess.CompletedProcess[str], float]:
     begin = time.monotonic()
     run = run_pytest("-v", "suites", "-k", "mptcp/base", "--kernel-tree", str(tree),
                      "--harness-cache", str(tree_build.TREE_CACHE), timeout=3600)
@@ -90,7 +91,7 @@ MARKER = "read over virtio-fs"
 
 
 @contextlib.contextmanager
-def virtiofsd(shared: Path, sock: Path):
+def virtiofsd(shared: Path, sock: Path) -> Iterator[None]:
     """A virtio-fs daemon for QEMU's vhost-user-fs device: the Rust one (trixie on, vng's choice) or the C one
     Debian 12's QEMU ships (root only, which this test runs as)."""
     daemon = next((p for p in (shutil.which("virtiofsd"), "/usr/libexec/virtiofsd", "/usr/lib/qemu/virtiofsd")
@@ -105,7 +106,7 @@ def virtiofsd(shared: Path, sock: Path):
             if sock.exists() or proc.poll() is not None:
                 break
             time.sleep(0.05)
-        assert sock.exists(), f"{daemon} did not start: {proc.stderr.read().decode() if proc.poll() is not None else ''}"
+        assert sock.exists(), f"{daemon} did not start: {proc.stderr.read().decode() if proc.poll() is not None and proc.stderr else ''}"
         yield
     finally:
         proc.kill()

@@ -1,6 +1,7 @@
 """Real guests kept warm between runs (--keep-guest): reuse, refusal of a tainted guest, idle stop, guests stop."""
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ pytestmark = pytest.mark.guest
 
 
 @pytest.fixture(autouse=True)
-def no_warm_guests_before_or_after():
+def no_warm_guests_before_or_after() -> Iterator[None]:
     run_harness("guests", "stop", "--all")
     yield
     run_harness("guests", "stop", "--all")

