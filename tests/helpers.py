@@ -65,6 +65,33 @@ def sharing_downloads(cache: Path) -> Path:
     return cache
 
 
+def seeded_payload(cache: Path) -> Path:
+    """A copy, in `cache`'s payloads, of the default kernel's test_progs for the mptcp suite (built in the main cache
+    through the harness when it lacks it): a test that damages it pays for the rebuild only. Its path."""
+    import shutil
+
+    from harness import pipeline
+    from harness.settings import for_command
+
+    settings, _ = for_command(["-k", "mptcp/base"], "tests")
+    built = pipeline.get_payload(pipeline.PrepareRequest.of(settings), default_kernel(), ["mptcp"], print)
+    assert built is not None
+    copy = cache / "payloads" / built.directory.name
+    shutil.copytree(built.directory, copy, symlinks=True)
+    return copy
+
+
+def seeded_kernel(cache: Path) -> Path:
+    """A copy, in `cache`'s kernels, of the default kernel as the harness unpacked it (not a link: a test may damage
+    it). Its path."""
+    import shutil
+
+    unpacked = next(p for p in (CACHE / "kernels").glob("debian-*") if p.is_dir() and default_kernel().image.is_relative_to(p))
+    copy = cache / "kernels" / unpacked.name
+    shutil.copytree(unpacked, copy, symlinks=True)
+    return copy
+
+
 def linux_source() -> Path:
     """An unpacked linux-source (the default kernel's): fetched if need be, never a reason to skip."""
     source = default_kernel().source

@@ -2,16 +2,14 @@
 Each is one line and the right exit code; what was there before is intact."""
 import json
 import os
-import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.helpers import run_harness
+from tests.helpers import REPO_ROOT, pytest_env, run_harness
 
 NIGHTS = Path(__file__).parent / "data" / "nights"
 
@@ -55,40 +53,41 @@ def test_what_nothing_else_caught_is_one_line_exit_3_and_harness_debug_shows_the
     assert debug.returncode != 0 and "Traceback" in debug.stderr
 
 
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 1 MiB tmpfs, nearly full: a filler leaves less than the dashboard page needs (~8 KiB)."""
-    if os.geteuid() != 0 or not shutil.which("mount"):
-        pytest.skip("mounting a tmpfs needs root (CI and ./run run as root)")
-    disk = tmp_path / "disk"
+FULL_DISK = r"""
+set -e
+mount -t tmpfs -o size=1m tmpfs "$DISK"
+dd if=/dev/zero of="$DISK/filler" bs=4096 2>/dev/null || true  # until the disk is full
+truncate -s -6144 "$DISK/filler"  # ~6 KiB free again: less than the page needs (~8 KiB)
+printf '<p>yesterday'"'"'s page</p>\n' > "$DISK/nights.html"
+set +e
+"$PYTHON" -m harness report --html "$DISK/nights.html" "$NIGHTS" 2> "$OUT/err1"; echo $? > "$OUT/rc1"
+cp "$DISK/nights.html" "$OUT/page1"; ls "$DISK" > "$OUT/ls1"
+rm "$DISK/filler"  # space freed: the next run is right
+"$PYTHON" -m harness report --html "$DISK/nights.html" "$NIGHTS" 2> "$OUT/err2"; echo $? > "$OUT/rc2"
+cp "$DISK/nights.html" "$OUT/page2"
+"""
+
+
+def test_a_disk_that_fills_while_a_page_is_written_is_one_line_and_the_old_page_stays(tmp_path: Path) -> None:
+    """A 1 MiB tmpfs, nearly full, mounted in a mount namespace of the test's own (`unshare -rm`: no root needed, and
+    nothing left mounted whatever happens): the page cannot be written, which is said in one line, and the old page
+    stays whole; once space is freed the next run writes it."""
+    disk, out = tmp_path / "disk", tmp_path / "out"
     disk.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], check=True)
-    try:
-        filler = disk / "filler"
-        with open(filler, "wb", buffering=0) as f:
-            try:
-                while True:
-                    f.write(b"\0" * 4096)
-            except OSError:
-                pass
-        os.truncate(filler, filler.stat().st_size - 6144)  # ~6 KiB free again
-        yield disk
-    finally:
-        subprocess.run(["umount", str(disk)], check=True)
-
-
-def test_a_disk_that_fills_while_a_page_is_written_is_one_line_and_the_old_page_stays(small_disk: Path) -> None:
-    page = small_disk / "nights.html"
-    page.write_text("<p>yesterday's page</p>\n")
-    run = run_harness("report", "--html", str(page), str(NIGHTS))
-    assert run.returncode == 3 and run.stderr.count("\n") == 1, run.stderr
-    assert "the disk is full" in run.stderr and "free some space" in run.stderr
-    assert page.read_text() == "<p>yesterday's page</p>\n"  # written atomically: the old page, whole
-    assert sorted(p.name for p in small_disk.iterdir()) == ["filler", "nights.html"]  # no temporary file left
-    (small_disk / "filler").unlink()  # space freed: the next run is right
-    again = run_harness("report", "--html", str(page), str(NIGHTS))
-    assert again.returncode == 0, again.stderr
-    assert page.read_text().startswith("<!DOCTYPE html>") and page.read_text().rstrip().endswith("</html>")
+    out.mkdir()
+    env = pytest_env(DISK=str(disk), OUT=str(out), NIGHTS=str(NIGHTS), PYTHON=sys.executable)
+    ran = subprocess.run(["unshare", "-rm", "sh", "-c", FULL_DISK], cwd=REPO_ROOT, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert ran.returncode == 0, ran.stderr
+    err = (out / "err1").read_text()
+    assert (out / "rc1").read_text().strip() == "3" and err.count("\n") == 1, err
+    assert "the disk is full" in err and "free some space" in err
+    assert (out / "page1").read_text() == "<p>yesterday's page</p>\n"  # written atomically: the old page, whole
+    assert (out / "ls1").read_text().split() == ["filler", "nights.html"]  # no temporary file left
+    assert (out / "rc2").read_text().strip() == "0", (out / "err2").read_text()
+    page = (out / "page2").read_text()
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+    assert not any(disk.iterdir())  # the tmpfs was the namespace's: here the directory stayed empty
 
 
 def test_cache_verify_names_a_damaged_entry_and_prune_frees_what_was_not_used_lately(tmp_path: Path) -> None:
