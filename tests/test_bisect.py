@@ -7,6 +7,7 @@ import pytest
 
 from harness.bisect.kernels import first_bad
 from harness.bisect.step import Kind, Verdict, verdict_of
+from harness.data import SUITES_DIR
 from harness.errors import BadInput, InfraError
 from harness.report.json import from_json
 from harness.results import Status, SubtestResult
@@ -91,3 +92,45 @@ def test_an_end_that_cannot_be_tested_is_an_infrastructure_error() -> None:
         return Verdict(Kind.UNTESTABLE, "mptcp/base lost (test_progs did not finish)")
     with pytest.raises(InfraError):
         first_bad(["0", "1"], lost, lambda line: None)
+
+
+def test_a_kernel_that_gives_no_persistent_guest_is_run_in_one_shot_guests_and_judged(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Found by tests/test_culprit_slow.py at 107a15c: a commit that panics at boot made the persistent guest's boot an
+    InfraError that ended the nightly's bisection ("no culprit: the guest exited during boot"). Its runs now go to
+    one-shot guests (as run_selection's do), whose results tell what the console showed: a step judged, not lost.
+    The stand-in session gives a real night's results (the canary's warning failed its subtest)."""
+    from harness import pipeline
+    from harness.bisect.outcome import Repeated
+
+    night = from_json((REPORTS / "nightly-canary-7.3-results.json").read_text())
+    calls: list[str] = []
+
+    class Session:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            self.prepared = pipeline.Prepared(dataclasses.replace(kernel, image=tmp_path / "bzImage"), None, False)
+
+        def run_in_guest(self, suite: object, subtest: str) -> object:
+            calls.append("persistent")
+            raise InfraError("the guest exited during boot (vng exit 255)")
+
+        def run(self, selection: object) -> object:
+            calls.append("one-shot")
+            return night[0]
+
+        def close(self) -> None:
+            calls.append("closed")
+
+    from harness.kernel import Kernel
+    kernel = Kernel(tmp_path / "bzImage", "7.3.4", None, tmp_path / "vmlinux", "stand-in:7.3.4")
+    (tmp_path / "bzImage").write_bytes(b"kernel")
+    monkeypatch.setattr(pipeline, "prepare", lambda *a, **k: None)
+    monkeypatch.setattr(pipeline, "Session", Session)
+    settings = for_command(["--history", "off", "--harness-cache", str(tmp_path / "cache")], "bisect")[0]
+    chosen = selections("warning", [SUITES_DIR / "canary" / "canary.toml"])
+    said: list[str] = []
+    with Repeated(lambda _: settings, chosen, said.append) as repeated:
+        first, second = repeated("c1"), repeated("c1")
+    assert first.verdict.kind is Kind.BAD and second.verdict.kind is Kind.BAD
+    assert calls == ["persistent", "one-shot", "one-shot", "closed"]  # the persistent guest tried once per kernel
+    assert any("no persistent guest (the guest exited during boot" in line for line in said)

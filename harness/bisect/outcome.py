@@ -74,6 +74,7 @@ class Repeated:
         self.session: pipeline.Session | None = None
         self.unprepared: Outcome | None = None  # the key's kernel did not build, or could not be prepared
         self.settings: Settings | None = None
+        self.one_shot = False  # the key's kernel gave no persistent guest: its runs boot one-shot guests
 
     def __call__(self, key: str) -> Outcome:
         build_s = 0.0
@@ -86,9 +87,20 @@ class Repeated:
             return dataclasses.replace(self.unprepared, build_s=build_s)
         assert self.session is not None and self.settings is not None
         start = time.monotonic()
-        runs = [self.session.run_in_guest(sel.suite, sub) for sel in self.chosen for sub in sel.subtests]
+        runs = self._runs(self.session)
         history.keep(self.settings, runs, "bisect", pipeline.mode_of(self.settings), say=self._quiet)
         return judged(runs, file_sha256(self.session.prepared.kernel.image), build_s, time.monotonic() - start)
+
+    def _runs(self, session: pipeline.Session) -> list[SuiteRun]:
+        """One run of the selection: in the persistent guest; when that guest cannot come up (a kernel that panics at
+        boot), in one-shot guests, as run_selection would, whose results say what the console showed."""
+        if not self.one_shot:
+            try:
+                return [session.run_in_guest(sel.suite, sub) for sel in self.chosen for sub in sel.subtests]
+            except InfraError as e:
+                self.say(f"  no persistent guest ({str(e).splitlines()[0]}): one-shot guests for this kernel")
+                self.one_shot = True
+        return [session.run(sel) for sel in self.chosen]
 
     def _quiet(self, line: str) -> None:
         self.say(f"  {line}")
@@ -108,7 +120,7 @@ class Repeated:
     def close(self) -> None:
         if self.session is not None:
             self.session.close()
-        self.key, self.session, self.unprepared = None, None, None
+        self.key, self.session, self.unprepared, self.one_shot = None, None, None, False
 
     def __enter__(self) -> Repeated:
         return self
