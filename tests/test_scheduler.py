@@ -355,10 +355,22 @@ def test_recordings_unused_for_30_days_go_when_another_is_made_and_the_placehold
     assert launch.age_s(tmp_path / "recent-failure" / launch.FAILED) > launch.RETRY_FAILED_S  # retried by the next guest
 
 
-def test_the_ssh_control_socket_lives_only_in_a_directory_that_is_ours_alone(tmp_path: Path, monkeypatch: MonkeyPatch) -> None:
+def test_the_ssh_control_socket_lives_only_in_a_directory_that_is_ours_alone(monkeypatch: MonkeyPatch) -> None:
+    """In a short temporary dir of the test's own, as /tmp is: pytest's tmp_path under an xdist worker is long enough
+    that a socket path there passes 108 bytes whatever the harness does."""
+    import shutil
+
+    tmp_path = Path(tempfile.mkdtemp(prefix="ssh-"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    try:
+        _check_control_path(tmp_path)
+    finally:
+        shutil.rmtree(tmp_path)
+
+
+def _check_control_path(tmp_path: Path) -> None:
     from harness.guest import channel_openssh
 
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     ctl = channel_openssh.control_path(Path("/cache/guests/1-2"))
     assert ctl is not None and ctl.parent == tmp_path / f"mptcp-harness-{os.getuid()}" and len(str(ctl)) < 108
     assert ctl != channel_openssh.control_path(Path("/cache/guests/1-3"))  # one per guest
