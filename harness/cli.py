@@ -159,15 +159,17 @@ def _bisect_command(args: argparse.Namespace, pytest_args: list[str]) -> int:
 
     kernels = [k.strip() for k in args.kernels.split(",") if k.strip()]
     settings, keyword = for_command(pytest_args, "bisect")
-    chosen = selections(keyword)
+    chosen, sizing = selections(keyword), _sizing(args)
     out = writable_dir(Path(args.out) if args.out else settings.cache_dir / "bisect" / f"kernels-{'-'.join(kernels)}", "--out")
-    sizing = _sizing(args)
     with Repeated(lambda kernel: for_command(["--kernel", kernel, *pytest_args], "bisect")[0], chosen, print) as run_once:
         return _reported(bisect_list(kernels, run_once, sizing, print), out)
 
 
 def _sizing(args: argparse.Namespace) -> Sizing:
     """--confidence and --max-runs, checked (bad values: one line, exit 2)."""
+    if args.runs is not None:
+        raise BadInput(f"--runs {args.runs}: a step now runs as many times as the bad end's failure rate asks; give "
+                       "--confidence P (0.95) and --max-runs N (20) instead")
     try:
         return Sizing(checked_confidence(args.confidence), checked_max_runs(args.max_runs))
     except ValueError as e:
@@ -390,6 +392,7 @@ def _add_bisect(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
                    "like the bad end would have failed (default 0.95): sizes its runs by the bad end's failure rate")
     b.add_argument("--max-runs", type=int, default=20, help="at most this many runs of a step, and of the bad end's "
                    "measure (default 20); a step that reaches it says how sure it is")
+    b.add_argument("--runs", help=argparse.SUPPRESS)  # gone: said in one line (_sizing)
     b.add_argument("--out", help="where bisect.json, bisect.md and the state go (default: <cache>/bisect/<name>)")
     b.add_argument("--resume", action="store_true", help="go on from the steps an interrupted bisection judged")
     b.add_argument("--term-old", default="good", help="git bisect's term for the old state (e.g. absent)")

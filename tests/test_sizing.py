@@ -102,9 +102,10 @@ def test_a_one_in_four_regression_is_named_right_where_three_runs_a_step_misplac
 
 
 @pytest.mark.parametrize("flag,value,said", [("--confidence", "1.5", "strictly between 0 and 1"),
-                                            ("--max-runs", "0", "at least 1")])
+                                            ("--max-runs", "0", "at least 1"),
+                                            ("--runs", "3", "give --confidence P (0.95) and --max-runs N (20) instead")])
 def test_bad_sizing_is_one_line_and_exit_2(tmp_path: Path, flag: str, value: str, said: str) -> None:
     run = run_harness("bisect", "--kernels", "6.12,7.3", flag, value, "-k", "mptcp/base",
                       f"--harness-cache={tmp_path / 'cache'}", "--out", str(tmp_path / "out"))
     assert run.returncode == 2 and run.stderr.count("\n") == 1 and said in run.stderr, run.stderr
-    assert not (tmp_path / "cache" / "history.sqlite").exists()  # nothing ran
+    assert not (tmp_path / "cache" / "history.sqlite").exists() and not (tmp_path / "out").exists()  # nothing ran
