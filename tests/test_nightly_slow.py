@@ -72,8 +72,9 @@ def test_two_nights_on_a_real_tree_new_failure_expected_shards_and_kcidb(tmp_pat
     assert lines[0].startswith(f"night {night2.name}: UNEXPECTED FAILURES (compared with {night1.name})")
     # each mode bisected its new failures (one commit since night 1: it is the culprit, verified)
     regression = git(repo, "rev-parse", "HEAD").strip()[:12]
+    # (the culprit's confidence: its parent's 4 passing runs, each step sized for 99 % on tonight's 3 failures of 3)
     assert lines[1:3] == [f"{mode}: culprit: {regression} mptcp: bpf: no msk for subflows from bpf_skc_to_mptcp_sock() "
-                          "(A Developer), verified" for mode in ("normal", "debug")], lines[:8]
+                          "(A Developer), verified, 99.2 % confident" for mode in ("normal", "debug")], lines[:8]
     # both use bpf_skc_to_mptcp_sock(): subflow's first failure is "getsockopt(client_fd, SO_MARK) ... (errno 2)"
     assert lines[3:8] == ["new failures: 4", "  debug:mptcp/base", "  debug:mptcp/subflow", "  normal:mptcp/base",
                           "  normal:mptcp/subflow"]
