@@ -81,6 +81,7 @@ class PrepareRequest:
     modules_dir: Path | None = None
     kernel_name: str | None = None  # or fetch this Debian kernel (None: the default)
     test_progs: Path | None = None  # a built selftests/bpf directory instead of a build
+    selftests_tree: Path | None = None  # the kselftest suites from this tree, not the kernel's source
     full_payload: bool = False  # all of test_progs, not the selected suites' tests only
     kvm: Kvm = Kvm.AUTO
     keep_guest: bool = False  # the warm loop: its SSH is checked first
@@ -89,8 +90,8 @@ class PrepareRequest:
     @classmethod
     def of(cls, s: Settings) -> PrepareRequest:
         return cls(s.cache_dir, s.build_jobs, s.kernel_tree, s.kernel_mode, s.kconfig_fragments, s.kconfig_base,
-                   s.coverage, s.kernel_image, s.modules_dir, s.kernel_name, s.test_progs, s.full_payload, s.kvm,
-                   s.keep_guest, s.expectations)
+                   s.coverage, s.kernel_image, s.modules_dir, s.kernel_name, s.test_progs, s.selftests_tree,
+                   s.full_payload, s.kvm, s.keep_guest, s.expectations)
 
 
 def expectations(settings: Settings | PrepareRequest, tree: bool | None = None) -> Expected:
@@ -117,6 +118,7 @@ def prepare(settings: PrepareRequest, suites: Iterable[Suite], say: Say = print,
     guest.require_tools()  # before any long download or build
     known, expired = expected or expectations(settings)
     suites = list(suites)
+    selftests_from(settings, suites, say)
     needed = sorted({p for s in suites for p in s.programs})
     if absent := host.missing(tuple(needed)):
         raise BadInput(f"not on this host, and the selected suites' scripts run them in the guest: "
@@ -128,9 +130,25 @@ def prepare(settings: PrepareRequest, suites: Iterable[Suite], say: Say = print,
     with ThreadPoolExecutor(max_workers=1) as beside:  # while test_progs builds
         kvm = beside.submit(ready_to_boot, settings, kernel, say)
         payload = get_payload(settings, kernel, sorted({s.test for s in suites if s.runner is Runner.TEST_PROGS}), say)
-        kselftests = {s.name: build_kselftests(kernel, s, settings.cache_dir, settings.build_jobs, say)
+        kselftests = {s.name: build_kselftests(kernel, s, settings.cache_dir, settings.build_jobs, say,
+                                               settings.selftests_tree)
                       for s in suites if s.runner is Runner.KSELFTEST}
         return Prepared(kernel, payload, kvm.result(), kselftests, known, tuple(expired))
+
+
+def selftests_from(settings: PrepareRequest, suites: list[Suite], say: Say) -> None:
+    """--selftests-tree takes the kselftest suites only. test_progs is refused, in one line: it is built against the
+    kernel's own BTF from the kernel's own sources, and its BPF programs are the sources' (CO-RE would relocate what
+    the older kernel has, but a program or kfunc the kernel lacks fails to load: a failure, not a skip). KUnit's
+    tests are the kernel's own modules: said once, they run as they are."""
+    if settings.selftests_tree is None:
+        return
+    if progs := sorted(s.name for s in suites if s.runner is Runner.TEST_PROGS):
+        raise BadInput(f"--selftests-tree builds the kselftest suites only; {', '.join(progs)} (test_progs) is built "
+                       "from the kernel's own source against its BTF: deselect it (-k net-mptcp) or drop "
+                       "--selftests-tree (docs/kselftests.md)")
+    if kunit := sorted(s.name for s in suites if s.runner is Runner.KUNIT):
+        say(f"{', '.join(kunit)}: KUnit's tests are the kernel's own modules, not --selftests-tree's")
 
 
 def kmemleak(kernel: Kernel) -> bool:
@@ -148,7 +166,8 @@ def get_kernel(settings: PrepareRequest, say: Say) -> Kernel:
         return prebuilt_kernel(s.kernel_image, s.modules_dir, s.cache_dir)
     spec = debian.spec_for(s.kernel_name)
     say(f"kernel: {spec.identity} (fetching into {s.cache_dir} if needed)")
-    return debian.fetch(spec, s.cache_dir, index_modules=False, say=say)  # ready_to_boot does depmod, beside the build
+    # ready_to_boot does depmod, beside the build; --selftests-tree builds nothing from the kernel's own source
+    return debian.fetch(spec, s.cache_dir, index_modules=False, say=say, with_source=s.selftests_tree is None)
 
 
 def ready_to_boot(settings: PrepareRequest, kernel: Kernel, say: Say) -> bool:

@@ -95,6 +95,8 @@ OPTIONS = (
     Option("--kernel-image", "kernel_image", "boot this prebuilt bzImage (with --test-progs, and --modules-dir if it has modules)"),
     Option("--modules-dir", "modules_dir", "with --kernel-image: its lib/modules/<release> directory"),
     Option("--test-progs", "test_progs", "a built tools/testing/selftests/bpf directory (with test_progs) to run"),
+    Option("--selftests-tree", "selftests_tree", "build the kselftest suites (net/mptcp) from this kernel tree, whichever "
+           "kernel runs them (the newest selftests on an older kernel); test_progs and KUnit come from the kernel"),
     Option("--payload", "payload", "test_progs with only the selected suites' tests (fast, default) or all of them (full)",
            choices=("fast", "full")),
     Option("--guest-cpus", "guest_cpus", "vCPUs per guest (default 2)", int),
@@ -181,6 +183,7 @@ class Settings:
     kernel_image: Path | None = None  # or boot this prebuilt image
     modules_dir: Path | None = None
     test_progs: Path | None = None  # a built selftests/bpf directory to use instead of building one
+    selftests_tree: Path | None = None  # the kselftest suites built from this tree, not the kernel's own source
     full_payload: bool = False  # build all of test_progs, not only the selected suites' tests
     guest_cpus: int = 2
     guest_memory: str = "2G"
@@ -266,6 +269,8 @@ def from_values(v: dict[str, Any], persistent: bool = False) -> Settings:
     for key in ("kernel_tree", "kernel_image", "modules_dir", "test_progs", "expectations"):
         if key in v:
             fields[key] = Path(v[key]).expanduser()
+    if "selftests_tree" in v:
+        fields["selftests_tree"] = selftests_tree(Path(v["selftests_tree"]).expanduser())
     if fields["persistent_guest"] and (v.get("concurrency") or 1) > 1:
         raise BadInput("--concurrency runs subtests side by side in one guest; --persistent-guest (and xdist) "
                        "runs one at a time per guest: choose one")
@@ -273,6 +278,21 @@ def from_values(v: dict[str, Any], persistent: bool = False) -> Settings:
         raise BadInput("--guests boots one-shot guests side by side; --persistent-guest (and xdist) runs each "
                        "process's subtests in its own guest: choose one (pytest -n N for N guests)")
     return Settings(**fields)
+
+
+MPTCP_SELFTESTS = Path("tools", "testing", "selftests", "net", "mptcp")
+
+
+def selftests_tree(path: Path) -> Path:
+    """--selftests-tree, checked before any build: a kernel tree with net/mptcp's selftests."""
+    if not path.is_dir():
+        raise BadInput(f"--selftests-tree {path}: no such directory; give a kernel source tree (a checkout or an "
+                       "unpacked linux-source)")
+    if not (path / "Makefile").is_file() or not (path / "tools" / "testing" / "selftests" / "Makefile").is_file():
+        raise BadInput(f"--selftests-tree {path}: not a kernel source tree (no Makefile, no tools/testing/selftests)")
+    if not (path / MPTCP_SELFTESTS).is_dir():
+        raise BadInput(f"--selftests-tree {path}: it has no {MPTCP_SELFTESTS} (a tree older than MPTCP's selftests?)")
+    return path.resolve()
 
 
 # pytest's ini files, in the order it looks for them in a directory (its "rootdir" rules), with the

@@ -128,18 +128,19 @@ MANIFEST = "harness-kernel.json"
 
 
 def fetch(spec: DebianKernelSpec, cache_dir: Path, apt: PrivateApt | None = None, index_modules: bool = True,
-          say: Callable[[str], None] = print) -> Kernel:
+          say: Callable[[str], None] = print, with_source: bool = True) -> Kernel:
     """Download and unpack the kernel's packages into the cache; a second call does nothing.
 
     index_modules=False leaves out depmod (~10 s here: it decompresses every .ko.xz) for index_modules()
     to do later, beside the test_progs build (pipeline); ./run's fetch beside apt, on a new machine that
-    may not have kmod yet, leaves it to the run.
+    may not have kmod yet, leaves it to the run. with_source=False leaves its linux-source alone (the kernel's
+    source is None): nothing will be built from it (--selftests-tree's runs).
     """
     key = hashlib.sha256(spec.identity.encode()).hexdigest()[:12]
     root = cache_dir / "kernels" / f"debian-{spec.release}-{key}"
     with locked(root.parent, root.name):  # one fetch per kernel; the next one to come finds it done
         _heal(root, say)
-        kernel = _fetched(spec, cache_dir, root, apt, index_modules)
+        kernel = _fetched(spec, cache_dir, root, apt, index_modules, with_source)
         used(root)
         if not (root / MANIFEST).is_file():  # made once, fetched whole (or from before manifests: trusted once)
             write_json(root / MANIFEST, {"identity": spec.identity, "files": manifest(root, KERNEL_FILES)})
@@ -157,7 +158,7 @@ def _heal(root: Path, say: Callable[[str], None]) -> None:
 
 
 def _fetched(spec: DebianKernelSpec, cache_dir: Path, root: Path, apt: PrivateApt | None,
-             index_modules: bool) -> Kernel:
+             index_modules: bool, with_source: bool = True) -> Kernel:
     tree = root / "tree"
     if not tree.is_dir():
         require_free_space(cache_dir, FETCH_SPACE_GB, f"fetching {spec.identity}")
@@ -176,7 +177,7 @@ def _fetched(spec: DebianKernelSpec, cache_dir: Path, root: Path, apt: PrivateAp
     vmlinux = root / "vmlinux"
     if not vmlinux.is_file():
         extract_vmlinux(image, vmlinux)
-    source = _unpack_source(spec, cache_dir, apt)
+    source = _unpack_source(spec, cache_dir, apt) if with_source else None
     return Kernel(
         image=image,
         release=spec.release,

@@ -40,24 +40,26 @@ class KselftestPayload:
     config: Path | None  # its `config` file: kernel options its scripts need
 
 
-def build_kselftests(kernel: Kernel, suite: Suite, cache_dir: Path, jobs: int, say: Callable[[str], None] = print
-                     ) -> KselftestPayload:
-    """Build and install `suite.directory` for this kernel's source, or find it in the cache (no make then)."""
-    if kernel.source is None:
+def build_kselftests(kernel: Kernel, suite: Suite, cache_dir: Path, jobs: int, say: Callable[[str], None] = print,
+                     tree: Path | None = None) -> KselftestPayload:
+    """Build and install `suite.directory` from the kernel's source, or from `tree` (--selftests-tree), or find it in
+    the cache (no make then)."""
+    if tree is None and kernel.source is None:
         raise BadInput(f"kernel {kernel.identity} comes with no source tree to build {suite.directory} selftests from; "
-                       "use a Debian kernel (its linux-source) or --kernel-tree")
-    source = kernel.source
+                       "use a Debian kernel (its linux-source), --kernel-tree or --selftests-tree")
+    source = tree or kernel.source
+    assert source is not None
     if not (source / SELFTESTS / suite.directory / "Makefile").is_file():
         raise BadInput(f"{source} has no {SELFTESTS / suite.directory}/Makefile: suite {suite.name} cannot be built "
                        "from this source")
     compiler = compiler_identity(["cc"], cache_dir)
-    what = f"{kernel.source_identity or source.resolve()}\n{compiler}\n{suite.directory}"
+    origin = selftests_identity(tree) if tree is not None else kernel.source_identity or str(source.resolve())
+    what = f"{origin}\n{compiler}\n{suite.directory}"
     key = "ksft-" + hashlib.sha256(what.encode()).hexdigest()[:16]
 
     def build(partial: Path) -> dict[str, Any]:
-        _build(kernel, suite, partial, jobs, say, compiler)
-        return {"identity": f"kselftests:{suite.directory}:{kernel.source_identity or source}:{key}",
-                "source": str(source), "compiler": compiler}
+        _build(kernel, source, suite, partial, jobs, say, compiler)
+        return {"identity": f"kselftests:{suite.directory}:{origin}:{key}", "source": str(source), "compiler": compiler}
     entry = cached(cache_dir / "payloads", key, STAMP, build, say, checked=("install/**/*",))
     directory = entry.directory / "install" / suite.directory
     config = directory / "config"
@@ -65,9 +67,20 @@ def build_kselftests(kernel: Kernel, suite: Suite, cache_dir: Path, jobs: int, s
                             config if config.is_file() else None)
 
 
-def _build(kernel: Kernel, suite: Suite, out: Path, jobs: int, say: Callable[[str], None], compiler: str) -> None:
-    assert kernel.source is not None
-    source = kernel.source
+def selftests_identity(tree: Path) -> str:
+    """What a --selftests-tree's selftests are built from: in a git checkout the content of tools/testing/selftests
+    and the UAPI headers at HEAD and in the work tree; else the tree's path and the newest change under them."""
+    from harness.kernel import git
+    from harness.kernel.tree import tree_state
+
+    paths = [str(SELFTESTS), "include/uapi", "arch/x86/include/uapi", "scripts", "Makefile"]
+    if git.is_checkout(tree):
+        return f"selftests-tree-content:{hashlib.sha256(git.content(tree, paths)).hexdigest()}"
+    return f"selftests-tree:{tree.resolve()}:{tree_state(tree, only=str(SELFTESTS))}"
+
+
+def _build(kernel: Kernel, source: Path, suite: Suite, out: Path, jobs: int, say: Callable[[str], None],
+           compiler: str) -> None:
     require_free_space(out.parent.parent, 0.2, "a kselftest build")
     build, install = out / "build", out / "install"
     build.mkdir(parents=True)
