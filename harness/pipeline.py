@@ -31,7 +31,7 @@ from harness.kernel import Kernel, coverage, debian, has_module
 from harness.kernel.kconfig import built_with, mode_fragments
 from harness.kernel.prebuilt import prebuilt_kernel
 from harness.kernel.tree import build_kernel
-from harness.payload.kselftests import KselftestPayload, build_kselftests, missing_options
+from harness.payload.kselftests import KselftestPayload, build_kselftests, missing_options, unknown_options
 from harness.payload.selftests_bpf import Payload, build_test_progs, built_for_image, given_test_progs, llvm_bin, toolchain_identity
 from harness.report.console import result_line
 from harness.results import Status, SubtestResult, SuiteRun
@@ -216,6 +216,7 @@ class Session:
                                           settings.idle_timeout), self.config, say)
         self.scans_s = KMEMLEAK_SCANS_S if kmemleak(prepared.kernel) else 0.0
         self.items = 0
+        self.said: set[str] = set()  # suites whose options unknown to this kernel were said
         self.workdirs: list[Path] = []  # every round's directory, for what a run leaves there (--coverage's counters)
         self.mode = mode_of(settings)
         self.progress = lambda r: (progress or say)(result_line(self._expected(r)))
@@ -250,6 +251,10 @@ class Session:
             return self._without_modules(suite, subtests)
         ks = self.prepared.kselftests.get(suite.name)
         missing = missing_options(ks, self.prepared.kernel) if ks is not None and suite.runner is Runner.KSELFTEST else []
+        if ks is not None and (unknown := unknown_options(ks, self.prepared.kernel)) and suite.name not in self.said:
+            self.said.add(suite.name)
+            self.say(f"{suite.name}: this kernel's config does not name {', '.join(unknown)} ({suite.directory}/config "
+                     "of --selftests-tree): not required; the scripts' own checks decide")
         if not missing:
             return None
         why = f"the kernel lacks {', '.join(missing)} ({suite.directory}/config)"

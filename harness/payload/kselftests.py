@@ -38,6 +38,7 @@ class KselftestPayload:
     identity: str
     timeout_s: float  # its `settings` file's timeout, unscaled
     config: Path | None  # its `config` file: kernel options its scripts need
+    other_tree: bool = False  # built from --selftests-tree, not the kernel's own source
 
 
 def build_kselftests(kernel: Kernel, suite: Suite, cache_dir: Path, jobs: int, say: Callable[[str], None] = print,
@@ -64,7 +65,7 @@ def build_kselftests(kernel: Kernel, suite: Suite, cache_dir: Path, jobs: int, s
     directory = entry.directory / "install" / suite.directory
     config = directory / "config"
     return KselftestPayload(directory, str(entry.stamp["identity"]), settings_timeout(directory / "settings"),
-                            config if config.is_file() else None)
+                            config if config.is_file() else None, tree is not None)
 
 
 def selftests_identity(tree: Path) -> str:
@@ -115,11 +116,23 @@ def settings_timeout(path: Path) -> float:
 
 def missing_options(payload: KselftestPayload, kernel: Kernel) -> list[str]:
     """The options of the directory's `config` the kernel does not have ("m" where "y" is asked is enough: the
-    module loads); none when either side's config is unknown."""
+    module loads); none when either side's config is unknown. Selftests from another, newer tree may ask for options
+    this kernel's Kconfig does not know at all (absent from its .config, not "is not set"): those are not missing
+    (unknown_options says them); the scripts' own feature checks decide."""
     kernel_config = config_file(kernel)
     if payload.config is None or kernel_config is None:
         return []
     have = read_config(kernel_config)
     wanted = read_config(payload.config)
-    return [f"{option}={value}" for option, value in wanted.items()
-            if value != "n" and have.get(option, "n") in ("n", "")]
+    return [f"{option}={value}" for option, value in wanted.items() if value != "n" and have.get(option, "n") in ("n", "")
+            and not (payload.other_tree and option not in have)]
+
+
+def unknown_options(payload: KselftestPayload, kernel: Kernel) -> list[str]:
+    """With selftests from another tree: the options their `config` asks for that this kernel's .config does not
+    name at all (an option of a newer kernel, or one whose dependencies this kernel's config does not meet)."""
+    kernel_config = config_file(kernel)
+    if not payload.other_tree or payload.config is None or kernel_config is None:
+        return []
+    have = read_config(kernel_config)
+    return [o for o, v in read_config(payload.config).items() if v != "n" and o not in have]
