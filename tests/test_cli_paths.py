@@ -136,6 +136,9 @@ def given(tmp_path_factory: TempPathFactory) -> Path:
     (tree / "arch/x86").mkdir(parents=True)
     (tree / "Makefile").write_text("# a kernel tree's top, as harness.kernel.tree.is_tree knows one\n")
     (tree / "Kconfig").write_text("")
+    (tree / "tools/testing/selftests/net/mptcp").mkdir(parents=True)  # for --selftests-tree
+    (tree / "tools/testing/selftests/Makefile").write_text("")
+    (tree / "tools/testing/selftests/net/mptcp/Makefile").write_text("")
     (tree / ".gitignore").write_text(".mptcp-harness-build-*/\n")
     subprocess.run(["git", "init", "-q"], cwd=tree, check=True)
     subprocess.run(["git", "add", "-A"], cwd=tree, check=True)
