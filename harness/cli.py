@@ -170,10 +170,7 @@ def _sizing(args: argparse.Namespace) -> Sizing:
     if args.runs is not None:
         raise BadInput(f"--runs {args.runs}: a step now runs as many times as the bad end's failure rate asks; give "
                        "--confidence P (0.95) and --max-runs N (20) instead")
-    try:
-        return Sizing(checked_confidence(args.confidence), checked_max_runs(args.max_runs))
-    except ValueError as e:
-        raise BadInput(str(e)) from None
+    return Sizing(checked_confidence(args.confidence), checked_max_runs(args.max_runs))
 
 
 def _reported(report: Report, out: Path) -> int:
@@ -431,10 +428,7 @@ def _verify_fix_command(args: argparse.Namespace, pytest_args: list[str]) -> int
         raise BadInput("verify-fix needs --kernel-tree PATH: a git checkout holding both commits")
     if args.reproduce < 1:
         raise BadInput("--reproduce must be at least 1")
-    try:
-        confidence = checked_confidence(args.confidence)
-    except ValueError as e:
-        raise BadInput(str(e)) from None
+    confidence = checked_confidence(args.confidence)
     chosen = selections(keyword)
     out = writable_dir(Path(args.out) if args.out else settings.cache_dir / "verify-fix" / settings.kernel_tree.name, "--out")
     signal.signal(signal.SIGTERM, _interrupted)  # the worktree is removed on the way out

@@ -74,16 +74,20 @@ class Expectations:
                             tuple(e for e in self.flaky if e not in gone)), said
 
     def failure(self, name: str, mode: str, kernel: str) -> Entry | None:
-        return next((e for e in self.failures if fnmatchcase(name, e.test) and fnmatchcase(mode, e.mode)
-                     and fnmatchcase(kernel, e.kernel)), None)
+        return _matching(self.failures, name, mode, kernel)
 
     def flaky_entry(self, name: str, mode: str, kernel: str = "*") -> Entry | None:
-        return next((e for e in self.flaky if fnmatchcase(name, e.test) and fnmatchcase(mode, e.mode)
-                     and fnmatchcase(kernel, e.kernel)), None)
+        return _matching(self.flaky, name, mode, kernel)
 
     def crash(self, fingerprint: str, mode: str, kernel: str) -> Entry | None:
         return next((e for e in self.crashes if fingerprint and e.fingerprint == fingerprint
                      and fnmatchcase(mode, e.mode) and fnmatchcase(kernel, e.kernel)), None)
+
+
+def _matching(entries: tuple[Entry, ...], name: str, mode: str, kernel: str) -> Entry | None:
+    """The first entry whose globs match the subtest, the mode and the kernel."""
+    return next((e for e in entries if fnmatchcase(name, e.test) and fnmatchcase(mode, e.mode)
+                 and fnmatchcase(kernel, e.kernel)), None)
 
 
 _FIELDS = {f.name for f in dataclasses.fields(Entry)}

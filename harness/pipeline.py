@@ -31,7 +31,7 @@ from harness.kernel import Kernel, coverage, debian, has_module
 from harness.kernel.kconfig import built_with, mode_fragments
 from harness.kernel.prebuilt import prebuilt_kernel
 from harness.kernel.tree import build_kernel
-from harness.payload.kselftests import KselftestPayload, build_kselftests, missing_options, unknown_options
+from harness.payload.kselftests import KselftestPayload, build_kselftests, options_against
 from harness.payload.selftests_bpf import Payload, build_test_progs, built_for_image, given_test_progs, llvm_bin, toolchain_identity
 from harness.report.console import result_line
 from harness.results import Status, SubtestResult, SuiteRun
@@ -250,8 +250,9 @@ class Session:
         if suite.runner is Runner.KUNIT:
             return self._without_modules(suite, subtests)
         ks = self.prepared.kselftests.get(suite.name)
-        missing = missing_options(ks, self.prepared.kernel) if ks is not None and suite.runner is Runner.KSELFTEST else []
-        if ks is not None and (unknown := unknown_options(ks, self.prepared.kernel)) and suite.name not in self.said:
+        missing, unknown = options_against(ks, self.prepared.kernel) if ks is not None and \
+            suite.runner is Runner.KSELFTEST else ([], [])
+        if unknown and suite.name not in self.said:
             self.said.add(suite.name)
             self.say(f"{suite.name}: this kernel's config does not name {', '.join(unknown)} ({suite.directory}/config "
                      "of --selftests-tree): not required; the scripts' own checks decide")

@@ -49,6 +49,10 @@ class Rounds:
         """Rounds that passed or failed (not those that could not tell)."""
         return self.ran - self.untestable
 
+    def sizing(self, confidence: float) -> Sizing:
+        """The fix's rounds sized by this base's failure rate."""
+        return Sizing(confidence, rate=Rate(self.failed, self.told))
+
     def rate(self) -> str:
         """"3 failed of 9 (33 %, 95 %: 12-65 %)", and the rounds that could not tell."""
         return (history.rate_text(self.failed, self.told) if self.told else "no round told") + \
@@ -119,7 +123,7 @@ def verdict(base: Rounds, fix: Rounds, count: int, confidence: float = Sizing().
         return Exit.FAILED, f"{told} (stopped at its first failure): not fixed"
     if fix.told == 0:
         return Exit.INFRA, f"{told}: no round of the fix could tell"
-    sure = Sizing(confidence, rate=Rate(base.failed, base.told)).sure(fix.told) or 0.0
+    sure = base.sizing(confidence).sure(fix.told) or 0.0
     if sure >= confidence:
         return Exit.PASSED, f"{told}: fixed, {percent_sure(sure)} confident"
     return Exit.PASSED, (f"{told} of {count} asked: fixed as far as they tell, only {percent_sure(sure)} confident (more "
@@ -132,7 +136,7 @@ def enough_on_base(told: int, failed: int) -> bool:
 
 def enough_on_fix(base: Rounds, confidence: float) -> Enough:
     """The fix's rounds stop at a failure, or once a commit failing like the base would have failed (confidence)."""
-    sizing = Sizing(confidence, rate=Rate(base.failed, base.told))
+    sizing = base.sizing(confidence)
 
     def enough(told: int, failed: int) -> bool:
         return failed > 0 or (sizing.sure(told) or 0.0) >= confidence

@@ -74,6 +74,7 @@ class Repeated:
         self.session: pipeline.Session | None = None
         self.unprepared: Outcome | None = None  # the key's kernel did not build, or could not be prepared
         self.settings: Settings | None = None
+        self.image_sha256 = ""  # the key's kernel image, hashed once (every run of the key boots it)
         self.one_shot = False  # the key's kernel gave no persistent guest: its runs boot one-shot guests
 
     def __call__(self, key: str) -> Outcome:
@@ -89,7 +90,7 @@ class Repeated:
         start = time.monotonic()
         runs = self._runs(self.session)
         history.keep(self.settings, runs, "bisect", pipeline.mode_of(self.settings), say=self._quiet)
-        return judged(runs, file_sha256(self.session.prepared.kernel.image), build_s, time.monotonic() - start)
+        return judged(runs, self.image_sha256, build_s, time.monotonic() - start)
 
     def _runs(self, session: pipeline.Session) -> list[SuiteRun]:
         """One run of the selection: in the persistent guest; when that guest cannot come up (a kernel that panics at
@@ -116,6 +117,7 @@ class Repeated:
             self.unprepared = Outcome(Verdict(Kind.UNTESTABLE, f"not prepared: {_first_error(str(e))}"), infra=True)
             return
         self.session = pipeline.Session(settings, prepared, self._quiet, progress=lambda line: None)
+        self.image_sha256 = file_sha256(self.session.prepared.kernel.image)
 
     def close(self) -> None:
         if self.session is not None:

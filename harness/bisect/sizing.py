@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from harness.errors import BadInput
 from harness.history import rate_text
 
 MEASURE_FAILURES = 3  # the bad end's runs stop at this many failures
@@ -65,12 +66,11 @@ class Sizing:
         """The sizing in one line, for the terminal and bisect.md."""
         if self.rate is None:
             return f"no failure rate measured: each step runs up to {self.max_runs} time(s)"
-        return (f"the bad end: {self.rate}; a step is good after {self.runs()} passing run(s) "
-                f"({percent_sure(self.sure(self.runs()))} sure{', the --max-runs cap' if self._capped() else ''})")
-
-    def _capped(self) -> bool:
-        sure = self.sure(self.runs())
-        return sure is not None and sure < self.confidence
+        runs = self.runs()
+        sure = self.sure(runs)
+        capped = sure is not None and sure < self.confidence
+        return (f"the bad end: {self.rate}; a step is good after {runs} passing run(s) "
+                f"({percent_sure(sure)} sure{', the --max-runs cap' if capped else ''})")
 
 
 def percent_sure(sure: float | None) -> str:
@@ -84,13 +84,13 @@ def percent_sure(sure: float | None) -> str:
 
 
 def checked_confidence(value: float) -> float:
-    """--confidence: strictly between 0 and 1; ValueError with the line to print otherwise."""
+    """--confidence: strictly between 0 and 1; bad input in one line otherwise."""
     if not 0 < value < 1:
-        raise ValueError(f"--confidence {value}: give a probability strictly between 0 and 1 (0.95, 0.99)")
+        raise BadInput(f"--confidence {value}: give a probability strictly between 0 and 1 (0.95, 0.99)")
     return value
 
 
 def checked_max_runs(value: int) -> int:
     if value < 1:
-        raise ValueError(f"--max-runs {value}: give a number of runs, at least 1 (default {MAX_RUNS})")
+        raise BadInput(f"--max-runs {value}: give a number of runs, at least 1 (default {MAX_RUNS})")
     return value

@@ -58,29 +58,35 @@ def decide(failing: Iterable[str], entries: tuple[Entry, ...], hand: Expectation
     by_test: dict[str, list[Outcome]] = {}
     for o in outcomes:
         by_test.setdefault(f"{o.mode}:{o.test}", []).append(o)
+
+    def last(key: str) -> list[Outcome]:
+        return by_test.get(key, [])[-LAST_RUNS:]
+
+    def by_hand(key: str) -> Entry | None:
+        mode, name = key.split(":", 1)
+        return hand.flaky_entry(name, mode)
     kept, said = [], []
     for e in entries:
-        key, last = f"{e.mode}:{e.test}", by_test.get(f"{e.mode}:{e.test}", [])[-LAST_RUNS:]
+        key = f"{e.mode}:{e.test}"
         if e.by != BY_NIGHTLY or not e.expired(today):
-            if e.by == BY_NIGHTLY and (why := released(last)):
+            if e.by == BY_NIGHTLY and (why := released(last(key))):
                 said.append(f"released: {key}: {why}")
                 continue
-            kept.append(dataclasses.replace(e, rate=_rate(last)) if e.by == BY_NIGHTLY and last else e)
-        elif (entry := quarantined(key, last, today)) is not None:
+            kept.append(dataclasses.replace(e, rate=_rate(last(key))) if e.by == BY_NIGHTLY and last(key) else e)
+        elif (entry := quarantined(key, last(key), today)) is not None:
             kept.append(entry)
             said.append(f"renewed: {key}: {entry.rate} (its entry expired on {e.expires})")
         else:
             said.append(f"released: {key}: its entry expired on {e.expires} and it no longer fails on one kernel")
     listed = {f"{e.mode}:{e.test}" for e in kept}
     for key in sorted(set(failing) - listed):
-        if hand.flaky_entry(*reversed(key.split(":", 1))) is None and \
-                (entry := quarantined(key, by_test.get(key, [])[-LAST_RUNS:], today)) is not None:
+        if by_hand(key) is None and (entry := quarantined(key, last(key), today)) is not None:
             kept.append(entry)
             said.append(f"quarantined: {key}: {entry.rate}; {entry.reason}")
     known = {f"{e.mode}:{e.test}": f"{e.rate or 'no rate'} (known since {e.since}, {e.by}: {e.reason})" for e in kept}
     for key in set(failing) - set(known):
-        if (mine := hand.flaky_entry(*reversed(key.split(":", 1)))) is not None:
-            known[key] = f"{_rate(by_test.get(key, [])[-LAST_RUNS:])} ({hand.source}: {mine.why()})"
+        if (mine := by_hand(key)) is not None:
+            known[key] = f"{_rate(last(key))} ({hand.source}: {mine.why()})"
     return Quarantine(known, tuple(said), tuple(kept))
 
 

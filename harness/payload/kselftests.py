@@ -115,24 +115,20 @@ def settings_timeout(path: Path) -> float:
 
 
 def missing_options(payload: KselftestPayload, kernel: Kernel) -> list[str]:
+    """The options of the directory's `config` the kernel does not have (options_against)."""
+    return options_against(payload, kernel)[0]
+
+
+def options_against(payload: KselftestPayload, kernel: Kernel) -> tuple[list[str], list[str]]:
     """The options of the directory's `config` the kernel does not have ("m" where "y" is asked is enough: the
-    module loads); none when either side's config is unknown. Selftests from another, newer tree may ask for options
-    this kernel's Kconfig does not know at all (absent from its .config, not "is not set"): those are not missing
-    (unknown_options says them); the scripts' own feature checks decide."""
+    module loads), and, for selftests from another tree, those the kernel's .config does not name at all (an option
+    of a newer kernel, or one whose dependencies this config does not meet): not missing, the scripts' own feature
+    checks decide. Both configs read once; nothing when either is unknown."""
     kernel_config = config_file(kernel)
     if payload.config is None or kernel_config is None:
-        return []
+        return [], []
     have = read_config(kernel_config)
-    wanted = read_config(payload.config)
-    return [f"{option}={value}" for option, value in wanted.items() if value != "n" and have.get(option, "n") in ("n", "")
-            and not (payload.other_tree and option not in have)]
-
-
-def unknown_options(payload: KselftestPayload, kernel: Kernel) -> list[str]:
-    """With selftests from another tree: the options their `config` asks for that this kernel's .config does not
-    name at all (an option of a newer kernel, or one whose dependencies this kernel's config does not meet)."""
-    kernel_config = config_file(kernel)
-    if not payload.other_tree or payload.config is None or kernel_config is None:
-        return []
-    have = read_config(kernel_config)
-    return [o for o, v in read_config(payload.config).items() if v != "n" and o not in have]
+    wanted = {o: v for o, v in read_config(payload.config).items() if v != "n"}
+    unknown = [o for o in wanted if o not in have] if payload.other_tree else []
+    missing = [f"{o}={v}" for o, v in wanted.items() if have.get(o, "n") in ("n", "") and o not in unknown]
+    return missing, unknown
