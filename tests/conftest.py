@@ -1,17 +1,18 @@
-"""`./run tests -n 2` (pytest-xdist) on a machine with cores to spare: every test that uses the default cache (its
-warm guests, its boots.log, "no QEMU of this cache left") runs in one work unit, one after another as without xdist;
-the modules in OWN_CACHE (each test on a cache of its own that shares only the default kernel:
-tests/helpers.harness_qemus(cache) tells their guests apart) run beside it.
+"""`./run tests` runs two workers (pytest-xdist, `-n 2`) on a machine with 2 cores or more: every test that boots
+guests on the default cache (its warm guests, its boots.log, "no QEMU of this cache left") runs in one work unit, one
+after another as without xdist; each other module (a cache of its own: tests/helpers.harness_qemus(cache) tells
+their guests apart; or no guest at all) is a unit of its own, run beside it.
 
-Not the default: on 2 cores under TCG it does not pay. Measured (2026-11-26, a fresh clone, `CI=true bash .ci/run`
-with -n 2): 199 passed in 1300 s against 1078 s one after another; every guest test took about twice as long beside
-another (the net/mptcp e2e 934 s instead of 475, the payload SIGKILL test 347 s instead of 116).
+Measured (2026-12-06, 2 cores, TCG, warm, 421 tests): 916 s one after another, 556 s with -n 2. Each guest test
+took 10-30 % longer beside another, not twice as long as on 2026-11-26 (then 1300 s against 1078 s), when guests
+ran multi-threaded TCG (two host threads each) and a kernel build ran beside every run.
 
 Our own scheduler, not `--dist loadgroup` + xdist_group marks: pytest-xdist 3.8.0 marks a group by rewriting
 Item._nodeid, which pytest 9.2 no longer reads (nodeid comes from Item._id), so every group is silently split.
 Also the `browser` fixture: Debian's chromium, headless, through its chromedriver (selenium), for the dashboard's tests."""
 from __future__ import annotations
 
+import functools
 import subprocess
 from collections.abc import Iterator
 from typing import Any
@@ -25,10 +26,19 @@ OWN_CACHE = ("tests/test_builds_e2e.py", "tests/test_kselftests_e2e.py", "tests/
 DEFAULT_CACHE = "default-cache"
 
 
+@functools.cache
+def boots_on_the_default_cache(module: str) -> bool:
+    """A module of guest tests (marked `guest`) that is not in OWN_CACHE: its guests are the default cache's."""
+    from tests.helpers import REPO_ROOT
+
+    path = REPO_ROOT / module
+    return module not in OWN_CACHE and path.is_file() and "pytest.mark.guest" in path.read_text()
+
+
 class DefaultCacheInOneUnit(LoadScopeScheduling):  # type: ignore[misc]  # xdist ships no types
     def _split_scope(self, nodeid: str) -> str:
         module = nodeid.split("::", 1)[0]
-        return module if module in OWN_CACHE else DEFAULT_CACHE
+        return DEFAULT_CACHE if boots_on_the_default_cache(module) else module
 
 
 def pytest_xdist_make_scheduler(config: Any, log: Any) -> LoadScopeScheduling | None:

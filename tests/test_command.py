@@ -13,7 +13,7 @@ import pytest
 from pytest import CaptureFixture, MonkeyPatch, TempPathFactory
 
 from harness.command import tree_above, with_tree
-from tests.helpers import REPO_ROOT, install_clone, installed_command
+from tests.helpers import REPO_ROOT, harness_qemus, install_clone, installed_command, linux_source, seeded_payload, sharing_downloads
 
 
 def kernel_tree_like(root: Path) -> Path:
@@ -67,3 +67,22 @@ def test_the_installed_command_passes_commands_on_and_says_a_bad_tree_in_one_lin
     bad = installed_command(installed, tmp_path, "-k", "mptcp/base", "--kernel-tree", str(tmp_path))
     assert bad.returncode == pytest.ExitCode.USAGE_ERROR and "is not a kernel source tree" in bad.stdout + bad.stderr
     assert "Traceback" not in bad.stdout + bad.stderr
+
+
+def test_the_installed_command_runs_mptcp_base_in_a_guest_from_inside_a_real_kernel_tree(installed: Path, tmp_path: Path) -> None:
+    """For real: `mptcp-harness -k mptcp/base --kernel 7.3` started in net/mptcp of Debian's linux-source (the default
+    kernel's, unpacked in the cache): the kernel named, so the tree is not taken for one; a guest boots and mptcp/base
+    passes; the tree gets no .pytest_cache. (A cache of its own with a copy of the main cache's test_progs: the
+    installed copy's data is the clone's, the same payload. The tree as the kernel, built: tests/test_tree_loop_e2e.py,
+    ./run slow.)"""
+    tree = linux_source()
+    cache = sharing_downloads(tmp_path / "cache")
+    seeded_payload(cache)
+    top = sorted(os.listdir(tree))
+    run = installed_command(installed, tree / "net" / "mptcp", "-k", "mptcp/base", "--kernel", "7.3",
+                            "--harness-cache", str(cache), "--report-dir", str(tmp_path / "reports"), timeout=900)
+    out = run.stdout + run.stderr
+    assert run.returncode == 0 and "1 passed" in run.stdout and "PASSED   mptcp/base" in out, out[-4000:]
+    assert "kernel tree here" not in run.stderr and "built test_progs" not in out, out[-3000:]  # the seeded copy
+    assert sorted(os.listdir(tree)) == top and not (tree / "net" / "mptcp" / ".pytest_cache").exists()
+    assert harness_qemus(cache) == []
