@@ -35,6 +35,13 @@ def boots_on_the_default_cache(module: str) -> bool:
     return module not in OWN_CACHE and path.is_file() and "pytest.mark.guest" in path.read_text()
 
 
+def unit_order(nodeid: str) -> int:
+    """The longest units first (the default cache's guest tests, then the modules of guest tests on caches of their
+    own), so that the last unit dealt out is a short one: the scheduler deals them in collection order."""
+    module = nodeid.split("::", 1)[0]
+    return 0 if boots_on_the_default_cache(module) else 1 if module in OWN_CACHE else 2
+
+
 class DefaultCacheInOneUnit(LoadScopeScheduling):  # type: ignore[misc]  # xdist ships no types
     def _split_scope(self, nodeid: str) -> str:
         module = nodeid.split("::", 1)[0]
@@ -44,13 +51,18 @@ class DefaultCacheInOneUnit(LoadScopeScheduling):  # type: ignore[misc]  # xdist
 def pytest_xdist_make_scheduler(config: Any, log: Any) -> LoadScopeScheduling | None:
     if config.getvalue("dist") != "load":  # -n alone means load; another --dist the user asked for stays theirs
         return None
+    config.option.loadscopereorder = False  # (by the number of tests in a unit, not by how long they take)
     return DefaultCacheInOneUnit(config, log)
 
 
 @pytest.hookimpl(trylast=True)  # after -k and -m have deselected
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The tree test (tests/tree_build.py) runs last, its cold build started now beside the tests before it."""
+    """The tree test (tests/tree_build.py) runs last, its cold build started now beside the tests before it. Under
+    xdist, every worker orders its items by unit_order (they must all collect the same order)."""
     from tests import tree_build
+
+    if hasattr(config, "workerinput"):
+        items.sort(key=lambda item: unit_order(item.nodeid))
 
     tree = [i for i in items if i.nodeid.startswith(tree_build.MODULE)]
     if tree and len(tree) < len(items):

@@ -1,7 +1,7 @@
 """`./run tests -n 2` (tests/conftest.py): which tests share the default cache's work unit, which run beside it."""
 import subprocess
 
-from tests.conftest import DEFAULT_CACHE, DefaultCacheInOneUnit, boots_on_the_default_cache
+from tests.conftest import DEFAULT_CACHE, DefaultCacheInOneUnit, boots_on_the_default_cache, unit_order
 from tests.helpers import REPO_ROOT
 
 
@@ -26,3 +26,8 @@ def test_every_module_whose_guests_use_the_default_cache_is_in_its_unit() -> Non
         text = (REPO_ROOT / module).read_text()
         boots = "harness_qemus()" in text or "boots()" in text
         assert not boots or boots_on_the_default_cache(module), f"{module} checks the default cache's guests"
+
+
+def test_the_longest_units_are_dealt_out_first() -> None:
+    ids = ["tests/test_apt.py::a", "tests/test_kselftests_e2e.py::b", "tests/test_warm_e2e.py::c", "tests/test_zz.py::d"]
+    assert sorted(ids, key=unit_order) == [ids[2], ids[1], ids[0], ids[3]]
