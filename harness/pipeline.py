@@ -35,7 +35,7 @@ from harness.payload.kselftests import KselftestPayload, build_kselftests, optio
 from harness.payload.selftests_bpf import Payload, build_test_progs, built_for_image, given_test_progs, llvm_bin, toolchain_identity
 from harness.report.console import result_line
 from harness.results import Status, SubtestResult, SuiteRun
-from harness.run import durations
+from harness.run import durations, pcaps
 from harness.run.scheduler import RunRequest, run_suite
 from harness.settings import TCG_TIMEOUT_FACTOR, Kvm, Settings
 from harness.suites import Runner, Selection, Suite
@@ -270,6 +270,17 @@ class Session:
                  f"{', '.join(suite.modules[s] for s in subtests)})")
         return SuiteRun(suite.name, kernel.identity, results.not_in_build([suite.full_name(s) for s in subtests]))
 
+    def _captures(self, suite: Suite, subtests: tuple[str, ...]) -> bool:
+        """--pcap for these subtests: whether their suite captures; what cannot is said once per suite."""
+        if not self.settings.pcap:
+            return False
+        if (unable := pcaps.unable(suite, subtests)) and f"pcap:{suite.name}" not in self.said:
+            self.said.add(f"pcap:{suite.name}")
+            how = "its scripts' capture options are in its suite file's [capture]" if suite.capture else \
+                "its suite file names no [capture] (test_progs' traffic monitor is not used yet)"
+            self.say(f"--pcap: {', '.join(unable[:6])}{' ...' if len(unable) > 6 else ''} capture no packets ({how})")
+        return len(unable) < len(subtests)
+
     def run(self, selection: Selection) -> SuiteRun:
         """The selection in rounds of one-shot guests (several at once under TCG), batches side by side (harness.run.scheduler)."""
         s, suite = self.settings, selection.suite
@@ -286,7 +297,7 @@ class Session:
             concurrency=concurrency, guests=guests, durations=durations.load(s.cache_dir, suite, self.prepared.kernel.identity),
             progress=self.progress,
             retries=s.retries, fail_on_warning=s.fail_on_warning, deadline=self.deadline,
-            scans_s=self.scans_s,
+            scans_s=self.scans_s, pcap=self._captures(suite, selection.subtests),
         )
         self.workdirs.append(workdir)
         run = run_suite(request)
@@ -308,7 +319,7 @@ class Session:
                 running.shared_dir / f"run-{self.items}-{subtest}", s.boot_timeout_s,
                 runner=self.pool.runner(), progress=self.progress, console=running.console,
                 retries=s.retries, fail_on_warning=s.fail_on_warning, deadline=self.deadline,
-                scans_s=self.scans_s,
+                scans_s=self.scans_s, pcap=self._captures(suite, (subtest,)),
             )
             self.workdirs.append(request.workdir)
             try:

@@ -71,6 +71,7 @@ class SubtestResult:
     in_suite: bool = True  # False: the build has it, the suite file does not
     subcases: tuple[Subcase, ...] = ()  # a kselftest script's own results
     blame: Incident | None = None  # the kernel incident that failed it (the first, when several did)
+    pcaps: tuple[str, ...] = ()  # --pcap: the captures a failure kept (harness/run/pcaps.py)
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ def subtest_from_plain(plain: dict[str, Any]) -> SubtestResult:
     return SubtestResult(
         plain["name"], Status(plain["status"]), tuple(plain.get("output", ())), plain.get("reason", ""),
         plain.get("duration_s"), plain.get("in_suite", True), tuple(subcase_from_plain(c) for c in plain.get("subcases", ())),
-        incident_from_plain(plain["blame"]) if plain.get("blame") else None)
+        incident_from_plain(plain["blame"]) if plain.get("blame") else None, tuple(plain.get("pcaps", ())))
 
 
 def subcase_from_plain(plain: dict[str, Any]) -> Subcase:

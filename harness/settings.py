@@ -125,6 +125,8 @@ OPTIONS = (
     Option("--expectations", "expectations", "known failures and crashes (TOML, see expectations/default.toml): a "
            "failure it names is xfail, a pass xpass (default: expectations/default.toml for the Debian kernels)"),
     Option("--report-dir", "report_dir", "write results.ktap, results.json and junit.xml of the run there"),
+    Option("--pcap", "pcap", "capture the packets of the scripts that can (the suite file's [capture]): a failing "
+           "subtest keeps its pcaps beside its output with a decoded excerpt, a passing one's are deleted", bool),
     Option("--history", "history", "record every outcome in the cache's history (history.sqlite: `python -m harness "
            "flakes` reads it; default on), or off", choices=("on", "off")),
     Option("--harness-cache", "cache", "cache for kernels, builds and run logs (default: $HARNESS_CACHE or ~/.cache/mptcp-harness)"),
@@ -205,6 +207,7 @@ class Settings:
     until_fail: bool = False  # stop at the first failing round
     expectations: Path | None = None  # known failures; None: the repo's own for the Debian kernels
     history: bool = True  # every outcome into <cache>/history.sqlite (harness.history)
+    pcap: bool = False  # packets captured where the suite can; kept for failures (harness/run/pcaps.py)
 
     def guest_concurrency(self, use_kvm: bool) -> int:
         """Batches side by side in a guest: one per vCPU that has a host core of its own.
@@ -256,6 +259,7 @@ def from_values(v: dict[str, Any], persistent: bool = False) -> Settings:
         "kernel_mode": v.get("kernel_mode", "normal"),
         "kconfig_base": v.get("kconfig_base", "lean"),
         "coverage": bool(v.get("coverage")),
+        "pcap": bool(v.get("pcap")),
         "history": v.get("history", "on") == "on",
         "full_payload": v.get("payload") == "full",
         "kconfig_fragments": tuple(f.strip() for f in v.get("kconfig_fragment", "").split(",") if f.strip()),

@@ -39,6 +39,8 @@ class Suite:
     programs: tuple[str, ...] = ()  # what the subtests run from the host's root file system (`ip`, `nft` ...)
     timeout_from_settings: bool = False  # the directory's own `settings` file sets the timeout (kselftest)
     modules: dict[str, str] = field(default_factory=dict)  # runner "kunit": subtest (KUnit suite) -> its module
+    capture: dict[str, str] = field(default_factory=dict)  # runner "kselftest": script -> its arguments for --pcap
+    capture_subcase: dict[str, str] = field(default_factory=dict)  # script -> regex: a pcap's sub-case number, (?P<n>)
 
     def full_name(self, subtest: str) -> str:
         return f"{self.test}/{subtest}"
@@ -68,7 +70,8 @@ def load_suite(path: Path) -> Suite:
         data = tomllib.loads(path.read_text())
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise BadInput(f"{path}: cannot read suite file ({e}); fix its TOML") from e
-    known = {"name", "runner", "test", "subtests", "timeout", "commands", "max_concurrency", "directory", "programs", "modules"}
+    known = {"name", "runner", "test", "subtests", "timeout", "commands", "max_concurrency", "directory", "programs", "modules",
+             "capture"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise BadInput(f"{path}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
@@ -89,6 +92,9 @@ def load_suite(path: Path) -> Suite:
             programs=tuple(str(p) for p in data.get("programs", ())),
             timeout_from_settings=runner == Runner.KSELFTEST and "timeout" not in data,
             modules={str(k): str(v) for k, v in data.get("modules", {}).items()},
+            capture={str(k): str(v["args"] if isinstance(v, dict) else v) for k, v in data.get("capture", {}).items()},
+            capture_subcase={str(k): str(v["subcase"]) for k, v in data.get("capture", {}).items()
+                             if isinstance(v, dict) and "subcase" in v},
         )
     except (KeyError, TypeError, ValueError) as e:
         raise BadInput(f"{path}: missing or malformed key {e}; a suite needs name, test and subtests") from e
@@ -101,6 +107,9 @@ def load_suite(path: Path) -> Suite:
     if (suite.runner is Runner.KUNIT) != bool(suite.modules) or (suite.modules and set(suite.modules) != set(suite.subtests)):
         raise BadInput(f"{path}: runner 'kunit' needs one entry in [modules] per subtest (its KUnit suite's module), "
                        "and no other runner has [modules]")
+    if suite.capture and (suite.runner is not Runner.KSELFTEST or not set(suite.capture) <= set(suite.subtests)):
+        raise BadInput(f"{path}: [capture] names scripts of its subtests (runner 'kselftest' only) with the arguments "
+                       "that make them capture packets")
     if suite.max_concurrency is not None and suite.max_concurrency < 1:
         raise BadInput(f"{path}: max_concurrency must be at least 1")
     return suite

@@ -91,10 +91,12 @@ def shell_suite_argv(suite: Suite, batch: Batch, workdir: Path) -> list[str]:
     return ["sh", script("shell-suite.sh"), str(batch.index), suite.test, str(commands), *batch.subtests]
 
 
-def kselftest_argv(suite: Suite, batch: Batch, directory: Path) -> list[str]:
-    """A batch of a kselftest suite: its scripts, each cut off a little before the host's watch would stop the guest."""
+def kselftest_argv(suite: Suite, batch: Batch, directory: Path, capture: bool = False) -> list[str]:
+    """A batch of a kselftest suite: its scripts, each cut off a little before the host's watch would stop the guest;
+    with `capture` (--pcap), "script:ARGS" for each script the suite file's [capture] gives arguments."""
     limit = max(10, int(suite.timeout_s) - KSELFTEST_MARGIN_S)
-    return ["sh", script("kselftest.sh"), str(batch.index), suite.test, str(directory), str(limit), *batch.subtests]
+    scripts = [f"{s}:{suite.capture[s]}" if capture and s in suite.capture else s for s in batch.subtests]
+    return ["sh", script("kselftest.sh"), str(batch.index), suite.test, str(directory), str(limit), *scripts]
 
 
 def kunit_argv(suite: Suite, batch: Batch) -> list[str]:
@@ -104,15 +106,18 @@ def kunit_argv(suite: Suite, batch: Batch) -> list[str]:
 
 def runner_script(suite: Suite, payload_dir: Path | None, shared: Path, batches: list[Batch], workdir: Path,
                   kmsg: str = KMSG, machine_slow: bool = False, every: list[Batch] | None = None,
-                  gcov_out: Path | None = None) -> str:
+                  gcov_out: Path | None = None, pcap_out: Path | None = None) -> str:
     """A guest's run.sh: its batches started at once (isolated when not alone), then wait for all.
     every: the round's batches in all its guests, when this guest runs only some (what "the rest" leaves out).
-    gcov_out: a gcov kernel (--coverage): where net/mptcp's counters go after the batches (scripts/gcov.sh)."""
+    gcov_out: a gcov kernel (--coverage): where net/mptcp's counters go after the batches (scripts/gcov.sh).
+    pcap_out: --pcap: where the scripts that capture leave their pcaps, a directory per script (scripts/kselftest.sh)."""
     env = {"HARNESS_KMSG": kmsg, "HARNESS_RESULT_LINE": SUBTEST_RESULT_LINE, "HARNESS_SHARED": str(shared),
            "HARNESS_MARKS_ITSELF": "0" if suite.runner is Runner.TEST_PROGS else "1", "HARNESS_AWK": awk_command(),
            "HARNESS_STDBUF_PRELOAD": stdbuf_preload(), "HARNESS_SCRIPTS": str(SCRIPTS)}
     if machine_slow:  # kselftests relax their timing checks on a slow machine (an emulated CPU)
         env["KSFT_MACHINE_SLOW"] = "yes"
+    if pcap_out is not None:
+        env["HARNESS_PCAP_DIR"] = str(pcap_out)
     lines = ["# written by harness.guest.commands; run by sh inside the guest",
              *(f"export {k}={shlex.quote(v)}" for k, v in env.items())]
     if payload_dir is not None:
@@ -124,7 +129,7 @@ def runner_script(suite: Suite, payload_dir: Path | None, shared: Path, batches:
             argv = kunit_argv(suite, b)
         elif suite.runner is Runner.KSELFTEST:
             assert payload_dir is not None
-            argv = kselftest_argv(suite, b, payload_dir)
+            argv = kselftest_argv(suite, b, payload_dir, capture=pcap_out is not None)
         else:
             argv = progs_argv(suite, b, every or batches)
         scratch = str(workdir / f"scratch-{b.index}") if len(batches) > 1 else "-"  # alone: no isolation set-up

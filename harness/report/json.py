@@ -30,6 +30,8 @@ def _test(r: SubtestResult, run: SuiteRun) -> dict[str, Any]:
     only (a passing one's are in the script's), its blame in the console events, the run's suite and kernel."""
     plain = results.subtest_to_plain(r)
     subcases, _ = plain.pop("subcases"), plain.pop("blame")
+    if not plain["pcaps"]:
+        del plain["pcaps"]
     for c in subcases:
         if not (Status(c["status"]).is_problem or c["status"] == Status.FLAKY.value):
             del c["output"]

@@ -27,6 +27,7 @@ from harness.parse.test_progs import parse_test_progs
 from harness.payload.kselftests import KselftestPayload
 from harness.payload.selftests_bpf import Payload
 from harness.results import SubtestResult, SuiteRun, decide
+from harness.run import pcaps
 from harness.run.plan import plan_batches
 from harness.run.watch import Stop, StopKind, Watch
 from harness.suites import Suite
@@ -63,6 +64,7 @@ class RunRequest:
     fail_on_warning: bool = True  # a kernel WARNING fails the subtest that was running
     deadline: float | None = None  # time.monotonic() by which the whole run must end
     scans_s: float = 0.0  # what a round's kmemleak scans may take besides its subtests (debug kernels)
+    pcap: bool = False  # --pcap: the suite's capturing scripts capture; a failure keeps its pcaps (run/pcaps.py)
 
 
 @dataclass
@@ -124,7 +126,7 @@ def _guests(request: RunRequest, batches: list[Batch], workdir: Path, count: int
         gcov = where / "gcov" if coverage.gcov_kernel(request.guest.kernel) else None
         (where / RUNNER_SCRIPT).write_text(runner_script(request.suite, payload_dir, request.workdir, mine, where,
                                                          machine_slow=not request.guest.use_kvm, every=batches,
-                                                         gcov_out=gcov))
+                                                         gcov_out=gcov, pcap_out=where / pcaps.DIR if request.pcap else None))
         console = (request.console or where / "console.log") if request.runner is not None else where / "console.log"
         out.append(_Guest(mine, where, Watch(request.suite, mine, where, console, progress, request.deadline,
                                                request.fail_on_warning)))
@@ -216,6 +218,9 @@ def _read_batch(request: RunRequest, g: _Guest, b: Batch, found: _Round, pending
     parsed = parse_test_progs(log)
     decided = decide(request.suite.test, list(b.subtests), list(request.suite.subtests), parsed, finished,
                      nested=request.suite.runner.nested, printed_by=request.suite.printed_by)
+    if request.pcap:
+        subcase = request.suite.capture_subcase
+        decided = [pcaps.kept(r, g.workdir, subcase.get(r.name.rsplit("/", 1)[-1])) for r in decided]
     found.results += [dataclasses.replace(r, duration_s=g.watch.duration(r.name)) for r in decided]
     if not finished:
         pending[b.index] = tuple(n for n in map(request.suite.full_name, b.subtests) if n not in parsed.subtests)

@@ -1,0 +1,68 @@
+"""--pcap on the host: what a script's captures become once its result is known.
+
+The guest leaves each capturing script's pcaps in <guest dir>/pcap/<script>/ (scripts/kselftest.sh). A subtest that
+failed (failed, cut off, lost) keeps them there, beside its batch's log, up to CAP_BYTES (the newest first; the cut
+said), named in its result (results.json's "pcaps") and read into its output: each capture's MPTCP options and last
+packets (harness/parse/pcap.py), and the command that shows all of it. A subtest that passed or skipped has its
+pcaps deleted, as the MPTCP CI's loop keeps only the failing run's.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+import shutil
+from pathlib import Path
+
+from harness.parse import pcap
+from harness.results import FAILED_AT_FIRST, SubtestResult
+from harness.suites import Suite
+
+CAP_BYTES = 64 * 1024 * 1024  # a subtest's pcaps kept at most (mptcp_join's ~190 tests at 128 bytes a packet: less)
+DIR = "pcap"
+
+
+def where(guest_dir: Path, result: SubtestResult) -> Path:
+    """The directory a script's pcaps are left in: <guest dir>/pcap/<script>."""
+    return guest_dir / DIR / result.name.rsplit("/", 1)[-1]
+
+
+def passed_subcases(result: SubtestResult, files: list[Path], subcase: str | None) -> list[Path]:
+    """The pcaps of sub-cases that passed, where the suite file says how a pcap's name gives its sub-case's number
+    (its TAP line's: the n-th sub-case)."""
+    if not subcase or not result.subcases:
+        return []
+    passed = {n for n, case in enumerate(result.subcases, 1) if case.status not in FAILED_AT_FIRST}
+    return [f for f in files if (m := re.search(subcase, f.name)) and int(m["n"]) in passed]
+
+
+def kept(result: SubtestResult, guest_dir: Path, subcase: str | None = None) -> SubtestResult:
+    """The result with its pcaps named and read into its output when it failed; its pcaps deleted otherwise, and
+    those of its sub-cases that passed (subcase: the suite file's regex, see passed_subcases)."""
+    found = where(guest_dir, result)
+    if not found.is_dir():
+        return result
+    if result.status not in FAILED_AT_FIRST:
+        shutil.rmtree(found, ignore_errors=True)
+        return result
+    files = sorted(found.glob("*.pcap"), key=lambda f: f.stat().st_mtime, reverse=True)
+    for f in passed_subcases(result, files, subcase):
+        f.unlink()
+        files.remove(f)
+    keep, total, cut = [], 0, []
+    for f in files:
+        if total + f.stat().st_size > CAP_BYTES:
+            cut.append(f)
+            continue
+        keep.append(f)
+        total += f.stat().st_size
+    for f in cut:
+        f.unlink()
+    lines = pcap.excerpt([pcap.read(f) for f in keep[:1]])  # the newest: where the script stopped
+    lines.insert(0, f"[pcap] {len(keep)} capture(s) kept in {found}" + (
+        f"; {len(cut)} older one(s) deleted at the {CAP_BYTES // 2**20} MiB cap" if cut else ""))
+    return dataclasses.replace(result, output=(*result.output, *lines), pcaps=tuple(str(f) for f in sorted(keep)))
+
+
+def unable(suite: Suite, subtests: tuple[str, ...]) -> list[str]:
+    """The selected subtests that cannot capture (no [capture] arguments in the suite file), for a line said once."""
+    return [suite.full_name(s) for s in subtests if s not in suite.capture]

@@ -1,0 +1,88 @@
+"""--pcap's reading of a capture (harness/parse/pcap.py), on real captures (tests/data/README.md, pcap/)."""
+import os
+import shutil
+from pathlib import Path
+
+from pytest import MonkeyPatch
+
+from harness.data import SUITES_DIR
+from harness.guest.commands import Batch, kselftest_argv
+from harness.parse import pcap
+from harness.results import Status, Subcase, SubtestResult
+from harness.run import pcaps
+from harness.suites import load_suite
+
+DATA = Path(__file__).parent / "data" / "pcap"
+
+
+def test_a_capture_is_read_with_its_mptcp_options_counted_and_its_last_packets_kept() -> None:
+    c = pcap.read(DATA / "mptcp-lo-6.18.pcap")
+    assert c.packets == 42 and c.error == ""
+    assert c.options["capable"] == 3 and c.options["join"] == 3 and c.options["add-addr"] == 4
+    assert c.options["dss"] > 20
+    assert len(c.last) == pcap.LAST and "mptcp" in c.last[-1] and c.last[0].split()[0].replace(".", "").isdigit()
+    assert c.summary().startswith("mptcp-lo-6.18.pcap: 42 packets; MPTCP options: dss ")
+
+
+def test_a_capture_cut_short_gives_what_it_holds_and_says_why_it_ends() -> None:
+    c = pcap.read(DATA / "mptcp-lo-6.18-cut.pcap")
+    assert 0 < c.packets < 42 and c.options["capable"] == 3
+    assert "truncated dump file" in c.error
+
+
+def test_the_excerpt_shows_each_captures_last_packets_and_the_command_for_all_of_them() -> None:
+    whole, cut = pcap.read(DATA / "mptcp-lo-6.18.pcap"), pcap.read(DATA / "mptcp-lo-6.18-cut.pcap", last=100)
+    lines = pcap.excerpt([whole, cut])
+    assert lines[0] == f"[pcap] {whole.summary()}" and len([x for x in lines if x.startswith("[pcap]   ")]) == 12 + 1 + cut.packets
+    assert f"[pcap]   ... all 42: tcpdump -r {DATA / 'mptcp-lo-6.18.pcap'} -nn -v" in lines
+    assert any("(tcpdump: pcap_loop: truncated dump file" in x for x in lines)
+
+
+def guest_dir_with(tmp_path: Path, script: str, *names: str) -> Path:
+    where = tmp_path / "pcap" / script
+    where.mkdir(parents=True)
+    for name in names:
+        shutil.copy(DATA / "mptcp-lo-6.18.pcap", where / name)
+    return tmp_path
+
+
+def test_a_failed_script_keeps_its_pcaps_named_and_excerpted_a_passed_ones_are_deleted(tmp_path: Path) -> None:
+    failed = guest_dir_with(tmp_path / "a", "mptcp_join", "mp_join-01-ns1.pcap", "mp_join-02-ns1.pcap")
+    result = pcaps.kept(SubtestResult("net-mptcp/mptcp_join", Status.TIMEOUT, ("cut off",)), failed)
+    assert [Path(p).name for p in result.pcaps] == ["mp_join-01-ns1.pcap", "mp_join-02-ns1.pcap"]
+    assert result.output[0] == "cut off" and result.output[1].startswith("[pcap] 2 capture(s) kept in ")
+    assert any("mptcp" in line and "join" in line for line in result.output)
+    passed = guest_dir_with(tmp_path / "b", "mptcp_connect", "x.pcap")
+    assert pcaps.kept(SubtestResult("net-mptcp/mptcp_connect", Status.PASSED), passed).pcaps == ()
+    assert not (passed / "pcap" / "mptcp_connect").exists()
+    nothing = SubtestResult("net-mptcp/diag", Status.FAILED)
+    assert pcaps.kept(nothing, tmp_path / "c") is nothing
+
+
+def test_beyond_the_cap_the_oldest_captures_go_and_that_is_said(tmp_path: Path, monkeypatch: MonkeyPatch) -> None:
+    guest_dir = guest_dir_with(tmp_path, "simult_flows", "old.pcap", "new.pcap")
+    os.utime(guest_dir / "pcap/simult_flows/old.pcap", (1, 1))
+    monkeypatch.setattr(pcaps, "CAP_BYTES", (DATA / "mptcp-lo-6.18.pcap").stat().st_size)
+    result = pcaps.kept(SubtestResult("net-mptcp/simult_flows", Status.FAILED), guest_dir)
+    assert [Path(p).name for p in result.pcaps] == ["new.pcap"] and "1 older one(s) deleted at the" in result.output[0]
+    assert not (guest_dir / "pcap/simult_flows/old.pcap").exists()
+
+
+def test_with_pcap_a_capturing_script_gets_its_suite_files_arguments_the_others_none() -> None:
+    suite = load_suite(SUITES_DIR / "net_mptcp.toml")
+    argv = kselftest_argv(suite, Batch(0, ("diag", "mptcp_join")), Path("/k"), capture=True)
+    assert argv[-2:] == ["diag", "mptcp_join:-c"]
+    assert kselftest_argv(suite, Batch(0, ("diag", "mptcp_join")), Path("/k"))[-2:] == ["diag", "mptcp_join"]
+    assert pcaps.unable(suite, ("diag", "mptcp_join", "pm_netlink")) == ["net-mptcp/diag", "net-mptcp/pm_netlink"]
+
+
+def test_a_failing_mptcp_join_keeps_the_pcaps_of_its_failing_sub_cases_only(tmp_path: Path) -> None:
+    guest_dir = guest_dir_with(tmp_path, "mptcp_join", "mp_join-01-ns1-abc.pcap", "mp_join-02-ns1-abc.pcap",
+                               "mp_join-03-ns2-abc.pcap")
+    cases = (Subcase("001 no JOIN", Status.PASSED), Subcase("002 single subflow", Status.FAILED),
+             Subcase("003 multiple subflows", Status.PASSED))
+    suite = load_suite(SUITES_DIR / "net_mptcp.toml")
+    result = pcaps.kept(SubtestResult("net-mptcp/mptcp_join", Status.FAILED, subcases=cases), guest_dir,
+                        suite.capture_subcase["mptcp_join"])
+    assert [Path(p).name for p in result.pcaps] == ["mp_join-02-ns1-abc.pcap"]
+    assert sorted(f.name for f in (guest_dir / "pcap/mptcp_join").iterdir()) == ["mp_join-02-ns1-abc.pcap"]
