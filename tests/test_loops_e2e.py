@@ -53,19 +53,19 @@ if [ $((n % 4)) -eq 0 ]; then echo round $n fails; exit 1; fi
 
 
 def test_count_says_the_rate_with_its_interval_and_the_history_keeps_every_round(tmp_path: Path) -> None:
-    """A subtest failing one round in four: --count 40 says 10 of 40 with an interval holding 0.25, and `flakes`
-    reads the same 40 rounds back from the history; --history off records nothing."""
+    """A subtest failing one round in four: --count 20 says 5 of 20 with an interval holding 0.25, and `flakes`
+    reads the same 20 rounds back from the history; --history off records nothing."""
     name = f"quarter{os.getpid()}"
     suite = tmp_path / "quarter.toml"
     suite.write_text(QUARTER.format(name=name))
-    run = run_pytest(str(suite), "--count", "40", "--retries", "0")
+    run = run_pytest(str(suite), "--count", "20", "--retries", "0")
     out = run.stdout + run.stderr
     assert run.returncode == 1, out[-3000:]
-    assert f"{name}/one_in_four: 10 failed of 40 (25 %, 95 %: 14-40 %)" in run.stdout, out[-3000:]
+    assert f"{name}/one_in_four: 5 failed of 20 (25 %, 95 %: 11-47 %)" in run.stdout, out[-3000:]
     flakes = run_harness("flakes", "--json", "-k", name)
     (row,) = json.loads(flakes.stdout)
-    assert (row["runs"], row["failures"], row["class"]) == (40, 10, "flaky")
-    assert row["low"] < 0.25 < row["high"] and row["signatures"] == {"failed": 10}, row
+    assert (row["runs"], row["failures"], row["class"]) == (20, 5, "flaky")
+    assert row["low"] < 0.25 < row["high"] and row["signatures"] == {"failed": 5}, row
     off = f"off{os.getpid()}"
     (tmp_path / "off.toml").write_text(QUARTER.format(name=off))
     assert run_pytest(str(tmp_path / "off.toml"), "--count", "2", "--history", "off").returncode == 0

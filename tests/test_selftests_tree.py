@@ -7,7 +7,7 @@ import pytest
 from harness.data import SUITES_DIR
 from harness.errors import BadInput
 from harness.kernel import Kernel
-from harness.payload.kselftests import build_kselftests, selftests_identity
+from harness.payload.kselftests import build_kselftests, kselftests_key, selftests_identity
 from harness.settings import selftests_tree
 from harness.suites import load_suite
 from tests.helpers import git, run_pytest
@@ -71,3 +71,23 @@ def test_a_kernel_without_source_builds_from_the_selftests_tree_and_says_a_bad_o
     with pytest.raises(BadInput, match="has no tools/testing/selftests/net/mptcp/Makefile"):
         build_kselftests(kernel, suite, tmp_path / "cache", 1, lambda _: None, fake_tree(tmp_path / "t"))
     assert selftests_tree(fake_tree(tmp_path / "u")) == (tmp_path / "u").resolve()
+
+
+def test_a_tree_built_kernels_selftests_are_keyed_by_their_own_content_not_by_its_bpf_sources(tmp_path: Path) -> None:
+    """Found by tests/test_lean_slow.py: its tree and a checkout whose pm_netlink.sh had been changed had the same BPF
+    sources (the kernel's source_identity), and the second's build of net/mptcp was run for the first."""
+    suite = load_suite(SUITES_DIR / "net_mptcp.toml")
+    tree = fake_tree(tmp_path / "a")
+    (tree / "tools/testing/selftests/net/mptcp/pm_netlink.sh").write_text("#!/bin/sh\n")
+    git(tree, "init", "-q")
+    git(tree, "-c", "user.email=d@e.org", "-c", "user.name=D", "add", ".")
+    git(tree, "-c", "user.email=d@e.org", "-c", "user.name=D", "commit", "-qm", "a")
+    built = Kernel(tmp_path / "bzImage", "7.3.0", None, tmp_path / "vmlinux", "tree:a", source=tree,
+                   source_identity="tree-content:same-bpf-sources", build_dir=tmp_path / "build")
+    before = kselftests_key(built, tree, suite, "cc 12", False)
+    (tree / "tools/testing/selftests/net/mptcp/pm_netlink.sh").write_text("#!/bin/sh\necho changed\n")
+    after = kselftests_key(built, tree, suite, "cc 12", False)
+    assert before[1] != after[1] and after[0] == selftests_identity(tree)
+    debian = Kernel(tmp_path / "vmlinuz", "7.3.4", None, tmp_path / "vmlinux", "debian:7.3", source=tree,
+                    source_identity="linux-source-7.3=7.3.4-1")
+    assert kselftests_key(debian, tree, suite, "cc 12", False)[0] == "linux-source-7.3=7.3.4-1"

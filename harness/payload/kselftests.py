@@ -54,9 +54,7 @@ def build_kselftests(kernel: Kernel, suite: Suite, cache_dir: Path, jobs: int, s
         raise BadInput(f"{source} has no {SELFTESTS / suite.directory}/Makefile: suite {suite.name} cannot be built "
                        "from this source")
     compiler = compiler_identity(["cc"], cache_dir)
-    origin = selftests_identity(tree) if tree is not None else kernel.source_identity or str(source.resolve())
-    what = f"{origin}\n{compiler}\n{suite.directory}"
-    key = "ksft-" + hashlib.sha256(what.encode()).hexdigest()[:16]
+    origin, key = kselftests_key(kernel, source, suite, compiler, tree is not None)
 
     def build(partial: Path) -> dict[str, Any]:
         _build(kernel, source, suite, partial, jobs, say, compiler)
@@ -66,6 +64,17 @@ def build_kselftests(kernel: Kernel, suite: Suite, cache_dir: Path, jobs: int, s
     config = directory / "config"
     return KselftestPayload(directory, str(entry.stamp["identity"]), settings_timeout(directory / "settings"),
                             config if config.is_file() else None, tree is not None)
+
+
+def kselftests_key(kernel: Kernel, source: Path, suite: Suite, compiler: str, other_tree: bool) -> tuple[str, str]:
+    """What a kselftests build is made of (its origin) and its cache key. A tree's selftests (--selftests-tree, or the
+    tree a kernel was built from) by their own content: a tree's source_identity is its BPF selftests' (found: two
+    trees with the same BPF sources, one with a changed pm_netlink.sh, shared one build). A Debian kernel's by its
+    source package."""
+    origin = selftests_identity(source) if other_tree or kernel.build_dir is not None else \
+        kernel.source_identity or str(source.resolve())
+    what = f"{origin}\n{compiler}\n{suite.directory}"
+    return origin, "ksft-" + hashlib.sha256(what.encode()).hexdigest()[:16]
 
 
 def selftests_identity(tree: Path) -> str:
