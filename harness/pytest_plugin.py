@@ -249,7 +249,8 @@ class SessionRunner:
     def _report(self, run: SuiteRun, alone: bool) -> None:
         self.runs.append(run)
         if not alone and not run.interrupted:
-            self.say(f"{run.suite} done in {run.elapsed_s:.1f} s: {totals_line(list(run.subtests))}")
+            # the suite file's subtests, as pytest counts its items; what the build has beyond them is said below
+            self.say(f"{run.suite} done in {run.elapsed_s:.1f} s: {totals_line([r for r in run.subtests if r.in_suite])}")
         for problem in run.infra_errors:
             self.say(f"infrastructure: {problem}")
         extras = [r for r in run.subtests if not r.in_suite]

@@ -6,6 +6,7 @@ files nobody reads) and the guest, which "runs" a round by writing a real captur
 log as its batch's output. tests/test_guest_e2e.py does the same with a real kernel and guest.
 """
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -81,3 +82,15 @@ def test_report_dir_gets_ktap_json_and_junit_that_agree(pytester: Pytester, gues
     assert ("    1..5\n    ok 1 base\n    ok 2 mptcpify\n    ok 3 subflow\n    ok 4 rr # SKIP not in this build\n"
             "    ok 5 sockmap\n") in (out / "results.ktap").read_text()
     assert (out / "junit.xml").read_text().count("<testcase ") == len(status)
+
+
+def test_the_live_totals_count_the_items_pytest_counts_and_the_builds_extras_apart(
+        pytester: Pytester, guest_replaced_by_log: list[str]) -> None:
+    """7.3's test_progs also runs mptcp/sockmap, which the suite file lacks: the "done in" line counts the suite's
+    subtests as pytest's summary does (it said "4 passed" beside pytest's "3 passed"), the extra on its own line."""
+    guest_replaced_by_log.append("full-mptcp-7.3-ok.log")
+    result = pytester.runpytest_inprocess(SUITE_FILE)
+    result.assert_outcomes(passed=3, skipped=16)
+    out = result.stdout.str()
+    assert re.search(r"\[harness\] mptcp done in [0-9.]+ s: 3 passed, 16 skipped\n", out), out[-2000:]
+    assert "this build also has subtests the suite file lacks: mptcp/sockmap (passed)" in out
