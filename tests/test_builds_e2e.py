@@ -34,6 +34,11 @@ def builders(cache: Path) -> list[int]:
 
 
 def test_sigkill_during_the_payload_build_leaves_no_make_and_the_next_run_is_right(cache_with_the_kernel: Path) -> None:
+    """A run SIGKILLed mid-build leaves no make and an unstamped partial entry; one of its objects is then corrupted.
+    Before the next run, a complete entry of the same key appears with its payload.json cut short (a copy of the main
+    cache's: a disk that filled mid-write, or a copy cut short, leaves it so). Found trying main at 1191709: a
+    truncated payload.json read as "no payload", and the rebuild's rename onto the existing directory raised OSError.
+    The next run moves the damaged entry aside and says so, trusts nothing of the partial one, builds once, passes."""
     cache = cache_with_the_kernel
     run = subprocess.Popen(pytest_argv("-q", "suites", "-k", "mptcp/base", "--harness-cache", str(cache)), cwd=REPO_ROOT,
                            env=pytest_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -54,13 +59,18 @@ def test_sigkill_during_the_payload_build_leaves_no_make_and_the_next_run_is_rig
     assert not (unfinished / "payload.json").exists()  # never stamped
     victim = next(unfinished.glob("*.o"))
     victim.write_bytes(victim.read_bytes()[:100])  # a corrupt object the next run must not trust
+    damaged = seeded_payload(cache)
+    assert damaged.name == unfinished.name.split(".partial-")[0]  # the same key
+    stamp = damaged / "payload.json"
+    stamp.write_bytes(stamp.read_bytes()[:20])
 
     again = run_pytest("-v", "suites", "-k", "mptcp/base", "--harness-cache", str(cache))
     assert again.returncode == 0, again.stdout[-4000:] + again.stderr[-2000:]
-    assert "mptcp/base PASSED" in again.stdout and "built test_progs in" in again.stdout
-    (built,) = [d for d in (cache / "payloads").iterdir() if d.is_dir()]
-    assert (built / "payload.json").is_file() and ".partial" not in built.name
-    assert not unfinished.exists()
+    out = again.stdout + again.stderr
+    assert "mptcp/base PASSED" in again.stdout and out.count("built test_progs in") == 1, out[-3000:]
+    assert f"cache: {damaged}: no readable payload.json" in out, out[-3000:]
+    assert len(list((cache / "payloads").glob(f"{damaged.name}.damaged-*"))) == 1  # kept to look at
+    assert (damaged / "payload.json").is_file() and not unfinished.exists()
     assert harness_qemus(cache) == []
 
 
@@ -70,22 +80,6 @@ def test_a_shell_only_suite_builds_no_test_progs(cache_with_the_kernel: Path) ->
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert "canary/pass PASSED" in proc.stdout and "building test_progs" not in proc.stdout
     assert not (cache / "payloads").exists() and not (cache / "shadow").exists()
-
-
-def test_a_truncated_payload_stamp_is_moved_aside_and_built_again(cache_with_the_kernel: Path) -> None:
-    """Found trying main at 1191709: a truncated payload.json read as "no payload", and the rebuild's rename onto the
-    existing directory raised OSError. Now the entry is moved aside, said, built again, and the run passes. (The
-    entry: a copy of the main cache's; only the rebuild is this test's.)"""
-    cache = cache_with_the_kernel
-    built = seeded_payload(cache)
-    stamp = built / "payload.json"
-    stamp.write_bytes(stamp.read_bytes()[:20])  # as a disk that filled mid-write, or a copy cut short, leaves it
-    again = run_pytest("-v", "suites", "-k", "mptcp/base", "--harness-cache", str(cache))
-    assert again.returncode == 0, again.stdout[-4000:] + again.stderr[-2000:]
-    out = again.stdout + again.stderr
-    assert f"cache: {built}: no readable payload.json" in out and "built test_progs in" in out
-    assert "mptcp/base PASSED" in again.stdout and (built / "payload.json").is_file()
-    assert len(list((cache / "payloads").glob(f"{built.name}.damaged-*"))) == 1  # kept to look at
 
 
 def test_a_truncated_vmlinuz_and_a_flipped_byte_in_test_progs_are_healed_and_said(tmp_path: Path) -> None:
