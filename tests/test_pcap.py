@@ -86,3 +86,17 @@ def test_a_failing_mptcp_join_keeps_the_pcaps_of_its_failing_sub_cases_only(tmp_
                         suite.capture_subcase["mptcp_join"])
     assert [Path(p).name for p in result.pcaps] == ["mp_join-02-ns1-abc.pcap"]
     assert sorted(f.name for f in (guest_dir / "pcap/mptcp_join").iterdir()) == ["mp_join-02-ns1-abc.pcap"]
+
+
+def test_a_lost_scripts_pcaps_left_among_its_links_are_kept_and_the_links_removed(tmp_path: Path) -> None:
+    """The guest died mid-script: kselftest.sh never moved the pcaps out of the directory of links it ran in."""
+    installed = tmp_path / "install" / "mptcp_join.sh"
+    installed.parent.mkdir()
+    installed.write_text("#!/bin/sh\n")
+    ran_in = tmp_path / "guest" / "pcap" / "mptcp_join" / "tree" / "mptcp"
+    ran_in.mkdir(parents=True)
+    (ran_in / "mptcp_join.sh").symlink_to(installed)
+    shutil.copy(DATA / "mptcp-lo-6.18.pcap", ran_in / "mp_join-07-ns1-x.pcap")
+    result = pcaps.kept(SubtestResult("net-mptcp/mptcp_join", Status.LOST), tmp_path / "guest")
+    assert [Path(p).name for p in result.pcaps] == ["mp_join-07-ns1-x.pcap"]
+    assert not (tmp_path / "guest/pcap/mptcp_join/tree").exists() and installed.is_file()
