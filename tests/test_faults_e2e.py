@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import CACHE, REPO_ROOT, harness_qemus, pytest_argv, pytest_env, run_pytest
+from tests.helpers import REPO_ROOT, harness_qemus, pytest_argv, pytest_env, run_pytest
 
 pytestmark = pytest.mark.guest
 CANARY = "suites/canary/canary.toml"
@@ -60,23 +60,27 @@ def test_expectations_make_a_known_failure_xfail_and_a_known_pass_xpass_under_py
 
 
 def test_sigterm_mid_run_writes_reports_and_leaves_no_qemu(tmp_path: Path) -> None:
+    """SIGTERM while "hang" runs, once the harness has shown "pass" passed: the reports say what was shown (pass
+    passed, hang not run), pytest says interrupted, no qemu is left. (It waited for "pass" in the batch's log; under
+    two workers the SIGTERM could come before the harness had read it, and pass was then not_run: see issue 50's
+    note.)"""
     reports = tmp_path / "reports"
-    proc = subprocess.Popen(
-        pytest_argv(CANARY, "-k", "pass or hang", "--report-dir", str(reports)),
-        cwd=REPO_ROOT, env=pytest_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+    printed = tmp_path / "out.txt"
+    with open(printed, "w") as out_file:
+        proc = subprocess.Popen(pytest_argv(CANARY, "-k", "pass or hang", "--report-dir", str(reports)),
+                                cwd=REPO_ROOT, env=pytest_env(), stdout=out_file, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 600
-    into_the_hang = False  # "pass" reported in the batch's log: the guest is up and running "hang" now
+    into_the_hang = False  # the harness showed "pass" passed: the guest is running "hang" now
     while not into_the_hang and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.5)
-        logs = CACHE.glob(f"runs/*-{proc.pid}-canary/round-1/batch-0.log")
-        into_the_hang = any("canary/pass:OK" in log.read_text() for log in logs)
+        into_the_hang = "PASSED   canary/pass" in printed.read_text()
     assert into_the_hang, "the run never got to the hang"
     proc.send_signal(signal.SIGTERM)
-    out, _ = proc.communicate(timeout=120)
+    proc.wait(timeout=120)
+    out = printed.read_text()
     assert proc.returncode == 2, out[-3000:]  # pytest's "interrupted"
     doc = json.loads((reports / "results.json").read_text())
-    assert {t["name"]: t["status"] for t in doc["tests"]} == {"canary/pass": "passed", "canary/hang": "not_run"}
+    assert {t["name"]: t["status"] for t in doc["tests"]} == {"canary/pass": "passed", "canary/hang": "not_run"}, out[-3000:]
     assert harness_qemus() == []
     assert os.path.exists(reports / "junit.xml")
 
