@@ -13,6 +13,7 @@ from harness.run import pcaps
 from harness.suites import load_suite
 
 DATA = Path(__file__).parent / "data" / "pcap"
+SUITE = load_suite(SUITES_DIR / "net_mptcp.toml")
 
 
 def test_a_capture_is_read_with_its_mptcp_options_counted_and_its_last_packets_kept() -> None:
@@ -48,32 +49,31 @@ def guest_dir_with(tmp_path: Path, script: str, *names: str) -> Path:
 
 def test_a_failed_script_keeps_its_pcaps_named_and_excerpted_a_passed_ones_are_deleted(tmp_path: Path) -> None:
     failed = guest_dir_with(tmp_path / "a", "mptcp_join", "mp_join-01-ns1.pcap", "mp_join-02-ns1.pcap")
-    result = pcaps.kept(SubtestResult("net-mptcp/mptcp_join", Status.TIMEOUT, ("cut off",)), failed)
+    result = pcaps.kept(SubtestResult("net-mptcp/mptcp_join", Status.TIMEOUT, ("cut off",)), failed, SUITE)
     assert [Path(p).name for p in result.pcaps] == ["mp_join-01-ns1.pcap", "mp_join-02-ns1.pcap"]
     assert result.output[0] == "cut off" and result.output[1].startswith("[pcap] 2 capture(s) kept in ")
     assert any("mptcp" in line and "join" in line for line in result.output)
     passed = guest_dir_with(tmp_path / "b", "mptcp_connect", "x.pcap")
-    assert pcaps.kept(SubtestResult("net-mptcp/mptcp_connect", Status.PASSED), passed).pcaps == ()
+    assert pcaps.kept(SubtestResult("net-mptcp/mptcp_connect", Status.PASSED), passed, SUITE).pcaps == ()
     assert not (passed / "pcap" / "mptcp_connect").exists()
     nothing = SubtestResult("net-mptcp/diag", Status.FAILED)
-    assert pcaps.kept(nothing, tmp_path / "c") is nothing
+    assert pcaps.kept(nothing, tmp_path / "c", SUITE) is nothing
 
 
 def test_beyond_the_cap_the_oldest_captures_go_and_that_is_said(tmp_path: Path, monkeypatch: MonkeyPatch) -> None:
     guest_dir = guest_dir_with(tmp_path, "simult_flows", "old.pcap", "new.pcap")
     os.utime(guest_dir / "pcap/simult_flows/old.pcap", (1, 1))
     monkeypatch.setattr(pcaps, "CAP_BYTES", (DATA / "mptcp-lo-6.18.pcap").stat().st_size)
-    result = pcaps.kept(SubtestResult("net-mptcp/simult_flows", Status.FAILED), guest_dir)
+    result = pcaps.kept(SubtestResult("net-mptcp/simult_flows", Status.FAILED), guest_dir, SUITE)
     assert [Path(p).name for p in result.pcaps] == ["new.pcap"] and "1 older one(s) deleted at the" in result.output[0]
     assert not (guest_dir / "pcap/simult_flows/old.pcap").exists()
 
 
 def test_with_pcap_a_capturing_script_gets_its_suite_files_arguments_the_others_none() -> None:
-    suite = load_suite(SUITES_DIR / "net_mptcp.toml")
-    argv = kselftest_argv(suite, Batch(0, ("diag", "mptcp_join")), Path("/k"), capture=True)
+    argv = kselftest_argv(SUITE, Batch(0, ("diag", "mptcp_join")), Path("/k"), capture=True)
     assert argv[-2:] == ["diag", "mptcp_join:-c"]
-    assert kselftest_argv(suite, Batch(0, ("diag", "mptcp_join")), Path("/k"))[-2:] == ["diag", "mptcp_join"]
-    assert pcaps.unable(suite, ("diag", "mptcp_join", "pm_netlink")) == ["net-mptcp/diag", "net-mptcp/pm_netlink"]
+    assert kselftest_argv(SUITE, Batch(0, ("diag", "mptcp_join")), Path("/k"))[-2:] == ["diag", "mptcp_join"]
+    assert pcaps.unable(SUITE, ("diag", "mptcp_join", "pm_netlink")) == ["net-mptcp/diag", "net-mptcp/pm_netlink"]
 
 
 def test_a_failing_mptcp_join_keeps_the_pcaps_of_its_failing_sub_cases_only(tmp_path: Path) -> None:
@@ -81,9 +81,7 @@ def test_a_failing_mptcp_join_keeps_the_pcaps_of_its_failing_sub_cases_only(tmp_
                                "mp_join-03-ns2-abc.pcap")
     cases = (Subcase("001 no JOIN", Status.PASSED), Subcase("002 single subflow", Status.FAILED),
              Subcase("003 multiple subflows", Status.PASSED))
-    suite = load_suite(SUITES_DIR / "net_mptcp.toml")
-    result = pcaps.kept(SubtestResult("net-mptcp/mptcp_join", Status.FAILED, subcases=cases), guest_dir,
-                        suite.capture_subcase["mptcp_join"])
+    result = pcaps.kept(SubtestResult("net-mptcp/mptcp_join", Status.FAILED, subcases=cases), guest_dir, SUITE)
     assert [Path(p).name for p in result.pcaps] == ["mp_join-02-ns1-abc.pcap"]
     assert sorted(f.name for f in (guest_dir / "pcap/mptcp_join").iterdir()) == ["mp_join-02-ns1-abc.pcap"]
 
@@ -97,6 +95,6 @@ def test_a_lost_scripts_pcaps_left_among_its_links_are_kept_and_the_links_remove
     ran_in.mkdir(parents=True)
     (ran_in / "mptcp_join.sh").symlink_to(installed)
     shutil.copy(DATA / "mptcp-lo-6.18.pcap", ran_in / "mp_join-07-ns1-x.pcap")
-    result = pcaps.kept(SubtestResult("net-mptcp/mptcp_join", Status.LOST), tmp_path / "guest")
+    result = pcaps.kept(SubtestResult("net-mptcp/mptcp_join", Status.LOST), tmp_path / "guest", SUITE)
     assert [Path(p).name for p in result.pcaps] == ["mp_join-07-ns1-x.pcap"]
     assert not (tmp_path / "guest/pcap/mptcp_join/tree").exists() and installed.is_file()

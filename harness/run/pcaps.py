@@ -21,9 +21,9 @@ CAP_BYTES = 64 * 1024 * 1024  # a subtest's pcaps kept at most (mptcp_join's ~19
 DIR = "pcap"
 
 
-def where(guest_dir: Path, result: SubtestResult) -> Path:
-    """The directory a script's pcaps are left in: <guest dir>/pcap/<script>."""
-    return guest_dir / DIR / result.name.rsplit("/", 1)[-1]
+def script_of(result: SubtestResult) -> str:
+    """The script a kselftest result is of: "net-mptcp/mptcp_join" -> "mptcp_join"."""
+    return result.name.rsplit("/", 1)[-1]
 
 
 def passed_subcases(result: SubtestResult, files: list[Path], subcase: str | None) -> list[Path]:
@@ -35,10 +35,11 @@ def passed_subcases(result: SubtestResult, files: list[Path], subcase: str | Non
     return [f for f in files if (m := re.search(subcase, f.name)) and int(m["n"]) in passed]
 
 
-def kept(result: SubtestResult, guest_dir: Path, subcase: str | None = None) -> SubtestResult:
+def kept(result: SubtestResult, guest_dir: Path, suite: Suite) -> SubtestResult:
     """The result with its pcaps named and read into its output when it failed; its pcaps deleted otherwise, and
-    those of its sub-cases that passed (subcase: the suite file's regex, see passed_subcases)."""
-    found = where(guest_dir, result)
+    those of its sub-cases that passed (the suite file's `subcase` regex for its script, see passed_subcases)."""
+    script = script_of(result)
+    found = guest_dir / DIR / script
     if not found.is_dir():
         return result
     left = found / "tree"  # a script whose guest died: its pcaps still where it ran, among links (kselftest.sh)
@@ -48,19 +49,19 @@ def kept(result: SubtestResult, guest_dir: Path, subcase: str | None = None) -> 
     if result.status not in FAILED_AT_FIRST:
         shutil.rmtree(found, ignore_errors=True)
         return result
-    files = sorted(found.glob("*.pcap"), key=lambda f: f.stat().st_mtime, reverse=True)
-    for f in passed_subcases(result, files, subcase):
+    files = list(found.glob("*.pcap"))
+    for f in passed_subcases(result, files, suite.capture_subcase.get(script)):
         f.unlink()
         files.remove(f)
+    stats = {f: f.stat() for f in files}
     keep, total, cut = [], 0, []
-    for f in files:
-        if total + f.stat().st_size > CAP_BYTES:
+    for f in sorted(files, key=lambda f: stats[f].st_mtime, reverse=True):  # the newest first
+        if total + stats[f].st_size > CAP_BYTES:
             cut.append(f)
+            f.unlink()
             continue
         keep.append(f)
-        total += f.stat().st_size
-    for f in cut:
-        f.unlink()
+        total += stats[f].st_size
     lines = pcap.excerpt([pcap.read(f) for f in keep[:1]])  # the newest: where the script stopped
     lines.insert(0, f"[pcap] {len(keep)} capture(s) kept in {found}" + (
         f"; {len(cut)} older one(s) deleted at the {CAP_BYTES // 2**20} MiB cap" if cut else ""))

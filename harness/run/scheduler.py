@@ -219,8 +219,7 @@ def _read_batch(request: RunRequest, g: _Guest, b: Batch, found: _Round, pending
     decided = decide(request.suite.test, list(b.subtests), list(request.suite.subtests), parsed, finished,
                      nested=request.suite.runner.nested, printed_by=request.suite.printed_by)
     if request.pcap:
-        subcase = request.suite.capture_subcase
-        decided = [pcaps.kept(r, g.workdir, subcase.get(r.name.rsplit("/", 1)[-1])) for r in decided]
+        decided = [pcaps.kept(r, g.workdir, request.suite) for r in decided]
     found.results += [dataclasses.replace(r, duration_s=g.watch.duration(r.name)) for r in decided]
     if not finished:
         pending[b.index] = tuple(n for n in map(request.suite.full_name, b.subtests) if n not in parsed.subtests)
