@@ -98,3 +98,11 @@ def test_a_lost_scripts_pcaps_left_among_its_links_are_kept_and_the_links_remove
     result = pcaps.kept(SubtestResult("net-mptcp/mptcp_join", Status.LOST), tmp_path / "guest", SUITE)
     assert [Path(p).name for p in result.pcaps] == ["mp_join-07-ns1-x.pcap"]
     assert not (tmp_path / "guest/pcap/mptcp_join/tree").exists() and installed.is_file()
+
+
+def test_the_excerpt_is_of_the_newest_capture_that_holds_packets(tmp_path: Path) -> None:
+    guest_dir = guest_dir_with(tmp_path, "mptcp_join", "mp_join-01-ns1-x.pcap")
+    empty = guest_dir / "pcap/mptcp_join/mp_join-02-ns1-x.pcap"  # a pcap header only: cut off as tcpdump started
+    empty.write_bytes((DATA / "mptcp-lo-6.18.pcap").read_bytes()[:24])
+    result = pcaps.kept(SubtestResult("net-mptcp/mptcp_join", Status.TIMEOUT), guest_dir, SUITE)
+    assert len(result.pcaps) == 2 and result.output[1].startswith("[pcap] mp_join-01-ns1-x.pcap: 42 packets"), result.output[:2]

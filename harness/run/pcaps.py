@@ -62,10 +62,19 @@ def kept(result: SubtestResult, guest_dir: Path, suite: Suite) -> SubtestResult:
             continue
         keep.append(f)
         total += stats[f].st_size
-    lines = pcap.excerpt([pcap.read(f) for f in keep[:1]])  # the newest: where the script stopped
+    lines = pcap.excerpt(newest_with_packets(keep))
     lines.insert(0, f"[pcap] {len(keep)} capture(s) kept in {found}" + (
         f"; {len(cut)} older one(s) deleted at the {CAP_BYTES // 2**20} MiB cap" if cut else ""))
     return dataclasses.replace(result, output=(*result.output, *lines), pcaps=tuple(str(f) for f in sorted(keep)))
+
+
+def newest_with_packets(files: list[Path]) -> list[pcap.Capture]:
+    """The capture to excerpt: the newest (where the script stopped) that holds packets; a capture cut off just as
+    its tcpdump started is empty (seen under load: mptcp_join cut off a second into its test 2)."""
+    for f in files:
+        if (c := pcap.read(f)).packets:
+            return [c]
+    return [pcap.read(files[0])] if files else []
 
 
 def unable(suite: Suite, subtests: tuple[str, ...]) -> list[str]:
