@@ -28,7 +28,7 @@ from harness.expectations import load as load_expectations
 from harness.guest import warm
 from harness.guest.pool import GuestPool, PoolRequest
 from harness.kernel import Kernel, coverage, debian, has_module
-from harness.kernel.kconfig import built_with, mode_fragments
+from harness.kernel.kconfig import built_with, mode_fragments, setting
 from harness.kernel.prebuilt import prebuilt_kernel
 from harness.kernel.tree import build_kernel
 from harness.payload.kselftests import KselftestPayload, build_kselftests, options_against
@@ -271,14 +271,14 @@ class Session:
         return SuiteRun(suite.name, kernel.identity, results.not_in_build([suite.full_name(s) for s in subtests]))
 
     def _captures(self, suite: Suite, subtests: tuple[str, ...]) -> bool:
-        """--pcap for these subtests: whether their suite captures; what cannot is said once per suite."""
+        """--pcap for these subtests: whether any of them captures; what cannot is said once per suite."""
         if not self.settings.pcap:
             return False
-        if (unable := pcaps.unable(suite, subtests)) and f"pcap:{suite.name}" not in self.said:
+        unable, why = pcaps.unable(suite, subtests, self.prepared.payload_for(suite),
+                                   setting(self.prepared.kernel, "CONFIG_PACKET"))
+        if unable and f"pcap:{suite.name}" not in self.said:
             self.said.add(f"pcap:{suite.name}")
-            how = "its scripts' capture options are in its suite file's [capture]" if suite.capture else \
-                "its suite file names no [capture] (test_progs' traffic monitor is not used yet)"
-            self.say(f"--pcap: {', '.join(unable[:6])}{' ...' if len(unable) > 6 else ''} capture no packets ({how})")
+            self.say(f"--pcap: {', '.join(unable[:6])}{' ...' if len(unable) > 6 else ''} capture no packets ({why})")
         return len(unable) < len(subtests)
 
     def run(self, selection: Selection) -> SuiteRun:

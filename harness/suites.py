@@ -39,7 +39,8 @@ class Suite:
     programs: tuple[str, ...] = ()  # what the subtests run from the host's root file system (`ip`, `nft` ...)
     timeout_from_settings: bool = False  # the directory's own `settings` file sets the timeout (kselftest)
     modules: dict[str, str] = field(default_factory=dict)  # runner "kunit": subtest (KUnit suite) -> its module
-    capture: dict[str, str] = field(default_factory=dict)  # runner "kselftest": script -> its arguments for --pcap
+    capture: dict[str, str] = field(default_factory=dict)  # --pcap: "kselftest": script -> its arguments; "shell":
+    # subtest -> a command run beside it in a directory of its own, stopped after it (its *.pcap kept)
     capture_subcase: dict[str, str] = field(default_factory=dict)  # script -> regex: a pcap's sub-case number, (?P<n>)
 
     def full_name(self, subtest: str) -> str:
@@ -107,9 +108,9 @@ def load_suite(path: Path) -> Suite:
     if (suite.runner is Runner.KUNIT) != bool(suite.modules) or (suite.modules and set(suite.modules) != set(suite.subtests)):
         raise BadInput(f"{path}: runner 'kunit' needs one entry in [modules] per subtest (its KUnit suite's module), "
                        "and no other runner has [modules]")
-    if suite.capture and (suite.runner is not Runner.KSELFTEST or not set(suite.capture) <= set(suite.subtests)):
-        raise BadInput(f"{path}: [capture] names scripts of its subtests (runner 'kselftest' only) with the arguments "
-                       "that make them capture packets")
+    if suite.capture and (suite.runner not in (Runner.KSELFTEST, Runner.SHELL) or not set(suite.capture) <= set(suite.subtests)):
+        raise BadInput(f"{path}: [capture] names some of its subtests: for runner 'kselftest' the arguments that make "
+                       "a script capture packets, for runner 'shell' a command that captures while the subtest runs")
     if suite.max_concurrency is not None and suite.max_concurrency < 1:
         raise BadInput(f"{path}: max_concurrency must be at least 1")
     return suite

@@ -165,7 +165,7 @@ def test_a_command_installs_only_its_groups_and_an_unknown_group_is_bad_input(ca
     from harness.host import setup as hostsetup
 
     assert wanted_packages(only=["python"]) == ["libsqlite3-0", "python3-venv"]
-    mptcp = set(wanted_packages(only=["guest", "bpf_build", "python"]))
-    assert "clang-22" in mptcp and "qemu-system-x86" in mptcp and not {"chromium", "shellcheck"} & mptcp
+    mptcp = set(wanted_packages(only=["guest", "bpf_build", "python", "pcap"]))
+    assert "clang-22" in mptcp and "libpcap-dev" in mptcp and "qemu-system-x86" in mptcp and not {"chromium", "shellcheck"} & mptcp
     assert hostsetup.main(["gpu"]) == 2
     assert "no package group gpu" in capsys.readouterr().err

@@ -6,8 +6,10 @@ from pathlib import Path
 from pytest import MonkeyPatch
 
 from harness.data import SUITES_DIR
-from harness.guest.commands import Batch, kselftest_argv
+from harness.guest.commands import Batch, kselftest_argv, progs_argv, script
 from harness.parse import pcap
+from harness.parse.test_progs import Word, parse_test_progs
+from harness.payload.selftests_bpf import Payload
 from harness.results import Status, Subcase, SubtestResult
 from harness.run import pcaps
 from harness.suites import load_suite
@@ -73,7 +75,10 @@ def test_with_pcap_a_capturing_script_gets_its_suite_files_arguments_the_others_
     argv = kselftest_argv(SUITE, Batch(0, ("diag", "mptcp_join")), Path("/k"), capture=True)
     assert argv[-2:] == ["diag", "mptcp_join:-c"]
     assert kselftest_argv(SUITE, Batch(0, ("diag", "mptcp_join")), Path("/k"))[-2:] == ["diag", "mptcp_join"]
-    assert pcaps.unable(SUITE, ("diag", "mptcp_join", "pm_netlink")) == ["net-mptcp/diag", "net-mptcp/pm_netlink"]
+    unable, why = pcaps.unable(SUITE, ("diag", "mptcp_join", "pm_netlink"), None, "y")
+    assert unable == ["net-mptcp/diag", "net-mptcp/pm_netlink"] and "[capture]" in why
+    unable, why = pcaps.unable(SUITE, ("mptcp_join",), None, "n")
+    assert unable == ["net-mptcp/mptcp_join"] and "CONFIG_PACKET is not set" in why
 
 
 def test_a_failing_mptcp_join_keeps_the_pcaps_of_its_failing_sub_cases_only(tmp_path: Path) -> None:
@@ -106,3 +111,57 @@ def test_the_excerpt_is_of_the_newest_capture_that_holds_packets(tmp_path: Path)
     empty.write_bytes((DATA / "mptcp-lo-6.18.pcap").read_bytes()[:24])
     result = pcaps.kept(SubtestResult("net-mptcp/mptcp_join", Status.TIMEOUT), guest_dir, SUITE)
     assert len(result.pcaps) == 2 and result.output[1].startswith("[pcap] mp_join-01-ns1-x.pcap: 42 packets"), result.output[:2]
+
+
+BPF_SUITE = load_suite(SUITES_DIR / "mptcp_bpf.toml")
+MONITOR = DATA / "test_progs"
+
+
+def monitor_dir(tmp_path: Path, *names: str) -> Path:
+    """A guest dir whose test_progs ran with its traffic monitor: its real pcaps where tmon.sh binds them."""
+    found = tmp_path / "guest" / pcaps.DIR / "test_progs"
+    found.mkdir(parents=True)
+    for name in names:  # kept as NAME.pcap: tests/data's *.log are text logs
+        shutil.copy(MONITOR / f"{name}.pcap", found / name)
+    return tmp_path / "guest"
+
+
+def test_a_failing_test_progs_subtest_keeps_its_own_monitor_pcap_and_a_passing_ones_is_deleted(tmp_path: Path) -> None:
+    base, subflow = "packets-78-0-mptcp__base-mptcp_ns.log", "packets-78-0-mptcp__subflow-mptcp_ns.log"
+    guest_dir = monitor_dir(tmp_path, base, subflow)
+    failed = pcaps.kept(SubtestResult("mptcp/base", Status.FAILED), guest_dir, BPF_SUITE)
+    assert [Path(p).name for p in failed.pcaps] == [base]
+    assert failed.output[0] == f"[pcap] 1 capture(s) kept in {guest_dir / 'pcap/test_progs'}"
+    assert failed.output[1].startswith(f"[pcap] {base}: 12 packets; MPTCP options: ") and "capable" in failed.output[1]
+    passed = pcaps.kept(SubtestResult("mptcp/subflow", Status.PASSED), guest_dir, BPF_SUITE)
+    assert passed.pcaps == () and sorted(f.name for f in (guest_dir / "pcap/test_progs").iterdir()) == [base]
+
+
+def test_a_monitor_pcap_is_its_subtests_by_the_whole_name_and_a_subtest_without_one_says_so(tmp_path: Path) -> None:
+    guest_dir = monitor_dir(tmp_path, "packets-78-0-mptcp__subflow-mptcp_ns.log")
+    found = guest_dir / "pcap/test_progs"
+    assert pcaps.monitor_files(SubtestResult("mptcp/iters_subflow", Status.FAILED), found) == []
+    assert len(pcaps.monitor_files(SubtestResult("mptcp/subflow", Status.FAILED), found)) == 1
+    none = pcaps.kept(SubtestResult("mptcp/mptcpify", Status.FAILED), guest_dir, BPF_SUITE)
+    assert none.pcaps == () and none.output == (f"[pcap] no capture of it in {found}",)
+
+
+def test_the_monitors_lines_stay_in_the_subtests_output_and_its_result_is_read() -> None:
+    parsed = parse_test_progs((MONITOR / "mptcp-base-failed.log").read_text())
+    base = parsed.subtests["mptcp/base"]
+    assert base.result is Word.FAIL
+    assert "Packet file: packets-78-0-mptcp__base-mptcp_ns.log" in base.output
+    assert any(line.startswith("lo      In  IPv4 127.0.0.1:") for line in base.output)
+
+
+def test_test_progs_captures_only_when_built_with_its_traffic_monitor(tmp_path: Path) -> None:
+    """The option's name is in test_progs only when its Makefile found libpcap; the run says so once otherwise."""
+    (tmp_path / "test_progs").write_bytes(b"\x7fELF ... --verbose ... no monitor here")
+    without = Payload(tmp_path, tmp_path / "test_progs", "t")
+    unable, why = pcaps.unable(BPF_SUITE, ("base", "rr"), without, "y")
+    assert unable == ["mptcp/base", "mptcp/rr"] and "built without libpcap" in why and str(tmp_path) in why
+    (tmp_path / "test_progs").write_bytes(b"\x7fELF ... traffic-monitor ...")
+    assert pcaps.unable(BPF_SUITE, ("base", "rr"), without, "y") == ([], "")
+    argv = progs_argv(BPF_SUITE, Batch(0, ("base",)), [Batch(0, ("base",))], tmp_path / "pcap")
+    assert argv[:3] == ["sh", script("tmon.sh"), str(tmp_path / "pcap/test_progs")]
+    assert argv[3:] == ["./test_progs", "-v", "-m", "mptcp", "-a", "mptcp/base"]

@@ -30,6 +30,9 @@ def test_mptcp_suite_follows_test_progs_order_in_a_real_source() -> None:
     ("name = 'x'\ntest = 'y'\nsubtests = ['a']\nrunner = 'pytest'\n", "runner 'pytest' unknown"),
     ("name = 'x'\ntest = 'y'\nsubtests = ['a']\nrunner = 'kselftest'\n", "runner 'kselftest' needs `directory`"),
     ("name = [\n", "cannot read suite file"),
+    ("name = 'x'\ntest = 'y'\nsubtests = ['a']\n[capture]\na = '-c'\n", "[capture] names some of its subtests"),
+    ("name = 'x'\ntest = 'y'\nsubtests = ['a']\nrunner = 'shell'\n[commands]\na = 'true'\n[capture]\nb = 'tcpdump'\n",
+     "for runner 'shell' a command that captures"),
 ])
 def test_malformed_suite_is_bad_input(tmp_path: Path, text: str, complaint: str) -> None:
     path = tmp_path / "bad.toml"
@@ -38,3 +41,10 @@ def test_malformed_suite_is_bad_input(tmp_path: Path, text: str, complaint: str)
         load_suite(path)
     assert complaint in str(e.value)
     assert "\n" not in str(e.value)
+
+
+def test_a_shell_suite_names_a_capture_command_per_subtest(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text("name = 'x'\ntest = 'y'\nrunner = 'shell'\nsubtests = ['a', 'b']\n[commands]\na = 'true'\nb = 'true'\n"
+                    "[capture]\na = 'tcpdump -i lo -w a.pcap'\n")
+    assert load_suite(path).capture == {"a": "tcpdump -i lo -w a.pcap"}

@@ -18,6 +18,7 @@ from harness.suites import Runner, Suite
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 KMSG = "/dev/kmsg"
 RUNNER_SCRIPT = "run.sh"
+TEST_PROGS_PCAPS = "test_progs"  # --pcap: where in the guest's pcap directory test_progs' traffic monitor writes
 KSELFTEST_MARGIN_S = 15  # a script's own timeout ends this much before the suite's: it is cut off, the guest goes on
 
 
@@ -72,22 +73,28 @@ def script(name: str) -> str:
     return str(SCRIPTS / name)
 
 
-def progs_argv(suite: Suite, batch: Batch, batches: list[Batch]) -> list[str]:
+def progs_argv(suite: Suite, batch: Batch, batches: list[Batch], pcap_out: Path | None = None) -> list[str]:
     """-a takes exact names (-t would match substrings: subflow ~ iters_subflow); -v prints each result as it ends
-    (batch.sh line-buffers its stdout, as stdbuf -oL would)."""
+    (batch.sh line-buffers its stdout, as stdbuf -oL would). pcap_out (--pcap): the traffic monitor on for the
+    test's every subtest, its pcaps into pcap_out/TEST_PROGS_PCAPS (scripts/tmon.sh)."""
     argv = ["./test_progs", "-v"]
+    if pcap_out is not None:
+        argv = ["sh", script("tmon.sh"), str(pcap_out / TEST_PROGS_PCAPS), *argv, "-m", suite.test]
     if batch.runs_rest:
         others = [f"{suite.test}/{s}" for b in batches if b is not batch for s in b.subtests]
         return argv + ["-a", suite.test] + (["-b", ",".join(others)] if others else [])
     return argv + ["-a", ",".join(f"{suite.test}/{s}" for s in batch.subtests)]
 
 
-def shell_suite_argv(suite: Suite, batch: Batch, workdir: Path) -> list[str]:
-    """A batch of a shell suite: its commands written as files beside the round's logs."""
+def shell_suite_argv(suite: Suite, batch: Batch, workdir: Path, capture: bool = False) -> list[str]:
+    """A batch of a shell suite: its commands written as files beside the round's logs; with `capture` (--pcap), the
+    suite file's capture command of a subtest too (<subtest>.capture, run by exec: the signal that stops it is its)."""
     commands = workdir / "commands"
     commands.mkdir(parents=True, exist_ok=True)
     for sub in batch.subtests:
         (commands / f"{sub}.sh").write_text(suite.commands[sub] + "\n")
+        if capture and sub in suite.capture:
+            (commands / f"{sub}.capture").write_text(f"exec {suite.capture[sub]}\n")
     return ["sh", script("shell-suite.sh"), str(batch.index), suite.test, str(commands), *batch.subtests]
 
 
@@ -110,7 +117,8 @@ def runner_script(suite: Suite, payload_dir: Path | None, shared: Path, batches:
     """A guest's run.sh: its batches started at once (isolated when not alone), then wait for all.
     every: the round's batches in all its guests, when this guest runs only some (what "the rest" leaves out).
     gcov_out: a gcov kernel (--coverage): where net/mptcp's counters go after the batches (scripts/gcov.sh).
-    pcap_out: --pcap: where the scripts that capture leave their pcaps, a directory per script (scripts/kselftest.sh)."""
+    pcap_out: --pcap: where the scripts that capture leave their pcaps, a directory per script (scripts/kselftest.sh),
+    and test_progs' traffic monitor its own (scripts/tmon.sh)."""
     env = {"HARNESS_KMSG": kmsg, "HARNESS_RESULT_LINE": SUBTEST_RESULT_LINE, "HARNESS_SHARED": str(shared),
            "HARNESS_MARKS_ITSELF": "0" if suite.runner is Runner.TEST_PROGS else "1", "HARNESS_AWK": awk_command(),
            "HARNESS_STDBUF_PRELOAD": stdbuf_preload(), "HARNESS_SCRIPTS": str(SCRIPTS)}
@@ -124,14 +132,14 @@ def runner_script(suite: Suite, payload_dir: Path | None, shared: Path, batches:
         lines.append(f"cd {shlex.quote(str(payload_dir))} || exit 1")
     for b in batches:
         if suite.runner is Runner.SHELL:
-            argv = shell_suite_argv(suite, b, workdir)
+            argv = shell_suite_argv(suite, b, workdir, capture=pcap_out is not None)
         elif suite.runner is Runner.KUNIT:
             argv = kunit_argv(suite, b)
         elif suite.runner is Runner.KSELFTEST:
             assert payload_dir is not None
             argv = kselftest_argv(suite, b, payload_dir, capture=pcap_out is not None)
         else:
-            argv = progs_argv(suite, b, every or batches)
+            argv = progs_argv(suite, b, every or batches, pcap_out)
         scratch = str(workdir / f"scratch-{b.index}") if len(batches) > 1 else "-"  # alone: no isolation set-up
         # a subshell that reads batch.sh, not a new sh: each program a guest starts is read over 9p (~0.1 s under TCG)
         args = [str(b.index), str(b.log(workdir)), str(b.status_file(workdir)), scratch, *argv]

@@ -14,6 +14,7 @@ import hashlib
 import os
 import re
 import shutil
+import subprocess
 import sys
 import time
 import tomllib
@@ -40,6 +41,28 @@ class Payload:
     directory: Path  # test_progs runs from here: its *.bpf.o sit beside it
     test_progs: Path
     identity: str
+
+    @property
+    def traffic_monitor(self) -> bool:
+        """Whether this test_progs has its traffic monitor (-m, --pcap): built where libpcap was found."""
+        return has_traffic_monitor(self.test_progs)
+
+
+def has_traffic_monitor(test_progs: Path) -> bool:
+    """test_progs.c names its option "traffic-monitor" only when built with TRAFFIC_MONITOR (libpcap found)."""
+    try:
+        return b"traffic-monitor" in test_progs.read_bytes()
+    except OSError:
+        return False
+
+
+def libpcap_version() -> str:
+    """libpcap's version as pkg-config tells test_progs' Makefile (with it: the traffic monitor), or "none"."""
+    try:
+        out = subprocess.run(["pkg-config", "--modversion", "libpcap"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return "none"
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "none"
 
 
 def llvm_bin() -> Path:
@@ -153,7 +176,8 @@ def build_test_progs(
     A second call runs no make: the cache entry (payload/build.py) is complete or rebuilt.
     """
     llvm = llvm_bin()
-    toolchain = toolchain_identity(llvm, cache_dir)
+    # libpcap (or none) is part of what it is built with: test_progs has its traffic monitor only with it
+    toolchain = f"{toolchain_identity(llvm, cache_dir)} | libpcap {libpcap_version()}"
     key = payload_key(kernel, toolchain, tests)
     shadow = cache_dir / "shadow" / f"{key}-{os.getpid()}"
 

@@ -1,6 +1,7 @@
 """--pcap on the host: what a script's captures become once its result is known.
 
-The guest leaves each capturing script's pcaps in <guest dir>/pcap/<script>/ (scripts/kselftest.sh). A subtest that
+The guest leaves each capturing script's pcaps in <guest dir>/pcap/<script>/ (scripts/kselftest.sh), and test_progs'
+traffic monitor a pcap per network namespace of each subtest in <guest dir>/pcap/test_progs/ (scripts/tmon.sh). A subtest that
 failed (failed, cut off, lost) keeps them there, beside its batch's log, up to CAP_BYTES (the newest first; the cut
 said), named in its result (results.json's "pcaps") and read into its output: each capture's MPTCP options and last
 packets (harness/parse/pcap.py), and the command that shows all of it. A subtest that passed or skipped has its
@@ -13,9 +14,11 @@ import re
 import shutil
 from pathlib import Path
 
+from harness.guest.commands import TEST_PROGS_PCAPS
 from harness.parse import pcap
+from harness.payload.selftests_bpf import Payload
 from harness.results import FAILED_AT_FIRST, SubtestResult
-from harness.suites import Suite
+from harness.suites import Runner, Suite
 
 CAP_BYTES = 64 * 1024 * 1024  # a subtest's pcaps kept at most (mptcp_join's ~190 tests at 128 bytes a packet: less)
 DIR = "pcap"
@@ -24,6 +27,29 @@ DIR = "pcap"
 def script_of(result: SubtestResult) -> str:
     """The script a kselftest result is of: "net-mptcp/mptcp_join" -> "mptcp_join"."""
     return result.name.rsplit("/", 1)[-1]
+
+
+def monitor_files(result: SubtestResult, found: Path) -> list[Path]:
+    """A test_progs subtest's pcaps among its batch's: network_helpers.c names each packets-PID-SEQ-T__S-NETNS.log
+    (its test and subtest joined by "__", "/" and " " made "_")."""
+    encoded = re.sub(r"[/ ]", "_", result.name.replace("/", "__", 1))
+    return [f for f in found.glob("packets-*.log") if re.match(rf"packets-\d+-\d+-{re.escape(encoded)}-", f.name)]
+
+
+def captures(result: SubtestResult, guest_dir: Path, suite: Suite) -> tuple[Path, list[Path]]:
+    """Where a result's pcaps are, and which they are: a capturing script's directory (kselftest.sh moved them there,
+    or they are still among the links it ran in when its guest died), or test_progs' traffic monitor's files."""
+    if suite.runner is Runner.TEST_PROGS:
+        found = guest_dir / DIR / TEST_PROGS_PCAPS
+        return found, monitor_files(result, found) if found.is_dir() else []
+    found = guest_dir / DIR / script_of(result)
+    if not found.is_dir():
+        return found, []
+    left = found / "tree"  # a script whose guest died: its pcaps still where it ran, among links (kselftest.sh)
+    for f in left.glob("*/*.pcap"):
+        f.rename(found / f.name)
+    shutil.rmtree(left, ignore_errors=True)  # the links, never what they point to
+    return found, list(found.glob("*.pcap"))
 
 
 def passed_subcases(result: SubtestResult, files: list[Path], subcase: str | None) -> list[Path]:
@@ -38,19 +64,17 @@ def passed_subcases(result: SubtestResult, files: list[Path], subcase: str | Non
 def kept(result: SubtestResult, guest_dir: Path, suite: Suite) -> SubtestResult:
     """The result with its pcaps named and read into its output when it failed; its pcaps deleted otherwise, and
     those of its sub-cases that passed (the suite file's `subcase` regex for its script, see passed_subcases)."""
-    script = script_of(result)
-    found = guest_dir / DIR / script
-    if not found.is_dir():
-        return result
-    left = found / "tree"  # a script whose guest died: its pcaps still where it ran, among links (kselftest.sh)
-    for f in left.glob("*/*.pcap"):
-        f.rename(found / f.name)
-    shutil.rmtree(left, ignore_errors=True)  # the links, never what they point to
+    found, files = captures(result, guest_dir, suite)
     if result.status not in FAILED_AT_FIRST:
-        shutil.rmtree(found, ignore_errors=True)
+        for f in files:
+            f.unlink()
+        if suite.runner is not Runner.TEST_PROGS:
+            shutil.rmtree(found, ignore_errors=True)  # the script's own directory
         return result
-    files = list(found.glob("*.pcap"))
-    for f in passed_subcases(result, files, suite.capture_subcase.get(script)):
+    if not files:  # (test_progs: a subtest that made no network namespace of its own with netns_new())
+        return result if not found.is_dir() else \
+            dataclasses.replace(result, output=(*result.output, f"[pcap] no capture of it in {found}"))
+    for f in passed_subcases(result, files, suite.capture_subcase.get(script_of(result))):
         f.unlink()
         files.remove(f)
     stats = {f: f.stat() for f in files}
@@ -77,6 +101,21 @@ def newest_with_packets(files: list[Path]) -> list[pcap.Capture]:
     return [pcap.read(files[0])] if files else []
 
 
-def unable(suite: Suite, subtests: tuple[str, ...]) -> list[str]:
-    """The selected subtests that cannot capture (no [capture] arguments in the suite file), for a line said once."""
-    return [suite.full_name(s) for s in subtests if s not in suite.capture]
+def unable(suite: Suite, subtests: tuple[str, ...], payload: object, packet: str | None) -> tuple[list[str], str]:
+    """The selected subtests that cannot capture, and why (a line said once per suite; they run as without --pcap).
+    payload: the suite's (test_progs captures where it was built with libpcap); packet: the kernel's CONFIG_PACKET
+    (None when its config is unknown: tried)."""
+    names = [suite.full_name(s) for s in subtests]
+    if packet == "n":
+        return names, "the kernel has no AF_PACKET (CONFIG_PACKET is not set): tcpdump and libpcap capture nothing"
+    if suite.runner is Runner.TEST_PROGS:
+        if isinstance(payload, Payload) and payload.traffic_monitor:
+            return [], ""
+        where = payload.test_progs if isinstance(payload, Payload) else "test_progs"
+        return names, f"{where} was built without libpcap, so without its traffic monitor (-m): install libpcap-dev " \
+            "(./run does) and the next build of test_progs has it"
+    if suite.runner is Runner.KUNIT:
+        return names, "KUnit's tests run inside the kernel"
+    why = "their scripts have no capture option; the suite file's [capture] names those that do" \
+        if suite.runner is Runner.KSELFTEST else "the suite file's [capture] names no capture command for them"
+    return [suite.full_name(s) for s in subtests if s not in suite.capture], why
