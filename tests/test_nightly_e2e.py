@@ -3,6 +3,7 @@ WARNING and says so first; the second, with an expectations file naming that cra
 crash was first seen the night before, quarantines the canary's flaky subtest (failed and passed on one kernel, two
 nights running: known flaky, with its rate) and writes KCIDB that kcidb-io accepts."""
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -86,3 +87,40 @@ def test_two_nightlies_started_at_once_into_one_dir_each_complete_their_own_nigh
         other = next(s for n, s in summaries.items() if n != name)
         # the night before is one that started earlier: never the other when it started at the same second or later
         assert summary["previous"] is None or (summary["previous"] == other["night"] and other["started"] < summary["started"])
+
+
+PINGS = """name = "pings"
+runner = "shell"
+test = "pings"
+timeout = 30
+subtests = ["fails"]
+
+[commands]
+fails = "ping -c 2 -i 0.2 127.0.0.1; exit 1"
+
+[capture]
+fails = "tcpdump -i lo -s 128 -U --immediate-mode -w lo.pcap"
+"""
+
+
+def test_a_nights_failure_keeps_its_pcap_in_the_night_linked_from_the_dashboard_and_kcidb(tmp_path: Path) -> None:
+    """--pcap in the nightly: the failing subtest's capture stays in the night's dir, KCIDB names it in the test's
+    output_files (validated), and the dashboard's failing cell links it."""
+    out, suite, kcidb = tmp_path / "nights", tmp_path / "pings.toml", tmp_path / "kcidb.json"
+    suite.write_text(PINGS)
+    night = run_harness("nightly", "--out", str(out), "--suite", str(suite), "--pcap", "--retries", "0",
+                        "--history", "off", "--kcidb", str(kcidb), timeout=900)
+    assert night.returncode == 1, night.stdout[-3000:] + night.stderr[-2000:]
+    (here,) = [p for p in out.iterdir() if p.is_dir()]
+    (failed,) = json.loads((here / "prebuilt/results.json").read_text())["tests"]
+    (pcap,) = [Path(p) for p in failed["pcaps"]]
+    assert pcap.is_file() and pcap.is_relative_to(here / "prebuilt/logs"), failed
+    assert "[pcap] lo.pcap: 4 packets" in (here / "prebuilt/tests/pings__fails.txt").read_text()
+    data = json.loads(kcidb.read_text())
+    kcidb_io.schema.LATEST.validate(data)
+    (test,) = [t for t in data["tests"] if t["path"] == "pings.fails"]
+    assert test["output_files"] == [{"name": "lo.pcap", "url": pcap.resolve().as_uri()}]
+    page = tmp_path / "site/index.html"
+    assert run_harness("report", "--html", str(page), str(out)).returncode == 0
+    links = re.findall(r'<a class="pcap" href="([^"]+)"', page.read_text())
+    assert [(page.parent / href).resolve() for href in links] == [pcap.resolve()]

@@ -2,7 +2,8 @@
 
 Columns are a night's modes (newest first), or any --report-dir output; rows are subtests. A
 cell is a status, linked to that test's own output (which holds the kernel's trace when a
-crash failed it); a crash cell shows its fingerprint and when it was first seen. Per row: the
+crash failed it); a crash cell shows its fingerprint and when it was first seen; a failure's pcaps (--pcap) are
+linked beside it. Per row: the
 number of status flips over the shown columns (per mode, in time order) and the current pass
 streak. Filters (name, minimum flips, hide rows that always pass) and the sort live in the
 URL's fragment, so a view can be shared. Below it, the flakes view: per subtest, mode and kernel line
@@ -47,6 +48,7 @@ class Cell:
     crash: str = ""  # "warning [f1/f2/...] seen first on <night>"
     culprit: str = ""  # the night's bisection named the commit behind this failure: "culprit: <hash> <subject> ..."
     known_flaky: str = ""  # the night held it known flaky (harness.nightly.quarantine): its rate and entry
+    pcaps: tuple[str, ...] = ()  # --pcap: the failure's captures that are still there, relative to the page
 
     @property
     def kind(self) -> str:
@@ -87,7 +89,8 @@ def _cells(results: Path, text: str, tests_dir: Path | None, page: Path, seen: d
         own = tests_dir / f"{r.name.replace('/', '__')}.txt" if tests_dir else None
         target = own if own is not None and own.is_file() else results
         cells[r.name] = Cell(r.status, os.path.relpath(target, page.parent), r.reason,
-                             crash_of.get(r.name, "") if r.status not in CLEAN else "")
+                             crash_of.get(r.name, "") if r.status not in CLEAN else "",
+                             pcaps=tuple(os.path.relpath(p, page.parent) for p in r.pcaps if Path(p).is_file()))
     return cells
 
 

@@ -2,7 +2,8 @@
 
 Validated with kcidb-io before it is written, so a lab can submit it as it is. Statuses map to
 KCIDB's enum: passed/flaky/xpass PASS, failed/timeout/xfail FAIL (xfail and flaky said in misc),
-lost ERROR (the test did not complete), not_run MISS, skipped and not_in_build SKIP.
+lost ERROR (the test did not complete), not_run MISS, skipped and not_in_build SKIP. A failure's pcaps (--pcap) are
+its output_files, as file:// URLs of the night's dir.
 """
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ def to_kcidb(summary: NightSummary, modes: list[ModeNight]) -> dict[str, Any]:
                        "comment": m.kernel or "not built", **({"log_excerpt": excerpt(m.infra)} if m.infra else {})})
         for run in m.runs:
             for r in run.subtests:
-                tests.append(_test(build_id, r.name, r.status, r.reason, r.duration_s, r.output))
+                tests.append(_test(build_id, r.name, r.status, r.reason, r.duration_s, r.output, r.pcaps))
                 tests += [_test(build_id, f"{r.name}/{c.name}", c.status, c.reason, c.duration_s, c.output)
                           for c in r.subcases]  # a kselftest script's sub-cases: one level down its path
         tests += _coverage(build_id, m.coverage)
@@ -98,13 +99,15 @@ def _coverage(build_id: str, coverage: dict[str, Any] | None) -> list[dict[str, 
 
 
 def _test(build_id: str, name: str, status: Status, reason: str, duration_s: float | None,
-          output: tuple[str, ...]) -> dict[str, Any]:
+          output: tuple[str, ...], pcaps: tuple[str, ...] = ()) -> dict[str, Any]:
     test: dict[str, Any] = {"id": f"{build_id}:{name}", "build_id": build_id, "origin": ORIGIN, "path": test_path(name),
                             "status": STATUS[status], "misc": {"harness_status": status.value, "reason": reason}}
     if duration_s is not None:
         test["duration"] = round(duration_s, 3)
     if output:
         test["log_excerpt"] = excerpt(output)
+    if pcaps:  # --pcap: a failure's captures, where the night keeps them (a lab serving the nights dir maps the URL)
+        test["output_files"] = [{"name": Path(p).name, "url": Path(p).resolve().as_uri()} for p in pcaps]
     return test
 
 
