@@ -10,7 +10,7 @@ from harness.guest.commands import Batch, kselftest_argv, progs_argv, script
 from harness.parse import pcap
 from harness.parse.test_progs import Word, parse_test_progs
 from harness.payload.selftests_bpf import Payload
-from harness.results import Status, Subcase, SubtestResult
+from harness.results import Status, Subcase, SubtestResult, decide
 from harness.run import pcaps
 from harness.suites import load_suite
 
@@ -165,3 +165,19 @@ def test_test_progs_captures_only_when_built_with_its_traffic_monitor(tmp_path: 
     argv = progs_argv(BPF_SUITE, Batch(0, ("base",)), [Batch(0, ("base",))], tmp_path / "pcap")
     assert argv[:3] == ["sh", script("tmon.sh"), str(tmp_path / "pcap/test_progs")]
     assert argv[3:] == ["./test_progs", "-v", "-m", "mptcp", "-a", "mptcp/base"]
+
+
+def test_mptcp_joins_tap_numbers_are_its_pcaps_numbers_in_a_real_run_with_two_failing_sub_cases(tmp_path: Path) -> None:
+    """Its TAP said not ok 3 and 6; the pcaps of the five that passed are deleted, 03 and 06 kept (as they were)."""
+    real = DATA / "mptcp_join"
+    parsed = parse_test_progs((real / "mptcp_join-f-3-and-6-fail.log").read_text())
+    (result,) = decide("net-mptcp", ["mptcp_join"], list(SUITE.subtests), parsed, True, nested=True, printed_by="{}.sh")
+    assert [c.status for c in result.subcases].count(Status.FAILED) == 2
+    names = [f"mp_join-0{n}-ns1-guJ075.pcap" for n in range(1, 8)]
+    guest_dir = tmp_path / "guest"
+    (guest_dir / "pcap/mptcp_join").mkdir(parents=True)
+    for name in names:  # the five deleted in that run were named the same way
+        shutil.copy(real / ("mp_join-06-ns1-guJ075.pcap" if name[9] == "6" else "mp_join-03-ns1-guJ075.pcap"),
+                    guest_dir / "pcap/mptcp_join" / name)
+    kept = pcaps.kept(result, guest_dir, SUITE)
+    assert [Path(p).name for p in kept.pcaps] == ["mp_join-03-ns1-guJ075.pcap", "mp_join-06-ns1-guJ075.pcap"]
