@@ -44,6 +44,8 @@ class ModeFigures:
     counts: dict[Status, int] = field(default_factory=dict)
     infra: tuple[str, ...] = ()
     coverage: dict[str, Any] | None = None
+    skips: dict[str, int] = field(default_factory=dict)  # the subtests skipped, by reason (results.skips_by_reason)
+    subcase_skips: dict[str, int] = field(default_factory=dict)  # their sub-cases skipped, by reason
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,8 @@ class NightSummary:
     culprits: dict[str, tuple[Finding, ...]] = field(default_factory=dict)  # per mode
     known_flaky: dict[str, str] = field(default_factory=dict)  # "<mode>:<name>" failing tonight -> its rate and entry
     quarantine: tuple[str, ...] = ()  # tonight's decisions: "quarantined: ...", "released: ...", "renewed: ..."
+    # a kernels night (--kernels, oldest first): per older kernel, what failed there and passed on the newest
+    older_failures: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def new_culprit(self) -> bool:
         """A culprit found tonight (not one named again)."""
@@ -124,7 +128,8 @@ def to_json(s: NightSummary) -> str:
     for mode, m in s.modes.items():
         doc["modes"][mode] = {"kernel": m.kernel, "build_s": m.build_s, "suites_s": m.suites_s,
                               "counts": {status.value: n for status, n in m.counts.items()}, "infra": list(m.infra),
-                              **({"coverage": m.coverage} if m.coverage else {})}
+                              **({"coverage": m.coverage} if m.coverage else {}),
+                              "skips": m.skips, "subcase_skips": m.subcase_skips}
     return json.dumps(doc, indent=1) + "\n"
 
 
@@ -140,7 +145,8 @@ def from_json(text: str) -> NightSummary:
 def _from_doc(doc: dict[str, Any]) -> NightSummary:
     modes = {mode: ModeFigures(m.get("kernel", ""), m.get("build_s", 0.0), dict(m.get("suites_s", {})),
                                {Status(k): n for k, n in m.get("counts", {}).items()}, tuple(m.get("infra", ())),
-                               m.get("coverage")) for mode, m in doc.get("modes", {}).items()}
+                               m.get("coverage"), dict(m.get("skips", {})), dict(m.get("subcase_skips", {})))
+             for mode, m in doc.get("modes", {}).items()}
     known = {f.name for f in dataclasses.fields(NightSummary)}
     plain = {k: v for k, v in doc.items() if k in known}
     tuples = ("unexpected", "unknown_crashes", "infra", "expired", "versions_changed", "quarantine")
@@ -152,6 +158,7 @@ def _from_doc(doc: dict[str, Any]) -> NightSummary:
         "tests": {t: Status(s) for t, s in doc.get("tests", {}).items()},
         "culprits": {mode: tuple(Finding(**{**f, "failures": tuple(f.get("failures", ()))}) for f in found)
                      for mode, found in doc.get("culprits", {}).items()},
+        "older_failures": {mode: tuple(names) for mode, names in doc.get("older_failures", {}).items()},
     })
 
 

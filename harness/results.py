@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,6 +96,23 @@ def as_written(status: Status) -> Status:
     """A status as the reports with no word for "not in this build" write it (KTAP, JUnit, KCIDB, results.json and
     the terminal's lines): a skip, its reason saying why."""
     return Status.SKIPPED if status is Status.NOT_IN_BUILD else status
+
+
+def skip_reason(status: Status, reason: str) -> str:
+    """What a skip is counted under: its reason, in a few words (NOT_IN_BUILD's own when it gives none)."""
+    said = " ".join(reason.split())[:REASON_WORDS]
+    return said or (NOT_IN_BUILD if status is Status.NOT_IN_BUILD else "no reason given")
+
+
+REASON_WORDS = 72  # a reason's characters a count goes by: enough for mptcp_lib's "Feature probably not supported"
+
+
+def skips_by_reason(results: list[SubtestResult]) -> tuple[dict[str, int], dict[str, int]]:
+    """The skips of these results by reason, most first: the subtests' (a script's KSFT_SKIP, "not in this build" ...),
+    then their sub-cases' (a script's TAP "# SKIP reason", mptcp_lib's "[SKIP] Feature probably not supported")."""
+    own = Counter(skip_reason(r.status, r.reason) for r in results if r.status in SKIPS)
+    cases = Counter(skip_reason(c.status, c.reason) for r in results for c in r.subcases if c.status in SKIPS)
+    return dict(own.most_common()), dict(cases.most_common())
 
 
 def suite_passed(run: SuiteRun) -> bool:

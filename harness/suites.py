@@ -42,6 +42,7 @@ class Suite:
     capture: dict[str, str] = field(default_factory=dict)  # --pcap: "kselftest": script -> its arguments; "shell":
     # subtest -> a command run beside it in a directory of its own, stopped after it (its *.pcap kept)
     capture_subcase: dict[str, str] = field(default_factory=dict)  # script -> regex: a pcap's sub-case number, (?P<n>)
+    args: dict[str, str] = field(default_factory=dict)  # runner "kselftest": script -> the arguments it always runs with
 
     def full_name(self, subtest: str) -> str:
         return f"{self.test}/{subtest}"
@@ -72,7 +73,7 @@ def load_suite(path: Path) -> Suite:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise BadInput(f"{path}: cannot read suite file ({e}); fix its TOML") from e
     known = {"name", "runner", "test", "subtests", "timeout", "commands", "max_concurrency", "directory", "programs", "modules",
-             "capture"}
+             "capture", "args"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise BadInput(f"{path}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
@@ -94,6 +95,7 @@ def load_suite(path: Path) -> Suite:
             timeout_from_settings=runner == Runner.KSELFTEST and "timeout" not in data,
             modules={str(k): str(v) for k, v in data.get("modules", {}).items()},
             capture={str(k): str(v["args"] if isinstance(v, dict) else v) for k, v in data.get("capture", {}).items()},
+            args={str(k): str(v) for k, v in data.get("args", {}).items()},
             capture_subcase={str(k): str(v["subcase"]) for k, v in data.get("capture", {}).items()
                              if isinstance(v, dict) and "subcase" in v},
         )
@@ -111,6 +113,9 @@ def load_suite(path: Path) -> Suite:
     if suite.capture and (suite.runner not in (Runner.KSELFTEST, Runner.SHELL) or not set(suite.capture) <= set(suite.subtests)):
         raise BadInput(f"{path}: [capture] names some of its subtests: for runner 'kselftest' the arguments that make "
                        "a script capture packets, for runner 'shell' a command that captures while the subtest runs")
+    if suite.args and (suite.runner is not Runner.KSELFTEST or not set(suite.args) <= set(suite.subtests)):
+        raise BadInput(f"{path}: [args] gives some of its scripts their arguments (runner 'kselftest' only: "
+                       "mptcp_join = \"-L\" runs its laminar endpoint tests only)")
     if suite.max_concurrency is not None and suite.max_concurrency < 1:
         raise BadInput(f"{path}: max_concurrency must be at least 1")
     return suite

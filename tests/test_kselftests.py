@@ -1,5 +1,6 @@
 """The net/mptcp kselftests suite offline: sub-cases parsed from real captured script output (tests/data/kselftests),
 statuses decided, and nested in every report. No guest here: tests/test_kselftests_e2e.py boots one."""
+import dataclasses
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -15,7 +16,7 @@ from harness.payload.kselftests import missing_options, settings_timeout
 from harness.report.json import from_json, to_json
 from harness.report.junit import to_junit
 from harness.report.ktap import to_ktap
-from harness.results import Status, SuiteRun, decide, flaky, run_from_plain, run_to_plain
+from harness.results import Status, SubtestResult, SuiteRun, decide, flaky, run_from_plain, run_to_plain
 from harness.suites import Runner, Selection, Suite, load_suite
 
 DATA = Path(__file__).parent / "data" / "kselftests"
@@ -197,3 +198,69 @@ def test_kcidb_has_a_test_per_sub_case_one_level_below_its_script_and_validates(
     assert tests["net-mptcp.diag"]["status"] == "FAIL"
     leak = tests["net-mptcp.diag.many_msk_socket_present"]
     assert leak["status"] == "FAIL" and leak["duration"] == 113.303 and leak["misc"]["harness_status"] == "timeout"
+
+
+def test_skips_are_counted_by_their_reason_the_scripts_own_words_for_its_sub_cases() -> None:
+    """diag's four "[SKIP] Feature probably not supported" (mptcp_lib's words, in its real log), in the terminal's
+    totals and in a night's summary; a subtest skipped without a word of why is counted as such."""
+    from harness.expectations import Expectations
+    from harness.night_summary import NightSummary
+    from harness.nightly import summary as nights
+    from harness.report.console import totals_line
+    from harness.results import skips_by_reason
+
+    found = list(decided("diag-fails-pm_netlink-passes.log", ["diag", "pm_netlink"]).values())
+    assert totals_line(found) == "1 passed, 1 failed; sub-cases skipped: 4 (4 Feature probably not supported)"
+    found.append(SubtestResult("net-mptcp/userspace_pm", Status.SKIPPED))
+    found.append(SubtestResult("net-mptcp/nosuch", Status.NOT_IN_BUILD))
+    assert skips_by_reason(found) == ({"no reason given": 1, "not in this build": 1}, {"Feature probably not supported": 4})
+    mode = ModeNight("6.12", "k", 1.0, {"net-mptcp": 300.0}, [SuiteRun("net-mptcp", "k", tuple(found))])
+    text = nights.text(nights.summarize(NightSummary("n1", "2026-12-06T05:00:00+00:00"), [mode], None, Expectations(), []))
+    assert "6.12: skipped: 2 (1 no reason given, 1 not in this build)" in text
+    assert "6.12: sub-cases skipped: 4 (4 Feature probably not supported)" in text
+
+
+def join_run(log: str, kernel: str) -> SuiteRun:
+    parsed = parse_test_progs((DATA.parent / "pcap" / "mptcp_join" / log).read_text())
+    return SuiteRun("net-mptcp", kernel, tuple(decide("net-mptcp", ["mptcp_join"], ["mptcp_join"], parsed, True, nested=True)))
+
+
+def test_a_kernels_night_lists_what_an_older_kernel_fails_and_the_newest_passes_with_its_checkout_in_kcidb() -> None:
+    """Two real runs of mptcp_join -f (tests/data/pcap/mptcp_join: sub-cases 3 and 6 failing in one) as the columns of
+    a kernels night, oldest first: the older one's two failing sub-cases are listed by name, and KCIDB has a build per
+    kernel under one checkout, the selftests' commit."""
+    from harness.expectations import Expectations
+    from harness.night_summary import NightSummary, from_json, to_json
+    from harness.nightly import summary as nights
+    from harness.report.kcidb import to_kcidb
+
+    modes = [ModeNight("6.12", "debian:6.12", 0.0, {}, [join_run("mptcp_join-f-3-and-6-fail.log", "debian:6.12")]),
+             ModeNight("7.3", "debian:7.3", 0.0, {}, [join_run("mptcp_join-f-passes.log", "debian:7.3")])]
+    header = NightSummary("2026-12-06-abc", "2026-12-06T01:00:00+00:00", source="/src/linux", commit="c" * 40)
+    told = dataclasses.replace(nights.summarize(header, modes, None, Expectations(), []),
+                               older_failures=nights.older_failures(modes))
+    assert told.older_failures == {"6.12": ("net-mptcp/mptcp_join/multiple subflows, limited by server",
+                                            "net-mptcp/mptcp_join/single subflow, limited by server")}
+    text = "\n".join(nights.text(told))
+    assert "failed on an older kernel, passed on 7.3 (a feature check the selftest may lack): 2\n" \
+           "  6.12:net-mptcp/mptcp_join/multiple subflows, limited by server\n" in text
+    assert from_json(to_json(told)).older_failures == told.older_failures
+    assert nights.older_failures(modes[::-1]) == {}  # the newest failing is not an older kernel's missing check
+    data = to_kcidb(told, modes)
+    (checkout,) = data["checkouts"]
+    assert checkout["git_commit_hash"] == "c" * 40
+    assert [(b["config_name"], b["comment"], b["checkout_id"]) for b in data["builds"]] == [
+        ("6.12", "debian:6.12", checkout["id"]), ("7.3", "debian:7.3", checkout["id"])]
+
+
+def test_mptcp_joins_skips_keep_the_words_it_printed_below_their_titles() -> None:
+    """7.3's laminar endpoint tests on 6.12 (a real run): five "Feature not supported [SKIP]", each on the line after
+    its title; and a failing check's own words as its sub-case's reason (the lean 7.3 run with 3 and 6 failing)."""
+    from harness.report.console import totals_line
+
+    (script,) = decided("mptcp_join-L-7.3-on-6.12-skips.log", ["mptcp_join"]).values()
+    assert script.status is Status.PASSED and len(script.subcases) == 5
+    assert {(c.status, c.reason) for c in script.subcases} == {(Status.SKIPPED, "Feature not supported")}
+    assert totals_line([script]) == "1 passed; sub-cases skipped: 5 (5 Feature not supported)"
+    failed = [c for c in join_run("mptcp_join-f-3-and-6-fail.log", "k").subtests[0].subcases if c.status is Status.FAILED]
+    assert [c.reason for c in failed] == ["syn rejected: got 0 JOIN[s] syn rejected expected 1"] * 2

@@ -177,9 +177,20 @@ def test_fetch_takes_the_branch_tip_into_the_harness_own_shallow_clone(tmp_path:
     (["--git", "file:///nowhere", "--modes", "fancy"], "unknown kernel mode 'fancy'"),
     (["--expectations", "/nonexistent.toml"], "cannot read the expectations file"),
     (["-k", "nothing_like_this"], "selects no subtest"),
+    (["--kernels", "6.12,5.4"], "unknown Debian kernel '5.4'"),
+    (["--kernels", "6.12,6.12"], "name each kernel once"),
+    (["--kernels", "6.12,7.3", "--kernel", "7.3"], "--kernels names the night's kernels"),
+    (["--kernels", "6.12,7.3", "--modes", "debug"], "with --kernels each kernel is a column"),
+    (["--selftests-git", "file:///nowhere"], "--selftests-git goes with --kernels"),
+    (["--kernels", "6.12", "--selftests-branch", "main"], "--selftests-branch goes with --selftests-git"),
+    (["--kernels", "6.12", "--selftests-git", "file:///x", "--selftests-tree", "TREE"], "each give the selftests' tree"),
 ])
 def test_nightly_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], words: str) -> None:
-    run = run_harness("nightly", "--out", str(tmp_path / "nights"), *args)
+    tree = tmp_path / "linux"  # as much of a kernel tree as --selftests-tree checks
+    (tree / "tools/testing/selftests/net/mptcp").mkdir(parents=True)
+    for makefile in ("Makefile", "tools/testing/selftests/Makefile"):
+        (tree / makefile).write_text("")
+    run = run_harness("nightly", "--out", str(tmp_path / "nights"), *(str(tree) if a == "TREE" else a for a in args))
     assert run.returncode == 2 and words in run.stderr and run.stderr.count("\n") == 1, run.stderr
     assert not (tmp_path / "nights").exists() or not any((tmp_path / "nights").iterdir())
 
@@ -218,9 +229,8 @@ def test_a_mode_that_did_not_build_is_told_apart_from_one_the_machinery_failed(t
 def test_nightlies_started_at_once_each_get_their_own_dir(tmp_path: Path) -> None:
     import threading
 
-    from harness.settings import Settings
     made: list[Path] = []
-    threads = [threading.Thread(target=lambda: made.append(nightly.night_dir(tmp_path, Settings(cache_dir=tmp_path), "abc")))
+    threads = [threading.Thread(target=lambda: made.append(nightly.night_dir(tmp_path, "abc")))
                for _ in range(8)]
     for t in threads:
         t.start()

@@ -100,9 +100,10 @@ def shell_suite_argv(suite: Suite, batch: Batch, workdir: Path, capture: bool = 
 
 def kselftest_argv(suite: Suite, batch: Batch, directory: Path, capture: bool = False) -> list[str]:
     """A batch of a kselftest suite: its scripts, each cut off a little before the host's watch would stop the guest;
-    with `capture` (--pcap), "script:ARGS" for each script the suite file's [capture] gives arguments."""
+    "script:ARGS" for a script the suite file gives [args], and with `capture` (--pcap) its [capture] arguments too."""
     limit = max(10, int(suite.timeout_s) - KSELFTEST_MARGIN_S)
-    scripts = [f"{s}:{suite.capture[s]}" if capture and s in suite.capture else s for s in batch.subtests]
+    scripts = [f"{s}:{args}" if (args := " ".join(filter(None, (suite.args.get(s), suite.capture.get(s) if capture
+                                                                  else None)))) else s for s in batch.subtests]
     return ["sh", script("kselftest.sh"), str(batch.index), suite.test, str(directory), str(limit), *scripts]
 
 

@@ -53,6 +53,9 @@ class Night:
     notify: str | None = None  # a shell command given summary.txt on its stdin when the night has something new
     bisect: str = "auto"  # --bisect auto|off: new failures of a night built from git are bisected (harness.nightly.culprit)
     bisect_budget_s: float = culprit.BUDGET_S
+    kernels: tuple[str, ...] = ()  # --kernels: Debian kernels, oldest first, a column each (then `modes` are them)
+    selftests_git: str | None = None  # --selftests-git: the kselftests' tree, fetched like --git
+    selftests_branch: str | None = None
 
 
 def fetch(url: str, branch: str | None, cache_dir: Path, say: Say) -> tuple[Path, str]:
@@ -63,11 +66,10 @@ def fetch(url: str, branch: str | None, cache_dir: Path, say: Say) -> tuple[Path
     return clone, commit
 
 
-def night_dir(out: Path, settings: Settings, commit: str) -> Path:
-    """NIGHTS_DIR/<date>-<short commit> (or the kernel's name), -2, -3 ... when that night already ran: made here, by
-    mkdir, which only one of two nightlies started at once into the same NIGHTS_DIR can win for a name."""
-    label = commit[:12] if commit else (settings.kernel_name or "default").replace("/", "_")
-    base = f"{datetime.date.today().isoformat()}-{label}"
+def night_dir(out: Path, label: str) -> Path:
+    """NIGHTS_DIR/<date>-<label> (a short commit, or the kernel's name), -2, -3 ... when that night already ran: made
+    here, by mkdir, which only one of two nightlies started at once into the same NIGHTS_DIR can win for a name."""
+    base = f"{datetime.date.today().isoformat()}-{label.replace('/', '_')}"
     out.mkdir(parents=True, exist_ok=True)
     for n in range(1, 10_000):
         here = out / (base if n == 1 else f"{base}-{n}")
@@ -120,34 +122,46 @@ def write_mode(where: Path, m: ModeNight, kernel: Kernel) -> None:
         "build_s": round(m.build_s, 1), "suites_s": m.suites_s}, indent=1) + "\n")
 
 
+def checkout(night: Night, say: Say) -> tuple[Settings, str, str]:
+    """What the night is of: the settings with the tree fetched (--git, --selftests-git), its source and its commit.
+    A kernels night (--kernels) is of its selftests: their tree's commit is the night's checkout."""
+    settings = night.settings
+    if night.git:
+        tree, commit = fetch(night.git, night.branch, settings.cache_dir, say)
+        return dataclasses.replace(settings, kernel_tree=tree), night.git, commit
+    if night.selftests_git:
+        tree, commit = fetch(night.selftests_git, night.selftests_branch, settings.cache_dir, say)
+        return dataclasses.replace(settings, selftests_tree=tree), night.selftests_git, commit
+    given = settings.selftests_tree if night.kernels else settings.kernel_tree
+    commit = (git.commit_of(given, "HEAD") or "") if given is not None and git.is_checkout(given) else ""
+    return settings, str(given or ""), commit
+
+
 def run(night: Night, say: Say = print) -> int:
     """The whole night; its exit code (0 nothing unexpected, 1 unexpected failures or crashes, 3 infrastructure)."""
     started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    settings, commit, source = night.settings, "", night.git or str(night.settings.kernel_tree or "")
     # read once for every mode, before the fetch (a malformed file is bad input then)
-    known, expired = pipeline.expectations(settings, tree=bool(night.git) or settings.kernel_tree is not None)
-    if night.git:
-        tree, commit = fetch(night.git, night.branch, settings.cache_dir, say)
-        settings = dataclasses.replace(settings, kernel_tree=tree)
-    elif settings.kernel_tree is not None and git.is_checkout(settings.kernel_tree):
-        commit = git.commit_of(settings.kernel_tree, "HEAD") or ""
+    known, expired = pipeline.expectations(night.settings, tree=bool(night.git) or night.settings.kernel_tree is not None)
+    settings, source, commit = checkout(night, say)
     for line in expired:
         say(line)
-    here = night_dir(night.out, settings, commit)
+    here = night_dir(night.out, commit[:12] or ("kernels-" + "-".join(night.kernels) if night.kernels else
+                                                settings.kernel_name or "default"))
     name = here.name
     say(f"night {name}: {', '.join(night.modes)}; results in {here}")
     modes = []
     for mode in night.modes:
-        modes.append(run_mode(night, _mode_settings(settings, mode), mode, here / mode, _prefixed(say, f"[{mode}] "),
-                              (known, [])))
-    header = NightSummary(name, started, source, night.branch, commit,
+        modes.append(run_mode(night, _mode_settings(night, settings, mode), mode, here / mode,
+                              _prefixed(say, f"[{mode}] "), (known, [])))
+    header = NightSummary(name, started, source, night.selftests_branch if night.kernels else night.branch, commit,
                           "/".join(map(str, settings.shard)) if settings.shard else None, known.source,
                           versions.recorded(llvm_bin()))
     before = night_summary.previous(night.out, name, started)
     flaky = known_flaky(night, settings, here, modes, known, started, say)
     told = summary.summarize(header, modes, before, known, expired, flaky.known)
-    told = dataclasses.replace(told, quarantine=flaky.decisions,
-                               culprits=culprits(night, settings, here, modes, told, before, _prefixed(say, "[bisect] ")))
+    told = dataclasses.replace(told, quarantine=flaky.decisions, older_failures=summary.older_failures(modes)
+                               if night.kernels else {}, culprits={} if night.kernels else
+                               culprits(night, settings, here, modes, told, before, _prefixed(say, "[bisect] ")))
     write_atomic(here / "summary.json", night_summary.to_json(told))
     lines = summary.text(told)
     write_atomic(here / "summary.txt", "\n".join(lines) + "\n")
@@ -225,7 +239,7 @@ def culprits(night: Night, settings: Settings, here: Path, modes: list[ModeNight
         if new and why:
             findings.append(Finding(f"no culprit: {why}", failures=tuple(new)))
         elif new and settings.kernel_tree is not None:
-            job = culprit.Job(settings.kernel_tree, previous, commit, _mode_settings(settings, m.mode), night.selections,
+            job = culprit.Job(settings.kernel_tree, previous, commit, _mode_settings(night, settings, m.mode), night.selections,
                               here / m.mode, night.bisect_budget_s, night.git, night.branch)
             findings += culprit.find(job, new, m.runs, here.name, say)
         if findings:
@@ -238,7 +252,10 @@ def _of_mode(names: tuple[str, ...], mode: str) -> list[str]:
     return [t.split(":", 1)[1] for t in names if t.startswith(f"{mode}:")]
 
 
-def _mode_settings(settings: Settings, mode: str) -> Settings:
+def _mode_settings(night: Night, settings: Settings, mode: str) -> Settings:
+    """A mode's settings: its build mode for a tree, its kernel for a kernels night (a mode is then a kernel)."""
+    if night.kernels:
+        return dataclasses.replace(settings, kernel_name=mode)
     return dataclasses.replace(settings, kernel_mode=mode) if settings.kernel_tree else settings
 
 
@@ -248,8 +265,13 @@ def _prefixed(say: Say, prefix: str) -> Say:
     return said
 
 
-def check_modes(text: str, settings: Settings, tree: bool) -> tuple[str, ...]:
+def check_modes(text: str, settings: Settings, tree: bool, kernels: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The night's columns: its build modes (a tree), "prebuilt" (a given kernel), or its --kernels."""
     modes = tuple(m.strip() for m in text.split(",") if m.strip())
+    if kernels:
+        if text != "normal,debug":
+            raise BadInput("--modes goes with a tree to build; with --kernels each kernel is a column of its own")
+        return kernels
     if not tree:
         if text != "normal,debug":
             raise BadInput("--modes needs a kernel to build (--git or --kernel-tree); a prebuilt kernel has one mode")

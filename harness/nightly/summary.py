@@ -12,7 +12,8 @@ from harness import results
 from harness.expectations import Expectations
 from harness.host import versions
 from harness.night_summary import Changes, CrashSeen, ModeFigures, ModeNight, NightSummary
-from harness.results import FAILING, PASSING, Status
+from harness.report.console import reasons
+from harness.results import BY_THE_KERNEL, FAILING, PASSING, Status
 
 
 def changes(before: dict[str, Status], now: dict[str, Status]) -> Changes:
@@ -55,7 +56,8 @@ def summarize(header: NightSummary, modes: list[ModeNight], before: NightSummary
     # a crash the expectations do not name fails the night even when no test carried it (one at boot, or while an
     # expected failure ran): only an entry in the expectations file makes a crash "reported, not failing"
     unknown = sorted({f"{c.mode}:{c.fingerprint or c.kind}" for c in found if not c.known})
-    figures = {m.mode: ModeFigures(m.kernel, round(m.build_s, 1), m.suites_s, _counts(m), tuple(m.infra), m.coverage)
+    figures = {m.mode: ModeFigures(m.kernel, round(m.build_s, 1), m.suites_s, _counts(m), tuple(m.infra), m.coverage,
+                                   *results.skips_by_reason([r for run in m.runs for r in run.subtests if r.in_suite]))
                for m in modes}
     return dataclasses.replace(
         header, previous=before.night if before else None,
@@ -66,6 +68,26 @@ def summarize(header: NightSummary, modes: list[ModeNight], before: NightSummary
         infra=tuple(infra), expired=tuple(expired),
         versions_changed=tuple(versions.changed(dict(before.versions) if before else {}, dict(header.versions))),
         crashes=tuple(found), crashes_seen=seen, tests=tests)
+
+
+def older_failures(modes: list[ModeNight]) -> dict[str, tuple[str, ...]]:
+    """A kernels night's modes are its kernels, oldest first: per older kernel, what failed there (a sub-case, or a
+    subtest without any) and passed on the newest. That is how a selftest that fails where an older kernel lacks its
+    feature, instead of skipping, shows: the missing feature check the maintainers hunt (or that kernel's own bug)."""
+    if len(modes) < 2:
+        return {}
+    newest = _outcomes(modes[-1])
+    found = {m.mode: tuple(sorted(n for n, s in _outcomes(m).items() if s in BY_THE_KERNEL and newest.get(n) in PASSING))
+             for m in modes[:-1]}
+    return {mode: names for mode, names in found.items() if names}
+
+
+def _outcomes(m: ModeNight) -> dict[str, Status]:
+    """A mode's results by name: each sub-case as "<subtest>/<sub-case>", a subtest without sub-cases as itself."""
+    found: dict[str, Status] = {}
+    for r in (r for run in m.runs for r in run.subtests if r.in_suite):
+        found |= {f"{r.name}/{c.name}": c.status for c in r.subcases} if r.subcases else {r.name: r.status}
+    return found
 
 
 def _counts(m: ModeNight) -> dict[Status, int]:
@@ -88,6 +110,11 @@ def text(summary: NightSummary) -> list[str]:
     lines.append(f"known flaky, failing tonight: {len(failed)}" + "".join(
         f"\n  {t} {s.value}: {summary.known_flaky[t]}" for t, s in failed.items()))
     lines += list(summary.quarantine)
+    if summary.older_failures:  # a kernels night: what an older kernel fails and the newest passes
+        newest = list(summary.modes)[-1]
+        older = [f"{mode}:{n}" for mode, names in summary.older_failures.items() for n in names]
+        lines.append(f"failed on an older kernel, passed on {newest} (a feature check the selftest may lack): "
+                     f"{len(older)}" + "".join(f"\n  {t}" for t in older))
     if moved := summary.versions_changed:  # next to the new failures: they may be the tools', not the kernel's
         lines.append(f"tools changed since the night before: {len(moved)}" + "".join(f"\n  {v}" for v in moved))
     lines += [f"infrastructure: {e}" for e in summary.infra]
@@ -100,6 +127,9 @@ def text(summary: NightSummary) -> list[str]:
         counts = ", ".join(f"{n} {s.value}" for s, n in m.counts.items())
         suites = ", ".join(f"{s} {t:.0f} s" for s, t in m.suites_s.items())
         lines.append(f"{mode}: {m.kernel}: build {m.build_s:.0f} s; {suites}; {counts or 'no results'}")
+        for skipped, what in ((m.skips, "skipped"), (m.subcase_skips, "sub-cases skipped")):
+            if skipped:
+                lines.append(f"{mode}: {what}: {sum(skipped.values())} ({reasons(skipped)})")
         if cov := m.coverage:
             lines.append(f"{mode}: net/mptcp coverage: {cov['lines_percent']} % lines, {cov['functions_percent']} % "
                          f"functions")

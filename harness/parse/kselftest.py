@@ -28,7 +28,9 @@ from harness.parse.test_progs import Word
 TIME = re.compile(r"\btime=(?P<ms>\d+)ms\b")
 IGNORED_FLAKY = re.compile(r"\bIGNORE Flaky\b", re.IGNORECASE)
 # mptcp_lib's "%02u %-50s" title, then its result: "[ OK ]", "[SKIP] Feature probably not supported"
-TITLE = re.compile(r"^(?P<number>\d{2,3}) (?P<title>\S.*?)(?:\s+\[(?P<word>[^]]*)\]\s*(?P<detail>.*))?$")
+# (not tcpdump's own "39 packets captured", "40 packets received by filter" when a script captures: --pcap)
+TITLE = re.compile(r"^(?P<number>\d{2,3}) (?!packets (?:captured|received by filter|dropped by kernel)$)"
+                   r"(?P<title>\S.*?)(?:\s+\[(?P<word>[^]]*)\]\s*(?P<detail>.*))?$")
 # a result word glued to what the script printed before it (simult_flows: "... expected 7906 ms[FAIL] client ...")
 GLUED_WORD = re.compile(r"\[(?:FAIL|SKIP|IGNO| OK )\]")
 AROUND = 15  # lines kept on each side of a sub-case's title
@@ -98,8 +100,24 @@ def _around_title(output: tuple[str, ...], titles: list[tuple[int, str, str]], n
         detail = _glued_detail(titles[at][1][len(name):])
     line = titles[at][0]
     start = max(titles[at - 1][0] + 1 if at > 0 else 0, line - AROUND)
-    end = min(titles[at + 1][0] if at + 1 < len(titles) else line + 1, line + 1 + AROUND)
-    return tuple(output[start:end]), detail
+    last = next((i for i in range(line + 1, len(output)) if KTAP_HEADER.match(output[i])), line + 1)  # its TAP's start
+    end = min(titles[at + 1][0] if at + 1 < len(titles) else last, line + 1 + AROUND)
+    return tuple(output[start:end]), detail or _check_detail(output[line + 1:end])
+
+
+# mptcp_join's checks, on the lines after its title: "      syn rejected    [FAIL] got 0 JOIN[s] syn rejected expected 1",
+# "      Feature not supported               [SKIP]"
+CHECK = re.compile(r"^\s+(?P<check>\S.*?)\s+\[(?P<word>FAIL|SKIP)\]\s*(?P<detail>.*)$")
+
+
+def _check_detail(lines: tuple[str, ...]) -> str:
+    """What the checks after a title said (a script that prints its results below its title, as mptcp_join does): its
+    first failing check and its words ("see above" points back to one), else its first skipped one."""
+    found = [m for ln in lines if (m := CHECK.match(ln)) and m["detail"].strip() != "see above"]
+    m = next((m for m in found if m["word"] == "FAIL"), None) or next(iter(found), None)
+    if m is None:
+        return ""
+    return f"{m['check']}: {m['detail'].strip()}"[:300] if m["detail"].strip() else m["check"]
 
 
 def _longest_start(title: str, names: tuple[str, ...]) -> str | None:

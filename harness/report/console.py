@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from harness.history import rate_text
-from harness.results import Status, SubtestResult, SuiteRun, as_written
+from harness.results import Status, SubtestResult, SuiteRun, as_written, skips_by_reason
 
 
 def result_line(r: SubtestResult) -> str:
@@ -13,8 +13,16 @@ def result_line(r: SubtestResult) -> str:
 
 
 def totals_line(results: list[SubtestResult]) -> str:
+    """"3 passed, 16 skipped (16 not in this build)": the statuses, the skips by reason, and the sub-cases' skips."""
     counts = {s: sum(as_written(r.status) is s for r in results) for s in Status}
-    return ", ".join(f"{n} {s.value}" for s, n in counts.items() if n) or "no results"
+    own, cases = skips_by_reason(results)
+    line = ", ".join(f"{n} {s.value}" + (f" ({reasons(own)})" if s is Status.SKIPPED and own else "")
+                     for s, n in counts.items() if n) or "no results"
+    return line + (f"; sub-cases skipped: {sum(cases.values())} ({reasons(cases)})" if cases else "")
+
+
+def reasons(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {reason}" for reason, n in counts.items())
 
 
 def print_results(runs: list[SuiteRun], write: Callable[[str], object]) -> None:

@@ -64,6 +64,9 @@ def passed_subcases(result: SubtestResult, files: list[Path], subcase: str | Non
 def kept(result: SubtestResult, guest_dir: Path, suite: Suite) -> SubtestResult:
     """The result with its pcaps named and read into its output when it failed; its pcaps deleted otherwise, and
     those of its sub-cases that passed (the suite file's `subcase` regex for its script, see passed_subcases)."""
+    if suite.runner is not Runner.TEST_PROGS and script_of(result) not in suite.capture:  # ran with [args] only
+        shutil.rmtree(guest_dir / DIR / script_of(result), ignore_errors=True)
+        return result
     found, files = captures(result, guest_dir, suite)
     if result.status not in FAILED_AT_FIRST:
         for f in files:

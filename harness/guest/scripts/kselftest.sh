@@ -4,7 +4,8 @@
 # to the log as it comes, then a result line the way test_progs prints one ("#1/N net-mptcp/diag:OK"), so that
 # one parser reads every runner; the result is marked in the kernel log first (harness.markers).
 #   $1: batch index  $2: the suite's test name  $3: the installed directory  $4: seconds a script may run
-#   the rest: the scripts to run, without .sh; "script:ARGS" runs it with ARGS (--pcap: its capture option)
+#   the rest: the scripts to run, without .sh; "script:ARGS" runs it with ARGS (the suite file's [args], and with
+#   --pcap its capture option)
 #   $HARNESS_PCAP_DIR (--pcap): a script with ARGS runs in a directory of its own there (links to the installed files,
 #   so that ./mptcp_connect and ../lib.sh are found), where its pcaps stay for the host to keep or delete
 #   a script's exit status: 0 pass, 4 skip (kselftest's KSFT_SKIP), 124/137 cut off by the timeout, else failed
@@ -37,7 +38,8 @@ for item in "$@"; do
 		rm -rf "$HARNESS_PCAP_DIR/$script/tree"
 	else
 		# its own process group, killed whole at the limit (timeout without --foreground)
-		timeout --kill-after=10 "$limit" "./$script.sh" < /dev/null 2>&1
+		# shellcheck disable=SC2086 # the suite file's arguments, one word each
+		timeout --kill-after=10 "$limit" "./$script.sh" $args < /dev/null 2>&1
 		rc=$?
 	fi
 	case $rc in
