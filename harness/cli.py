@@ -405,7 +405,8 @@ def _add_bisect(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 def _add_verify_fix(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    v = sub.add_parser("verify-fix", allow_abbrev=False, help="does a fix commit fix a failure? reproduce it on the base, then run the fix N times",
+    v = sub.add_parser("verify-fix", allow_abbrev=False,
+                       help="does a fix commit fix a failure? reproduce it on the base, then run the fix N times",
                        usage="python -m harness verify-fix --kernel-tree PATH --base REV --fix REV [--reproduce N] "
                              "[--count N] [--confidence P] [--out DIR] [harness options] -k EXPR",
                        epilog=_epilog("python -m harness verify-fix --kernel-tree ~/linux --base HEAD~1 --fix HEAD "
