@@ -84,3 +84,17 @@ def test_the_flakes_view_gives_each_failing_subtests_rate_interval_and_last_fail
 def test_report_last_must_be_a_positive_number(tmp_path: Path) -> None:
     run = run_harness("report", "--html", str(tmp_path / "x.html"), "--last", "0", str(NIGHTS))
     assert run.returncode == 2 and run.stderr.count("\n") == 1 and "--last 0" in run.stderr, run.stderr
+
+
+def test_a_scripts_cell_names_its_failing_sub_cases(tmp_path: Path) -> None:
+    """A report dir of mptcp_join's real run with sub-cases 3 and 6 failing (tests/data/pcap/mptcp_join)."""
+    from harness.report import write_reports
+    from harness.report.html import render
+    from tests.test_kselftests import join_run
+
+    write_reports(tmp_path / "run", [join_run("mptcp_join-f-3-and-6-fail.log", "k")])
+    (column,) = load_columns([tmp_path / "run"], tmp_path / "index.html")
+    cell = column.cells["net-mptcp/mptcp_join"]
+    assert cell.failing == ("single subflow, limited by server", "multiple subflows, limited by server")
+    assert "failed sub-cases: single subflow, limited by server; multiple subflows, limited by server" in render(
+        [column], "now")

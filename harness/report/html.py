@@ -30,7 +30,7 @@ from harness.history import Outcome, percent
 from harness.night_summary import Changes, Finding, ModeFigures
 from harness.report.flakes import Rate, rates
 from harness.report.json import from_json
-from harness.results import CLEAN, SKIPS, Status
+from harness.results import CLEAN, FAILING, SKIPS, Status
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 _GLYPHS = {Status.PASSED: "✓", Status.FAILED: "✗", Status.FLAKY: "~", Status.SKIPPED: "–", Status.NOT_IN_BUILD: "∅",
@@ -49,6 +49,7 @@ class Cell:
     culprit: str = ""  # the night's bisection named the commit behind this failure: "culprit: <hash> <subject> ..."
     known_flaky: str = ""  # the night held it known flaky (harness.nightly.quarantine): its rate and entry
     pcaps: tuple[str, ...] = ()  # --pcap: the failure's captures that are still there, relative to the page
+    failing: tuple[str, ...] = ()  # a kselftest script's sub-cases that failed (its tooltip names them)
 
     @property
     def kind(self) -> str:
@@ -90,7 +91,8 @@ def _cells(results: Path, text: str, tests_dir: Path | None, page: Path, seen: d
         target = own if own is not None and own.is_file() else results
         cells[r.name] = Cell(r.status, os.path.relpath(target, page.parent), r.reason,
                              crash_of.get(r.name, "") if r.status not in CLEAN else "",
-                             pcaps=tuple(os.path.relpath(p, page.parent) for p in r.pcaps if Path(p).is_file()))
+                             pcaps=tuple(os.path.relpath(p, page.parent) for p in r.pcaps if Path(p).is_file()),
+                             failing=tuple(c.name for c in r.subcases if c.status in FAILING))
     return cells
 
 
