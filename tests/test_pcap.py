@@ -195,3 +195,20 @@ def test_a_scripts_own_arguments_come_first_then_its_capture_option(tmp_path: Pa
     ran_in.mkdir(parents=True)
     failed = SubtestResult("net-mptcp/diag", Status.FAILED)
     assert pcaps.kept(failed, tmp_path / "guest", suite) is failed and not ran_in.exists()
+
+
+def test_junit_attaches_a_failures_pcaps_and_results_json_names_them(tmp_path: Path) -> None:
+    import json
+    import xml.etree.ElementTree as ET
+
+    from harness.report.json import to_json
+    from harness.report.junit import to_junit
+    from harness.results import SuiteRun
+
+    guest_dir = monitor_dir(tmp_path, "packets-78-0-mptcp__base-mptcp_ns.log")
+    failed = pcaps.kept(SubtestResult("mptcp/base", Status.FAILED), guest_dir, BPF_SUITE)
+    run = SuiteRun("mptcp", "k", (failed,))
+    (pcap_file,) = failed.pcaps
+    out = ET.fromstring(to_junit([run])).find(".//testcase[@name='mptcp/base']/system-out")
+    assert out is not None and f"[[ATTACHMENT|{pcap_file}]]" in (out.text or "")
+    assert json.loads(to_json([run]))["tests"][0]["pcaps"] == [pcap_file]

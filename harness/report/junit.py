@@ -1,4 +1,4 @@
-"""JUnit XML (junit-xml): one testcase per subtest, its own output in system-out."""
+"""JUnit XML (junit-xml): one testcase per subtest, its own output in system-out, a failure's pcaps attached."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -10,10 +10,13 @@ if TYPE_CHECKING:
 
 
 def _case(name: str, classname: str, status: Status, reason: str, duration_s: float | None,
-          output: tuple[str, ...]) -> TestCase:
+          output: tuple[str, ...], pcaps: tuple[str, ...] = ()) -> TestCase:
     from junit_xml import TestCase
 
-    case = TestCase(name, classname=classname, elapsed_sec=duration_s, stdout="\n".join(output) or None)
+    # --pcap: a failure's captures as attachments ([[ATTACHMENT|path]] in its system-out: Jenkins' JUnit Attachments
+    # plugin and GitLab's test reports read them)
+    stdout = "\n".join((*output, *(f"[[ATTACHMENT|{p}]]" for p in pcaps)))
+    case = TestCase(name, classname=classname, elapsed_sec=duration_s, stdout=stdout or None)
     if status in SKIPS:
         case.add_skipped_info(reason or status.value)
     elif status is Status.XFAIL:  # as pytest's own JUnit report writes an xfail
@@ -38,7 +41,7 @@ def to_junit(runs: list[SuiteRun]) -> str:
     for run in runs:
         cases = []
         for r in run.subtests:
-            cases.append(_case(r.name, run.suite, r.status, r.reason, r.duration_s, r.output))
+            cases.append(_case(r.name, run.suite, r.status, r.reason, r.duration_s, r.output, r.pcaps))
             cases += [_case(f"{r.name}/{c.name}", r.name, c.status, c.reason, c.duration_s, c.output) for c in r.subcases]
         suites.append(TestSuite(run.suite, cases, properties={"kernel": run.kernel}))
     return str(to_xml_report_string(suites))
