@@ -248,7 +248,7 @@ def test_a_kernels_night_lists_what_an_older_kernel_fails_and_the_newest_passes_
     assert nights.older_failures(modes[::-1]) == {}  # the newest failing is not an older kernel's missing check
     data = to_kcidb(told, modes)
     (checkout,) = data["checkouts"]
-    assert checkout["git_commit_hash"] == "c" * 40
+    assert checkout["git_commit_hash"] == "c" * 40 and checkout["misc"] == {"source": "/src/linux"}
     assert [(b["config_name"], b["comment"], b["checkout_id"]) for b in data["builds"]] == [
         ("6.12", "debian:6.12", checkout["id"]), ("7.3", "debian:7.3", checkout["id"])]
 

@@ -49,6 +49,8 @@ def to_kcidb(summary: NightSummary, modes: list[ModeNight]) -> dict[str, Any]:
         checkout["git_repository_url"] = summary.source
     if summary.branch:
         checkout["git_repository_branch"] = summary.branch
+    if summary.source and "git_repository_url" not in checkout:  # a local tree or path: said, not a URL
+        checkout["misc"] = {"source": summary.source}
     builds, tests = [], []
     for m in modes:
         build_id = f"{checkout['id']}:{m.mode}"
