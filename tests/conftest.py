@@ -22,7 +22,8 @@ from xdist.scheduler import LoadScopeScheduling
 
 from harness import host
 
-OWN_CACHE = ("tests/test_builds_e2e.py", "tests/test_kselftests_e2e.py", "tests/test_pcap_e2e.py", "tests/test_tree_loop_e2e.py")
+OWN_CACHE = ("tests/test_builds_e2e.py", "tests/test_kernels_night_e2e.py", "tests/test_kselftests_e2e.py",
+             "tests/test_pcap_e2e.py", "tests/test_tree_loop_e2e.py")
 DEFAULT_CACHE = "default-cache"
 
 

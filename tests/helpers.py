@@ -176,3 +176,13 @@ def installed_command(bin_dir: Path, cwd: Path, *args: str, timeout: float = 120
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"  # vng's commands, installed with its package
     return subprocess.run([str(bin_dir / "mptcp-harness"), *args], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=timeout)
+
+
+def fresh_cache(tmp_path: Path) -> Path:
+    """A cache holding only the default kernel (shared, not rebuilt): the kselftests build is this test's own."""
+    cache = tmp_path / "cache"
+    for part in ("kernels", "sources", "debs", "vmlinux", "kvm-probe.json"):
+        if (CACHE / part).exists():
+            (cache / part).parent.mkdir(parents=True, exist_ok=True)
+            (cache / part).symlink_to(CACHE / part)
+    return cache

@@ -184,13 +184,13 @@ def test_mptcp_joins_tap_numbers_are_its_pcaps_numbers_in_a_real_run_with_two_fa
     assert [Path(p).name for p in kept.pcaps] == ["mp_join-03-ns1-guJ075.pcap", "mp_join-06-ns1-guJ075.pcap"]
 
 
-def test_a_scripts_own_arguments_come_first_then_its_capture_option(tmp_path: Path) -> None:
+def test_a_scripts_capture_option_comes_first_then_its_own_arguments(tmp_path: Path) -> None:
     """[args] (mptcp_join = "-L": its laminar endpoint tests only) with and without --pcap; a script with [args] and
     no capture option keeps no pcap directory."""
     suite = dataclasses.replace(SUITE, args={"mptcp_join": "-L", "diag": "-x"})
     batch = Batch(0, ("diag", "mptcp_join", "pm_netlink"))
     assert kselftest_argv(suite, batch, Path("/k"))[-3:] == ["diag:-x", "mptcp_join:-L", "pm_netlink"]
-    assert kselftest_argv(suite, batch, Path("/k"), capture=True)[-3:] == ["diag:-x", "mptcp_join:-L -c", "pm_netlink"]
+    assert kselftest_argv(suite, batch, Path("/k"), capture=True)[-3:] == ["diag:-x", "mptcp_join:-c -L", "pm_netlink"]
     ran_in = tmp_path / "guest" / pcaps.DIR / "diag"
     ran_in.mkdir(parents=True)
     failed = SubtestResult("net-mptcp/diag", Status.FAILED)

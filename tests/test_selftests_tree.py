@@ -1,5 +1,5 @@
 """--selftests-tree (issue 51): the kselftest suites built from another tree than the kernel's; bad input said in one
-line before any build. The real run (7.3's net/mptcp on Debian's 6.12): tests/test_kselftests_e2e.py."""
+line before any build. The real run (7.3's net/mptcp on Debian's 6.12): tests/test_kernels_night_e2e.py."""
 from pathlib import Path
 
 import pytest

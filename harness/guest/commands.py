@@ -100,10 +100,11 @@ def shell_suite_argv(suite: Suite, batch: Batch, workdir: Path, capture: bool = 
 
 def kselftest_argv(suite: Suite, batch: Batch, directory: Path, capture: bool = False) -> list[str]:
     """A batch of a kselftest suite: its scripts, each cut off a little before the host's watch would stop the guest;
-    "script:ARGS" for a script the suite file gives [args], and with `capture` (--pcap) its [capture] arguments too."""
+    "script:ARGS" for a script the suite file gives [args], with `capture` (--pcap) its [capture] arguments first (an
+    option after mptcp_join's test numbers would be taken for a test's name)."""
     limit = max(10, int(suite.timeout_s) - KSELFTEST_MARGIN_S)
-    scripts = [f"{s}:{args}" if (args := " ".join(filter(None, (suite.args.get(s), suite.capture.get(s) if capture
-                                                                  else None)))) else s for s in batch.subtests]
+    scripts = [f"{s}:{args}" if (args := " ".join(filter(None, (suite.capture.get(s) if capture else None,
+                                                                  suite.args.get(s))))) else s for s in batch.subtests]
     return ["sh", script("kselftest.sh"), str(batch.index), suite.test, str(directory), str(limit), *scripts]
 
 
