@@ -24,6 +24,7 @@ from harness.nightly import summary as nights
 from harness.report.json import from_json
 from harness.report.kcidb import EXCERPT_MAX, to_kcidb
 from harness.results import Status, SuiteRun
+from harness.settings import Settings
 from tests.helpers import run_harness
 
 DATA = Path(__file__).parent / "data" / "reports"
@@ -365,3 +366,23 @@ def test_a_culprit_heads_the_summary_and_is_a_kcidb_issue_with_an_incident_per_f
     assert issue["culprit"] == {"code": True} and issue["misc"]["commit"] == "0123456789ab" + "c" * 28
     (incident,) = data["incidents"]
     assert incident["issue_id"] == issue["id"] and incident["test_id"] in {t["id"] for t in data["tests"]}
+
+
+def test_a_kernels_nights_checkout_is_its_selftests_fetched_from_git_or_its_tree_as_given(tmp_path: Path) -> None:
+    """--selftests-git is fetched as --git is, and becomes --selftests-tree; the night's source and commit are the
+    selftests' (a --selftests-tree that is a checkout gives its HEAD); each kernel a column with its own kernel."""
+    upstream = tmp_path / "mptcp_net-next"
+    upstream.mkdir()
+    git(upstream, "init", "-q", "-b", "export")
+    (upstream / "Makefile").write_text("")
+    git(upstream, "add", ".")
+    git(upstream, "-c", "user.name=A", "-c", "user.email=a@example.org", "commit", "-q", "-m", "selftests")
+    url = f"file://{upstream}"
+    base = nightly.Night(tmp_path / "nights", Settings(cache_dir=tmp_path / "cache"), (), ("6.12", "7.3"),
+                         kernels=("6.12", "7.3"), selftests_git=url, selftests_branch="export")
+    settings, source, commit = nightly.checkout(base, lambda _: None)
+    assert settings.selftests_tree is not None and (settings.selftests_tree / "Makefile").is_file()
+    assert (source, commit) == (url, git(upstream, "rev-parse", "HEAD"))
+    given = dataclasses.replace(base, selftests_git=None, settings=Settings(cache_dir=tmp_path, selftests_tree=upstream))
+    assert nightly.checkout(given, lambda _: None)[1:] == (str(upstream), git(upstream, "rev-parse", "HEAD"))
+    assert nightly._mode_settings(base, settings, "6.12").kernel_name == "6.12"
