@@ -145,8 +145,8 @@ def run(night: Night, say: Say = print) -> int:
     settings, source, commit = checkout(night, say)
     for line in expired:
         say(line)
-    here = night_dir(night.out, commit[:12] or ("kernels-" + "-".join(night.kernels) if night.kernels else
-                                                settings.kernel_name or "default"))
+    here = night_dir(night.out, commit[:12] or ("kernels-" + "-".join(night.kernels) if night.kernels
+                                                else settings.kernel_name or "default"))
     name = here.name
     say(f"night {name}: {', '.join(night.modes)}; results in {here}")
     modes = []
@@ -159,9 +159,11 @@ def run(night: Night, say: Say = print) -> int:
     before = night_summary.previous(night.out, name, started)
     flaky = known_flaky(night, settings, here, modes, known, started, say)
     told = summary.summarize(header, modes, before, known, expired, flaky.known)
-    told = dataclasses.replace(told, quarantine=flaky.decisions, older_failures=summary.older_failures(modes)
-                               if night.kernels else {}, culprits={} if night.kernels else
-                               culprits(night, settings, here, modes, told, before, _prefixed(say, "[bisect] ")))
+    if night.kernels:  # columns of kernels: what an older one fails and the newest passes; no commits to bisect
+        told = dataclasses.replace(told, quarantine=flaky.decisions, older_failures=summary.older_failures(modes))
+    else:
+        told = dataclasses.replace(told, quarantine=flaky.decisions,
+                                   culprits=culprits(night, settings, here, modes, told, before, _prefixed(say, "[bisect] ")))
     write_atomic(here / "summary.json", night_summary.to_json(told))
     lines = summary.text(told)
     write_atomic(here / "summary.txt", "\n".join(lines) + "\n")
