@@ -114,6 +114,18 @@ def test_the_excerpt_is_of_the_newest_capture_that_holds_packets(tmp_path: Path)
     assert len(result.pcaps) == 2 and result.output[1].startswith("[pcap] mp_join-01-ns1-x.pcap: 42 packets"), result.output[:2]
 
 
+def test_the_excerpt_passes_over_a_newest_capture_without_mptcp_for_the_one_before_it(tmp_path: Path) -> None:
+    """Seen in ./run tests: mptcp_join cut off as its test 2 began, whose capture held only IPv6 chatter (real)."""
+    guest_dir = guest_dir_with(tmp_path, "mptcp_join", "mp_join-01-ns1-x.pcap")
+    chatter = guest_dir / "pcap/mptcp_join/mp_join-02-ns1-x.pcap"
+    shutil.copy(DATA / "mptcp_join" / "no-mptcp-yet-mp_join-02.pcap", chatter)
+    assert pcap.read(chatter).packets == 7 and not pcap.read(chatter).options
+    os.utime(guest_dir / "pcap/mptcp_join/mp_join-01-ns1-x.pcap", (1, 1))  # the older one
+    result = pcaps.kept(SubtestResult("net-mptcp/mptcp_join", Status.TIMEOUT), guest_dir, SUITE)
+    assert len(result.pcaps) == 2 and result.output[1].startswith("[pcap] mp_join-01-ns1-x.pcap: 42 packets; MPTCP "
+                                                                  "options: "), result.output[:2]
+
+
 BPF_SUITE = load_suite(SUITES_DIR / "mptcp_bpf.toml")
 MONITOR = DATA / "test_progs"
 

@@ -89,19 +89,20 @@ def kept(result: SubtestResult, guest_dir: Path, suite: Suite) -> SubtestResult:
             continue
         keep.append(f)
         total += stats[f].st_size
-    lines = pcap.excerpt(newest_with_packets(keep))
+    lines = pcap.excerpt(worth_reading(keep))
     lines.insert(0, f"[pcap] {len(keep)} capture(s) kept in {found}" + (
         f"; {len(cut)} older one(s) deleted at the {CAP_BYTES // 2**20} MiB cap" if cut else ""))
     return dataclasses.replace(result, output=(*result.output, *lines), pcaps=tuple(str(f) for f in sorted(keep)))
 
 
-def newest_with_packets(files: list[Path]) -> list[pcap.Capture]:
-    """The capture to excerpt: the newest (where the script stopped) that holds packets; a capture cut off just as
-    its tcpdump started is empty (seen under load: mptcp_join cut off a second into its test 2)."""
-    for f in files:
-        if (c := pcap.read(f)).packets:
-            return [c]
-    return [pcap.read(files[0])] if files else []
+def worth_reading(files: list[Path], scanned: int = 10) -> list[pcap.Capture]:
+    """The capture to excerpt, among the `scanned` newest: the newest that holds MPTCP options, else the newest that
+    holds packets, else the newest. Where the script stopped is the newest; but one cut off as its tcpdump started is
+    empty (seen under load: mptcp_join cut off a second into its test 2), or holds only the namespace's own IPv6
+    chatter (tests/data/pcap/mptcp_join/no-mptcp-yet-mp_join-02.pcap), and the test before it shows the traffic."""
+    read = [pcap.read(f) for f in files[:scanned]]
+    chosen = next((c for c in read if c.options), None) or next((c for c in read if c.packets), None)
+    return [chosen] if chosen is not None else read[:1]
 
 
 def unable(suite: Suite, subtests: tuple[str, ...], payload: object, packet: str | None) -> tuple[list[str], str]:
