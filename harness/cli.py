@@ -11,7 +11,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from harness.bisect import step as bisect_step
 from harness.bisect.sizing import Sizing, checked_confidence, checked_max_runs
@@ -270,13 +270,20 @@ def main(argv: list[str] | None = None) -> int:
         return Exit.INFRA
 
 
+class _Parser(argparse.ArgumentParser):
+    """No abbreviated options, in every command (subparsers are made of their parser's class): what a command does
+    not know goes on to the harness options (pytest's), and an abbreviation would take one of those for one of its
+    own (nightly's --kernels took --kernel 7.3)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs, allow_abbrev=False)
+
+
 def _parser() -> argparse.ArgumentParser:
-    # allow_abbrev=False everywhere: what a command does not know goes on to the harness options (pytest's), and an
-    # abbreviation would take one of those for one of its own (nightly's --kernels took --kernel 7.3)
-    parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__, allow_abbrev=False,
+    parser = _Parser(prog="python -m harness", description=__doc__,
                                      epilog=_epilog("python -m harness parse saved.log --suite suites/mptcp_bpf.toml"), formatter_class=RAW)
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("parse", allow_abbrev=False, help="re-read saved logs (test_progs, TAP 13 / KTAP, console), no guest needed",
+    p = sub.add_parser("parse", help="re-read saved logs (test_progs, TAP 13 / KTAP, console), no guest needed",
                        epilog=_epilog("python -m harness parse saved.log --suite suites/mptcp_bpf.toml --json out.json"),
                        formatter_class=RAW)
     p.add_argument("logs", nargs="+", metavar="LOG")
@@ -286,24 +293,24 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--junit", metavar="FILE", help="write a JUnit XML report")
     p.add_argument("--json", metavar="FILE", help="write a JSON report")
     p.set_defaults(func=_parse_command)
-    m = sub.add_parser("merge", allow_abbrev=False, help="join the report dirs of sharded jobs (--shard i/n) into one set of reports",
+    m = sub.add_parser("merge", help="join the report dirs of sharded jobs (--shard i/n) into one set of reports",
                        epilog=_epilog("python -m harness merge shard-1/ shard-2/ --out all/"), formatter_class=RAW)
     m.add_argument("dirs", nargs="+", metavar="DIR")
     m.add_argument("--out", required=True, help="where results.ktap, results.json and junit.xml go")
     m.set_defaults(func=_merge_command)
-    g = sub.add_parser("guests", allow_abbrev=False, help="list the warm guests kept by --keep-guest, or stop them",
+    g = sub.add_parser("guests", help="list the warm guests kept by --keep-guest, or stop them",
                        epilog=_epilog("python -m harness guests stop --all"), formatter_class=RAW)
     g.add_argument("action", nargs="?", choices=("list", "stop"), default="list")
     g.add_argument("--all", action="store_true", help="with stop: also the ones a run is using")
     g.add_argument("--cache", help="the harness cache (default: $HARNESS_CACHE or ~/.cache/mptcp-harness)")
     g.set_defaults(func=_guests_command)
-    c = sub.add_parser("cache", allow_abbrev=False, help="check the cache's entries against what they recorded, or free space",
+    c = sub.add_parser("cache", help="check the cache's entries against what they recorded, or free space",
                        epilog=_epilog("python -m harness cache prune --older-than 30d"), formatter_class=RAW)
     c.add_argument("action", choices=("verify", "prune"))
     c.add_argument("--older-than", default="30d", help="with prune: entries unused for this long (30d, 12h; default 30d)")
     c.add_argument("--cache", help="the harness cache (default: $HARNESS_CACHE or ~/.cache/mptcp-harness)")
     c.set_defaults(func=_cache_command)
-    h = sub.add_parser("shell", allow_abbrev=False, help="an interactive shell in a guest of the chosen kernel, test_progs at hand",
+    h = sub.add_parser("shell", help="an interactive shell in a guest of the chosen kernel, test_progs at hand",
                        usage="python -m harness shell [harness options]",
                        epilog=_epilog("python -m harness shell --kernel-tree ~/mptcp_net-next --keep-guest", True),
                        formatter_class=RAW)
@@ -311,7 +318,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_bisect(sub)
     _add_verify_fix(sub)
     _add_nightly(sub)
-    r = sub.add_parser("report", allow_abbrev=False, help="the nightly dashboard: one static HTML page of nights and report dirs",
+    r = sub.add_parser("report", help="the nightly dashboard: one static HTML page of nights and report dirs",
                        usage="python -m harness report --html OUT.html [--last N] NIGHTS_DIR|NIGHT|REPORT_DIR ...",
                        epilog=_epilog("python -m harness report --html nights.html ~/nights"), formatter_class=RAW)
     r.add_argument("paths", nargs="+", metavar="DIR")
@@ -319,7 +326,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--last", type=int, default=100, metavar="N", help="the flakes view's rates over each subtest's last "
                    "N results (default 100)")
     r.set_defaults(func=_report_command)
-    f = sub.add_parser("flakes", allow_abbrev=False, help="each subtest's failure rate with its 95 %% interval, from every run recorded",
+    f = sub.add_parser("flakes", help="each subtest's failure rate with its 95 %% interval, from every run recorded",
                        usage="python -m harness flakes [-k EXPR] [--mode M] [--since 30d] [--last N] [--json]",
                        epilog=_epilog("python -m harness flakes -k mptcp --mode debug --since 30d"), formatter_class=RAW)
     f.add_argument("-k", dest="keyword", metavar="EXPR", help="pytest's -k over the subtests' names")
@@ -377,8 +384,8 @@ def unexpected(e: Exception) -> str:
     return f"infrastructure: {type(e).__name__}: {e}; HARNESS_DEBUG=1 shows the traceback"
 
 
-def _add_bisect(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    b = sub.add_parser("bisect", allow_abbrev=False, help="find the first bad Debian build of a list, or the first bad commit of a tree",
+def _add_bisect(sub: argparse._SubParsersAction[_Parser]) -> None:
+    b = sub.add_parser("bisect", help="find the first bad Debian build of a list, or the first bad commit of a tree",
                        usage="python -m harness bisect (--kernels OLD,...,NEW | --kernel-tree PATH --good REV --bad REV) "
                              "[--confidence P] [--max-runs N] [--out DIR] [--resume] [harness options] -k mptcp/rr",
                        epilog=_epilog("python -m harness bisect --kernel-tree ~/linux --good v7.2 --bad HEAD -k mptcp/rr", True),
@@ -397,15 +404,15 @@ def _add_bisect(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     b.add_argument("--term-old", default="good", help="git bisect's term for the old state (e.g. absent)")
     b.add_argument("--term-new", default="bad", help="git bisect's term for the new state (e.g. present)")
     b.set_defaults(func=_bisect_command, passes_pytest_args=True)
-    s = sub.add_parser("bisect-step", allow_abbrev=False, help="for `git bisect run`: exit 0 good, 1 bad, 125 cannot tell",
+    s = sub.add_parser("bisect-step", help="for `git bisect run`: exit 0 good, 1 bad, 125 cannot tell",
                        usage="git bisect run python -m harness bisect-step [harness options] -k EXPR",
                        epilog=_epilog("git bisect run python -m harness bisect-step --kernel-tree . -k mptcp/rr", True),
                        formatter_class=RAW)
     s.set_defaults(func=_bisect_step_command, passes_pytest_args=True)
 
 
-def _add_verify_fix(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    v = sub.add_parser("verify-fix", allow_abbrev=False,
+def _add_verify_fix(sub: argparse._SubParsersAction[_Parser]) -> None:
+    v = sub.add_parser("verify-fix",
                        help="does a fix commit fix a failure? reproduce it on the base, then run the fix N times",
                        usage="python -m harness verify-fix --kernel-tree PATH --base REV --fix REV [--reproduce N] "
                              "[--count N] [--confidence P] [--out DIR] [harness options] -k EXPR",
@@ -443,8 +450,8 @@ def _verify_fix_command(args: argparse.Namespace, pytest_args: list[str]) -> int
         return InfraError.exit_code
 
 
-def _add_nightly(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    n = sub.add_parser("nightly", allow_abbrev=False, help="fetch, build each mode, run every suite, compare with the night before",
+def _add_nightly(sub: argparse._SubParsersAction[_Parser]) -> None:
+    n = sub.add_parser("nightly", help="fetch, build each mode, run every suite, compare with the night before",
                        usage="python -m harness nightly --out NIGHTS_DIR (--git URL [--branch B] | --kernel-tree PATH | "
                              "--kernel NAME) [--modes normal,debug] [--expectations F] [--kcidb FILE] [harness options] "
                              "[-k EXPR]",
