@@ -215,6 +215,7 @@ class Session:
         self.pool = GuestPool(PoolRequest(settings.cache_dir, settings.boot_timeout_s, settings.keep_guest,
                                           settings.idle_timeout), self.config, say)
         self.scans_s = KMEMLEAK_SCANS_S if kmemleak(prepared.kernel) else 0.0
+        self.packet = setting(prepared.kernel, "CONFIG_PACKET") if settings.pcap else None  # --pcap: AF_PACKET's
         self.items = 0
         self.said: set[str] = set()  # suites whose options unknown to this kernel were said
         self.workdirs: list[Path] = []  # every round's directory, for what a run leaves there (--coverage's counters)
@@ -274,8 +275,7 @@ class Session:
         """--pcap for these subtests: whether any of them captures; what cannot is said once per suite."""
         if not self.settings.pcap:
             return False
-        unable, why = pcaps.unable(suite, subtests, self.prepared.payload_for(suite),
-                                   setting(self.prepared.kernel, "CONFIG_PACKET"))
+        unable, why = pcaps.unable(suite, subtests, self.prepared.payload_for(suite), self.packet)
         if unable and f"pcap:{suite.name}" not in self.said:
             self.said.add(f"pcap:{suite.name}")
             self.say(f"--pcap: {', '.join(unable[:6])}{' ...' if len(unable) > 6 else ''} capture no packets ({why})")

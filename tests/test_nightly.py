@@ -146,6 +146,24 @@ def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout.strip()
 
 
+def make_commit(repo: Path, *args: str) -> str:
+    """`git commit -q ARGS` by a developer of these tests."""
+    return git(repo, "-c", "user.name=A", "-c", "user.email=a@example.org", "commit", "-q", *args)
+
+
+def repo_with(repo: Path, branch: str, name: str, content: str | bytes, message: str) -> Path:
+    """A git repository at `repo` whose `branch` has one commit: the file `name` holding `content`."""
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", branch)
+    if isinstance(content, bytes):
+        (repo / name).write_bytes(content)
+    else:
+        (repo / name).write_text(content)
+    git(repo, "add", ".")
+    make_commit(repo, "-m", message)
+    return repo
+
+
 def test_fetch_takes_the_branch_tip_into_the_harness_own_shallow_clone(tmp_path: Path) -> None:
     upstream = tmp_path / "net-next"
     upstream.mkdir()
@@ -153,7 +171,7 @@ def test_fetch_takes_the_branch_tip_into_the_harness_own_shallow_clone(tmp_path:
     for n in range(3):
         (upstream / "f.c").write_text(f"int f = {n};\n")
         git(upstream, "add", ".")
-        git(upstream, "-c", "user.name=A", "-c", "user.email=a@example.org", "commit", "-q", "-m", f"c{n}")
+        make_commit(upstream, "-m", f"c{n}")
     url = f"file://{upstream}"
     tree, commit = nightly.fetch(url, "main", tmp_path / "cache", lambda _: None)
     assert commit == git(upstream, "rev-parse", "HEAD") and git(tree, "rev-list", "--count", "HEAD") == "1"
@@ -162,7 +180,7 @@ def test_fetch_takes_the_branch_tip_into_the_harness_own_shallow_clone(tmp_path:
     build.mkdir()
     (build / "vmlinux").write_text("built last night")
     (upstream / "f.c").write_text("int f = 9;\n")
-    git(upstream, "-c", "user.name=A", "-c", "user.email=a@example.org", "commit", "-q", "-am", "c9")
+    make_commit(upstream, "-am", "c9")
     again, newer = nightly.fetch(url, "main", tmp_path / "cache", lambda _: None)
     assert again == tree and newer == git(upstream, "rev-parse", "HEAD") and (tree / "f.c").read_text() == "int f = 9;\n"
     assert not (tree / "stray.o").exists() and (build / "vmlinux").read_text() == "built last night"
@@ -252,12 +270,7 @@ def test_the_night_before_is_one_that_started_earlier_and_has_its_summary(tmp_pa
 def test_a_repository_gone_at_fetch_time_is_one_line_and_the_clone_serves_the_next_night(tmp_path: Path) -> None:
     """The night's URL stops answering (a file:// repo moved away) after a night fetched from it: one line with the
     URL, exit 3; when it answers again, the same clone fetches the new tip."""
-    upstream = tmp_path / "net-next"
-    upstream.mkdir()
-    git(upstream, "init", "-q", "-b", "main")
-    (upstream / "f.c").write_text("int f;\n")
-    git(upstream, "add", ".")
-    git(upstream, "-c", "user.name=A", "-c", "user.email=a@example.org", "commit", "-q", "-m", "c0")
+    upstream = repo_with(tmp_path / "net-next", "main", "f.c", "int f;\n", "c0")
     url, cache = f"file://{upstream}", tmp_path / "cache"
     clone, first = nightly.fetch(url, "main", cache, lambda _: None)
     upstream.rename(tmp_path / "away")
@@ -265,7 +278,7 @@ def test_a_repository_gone_at_fetch_time_is_one_line_and_the_clone_serves_the_ne
         nightly.fetch(url, "main", cache, lambda _: None)
     (tmp_path / "away").rename(upstream)
     (upstream / "f.c").write_text("int f = 1;\n")
-    git(upstream, "-c", "user.name=A", "-c", "user.email=a@example.org", "commit", "-q", "-am", "c1")
+    make_commit(upstream, "-am", "c1")
     again, newer = nightly.fetch(url, "main", cache, lambda _: None)
     assert again == clone and newer == git(upstream, "rev-parse", "HEAD") != first
 
@@ -277,12 +290,8 @@ def test_a_fetch_killed_half_way_leaves_the_clone_usable_for_the_next_night(tmp_
     import sys
     import time
 
-    upstream = tmp_path / "net-next"
-    upstream.mkdir()
-    git(upstream, "init", "-q", "-b", "main")
-    (upstream / "big.bin").write_bytes(os.urandom(150_000_000))  # enough to take a few seconds to fetch
-    git(upstream, "add", ".")
-    git(upstream, "-c", "user.name=A", "-c", "user.email=a@example.org", "commit", "-q", "-m", "c0")
+    # enough to take a few seconds to fetch
+    upstream = repo_with(tmp_path / "net-next", "main", "big.bin", os.urandom(150_000_000), "c0")
     url, cache = f"file://{upstream}", tmp_path / "cache"
     code = ("import sys; from pathlib import Path; from harness.nightly import night; "
             f"night.fetch({url!r}, 'main', Path({str(cache)!r}), print)")
@@ -371,12 +380,7 @@ def test_a_culprit_heads_the_summary_and_is_a_kcidb_issue_with_an_incident_per_f
 def test_a_kernels_nights_checkout_is_its_selftests_fetched_from_git_or_its_tree_as_given(tmp_path: Path) -> None:
     """--selftests-git is fetched as --git is, and becomes --selftests-tree; the night's source and commit are the
     selftests' (a --selftests-tree that is a checkout gives its HEAD); each kernel a column with its own kernel."""
-    upstream = tmp_path / "mptcp_net-next"
-    upstream.mkdir()
-    git(upstream, "init", "-q", "-b", "export")
-    (upstream / "Makefile").write_text("")
-    git(upstream, "add", ".")
-    git(upstream, "-c", "user.name=A", "-c", "user.email=a@example.org", "commit", "-q", "-m", "selftests")
+    upstream = repo_with(tmp_path / "mptcp_net-next", "export", "Makefile", "", "selftests")
     url = f"file://{upstream}"
     base = nightly.Night(tmp_path / "nights", Settings(cache_dir=tmp_path / "cache"), (), ("6.12", "7.3"),
                          kernels=("6.12", "7.3"), selftests_git=url, selftests_branch="export")

@@ -10,6 +10,7 @@ make is told that the programs the Makefile builds into every test_progs
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -42,9 +43,10 @@ class Payload:
     test_progs: Path
     identity: str
 
-    @property
+    @functools.cached_property
     def traffic_monitor(self) -> bool:
-        """Whether this test_progs has its traffic monitor (-m, --pcap): built where libpcap was found."""
+        """Whether this test_progs has its traffic monitor (-m, --pcap): built where libpcap was found (its binary read
+        once per payload, not once per item of a persistent guest's run)."""
         return has_traffic_monitor(self.test_progs)
 
 
